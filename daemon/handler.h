@@ -1,0 +1,48 @@
+/*
+ * handler.h: running one job in a worker process.  One file per handler
+ * kind: handler_builtin.c, handler_exec.c (one-shot and persistent),
+ * handler_http.c; handler.c holds what they share (dispatch, stop checks).
+ */
+#ifndef JOBD_HANDLER_H
+#define JOBD_HANDLER_H
+
+#include "config.h"
+#include "store.h"
+
+enum handler_outcome {
+	HANDLER_OK = 0,     /* *result holds the result JSON text */
+	HANDLER_FAILED,     /* *error holds the reason */
+	HANDLER_STOPPED,    /* stopped by the master: ctx->stop_reason says why */
+};
+
+struct handler_ctx {
+	const struct config *cfg;
+	const struct job_type *type;
+	const struct store_job *job;
+	struct store_sync *ss;   /* for progress */
+	int ctl_fd;              /* the master's socket (IPC_STOP arrives here) */
+	int stop_reason;         /* enum ipc_stop_reason, set by handler_poll */
+};
+
+/* handler_run: run ctx->job with ctx->type's handler.  Returns an enum
+ * handler_outcome; *result or *error is malloc'd text owned by the caller. */
+int handler_run(struct handler_ctx *ctx, char **result, char **error);
+
+/* handler_poll: wait up to timeout_ms (0: just look) for a stop request
+ * from the master; returns the stop reason (STOP_NONE if none). */
+int handler_poll(struct handler_ctx *ctx, int timeout_ms);
+
+/* handler_report_pgid: tell the master the process group of a running
+ * handler (0: it is gone), so that it can kill it if this worker dies. */
+void handler_report_pgid(struct handler_ctx *ctx, pid_t pgid);
+
+/* handler_shutdown: stop persistent handler processes (worker exit). */
+void handler_shutdown(void);
+
+/* Per kind, called by handler_run. */
+int handler_builtin_run(struct handler_ctx *ctx, char **result, char **error);
+int handler_exec_run(struct handler_ctx *ctx, char **result, char **error);
+int handler_http_run(struct handler_ctx *ctx, char **result, char **error);
+void handler_exec_shutdown(void);
+
+#endif

@@ -1,0 +1,85 @@
+/*
+ * request.h: parsing and validation of one client request (SPEC §2).
+ * Turns a frame's JSON into a struct request whose fields are checked for
+ * presence, type and bounds, with the job type's defaults applied; or into
+ * a protocol error with a message naming the offending field.
+ */
+#ifndef JOBD_REQUEST_H
+#define JOBD_REQUEST_H
+
+#include <stddef.h>
+#include <jansson.h>
+#include "config.h"
+
+#define REQUEST_MAX_JOBS      10000  /* per submit_many */
+#define REQUEST_MAX_ID_LEN    128    /* job ids */
+#define REQUEST_MAX_KEY_LEN   256    /* unique keys */
+#define REQUEST_MAX_MESSAGE   1024   /* progress messages */
+#define REQUEST_MAX_LIMIT     1000   /* list page size */
+#define REQUEST_MAX_DEPTH     64     /* nesting of payloads */
+
+enum op {
+	OP_HELLO, OP_PING, OP_SUBMIT, OP_SUBMIT_MANY, OP_GET, OP_RESULT,
+	OP_WAIT, OP_CANCEL, OP_REQUEUE, OP_LIST, OP_STATS, OP_PAUSE,
+	OP_RESUME, OP_PROGRESS,
+	OP__COUNT
+};
+
+/* A normalised submit: every field present, defaults of the type applied.
+ * Pointers borrow from the request's JSON. */
+struct submit_spec {
+	const char *type;
+	const char *queue;
+	json_t *payload;        /* any JSON */
+	json_t *meta;           /* object */
+	double timeout;         /* seconds, > 0 */
+	int retries;            /* >= 0 */
+	const char *job_id;     /* caller-chosen, or NULL */
+	const char *unique_key; /* or NULL */
+	double delay;           /* seconds, >= 0; 0 = none */
+	long long run_at_ms;    /* absolute Unix ms, or -1 */
+	long long result_ttl;   /* seconds */
+	long long failure_ttl;  /* seconds */
+};
+
+struct request {
+	enum op op;
+	json_t *root;           /* owned */
+	json_t *id;             /* the "id" to echo, borrowed, or NULL */
+
+	struct submit_spec *jobs; /* submit: 1, submit_many: njobs; owned */
+	size_t njobs;
+
+	const char *job_id;     /* get result wait cancel requeue progress */
+	double timeout;         /* wait: seconds */
+	const char *queue;      /* requeue(all_failed) list pause resume */
+	int all_failed;         /* requeue */
+	const char *status;     /* list filter or NULL */
+	const char *type;       /* list filter or NULL */
+	long offset, limit;     /* list */
+	double percent;         /* progress */
+	const char *message;    /* progress, or NULL */
+};
+
+/* op_name: "submit", ... */
+const char *op_name(enum op op);
+
+/*
+ * request_parse: parse len bytes of JSON into req (zeroed first).  Returns
+ * PERR_OK or a PERR_* code with a one-line message in err.  Even on error
+ * req->id is set when the object had one, so the reply can echo it; call
+ * request_clear() in every case.
+ */
+int request_parse(const char *buf, size_t len, const struct config *cfg,
+                  struct request *req, char *err, size_t errlen);
+
+void request_clear(struct request *req);
+
+/* request_valid_id: a job id is 1..128 chars of [A-Za-z0-9_.:-]. */
+int request_valid_id(const char *s);
+
+/* request_parse_time: ISO-8601 UTC ("2025-01-01T12:00:00Z", fractional
+ * seconds and +hh:mm offsets allowed) to Unix ms; -1 if malformed. */
+long long request_parse_time(const char *s);
+
+#endif
