@@ -1,0 +1,547 @@
+/*
+ * conn.c: the listening socket and client connections; see conn.h.
+ */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+
+#include "conn.h"
+#include "frame.h"
+#include "log.h"
+#include "ops.h"
+#include "proto.h"
+
+/* Output a client does not read is bounded: past this, stop reading its
+ * requests until it catches up. */
+#define CONN_MAX_OUTPUT (16u * 1024 * 1024)
+
+struct conn;
+
+struct reply {
+	struct conn *conn;         /* NULL once the connection is gone */
+	TAILQ_ENTRY(reply) link;
+	struct request req;
+	json_t *response;          /* set when complete */
+	int done;
+	void (*abort_fn)(struct reply *, void *);
+	void *abort_arg;
+};
+TAILQ_HEAD(reply_queue, reply);
+
+struct conn {
+	struct server *srv;
+	LIST_ENTRY(conn) link;
+	struct bufferevent *bev;
+	struct frame_reader *reader;
+	struct reply_queue replies; /* in request order */
+	int pending;               /* replies not yet written */
+	int closing;               /* close once the replies are written */
+	int processing;            /* inside conn_process: no re-entry */
+	long uid, gid;
+	unsigned long serial;      /* for logs */
+};
+LIST_HEAD(conn_list, conn);
+
+struct server {
+	struct event_base *base;
+	const struct config *cfg;
+	struct evconnlistener *listener;
+	char *socket_path;         /* the file we bound, to unlink */
+	struct conn_list conns;
+	int nconns;
+	unsigned long serial;
+};
+
+static void conn_process(struct conn *c);
+static void conn_free(struct conn *c);
+
+/* --- encoding replies ------------------------------------------------- */
+
+static int
+conn_write_json(struct conn *c, json_t *obj)
+{
+	static char *buf;
+	static size_t cap;
+	size_t n;
+	uint8_t hdr[FRAME_HEADER_LEN];
+
+	for (;;) {
+		n = json_dumpb(obj, buf, cap, JSON_COMPACT);
+		if (n == 0)
+			return -1;
+		if (n <= cap)
+			break;
+		char *nb = realloc(buf, n + 4096);
+		if (nb == NULL)
+			return -1;
+		buf = nb;
+		cap = n + 4096;
+	}
+	frame_header(hdr, (uint32_t)n);
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+	if (evbuffer_add(out, hdr, sizeof(hdr)) == -1 ||
+	    evbuffer_add(out, buf, n) == -1)
+		return -1;
+	return 0;
+}
+
+static void
+reply_free(struct reply *r)
+{
+	request_clear(&r->req);
+	json_decref(r->response);
+	free(r);
+}
+
+/* conn_flush: write every completed reply at the head of the queue. */
+static void
+conn_flush(struct conn *c)
+{
+	struct reply *r;
+
+	while ((r = TAILQ_FIRST(&c->replies)) != NULL && r->done) {
+		TAILQ_REMOVE(&c->replies, r, link);
+		c->pending--;
+		if (conn_write_json(c, r->response) == -1)
+			log_warnx("client %lu: cannot encode a reply", c->serial);
+		reply_free(r);
+	}
+}
+
+static void
+reply_complete(struct reply *r, json_t *response)
+{
+	struct conn *c = r->conn;
+
+	if (r->done) {          /* completing twice is a bug; keep the first */
+		json_decref(response);
+		return;
+	}
+	r->done = 1;
+	r->abort_fn = NULL;
+	if (c == NULL) {        /* its connection is gone */
+		json_decref(response);
+		reply_free(r);
+		return;
+	}
+	if (r->req.id != NULL)
+		json_object_set(response, "id", r->req.id);
+	r->response = response;
+	conn_flush(c);
+	if (!c->processing)
+		conn_process(c);
+}
+
+struct request *
+reply_request(struct reply *r)
+{
+	return &r->req;
+}
+
+long
+reply_peer_uid(const struct reply *r)
+{
+	return r->conn != NULL ? r->conn->uid : -1;
+}
+
+void
+reply_ok(struct reply *r, json_t *fields)
+{
+	json_t *resp = json_object();
+
+	json_object_set_new(resp, "ok", json_true());
+	if (fields != NULL) {
+		json_object_update(resp, fields);
+		json_decref(fields);
+	}
+	reply_complete(r, resp);
+}
+
+void
+reply_error(struct reply *r, int code, const char *msg, json_t *extra)
+{
+	json_t *resp = json_object();
+
+	json_object_set_new(resp, "ok", json_false());
+	json_object_set_new(resp, "error", json_pack("{s:s,s:s}",
+	    "code", proto_err_name(code), "message", msg ? msg : ""));
+	if (extra != NULL) {
+		json_object_update_missing(resp, extra);
+		json_decref(extra);
+	}
+	reply_complete(r, resp);
+}
+
+void
+reply_set_abort(struct reply *r, void (*fn)(struct reply *, void *), void *arg)
+{
+	r->abort_fn = fn;
+	r->abort_arg = arg;
+}
+
+/* --- reading requests ------------------------------------------------- */
+
+static struct reply *
+reply_new(struct conn *c)
+{
+	struct reply *r = calloc(1, sizeof(*r));
+
+	if (r == NULL)
+		return NULL;
+	r->conn = c;
+	TAILQ_INSERT_TAIL(&c->replies, r, link);
+	c->pending++;
+	return r;
+}
+
+/* conn_fatal: answer a framing error, then close the connection. */
+static void
+conn_fatal(struct conn *c, int code, const char *msg)
+{
+	struct reply *r = reply_new(c);
+
+	c->closing = 1;
+	bufferevent_disable(c->bev, EV_READ);
+	if (r != NULL)
+		reply_error(r, code, msg, NULL);
+}
+
+static void
+conn_handle_frame(struct conn *c, const char *buf, size_t len)
+{
+	char err[256];
+	struct reply *r = reply_new(c);
+	int rc;
+
+	if (r == NULL) {
+		conn_fatal(c, PERR_INTERNAL, "out of memory");
+		return;
+	}
+	rc = request_parse(buf, len, c->srv->cfg, &r->req, err, sizeof(err));
+	if (rc != PERR_OK) {
+		log_debug("client %lu: %s: %s", c->serial, proto_err_name(rc), err);
+		reply_error(r, rc, err, NULL);
+		return;
+	}
+	ops_dispatch(r);
+}
+
+/* conn_process: turn buffered frames into requests while the connection
+ * has room for more replies in flight. */
+static void
+conn_process(struct conn *c)
+{
+	const struct config *cfg = c->srv->cfg;
+	const char *payload;
+	size_t len;
+	char msg[128];
+	int rc;
+
+	if (c->processing)
+		return;
+	c->processing = 1;
+	while (!c->closing && c->pending < cfg->max_pending) {
+		rc = frame_reader_next(c->reader, &payload, &len);
+		if (rc == FRAME_NEED_MORE)
+			break;
+		if (rc == FRAME_OK) {
+			conn_handle_frame(c, payload, len);
+			continue;
+		}
+		if (rc == FRAME_ERR_TOO_LARGE) {
+			snprintf(msg, sizeof(msg),
+			    "frame of %zu bytes exceeds max_frame %zu", len,
+			    cfg->max_frame);
+			conn_fatal(c, PERR_FRAME_TOO_LARGE, msg);
+		} else if (rc == FRAME_ERR_EMPTY) {
+			conn_fatal(c, PERR_BAD_REQUEST, "frame of length 0");
+		} else {
+			conn_fatal(c, PERR_INTERNAL, "out of memory");
+		}
+	}
+	c->processing = 0;
+
+	/* Read more only while neither the replies in flight nor the unread
+	 * output are over their bounds. */
+	if (c->closing) {
+		if (c->pending == 0 &&
+		    evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+			conn_free(c);
+		return;
+	}
+	if (c->pending >= cfg->max_pending ||
+	    evbuffer_get_length(bufferevent_get_output(c->bev)) > CONN_MAX_OUTPUT)
+		bufferevent_disable(c->bev, EV_READ);
+	else
+		bufferevent_enable(c->bev, EV_READ);
+}
+
+static void
+conn_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct conn *c = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	struct evbuffer_iovec vec[16];
+	int n;
+
+	while (evbuffer_get_length(in) > 0) {
+		n = evbuffer_peek(in, -1, NULL, vec, 16);
+		if (n > 16)
+			n = 16;
+		size_t used = 0;
+		for (int i = 0; i < n; i++) {
+			if (frame_reader_feed(c->reader, vec[i].iov_base,
+			    vec[i].iov_len) != FRAME_OK) {
+				evbuffer_drain(in, evbuffer_get_length(in));
+				conn_fatal(c, PERR_INTERNAL, "out of memory");
+				return;
+			}
+			used += vec[i].iov_len;
+		}
+		evbuffer_drain(in, used);
+	}
+	conn_process(c);
+}
+
+static void
+conn_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct conn *c = arg;
+
+	(void)bev;
+	conn_process(c);
+}
+
+static void
+conn_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct conn *c = arg;
+
+	(void)bev;
+	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
+		if (what & BEV_EVENT_ERROR)
+			log_debug("client %lu: %s", c->serial, strerror(errno));
+		conn_free(c);
+	}
+}
+
+static void
+conn_free(struct conn *c)
+{
+	struct reply *r, *next;
+
+	LIST_REMOVE(c, link);
+	c->srv->nconns--;
+	/* Replies in flight live on until their op completes; waiters are
+	 * told to let go now. */
+	for (r = TAILQ_FIRST(&c->replies); r != NULL; r = next) {
+		next = TAILQ_NEXT(r, link);
+		TAILQ_REMOVE(&c->replies, r, link);
+		r->conn = NULL;
+		if (r->done) {
+			reply_free(r);
+		} else if (r->abort_fn != NULL) {
+			void (*fn)(struct reply *, void *) = r->abort_fn;
+			r->abort_fn = NULL;
+			fn(r, r->abort_arg);
+		}
+	}
+	bufferevent_free(c->bev);
+	frame_reader_free(c->reader);
+	log_debug("client %lu: closed", c->serial);
+	free(c);
+}
+
+/* --- accepting -------------------------------------------------------- */
+
+static void
+server_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
+    struct sockaddr *sa, int socklen, void *arg)
+{
+	struct server *srv = arg;
+	struct conn *c;
+	struct ucred cred;
+	socklen_t credlen = sizeof(cred);
+
+	(void)l; (void)sa; (void)socklen;
+	c = calloc(1, sizeof(*c));
+	if (c == NULL) {
+		close(fd);
+		return;
+	}
+	c->srv = srv;
+	c->serial = ++srv->serial;
+	c->uid = c->gid = -1;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &credlen) == 0) {
+		c->uid = cred.uid;
+		c->gid = cred.gid;
+	}
+	TAILQ_INIT(&c->replies);
+	c->reader = frame_reader_new(srv->cfg->max_frame);
+	c->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (c->reader == NULL || c->bev == NULL) {
+		if (c->bev != NULL)
+			bufferevent_free(c->bev);
+		else
+			close(fd);
+		frame_reader_free(c->reader);
+		free(c);
+		return;
+	}
+	LIST_INSERT_HEAD(&srv->conns, c, link);
+	srv->nconns++;
+	bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
+	if (srv->nconns > srv->cfg->max_connections) {
+		log_warnx("client %lu refused: %d connections (max_connections)",
+		    c->serial, srv->nconns - 1);
+		bufferevent_enable(c->bev, EV_WRITE);
+		conn_fatal(c, PERR_BUSY, "too many connections");
+		conn_process(c);
+		return;
+	}
+	log_debug("client %lu: connected (uid %ld)", c->serial, c->uid);
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+}
+
+static void
+server_accept_error_cb(struct evconnlistener *l, void *arg)
+{
+	(void)l; (void)arg;
+	/* EMFILE and friends: the listener retries on the next event. */
+	log_warn("accept");
+}
+
+struct server *
+server_new(struct event_base *base, const struct config *cfg)
+{
+	struct server *srv = calloc(1, sizeof(*srv));
+
+	if (srv == NULL)
+		return NULL;
+	srv->base = base;
+	srv->cfg = cfg;
+	LIST_INIT(&srv->conns);
+	return srv;
+}
+
+void
+server_set_config(struct server *srv, const struct config *cfg)
+{
+	srv->cfg = cfg;
+}
+
+int
+server_listen(struct server *srv, char *err, size_t errlen)
+{
+	const struct config *cfg = srv->cfg;
+	struct sockaddr_un sun;
+	int fd;
+	mode_t old_umask;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	if (strlen(cfg->socket) >= sizeof(sun.sun_path)) {
+		snprintf(err, errlen, "socket path too long: %s", cfg->socket);
+		return -1;
+	}
+	strcpy(sun.sun_path, cfg->socket);
+
+	/* A socket file that answers belongs to a running daemon: refuse.
+	 * One that does not is left from a crash: replace it. */
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd == -1) {
+		snprintf(err, errlen, "socket: %s", strerror(errno));
+		return -1;
+	}
+	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0) {
+		close(fd);
+		snprintf(err, errlen, "%s: another jobd is listening there",
+		    cfg->socket);
+		return -1;
+	}
+	if (errno == ECONNREFUSED)
+		unlink(cfg->socket);
+
+	/* Bind under a umask that never leaves the socket wider than asked. */
+	old_umask = umask(0177);
+	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
+		umask(old_umask);
+		snprintf(err, errlen, "bind %s: %s", cfg->socket, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	umask(old_umask);
+	if (cfg->socket_group != NULL && cfg->socket_group[0] != '\0') {
+		struct group *gr = getgrnam(cfg->socket_group);
+		if (gr == NULL || chown(cfg->socket, (uid_t)-1, gr->gr_gid) == -1) {
+			snprintf(err, errlen, "socket_group %s: %s",
+			    cfg->socket_group,
+			    gr == NULL ? "no such group" : strerror(errno));
+			close(fd);
+			unlink(cfg->socket);
+			return -1;
+		}
+	}
+	if (chmod(cfg->socket, cfg->socket_mode) == -1) {
+		snprintf(err, errlen, "chmod %s: %s", cfg->socket, strerror(errno));
+		close(fd);
+		unlink(cfg->socket);
+		return -1;
+	}
+	evutil_make_socket_nonblocking(fd);
+	srv->listener = evconnlistener_new(srv->base, server_accept_cb, srv,
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 1024, fd);
+	if (srv->listener == NULL) {
+		snprintf(err, errlen, "listen %s: %s", cfg->socket,
+		    strerror(errno));
+		close(fd);
+		unlink(cfg->socket);
+		return -1;
+	}
+	evconnlistener_set_error_cb(srv->listener, server_accept_error_cb);
+	free(srv->socket_path);
+	srv->socket_path = strdup(cfg->socket);
+	return 0;
+}
+
+void
+server_close_listener(struct server *srv)
+{
+	if (srv->listener == NULL)
+		return;
+	evconnlistener_free(srv->listener);
+	srv->listener = NULL;
+	if (srv->socket_path != NULL)
+		unlink(srv->socket_path);
+}
+
+int
+server_connections(const struct server *srv)
+{
+	return srv->nconns;
+}
+
+void
+server_free(struct server *srv)
+{
+	if (srv == NULL)
+		return;
+	server_close_listener(srv);
+	while (!LIST_EMPTY(&srv->conns))
+		conn_free(LIST_FIRST(&srv->conns));
+	free(srv->socket_path);
+	free(srv);
+}

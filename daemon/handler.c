@@ -1,0 +1,242 @@
+/* handler.c: what the handler kinds share: dispatch, stop checks, the
+ * handler's process group report.  See handler.h. */
+#include <errno.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include "handler.h"
+#include "ipc.h"
+#include "log.h"
+
+/* How long a message to the master may wait for room in its socket. */
+#define SEND_WAIT_MS 2000
+
+int
+handler_run(struct handler_ctx *ctx, char **result, char **error)
+{
+	*result = NULL;
+	*error = NULL;
+	ctx->stop_reason = STOP_NONE;
+	switch (ctx->type->kind) {
+	case HANDLER_BUILTIN:
+		return handler_builtin_run(ctx, result, error);
+	case HANDLER_EXEC:
+		return handler_exec_run(ctx, result, error);
+	case HANDLER_HTTP:
+		return handler_http_run(ctx, result, error);
+	}
+	*error = handler_strdupf("type %s: unknown handler kind %d",
+	    ctx->type->name, (int)ctx->type->kind);
+	return HANDLER_FAILED;
+}
+
+/* stop_is_ours: a stop names the running job, or no job at all. */
+static int
+stop_is_ours(const struct handler_ctx *ctx, const struct ipc_msg *m)
+{
+	if (m->job_id[0] == '\0')
+		return 1;
+	return ctx->job != NULL && ctx->job->id != NULL &&
+	    strcmp(m->job_id, ctx->job->id) == 0;
+}
+
+/* read_ctl: take every waiting message off the master's socket. */
+static void
+read_ctl(struct handler_ctx *ctx)
+{
+	struct ipc_msg m;
+	int r;
+
+	while (ctx->stop_reason == STOP_NONE) {
+		errno = 0;
+		r = ipc_recv(ctx->ctl_fd, &m);
+		if (r == 0)
+			return;
+		if (r == -1) {
+			if (errno == EPROTO) {
+				log_warnx("ignoring a malformed message from "
+				    "the master");
+				continue;
+			}
+			/* The master is gone: wind down as on shutdown. */
+			log_warnx("lost the master's socket, stopping job %s",
+			    ctx->job != NULL ? ctx->job->id : "-");
+			ctx->stop_reason = STOP_SHUTDOWN;
+			return;
+		}
+		if (m.type != IPC_STOP || !stop_is_ours(ctx, &m))
+			continue;
+		if (m.reason <= STOP_NONE || m.reason > STOP_SHUTDOWN)
+			m.reason = STOP_SHUTDOWN;
+		ctx->stop_reason = m.reason;
+		log_debug("job %s: stop requested (%s)",
+		    ctx->job != NULL ? ctx->job->id : "-",
+		    ipc_stop_reason_name(m.reason));
+	}
+}
+
+int
+handler_poll(struct handler_ctx *ctx, int timeout_ms)
+{
+	struct pollfd pfd;
+	long long deadline, left;
+
+	if (timeout_ms < 0)
+		timeout_ms = 0;
+	deadline = handler_now_ms() + timeout_ms;
+	for (;;) {
+		if (ctx->ctl_fd >= 0)
+			read_ctl(ctx);
+		if (ctx->stop_reason != STOP_NONE)
+			return ctx->stop_reason;
+		left = deadline - handler_now_ms();
+		if (left <= 0)
+			return STOP_NONE;
+		pfd.fd = ctx->ctl_fd;
+		pfd.events = POLLIN;
+		pfd.revents = 0;
+		/* A negative fd is ignored by poll: then this just sleeps. */
+		if (poll(&pfd, 1, (int)left) == -1 && errno != EINTR) {
+			log_warn("poll");
+			return STOP_NONE;
+		}
+	}
+}
+
+int
+handler_send(int ctl_fd, const struct ipc_msg *m)
+{
+	struct pollfd pfd;
+	long long deadline, left;
+
+	if (ctl_fd < 0)
+		return 0;
+	deadline = handler_now_ms() + SEND_WAIT_MS;
+	for (;;) {
+		if (ipc_send(ctl_fd, m) == 0)
+			return 0;
+		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != ENOBUFS)
+			return -1;
+		left = deadline - handler_now_ms();
+		if (left <= 0) {
+			errno = ETIMEDOUT;
+			return -1;
+		}
+		pfd.fd = ctl_fd;
+		pfd.events = POLLOUT;
+		pfd.revents = 0;
+		if (poll(&pfd, 1, (int)(left < 50 ? left : 50)) == -1 &&
+		    errno != EINTR)
+			return -1;
+	}
+}
+
+void
+handler_report_pgid(struct handler_ctx *ctx, pid_t pgid)
+{
+	struct ipc_msg m;
+
+	memset(&m, 0, sizeof(m));
+	m.type = IPC_HANDLER;
+	m.pgid = pgid;
+	if (ctx->job != NULL && ctx->job->id != NULL)
+		snprintf(m.job_id, sizeof(m.job_id), "%s", ctx->job->id);
+	if (handler_send(ctx->ctl_fd, &m) == -1)
+		log_warn("job %s: cannot report handler group %ld",
+		    m.job_id, (long)pgid);
+}
+
+void
+handler_shutdown(void)
+{
+	handler_exec_shutdown();
+	handler_http_shutdown();
+}
+
+long long
+handler_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* utf8_len: length of the valid UTF-8 sequence at s (n bytes left), or 0. */
+static size_t
+utf8_len(const unsigned char *s, size_t n)
+{
+	size_t len, i;
+	unsigned int cp;
+
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xc2 && s[0] <= 0xdf) {
+		len = 2;
+		cp = s[0] & 0x1f;
+	} else if (s[0] >= 0xe0 && s[0] <= 0xef) {
+		len = 3;
+		cp = s[0] & 0x0f;
+	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
+		len = 4;
+		cp = s[0] & 0x07;
+	} else
+		return 0;
+	if (len > n)
+		return 0;
+	for (i = 1; i < len; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (s[i] & 0x3f);
+	}
+	/* Overlong forms, surrogates and values past U+10FFFF. */
+	if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
+	    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
+		return 0;
+	return len;
+}
+
+char *
+handler_text(const char *buf, size_t len)
+{
+	const unsigned char *s = (const unsigned char *)buf;
+	char *out;
+	size_t i, o, l;
+
+	out = malloc(len + 1);
+	if (out == NULL)
+		return NULL;
+	for (i = 0, o = 0; i < len; ) {
+		l = s[i] == '\0' ? 0 : utf8_len(s + i, len - i);
+		if (l == 0) {
+			out[o++] = '?';
+			i++;
+			continue;
+		}
+		memcpy(out + o, s + i, l);
+		o += l;
+		i += l;
+	}
+	while (o > 0 && (out[o - 1] == '\n' || out[o - 1] == '\r' ||
+	    out[o - 1] == ' ' || out[o - 1] == '\t'))
+		o--;
+	out[o] = '\0';
+	return out;
+}
+
+char *
+handler_strdupf(const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+	int n;
+
+	va_start(ap, fmt);
+	n = vasprintf(&s, fmt, ap);
+	va_end(ap);
+	return n < 0 ? NULL : s;
+}

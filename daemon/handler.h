@@ -44,5 +44,21 @@ int handler_builtin_run(struct handler_ctx *ctx, char **result, char **error);
 int handler_exec_run(struct handler_ctx *ctx, char **result, char **error);
 int handler_http_run(struct handler_ctx *ctx, char **result, char **error);
 void handler_exec_shutdown(void);
+void handler_http_shutdown(void);
+
+/* Shared by the handler kinds (handler.c). */
+struct ipc_msg;
+/* handler_send: ipc_send, waiting (bounded) while the master's socket is
+ * full.  0, or -1 with errno. */
+int handler_send(int ctl_fd, const struct ipc_msg *m);
+/* handler_now_ms: a monotonic clock in milliseconds. */
+long long handler_now_ms(void);
+/* handler_text: a malloc'd, NUL-terminated copy of len bytes of buf made
+ * safe for a JSON string (invalid UTF-8 and NULs become '?', trailing
+ * white space dropped).  NULL on allocation failure. */
+char *handler_text(const char *buf, size_t len);
+/* handler_strdupf: malloc'd formatted text (NULL on allocation failure). */
+char *handler_strdupf(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2)));
 
 #endif

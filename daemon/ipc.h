@@ -35,6 +35,7 @@ struct ipc_msg {
 	int reason;             /* IPC_STOP: enum ipc_stop_reason */
 	pid_t pgid;             /* IPC_HANDLER */
 	double timeout;         /* IPC_START: the job's timeout, seconds */
+	int attempt;            /* IPC_START: the job's attempt, from 1 */
 	char job_id[136];
 	char token[64];
 	char type_name[72];     /* IPC_START: job type */

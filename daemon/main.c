@@ -1,0 +1,242 @@
+/*
+ * main.c: jobd's command line, configuration, daemonising and pidfile.
+ */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "master.h"
+
+/* Command-line settings, applied over the file at start and on reload. */
+#define MAX_OVERRIDES 16
+static struct {
+	const char *key;
+	const char *value;
+} overrides[MAX_OVERRIDES];
+static int noverrides;
+static const char *config_path;
+
+static void
+usage(FILE *fp)
+{
+	fprintf(fp,
+	    "usage: jobd [-c FILE] [-s SOCKET] [--redis URL] [-w WORKERS]\n"
+	    "            [-f|--foreground] [--pidfile FILE] [--log-level LEVEL]\n"
+	    "            [--check] [--help] [--version]\n"
+	    "\n"
+	    "  -c, --config FILE     configuration file (INI; see jobd.conf.sample)\n"
+	    "  -s, --socket PATH     Unix socket to listen on\n"
+	    "      --redis URL       redis://host:port/db or unix:///path\n"
+	    "  -w, --workers N       worker processes (0: one per CPU)\n"
+	    "  -f, --foreground      stay in the foreground, log to stderr\n"
+	    "      --pidfile FILE    write the master's pid to FILE\n"
+	    "      --log-level L     error, warning, notice, info or debug\n"
+	    "      --check           load the configuration, report, and exit\n"
+	    "  -h, --help            this help\n"
+	    "  -V, --version         print the version\n"
+	    "\n"
+	    "Signals: TERM/INT stop gracefully (twice: at once), HUP reloads.\n"
+	    "Documentation: docs/jobd.md\n");
+}
+
+static int
+add_override(const char *key, const char *value)
+{
+	if (noverrides == MAX_OVERRIDES)
+		return -1;
+	overrides[noverrides].key = key;
+	overrides[noverrides].value = value;
+	noverrides++;
+	return 0;
+}
+
+/* load_config: the file (if any) with the command-line overrides on top. */
+static struct config *
+load_config(char *err, size_t errlen)
+{
+	struct config *cfg;
+
+	if (config_path != NULL)
+		cfg = config_load_file(config_path, err, errlen);
+	else if ((cfg = config_new_default()) == NULL)
+		snprintf(err, errlen, "out of memory");
+	if (cfg == NULL)
+		return NULL;
+	for (int i = 0; i < noverrides; i++) {
+		char msg[256];
+		if (config_set(cfg, "jobd", overrides[i].key, overrides[i].value,
+		    msg, sizeof(msg)) == -1) {
+			snprintf(err, errlen, "command line: %s", msg);
+			config_free(cfg);
+			return NULL;
+		}
+	}
+	if (config_finish(cfg, err, errlen) == -1) {
+		config_free(cfg);
+		return NULL;
+	}
+	return cfg;
+}
+
+/* write_pidfile: create and lock FILE; a lock held by another process
+ * means another jobd runs with it. */
+static int
+write_pidfile(const char *path)
+{
+	char buf[32];
+	int fd, n;
+
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (fd == -1) {
+		log_warn("pidfile %s", path);
+		return -1;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
+		log_warnx("pidfile %s is locked: is another jobd running?", path);
+		close(fd);
+		return -1;
+	}
+	n = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
+	if (ftruncate(fd, 0) == -1 || write(fd, buf, (size_t)n) != n) {
+		log_warn("pidfile %s", path);
+		close(fd);
+		return -1;
+	}
+	/* Kept open (and locked) for the life of the daemon. */
+	return 0;
+}
+
+static int
+daemonise(void)
+{
+	pid_t pid;
+	int fd;
+
+	pid = fork();
+	if (pid == -1)
+		return -1;
+	if (pid > 0)
+		_exit(0);
+	if (setsid() == -1)
+		return -1;
+	pid = fork();
+	if (pid == -1)
+		return -1;
+	if (pid > 0)
+		_exit(0);
+	if (chdir("/") == -1)
+		return -1;
+	fd = open("/dev/null", O_RDWR);
+	if (fd == -1)
+		return -1;
+	dup2(fd, STDIN_FILENO);
+	dup2(fd, STDOUT_FILENO);
+	dup2(fd, STDERR_FILENO);
+	if (fd > STDERR_FILENO)
+		close(fd);
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	enum { OPT_REDIS = 256, OPT_PIDFILE, OPT_LOGLEVEL, OPT_CHECK };
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "socket", required_argument, NULL, 's' },
+		{ "redis", required_argument, NULL, OPT_REDIS },
+		{ "workers", required_argument, NULL, 'w' },
+		{ "foreground", no_argument, NULL, 'f' },
+		{ "pidfile", required_argument, NULL, OPT_PIDFILE },
+		{ "log-level", required_argument, NULL, OPT_LOGLEVEL },
+		{ "check", no_argument, NULL, OPT_CHECK },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct config *cfg;
+	char err[512];
+	int ch, rc, foreground = 0, check = 0;
+
+	while ((ch = getopt_long(argc, argv, "c:s:w:fhV", longopts, NULL)) != -1) {
+		rc = 0;
+		switch (ch) {
+		case 'c':
+			config_path = optarg;
+			break;
+		case 's':
+			rc = add_override("socket", optarg);
+			break;
+		case OPT_REDIS:
+			rc = add_override("redis", optarg);
+			break;
+		case 'w':
+			rc = add_override("workers", optarg);
+			break;
+		case 'f':
+			foreground = 1;
+			break;
+		case OPT_PIDFILE:
+			rc = add_override("pidfile", optarg);
+			break;
+		case OPT_LOGLEVEL:
+			rc = add_override("log_level", optarg);
+			break;
+		case OPT_CHECK:
+			check = 1;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'V':
+			printf("jobd %s\n", PACKAGE_VERSION);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+		if (rc == -1) {
+			fprintf(stderr, "jobd: too many options\n");
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "jobd: unexpected argument '%s'\n", argv[optind]);
+		usage(stderr);
+		return 2;
+	}
+	cfg = load_config(err, sizeof(err));
+	if (cfg == NULL) {
+		fprintf(stderr, "jobd: %s\n", err);
+		return 1;
+	}
+	if (check) {
+		printf("jobd: configuration ok: socket %s, redis %s, %d workers, "
+		    "%d job types\n", cfg->socket, cfg->redis, cfg->workers,
+		    cfg->ntypes);
+		config_free(cfg);
+		return 0;
+	}
+	/* A daemon's stderr is /dev/null: it logs to syslog. */
+	log_init("jobd", cfg->log_level, foreground ? cfg->log_syslog : 1);
+	log_set_role("master");
+	if (!foreground && daemonise() == -1) {
+		fprintf(stderr, "jobd: cannot daemonise: %s\n", strerror(errno));
+		config_free(cfg);
+		return 1;
+	}
+	if (cfg->pidfile != NULL && cfg->pidfile[0] != '\0' &&
+	    write_pidfile(cfg->pidfile) == -1) {
+		config_free(cfg);
+		return 1;
+	}
+	return master_run(cfg, load_config);
+}

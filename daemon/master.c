@@ -1,0 +1,793 @@
+/*
+ * master.c: supervision of the preforked workers; see master.h and
+ * docs/architecture.md ("Processes and signals").
+ *
+ * Signal handlers are libevent signal events: no work in a raw handler.
+ * Each worker has a slot holding its pid, its end of the ipc socketpair and
+ * the job it runs, so that the master can renew the job's lease, enforce its
+ * timeout, stop it on cancel, and end it if the worker dies.
+ */
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "conn.h"
+#include "proto.h"
+#include "ipc.h"
+#include "log.h"
+#include "master.h"
+#include "ops.h"
+#include "store.h"
+#include "worker.h"
+
+#define MAX_SLOTS       (2 * 256 + 16)  /* workers, plus retiring ones */
+#define BACKSTOP_EXTRA  5.0             /* s after grace before SIGKILL */
+#define REAP_INTERVAL   1.0             /* s between reaper passes */
+#define EXIT_DRAIN      5.0             /* s to finish store calls at exit */
+
+struct slot {
+	int used;
+	int index;
+	pid_t pid;
+	int fd;                  /* master's end of the ipc socketpair */
+	struct event *ev_ctl;
+	struct event *ev_deadline;
+	struct event *ev_respawn;
+	int retiring;            /* from an old config: not respawned */
+	struct timespec spawned_at;
+	double respawn_delay;    /* grows while workers die young */
+	/* the job it runs */
+	int busy;
+	char job_id[136];
+	char token[64];
+	char type[72];
+	int attempt;
+	double timeout;
+	pid_t pgid;
+	int stop_sent;           /* enum ipc_stop_reason */
+	long jobs_done;
+};
+
+static struct {
+	struct event_base *base;
+	struct config *cfg;
+	master_reload_fn *reload;
+	struct store *store;
+	struct server *server;
+	struct slot slots[MAX_SLOTS];
+	int stopping;            /* 1: graceful, 2: immediate */
+	int in_flight;           /* master-side store calls not answered */
+	struct event *ev_heartbeat;
+	struct event *ev_reap;
+	struct event *ev_shutdown;
+	struct event *ev_exit;
+	int heartbeat_busy;
+	int reap_busy;
+} m;
+
+static void slot_spawn(struct slot *s);
+static void master_maybe_exit(void);
+
+static struct timeval
+tv_of(double seconds)
+{
+	struct timeval tv;
+
+	if (seconds < 0)
+		seconds = 0;
+	tv.tv_sec = (time_t)seconds;
+	tv.tv_usec = (suseconds_t)((seconds - (double)tv.tv_sec) * 1e6);
+	return tv;
+}
+
+static double
+elapsed_since(const struct timespec *t)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(now.tv_sec - t->tv_sec) +
+	    (double)(now.tv_nsec - t->tv_nsec) / 1e9;
+}
+
+static int
+live_workers(void)
+{
+	int n = 0;
+
+	for (int i = 0; i < MAX_SLOTS; i++)
+		if (m.slots[i].used && m.slots[i].pid > 0)
+			n++;
+	return n;
+}
+
+static struct slot *
+slot_by_job(const char *job_id)
+{
+	for (int i = 0; i < MAX_SLOTS; i++) {
+		struct slot *s = &m.slots[i];
+		if (s->used && s->busy && strcmp(s->job_id, job_id) == 0)
+			return s;
+	}
+	return NULL;
+}
+
+/* --- ending a job whose worker cannot ------------------------------------ */
+
+static void
+fail_job_done(void *arg, int err, const char *msg, json_t *reply)
+{
+	char *job_id = arg;
+
+	(void)reply;
+	m.in_flight--;
+	if (err != PERR_OK)
+		log_warnx("job %s: could not be ended (%s); its lease will "
+		    "expire and the reaper will requeue it", job_id, msg);
+	free(job_id);
+	master_maybe_exit();
+}
+
+static void
+master_fail_job(struct slot *s, const char *error, enum store_fail_mode mode)
+{
+	const struct job_type *t = config_find_type(m.cfg, s->type);
+	long long delay = t != NULL ?
+	    config_retry_delay_ms(t, s->attempt > 0 ? s->attempt : 1) : 0;
+	char *id = strdup(s->job_id);
+
+	if (id == NULL)
+		return;
+	m.in_flight++;
+	store_fail_job(m.store, s->job_id, s->token, error, mode, delay,
+	    fail_job_done, id);
+}
+
+/* --- stopping the job of a worker ---------------------------------------- */
+
+static void
+deadline_cb(evutil_socket_t fd, short what, void *arg);
+
+/* slot_stop: ask the worker to stop its job; if it has not ended the job
+ * after the kill grace, kill the worker (its death then ends the job). */
+static void
+slot_stop(struct slot *s, int reason)
+{
+	struct ipc_msg msg;
+	struct timeval tv;
+
+	if (!s->busy || s->stop_sent)
+		return;
+	memset(&msg, 0, sizeof(msg));
+	msg.type = IPC_STOP;
+	msg.reason = reason;
+	snprintf(msg.job_id, sizeof(msg.job_id), "%s", s->job_id);
+	s->stop_sent = reason;
+	log_info("job %s: stopping (%s) on worker %d", s->job_id,
+	    ipc_stop_reason_name(reason), (int)s->pid);
+	if (ipc_send(s->fd, &msg) == -1)
+		log_warn("job %s: cannot reach worker %d", s->job_id,
+		    (int)s->pid);
+	tv = tv_of(m.cfg->grace + BACKSTOP_EXTRA);
+	evtimer_add(s->ev_deadline, &tv);
+}
+
+static void
+deadline_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct slot *s = arg;
+
+	(void)fd; (void)what;
+	if (!s->busy)
+		return;
+	if (!s->stop_sent) {
+		log_info("job %s: timeout after %.3g s", s->job_id, s->timeout);
+		slot_stop(s, STOP_TIMEOUT);
+		return;
+	}
+	log_warnx("job %s: worker %d did not stop it within %.3g s: killing "
+	    "the worker", s->job_id, (int)s->pid, m.cfg->grace + BACKSTOP_EXTRA);
+	if (s->pgid > 0)
+		kill(-s->pgid, SIGKILL);
+	kill(s->pid, SIGKILL);
+}
+
+static void
+master_stop_job(const char *job_id, int reason)
+{
+	struct slot *s = slot_by_job(job_id);
+
+	if (s != NULL)
+		slot_stop(s, reason);
+}
+
+/* --- worker messages ------------------------------------------------------ */
+
+static void
+slot_handle(struct slot *s, const struct ipc_msg *msg)
+{
+	struct timeval tv;
+
+	switch (msg->type) {
+	case IPC_START:
+		s->busy = 1;
+		s->stop_sent = STOP_NONE;
+		s->pgid = 0;
+		snprintf(s->job_id, sizeof(s->job_id), "%s", msg->job_id);
+		snprintf(s->token, sizeof(s->token), "%s", msg->token);
+		snprintf(s->type, sizeof(s->type), "%s", msg->type_name);
+		s->attempt = msg->attempt;
+		s->timeout = msg->timeout > 0 ? msg->timeout : 180;
+		tv = tv_of(s->timeout);
+		evtimer_add(s->ev_deadline, &tv);
+		if (m.stopping == 2)
+			slot_stop(s, STOP_SHUTDOWN);
+		break;
+	case IPC_HANDLER:
+		if (s->busy)
+			s->pgid = msg->pgid;
+		break;
+	case IPC_END:
+		if (s->busy && strcmp(s->job_id, msg->job_id) == 0) {
+			s->busy = 0;
+			s->pgid = 0;
+			s->jobs_done++;
+			evtimer_del(s->ev_deadline);
+		}
+		break;
+	default:
+		log_warnx("worker %d: unknown message %d", (int)s->pid,
+		    msg->type);
+	}
+}
+
+static void
+ctl_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct slot *s = arg;
+	struct ipc_msg msg;
+	int rc;
+
+	(void)fd; (void)what;
+	while ((rc = ipc_recv(s->fd, &msg)) == 1)
+		slot_handle(s, &msg);
+	if (rc == -1) {
+		/* The worker is exiting; SIGCHLD does the rest. */
+		event_del(s->ev_ctl);
+	}
+}
+
+/* --- spawning and reaping workers ----------------------------------------- */
+
+static void
+slot_close(struct slot *s)
+{
+	if (s->ev_ctl != NULL) {
+		event_free(s->ev_ctl);
+		s->ev_ctl = NULL;
+	}
+	if (s->fd >= 0) {
+		close(s->fd);
+		s->fd = -1;
+	}
+	if (s->ev_deadline != NULL)
+		evtimer_del(s->ev_deadline);
+	s->busy = 0;
+	s->pid = 0;
+}
+
+static void
+respawn_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd; (void)what;
+	slot_spawn(arg);
+}
+
+static void
+slot_spawn(struct slot *s)
+{
+	int fds[2];
+	pid_t pid;
+
+	if (m.stopping)
+		return;
+	if (ipc_pair(fds) == -1) {
+		log_warn("worker slot %d: socketpair", s->index);
+		goto retry;
+	}
+	fflush(NULL);
+	pid = fork();
+	if (pid == -1) {
+		log_warn("worker slot %d: fork", s->index);
+		close(fds[0]);
+		close(fds[1]);
+		goto retry;
+	}
+	if (pid == 0) {
+		/* The worker keeps only its end of the socketpair and stdio:
+		 * the listener, clients and Redis connections are the
+		 * master's. */
+		int keep = fds[1];
+		if (keep > 3)
+			close_range(3, (unsigned)keep - 1, 0);
+		close_range((unsigned)keep + 1, ~0U, 0);
+		_exit(worker_main(m.cfg, keep, s->index));
+	}
+	close(fds[1]);
+	s->pid = pid;
+	s->fd = fds[0];
+	s->busy = 0;
+	s->jobs_done = 0;
+	clock_gettime(CLOCK_MONOTONIC, &s->spawned_at);
+	s->ev_ctl = event_new(m.base, s->fd, EV_READ | EV_PERSIST, ctl_cb, s);
+	event_add(s->ev_ctl, NULL);
+	log_info("worker %d started (slot %d)", (int)pid, s->index);
+	return;
+retry:
+	{
+		struct timeval tv = tv_of(1.0);
+		evtimer_add(s->ev_respawn, &tv);
+	}
+}
+
+static struct slot *
+slot_new(int retiring)
+{
+	for (int i = 0; i < MAX_SLOTS; i++) {
+		struct slot *s = &m.slots[i];
+		if (s->used)
+			continue;
+		memset(s, 0, sizeof(*s));
+		s->used = 1;
+		s->index = i;
+		s->fd = -1;
+		s->retiring = retiring;
+		s->respawn_delay = 0.1;
+		s->ev_deadline = evtimer_new(m.base, deadline_cb, s);
+		s->ev_respawn = evtimer_new(m.base, respawn_cb, s);
+		return s;
+	}
+	return NULL;
+}
+
+static void
+slot_release(struct slot *s)
+{
+	slot_close(s);
+	event_free(s->ev_deadline);
+	event_free(s->ev_respawn);
+	s->ev_deadline = s->ev_respawn = NULL;
+	s->used = 0;
+}
+
+static void
+describe_status(int status, char *buf, size_t len)
+{
+	if (WIFSIGNALED(status))
+		snprintf(buf, len, "killed by signal %d (%s)", WTERMSIG(status),
+		    strsignal(WTERMSIG(status)));
+	else
+		snprintf(buf, len, "exit status %d", WEXITSTATUS(status));
+}
+
+static void
+worker_died(struct slot *s, int status)
+{
+	char how[96], why[160];
+	int young = elapsed_since(&s->spawned_at) < 1.0;
+
+	describe_status(status, how, sizeof(how));
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		log_info("worker %d exited (slot %d)", (int)s->pid, s->index);
+	else
+		log_warnx("worker %d %s (slot %d)%s%s", (int)s->pid, how,
+		    s->index, s->busy ? " running job " : "",
+		    s->busy ? s->job_id : "");
+	if (s->busy) {
+		if (s->pgid > 0)
+			kill(-s->pgid, SIGKILL);  /* no orphaned handler */
+		switch (s->stop_sent) {
+		case STOP_SHUTDOWN:
+			master_fail_job(s, "interrupted by shutdown",
+			    STORE_REQUEUE);
+			break;
+		case STOP_TIMEOUT:
+			snprintf(why, sizeof(why), "timeout: exceeded %.3g s",
+			    s->timeout);
+			master_fail_job(s, why, STORE_FAIL);
+			break;
+		case STOP_CANCEL:
+			master_fail_job(s, "canceled", STORE_FAIL);
+			break;
+		case STOP_LOST:
+			break;   /* someone else holds it now */
+		default:
+			snprintf(why, sizeof(why), "worker died: %s", how);
+			master_fail_job(s, why, STORE_FAIL);
+		}
+	}
+	slot_close(s);
+	if (m.stopping || s->retiring) {
+		slot_release(s);
+		master_maybe_exit();
+		return;
+	}
+	/* Respawn at once, unless workers keep dying young (say Redis or
+	 * the config is broken): then back off up to 10 s. */
+	if (young) {
+		struct timeval tv = tv_of(s->respawn_delay);
+		s->respawn_delay = s->respawn_delay * 2 > 10 ? 10 :
+		    s->respawn_delay * 2;
+		evtimer_add(s->ev_respawn, &tv);
+	} else {
+		s->respawn_delay = 0.1;
+		slot_spawn(s);
+	}
+}
+
+static void
+sigchld_cb(evutil_socket_t sig, short what, void *arg)
+{
+	pid_t pid;
+	int status;
+
+	(void)sig; (void)what; (void)arg;
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		for (int i = 0; i < MAX_SLOTS; i++) {
+			struct slot *s = &m.slots[i];
+			if (s->used && s->pid == pid) {
+				/* Read what it said before dying (START/END). */
+				if (s->ev_ctl != NULL)
+					ctl_cb(s->fd, EV_READ, s);
+				worker_died(s, status);
+				break;
+			}
+		}
+	}
+}
+
+/* --- heartbeats and the reaper ------------------------------------------- */
+
+static void
+heartbeat_done(void *arg, int err, const char *msg, json_t *reply)
+{
+	size_t i;
+	json_t *v;
+
+	(void)arg;
+	m.heartbeat_busy = 0;
+	if (err != PERR_OK) {
+		log_debug("heartbeat: %s", msg);
+		return;
+	}
+	json_array_foreach(json_object_get(reply, "lost"), i, v) {
+		log_warnx("job %s: lease lost; stopping it here",
+		    json_string_value(v));
+		master_stop_job(json_string_value(v), STOP_LOST);
+	}
+	json_array_foreach(json_object_get(reply, "cancel"), i, v)
+		master_stop_job(json_string_value(v), STOP_CANCEL);
+}
+
+static void
+heartbeat(void)
+{
+	json_t *leases, *workers;
+
+	if (m.heartbeat_busy || !store_available(m.store))
+		return;
+	leases = json_array();
+	workers = json_array();
+	for (int i = 0; i < MAX_SLOTS; i++) {
+		struct slot *s = &m.slots[i];
+		if (!s->used || s->pid <= 0)
+			continue;
+		json_array_append_new(workers, json_pack("{s:i,s:s,s:s?,s:I}",
+		    "pid", (int)s->pid, "state", s->busy ? "busy" : "idle",
+		    "job_id", s->busy ? s->job_id : NULL,
+		    "jobs_done", (json_int_t)s->jobs_done));
+		if (s->busy && s->stop_sent != STOP_LOST)
+			json_array_append_new(leases, json_pack("{s:s,s:s}",
+			    "job_id", s->job_id, "token", s->token));
+	}
+	m.heartbeat_busy = 1;
+	store_heartbeat(m.store, leases, workers, heartbeat_done, NULL);
+	json_decref(leases);
+	json_decref(workers);
+}
+
+static void
+heartbeat_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd; (void)what; (void)arg;
+	heartbeat();
+}
+
+static void
+reap_done(void *arg, int err, const char *msg, json_t *reply)
+{
+	size_t i;
+	json_t *v;
+
+	(void)arg;
+	m.reap_busy = 0;
+	if (err != PERR_OK) {
+		log_debug("reaper: %s", msg);
+		return;
+	}
+	json_array_foreach(json_object_get(reply, "requeued"), i, v)
+		log_warnx("job %s: its holder stopped renewing its lease; "
+		    "requeued", json_string_value(v));
+	json_array_foreach(json_object_get(reply, "failed"), i, v)
+		log_warnx("job %s: its holder stopped renewing its lease and it "
+		    "has no attempts left; failed as abandoned",
+		    json_string_value(v));
+}
+
+static void
+reap_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd; (void)what; (void)arg;
+	if (m.reap_busy || !store_available(m.store))
+		return;
+	m.reap_busy = 1;
+	store_reap(m.store, reap_done, NULL);
+}
+
+static void
+store_event(void *arg, enum store_event ev, const char *job_id,
+    const char *detail)
+{
+	(void)arg; (void)detail;
+	switch (ev) {
+	case STORE_EV_END:
+		ops_job_ended(job_id);
+		break;
+	case STORE_EV_CANCEL:
+		master_stop_job(job_id, STOP_CANCEL);
+		break;
+	case STORE_EV_UP:
+		ops_recheck_waiters();
+		heartbeat();
+		break;
+	}
+}
+
+/* --- shutdown and reload ------------------------------------------------- */
+
+static void
+exit_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd; (void)what; (void)arg;
+	if (m.in_flight > 0)
+		log_warnx("exiting with %d store calls unanswered; leases "
+		    "cover their jobs", m.in_flight);
+	event_base_loopexit(m.base, NULL);
+}
+
+static void
+master_maybe_exit(void)
+{
+	struct timeval tv;
+
+	if (!m.stopping || live_workers() > 0)
+		return;
+	if (m.in_flight == 0) {
+		log_info("all workers stopped; exiting");
+		event_base_loopexit(m.base, NULL);
+		return;
+	}
+	if (!evtimer_pending(m.ev_exit, NULL)) {
+		tv = tv_of(EXIT_DRAIN);
+		evtimer_add(m.ev_exit, &tv);
+	}
+}
+
+/* stop_running_jobs: the grace is over: jobs go back to their queues. */
+static void
+stop_running_jobs(void)
+{
+	for (int i = 0; i < MAX_SLOTS; i++) {
+		struct slot *s = &m.slots[i];
+		if (s->used && s->pid > 0 && s->busy)
+			slot_stop(s, STOP_SHUTDOWN);
+	}
+}
+
+static void
+shutdown_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd; (void)what; (void)arg;
+	log_info("shutdown grace over: returning running jobs to their queues");
+	m.stopping = 2;
+	stop_running_jobs();
+}
+
+static void
+master_shutdown(int sig)
+{
+	struct timeval tv;
+
+	if (m.stopping) {
+		log_info("%s again: stopping running jobs now", strsignal(sig));
+		evtimer_del(m.ev_shutdown);
+		m.stopping = 2;
+		stop_running_jobs();
+		return;
+	}
+	log_info("%s: shutting down; running jobs get %.3g s",
+	    strsignal(sig), m.cfg->shutdown_grace);
+	m.stopping = 1;
+	server_close_listener(m.server);
+	ops_shutdown();
+	for (int i = 0; i < MAX_SLOTS; i++) {
+		struct slot *s = &m.slots[i];
+		if (!s->used)
+			continue;
+		evtimer_del(s->ev_respawn);
+		if (s->pid > 0)
+			kill(s->pid, SIGTERM);
+		else
+			slot_release(s);
+	}
+	tv = tv_of(m.cfg->shutdown_grace);
+	evtimer_add(m.ev_shutdown, &tv);
+	master_maybe_exit();
+}
+
+static void
+master_reload(void)
+{
+	char err[512];
+	struct config *ncfg, *old = m.cfg;
+	int n;
+
+	ncfg = m.reload(err, sizeof(err));
+	if (ncfg == NULL) {
+		log_warnx("reload failed, keeping the current configuration: %s",
+		    err);
+		return;
+	}
+	if (strcmp(ncfg->socket, old->socket) != 0 ||
+	    strcmp(ncfg->redis, old->redis) != 0 ||
+	    strcmp(ncfg->prefix, old->prefix) != 0 ||
+	    strcmp(ncfg->ns, old->ns) != 0) {
+		log_warnx("reload refused: socket, redis, prefix and namespace "
+		    "changes need a restart; keeping the current configuration");
+		config_free(ncfg);
+		return;
+	}
+	m.cfg = ncfg;
+	server_set_config(m.server, ncfg);
+	ops_set_config(ncfg);
+	store_set_config(m.store, ncfg);
+	log_set_level(ncfg->log_level);
+	config_free(old);
+
+	/* Old workers finish their job and exit; new ones take over. */
+	for (int i = 0; i < MAX_SLOTS; i++) {
+		struct slot *s = &m.slots[i];
+		if (!s->used || s->retiring)
+			continue;
+		s->retiring = 1;
+		if (s->pid > 0)
+			kill(s->pid, SIGTERM);
+		else
+			slot_release(s);
+	}
+	for (n = 0; n < ncfg->workers; n++) {
+		struct slot *s = slot_new(0);
+		if (s == NULL)
+			break;
+		slot_spawn(s);
+	}
+	log_info("configuration reloaded: %d workers, %d job types", n,
+	    ncfg->ntypes);
+}
+
+static void
+signal_cb(evutil_socket_t sig, short what, void *arg)
+{
+	(void)what; (void)arg;
+	switch (sig) {
+	case SIGTERM:
+	case SIGINT:
+		master_shutdown((int)sig);
+		break;
+	case SIGHUP:
+		if (!m.stopping)
+			master_reload();
+		break;
+	}
+}
+
+int
+master_run(struct config *cfg, master_reload_fn *reload)
+{
+	static const int sigs[] = { SIGTERM, SIGINT, SIGHUP };
+	struct event *ev_sig[4];
+	struct event *ev_chld;
+	struct timeval tv;
+	char err[512];
+	int rc = 0;
+
+	memset(&m, 0, sizeof(m));
+	m.cfg = cfg;
+	m.reload = reload;
+	signal(SIGPIPE, SIG_IGN);
+	m.base = event_base_new();
+	if (m.base == NULL) {
+		log_warnx("cannot create the event loop");
+		config_free(cfg);
+		return 1;
+	}
+	m.server = server_new(m.base, cfg);
+	if (m.server == NULL || server_listen(m.server, err, sizeof(err)) == -1) {
+		log_warnx("%s", m.server ? err : "out of memory");
+		server_free(m.server);
+		event_base_free(m.base);
+		config_free(cfg);
+		return 1;
+	}
+	m.store = store_new(m.base, cfg, store_event, NULL);
+	ops_init(m.base, m.store, cfg);
+
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
+		ev_sig[i] = evsignal_new(m.base, sigs[i], signal_cb, NULL);
+		evsignal_add(ev_sig[i], NULL);
+	}
+	ev_chld = evsignal_new(m.base, SIGCHLD, sigchld_cb, NULL);
+	evsignal_add(ev_chld, NULL);
+
+	m.ev_heartbeat = event_new(m.base, -1, EV_PERSIST, heartbeat_cb, NULL);
+	tv = tv_of(cfg->lease / 3 < 2.0 ? cfg->lease / 3 : 2.0);
+	event_add(m.ev_heartbeat, &tv);
+	m.ev_reap = event_new(m.base, -1, EV_PERSIST, reap_cb, NULL);
+	tv = tv_of(REAP_INTERVAL);
+	event_add(m.ev_reap, &tv);
+	m.ev_shutdown = evtimer_new(m.base, shutdown_cb, NULL);
+	m.ev_exit = evtimer_new(m.base, exit_cb, NULL);
+
+	for (int i = 0; i < cfg->workers; i++) {
+		struct slot *s = slot_new(0);
+		if (s != NULL)
+			slot_spawn(s);
+	}
+	log_info("jobd %s listening on %s, %d workers, redis %s",
+	    PACKAGE_VERSION, cfg->socket, cfg->workers, cfg->redis);
+
+	if (event_base_dispatch(m.base) == -1) {
+		log_warnx("event loop failed");
+		rc = 1;
+	}
+
+	/* Tear down in the reverse order, so that valgrind sees no leak. */
+	for (int i = 0; i < MAX_SLOTS; i++) {
+		if (m.slots[i].used) {
+			if (m.slots[i].pid > 0)
+				kill(m.slots[i].pid, SIGKILL);
+			slot_release(&m.slots[i]);
+		}
+	}
+	server_free(m.server);
+	store_free(m.store);
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		event_free(ev_sig[i]);
+	event_free(ev_chld);
+	event_free(m.ev_heartbeat);
+	event_free(m.ev_reap);
+	event_free(m.ev_shutdown);
+	event_free(m.ev_exit);
+	event_base_free(m.base);
+	config_free(m.cfg);
+	log_info("stopped");
+	return rc;
+}

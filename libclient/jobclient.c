@@ -1,0 +1,930 @@
+/*
+ * jobclient.c: libjobclient, a blocking client of jobd over its Unix socket.
+ *
+ * One request at a time per handle: encode, send, then read frames until
+ * the reply arrives, every wait bounded by poll() and the handle's timeout.
+ * Any transport or framing failure drops the connection, since the stream
+ * can no longer be trusted to pair replies with requests; the next call
+ * connects again.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "frame.h"
+#include "jobclient.h"
+#include "proto.h"
+
+#define JC_EXPORT __attribute__((visibility("default")))
+
+/* Largest reply accepted: well above the daemon's default max_frame, so
+ * that big list/stats answers pass, yet bounded. */
+#define JC_MAX_RESPONSE (64u * 1024 * 1024)
+#define JC_DEFAULT_TIMEOUT 30.0
+#define JC_ERRMSG_LEN 512
+#define JC_RECV_CHUNK 65536
+
+struct jc_client {
+	char *path;
+	int fd;
+	double timeout;          /* seconds; <= 0 is forever */
+	struct frame_reader *rd;
+	long long next_id;
+	int errcode;
+	char errmsg[JC_ERRMSG_LEN];
+};
+
+/* ---- errors ------------------------------------------------------------ */
+
+static const char *const lib_names[] = {
+	"connect", "io", "timeout", "protocol", "nomem", "invalid",
+};
+
+static const char *const proto_desc[] = {
+	[JC_OK] = "success",
+	[JC_ERR_BAD_JSON] = "malformed JSON request",
+	[JC_ERR_BAD_REQUEST] = "missing or invalid request field",
+	[JC_ERR_UNKNOWN_OP] = "unknown operation",
+	[JC_ERR_UNKNOWN_TYPE] = "unknown job type",
+	[JC_ERR_NOT_FOUND] = "no such job",
+	[JC_ERR_CONFLICT] = "job id or unique key already in use",
+	[JC_ERR_FORBIDDEN] = "operation not permitted",
+	[JC_ERR_FRAME_TOO_LARGE] = "request too large",
+	[JC_ERR_UNAVAILABLE] = "daemon cannot reach its store",
+	[JC_ERR_BUSY] = "daemon busy: a limit was hit",
+	[JC_ERR_INTERNAL] = "internal daemon error",
+};
+
+static const char *const lib_desc[] = {
+	"cannot connect to the daemon",
+	"connection to the daemon failed",
+	"timed out waiting for the daemon",
+	"unreadable reply from the daemon",
+	"out of memory",
+	"invalid argument",
+};
+
+JC_EXPORT const char *
+jc_version(void)
+{
+	return JC_VERSION_STRING;
+}
+
+JC_EXPORT const char *
+jc_strerror(int err)
+{
+	if (err >= JC_OK && err <= JC_ERR_INTERNAL)
+		return proto_desc[err];
+	if (err >= JC_ERR_CONNECT && err <= JC_ERR_INVALID)
+		return lib_desc[err - JC_ERR_CONNECT];
+	return "unknown error";
+}
+
+JC_EXPORT const char *
+jc_code_name(int err)
+{
+	if (err >= JC_OK && err <= JC_ERR_INTERNAL)
+		return proto_err_name(err);
+	if (err >= JC_ERR_CONNECT && err <= JC_ERR_INVALID)
+		return lib_names[err - JC_ERR_CONNECT];
+	return "unknown";
+}
+
+static void
+clear_err(jc_client *c)
+{
+	c->errcode = JC_OK;
+	c->errmsg[0] = '\0';
+}
+
+/* set_err: record err with a printf-style message; returns err. */
+static int __attribute__((format(printf, 3, 4)))
+set_err(jc_client *c, int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	c->errcode = err;
+	va_start(ap, fmt);
+	vsnprintf(c->errmsg, sizeof(c->errmsg), fmt, ap);
+	va_end(ap);
+	return err;
+}
+
+/* ---- connection -------------------------------------------------------- */
+
+static void
+disconnect(jc_client *c)
+{
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+	frame_reader_free(c->rd);
+	c->rd = NULL;
+}
+
+static double
+now_mono(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* poll_ms: milliseconds left until deadline (< 0: none) for poll(). */
+static int
+poll_ms(double deadline)
+{
+	double left;
+
+	if (deadline < 0)
+		return -1;
+	left = (deadline - now_mono()) * 1000.0;
+	if (left <= 0)
+		return 0;
+	if (left > 86400000.0)
+		return 86400000;
+	return (int)left + 1;
+}
+
+/* wait_fd: poll fd for events until deadline; 0 when ready. */
+static int
+wait_fd(jc_client *c, short events, double deadline)
+{
+	struct pollfd pfd = { .fd = c->fd, .events = events };
+	int n;
+
+	for (;;) {
+		n = poll(&pfd, 1, poll_ms(deadline));
+		if (n > 0)
+			return 0;
+		if (n == 0) {
+			disconnect(c);
+			return set_err(c, JC_ERR_TIMEOUT,
+			    "no answer from %s within the timeout", c->path);
+		}
+		if (errno != EINTR) {
+			set_err(c, JC_ERR_IO, "poll: %s", strerror(errno));
+			disconnect(c);
+			return JC_ERR_IO;
+		}
+	}
+}
+
+static int
+do_connect(jc_client *c, double deadline)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd, rc;
+
+	if (strlen(c->path) >= sizeof(sa.sun_path))
+		return set_err(c, JC_ERR_CONNECT, "socket path too long: %s",
+		    c->path);
+	memcpy(sa.sun_path, c->path, strlen(c->path) + 1);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return set_err(c, JC_ERR_CONNECT, "socket: %s", strerror(errno));
+	do
+		rc = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+	while (rc < 0 && errno == EINTR);
+	if (rc < 0 && errno == EINPROGRESS) {
+		struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+		int err = 0;
+		socklen_t elen = sizeof(err);
+
+		do
+			rc = poll(&pfd, 1, poll_ms(deadline));
+		while (rc < 0 && errno == EINTR);
+		if (rc == 0)
+			errno = ETIMEDOUT;
+		else if (rc > 0 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &err,
+		    &elen) == 0)
+			errno = err;
+		rc = errno == 0 ? 0 : -1;
+	}
+	if (rc < 0) {
+		/* EAGAIN: the daemon's listen backlog is full. */
+		set_err(c, JC_ERR_CONNECT, "cannot connect to %s: %s",
+		    c->path, strerror(errno));
+		close(fd);
+		return JC_ERR_CONNECT;
+	}
+	if ((c->rd = frame_reader_new(JC_MAX_RESPONSE)) == NULL) {
+		close(fd);
+		return set_err(c, JC_ERR_NOMEM, "out of memory");
+	}
+	c->fd = fd;
+	return JC_OK;
+}
+
+/* stale: whether an idle connection was closed by the daemon (a restart);
+ * nothing was sent on it, so reconnecting is safe. */
+static int
+stale(jc_client *c)
+{
+	struct pollfd pfd = { .fd = c->fd, .events = POLLIN };
+
+	if (poll(&pfd, 1, 0) <= 0)
+		return 0;
+	return 1;
+}
+
+static int
+ensure_connected(jc_client *c, double deadline)
+{
+	if (c->fd >= 0 && stale(c))
+		disconnect(c);
+	if (c->fd >= 0)
+		return JC_OK;
+	return do_connect(c, deadline);
+}
+
+JC_EXPORT int
+jc_open(const char *socket_path, jc_client **out)
+{
+	jc_client *c;
+	const char *path = socket_path;
+
+	if (out == NULL)
+		return JC_ERR_INVALID;
+	*out = NULL;
+	if (path == NULL || *path == '\0')
+		path = getenv("JOBD_SOCKET");
+	if (path == NULL || *path == '\0')
+		path = JC_DEFAULT_SOCKET;
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return JC_ERR_NOMEM;
+	if ((c->path = strdup(path)) == NULL) {
+		free(c);
+		return JC_ERR_NOMEM;
+	}
+	c->fd = -1;
+	c->timeout = JC_DEFAULT_TIMEOUT;
+	*out = c;
+	return do_connect(c, now_mono() + c->timeout);
+}
+
+JC_EXPORT void
+jc_close(jc_client *c)
+{
+	if (c == NULL)
+		return;
+	disconnect(c);
+	free(c->path);
+	free(c);
+}
+
+JC_EXPORT void
+jc_set_timeout(jc_client *c, double seconds)
+{
+	if (c != NULL)
+		c->timeout = seconds;
+}
+
+JC_EXPORT const char *
+jc_errmsg(const jc_client *c)
+{
+	return c != NULL ? c->errmsg : "no handle";
+}
+
+JC_EXPORT int
+jc_errcode(const jc_client *c)
+{
+	return c != NULL ? c->errcode : JC_ERR_INVALID;
+}
+
+JC_EXPORT const char *
+jc_socket_path(const jc_client *c)
+{
+	return c != NULL ? c->path : NULL;
+}
+
+JC_EXPORT void
+jc_free(void *p)
+{
+	free(p);
+}
+
+/* ---- one round trip ---------------------------------------------------- */
+
+static int
+send_all(jc_client *c, const uint8_t *buf, size_t len, double deadline)
+{
+	ssize_t n;
+	int rc;
+
+	while (len > 0) {
+		n = send(c->fd, buf, len, MSG_NOSIGNAL);
+		if (n > 0) {
+			buf += n;
+			len -= (size_t)n;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			if ((rc = wait_fd(c, POLLOUT, deadline)) != 0)
+				return rc;
+			continue;
+		}
+		set_err(c, JC_ERR_IO, "send to %s: %s", c->path,
+		    n < 0 ? strerror(errno) : "no progress");
+		disconnect(c);
+		return JC_ERR_IO;
+	}
+	return JC_OK;
+}
+
+/* read_frame: the next reply frame, parsed, into *out. */
+static int
+read_frame(jc_client *c, json_t **out, double deadline)
+{
+	char chunk[JC_RECV_CHUNK];
+	const char *payload;
+	size_t len;
+	ssize_t n;
+	json_error_t jerr;
+	int rc;
+
+	for (;;) {
+		rc = frame_reader_next(c->rd, &payload, &len);
+		if (rc == FRAME_OK)
+			break;
+		if (rc != FRAME_NEED_MORE) {
+			if (rc == FRAME_ERR_TOO_LARGE)
+				set_err(c, JC_ERR_PROTOCOL,
+				    "reply of %zu bytes is over the limit", len);
+			else if (rc == FRAME_ERR_EMPTY)
+				set_err(c, JC_ERR_PROTOCOL, "empty reply frame");
+			else
+				set_err(c, JC_ERR_NOMEM, "out of memory");
+			disconnect(c);
+			return c->errcode;
+		}
+		if ((rc = wait_fd(c, POLLIN, deadline)) != 0)
+			return rc;
+		n = recv(c->fd, chunk, sizeof(chunk), 0);
+		if (n < 0 && (errno == EINTR || errno == EAGAIN ||
+		    errno == EWOULDBLOCK))
+			continue;
+		if (n <= 0) {
+			set_err(c, JC_ERR_IO, "%s: %s", c->path, n == 0 ?
+			    "connection closed by the daemon" : strerror(errno));
+			disconnect(c);
+			return JC_ERR_IO;
+		}
+		if (frame_reader_feed(c->rd, chunk, (size_t)n) != FRAME_OK) {
+			disconnect(c);
+			return set_err(c, JC_ERR_NOMEM, "out of memory");
+		}
+	}
+	*out = json_loadb(payload, len, 0, &jerr);
+	if (*out == NULL || !json_is_object(*out)) {
+		json_decref(*out);
+		*out = NULL;
+		set_err(c, JC_ERR_PROTOCOL, "reply is not a JSON object: %s",
+		    jerr.text);
+		disconnect(c);
+		return JC_ERR_PROTOCOL;
+	}
+	return JC_OK;
+}
+
+/* reply_error: the jc_err of a reply, recording its message. */
+static int
+reply_error(jc_client *c, json_t *resp)
+{
+	json_t *ok = json_object_get(resp, "ok");
+	json_t *e;
+	const char *code, *msg;
+	int err;
+
+	if (json_is_true(ok))
+		return JC_OK;
+	if (!json_is_false(ok))
+		return set_err(c, JC_ERR_PROTOCOL, "reply without \"ok\"");
+	e = json_object_get(resp, "error");
+	code = json_string_value(json_object_get(e, "code"));
+	msg = json_string_value(json_object_get(e, "message"));
+	err = proto_err_from_name(code);
+	if (err <= 0 || err >= PERR__COUNT)
+		err = JC_ERR_INTERNAL;
+	return set_err(c, err, "%s", msg != NULL ? msg :
+	    code != NULL ? code : "unspecified error");
+}
+
+/*
+ * roundtrip: send req (borrowed; an "id" is added unless it has one) and
+ * read its reply into *resp (new reference, also set when the daemon
+ * answered an error).  extra: seconds added to the handle's timeout.
+ */
+static int
+roundtrip(jc_client *c, json_t *req, double extra, json_t **resp)
+{
+	json_t *id, *rid;
+	char *text;
+	uint8_t *frame;
+	size_t tlen, flen;
+	double deadline = -1;
+	int rc;
+
+	*resp = NULL;
+	clear_err(c);
+	if (c->timeout > 0)
+		deadline = now_mono() + c->timeout + (extra > 0 ? extra : 0);
+	if ((rc = ensure_connected(c, deadline)) != JC_OK)
+		return rc;
+
+	if ((id = json_object_get(req, "id")) == NULL) {
+		if (json_object_set_new(req, "id",
+		    json_integer(++c->next_id)) != 0)
+			return set_err(c, JC_ERR_NOMEM, "out of memory");
+		id = json_object_get(req, "id");
+	}
+	if ((text = json_dumps(req, JSON_COMPACT)) == NULL)
+		return set_err(c, JC_ERR_NOMEM, "cannot encode the request");
+	tlen = strlen(text);
+	frame = frame_encode(text, tlen, &flen);
+	free(text);
+	if (frame == NULL)
+		return set_err(c, JC_ERR_NOMEM, "out of memory");
+	rc = send_all(c, frame, flen, deadline);
+	free(frame);
+	if (rc != JC_OK)
+		return rc;
+
+	if ((rc = read_frame(c, resp, deadline)) != JC_OK)
+		return rc;
+	rid = json_object_get(*resp, "id");
+	if (rid == NULL || !json_equal(rid, id)) {
+		json_decref(*resp);
+		*resp = NULL;
+		disconnect(c);
+		return set_err(c, JC_ERR_PROTOCOL,
+		    "reply id does not match the request");
+	}
+	return reply_error(c, *resp);
+}
+
+/* call: roundtrip that consumes req and keeps the reply only on success. */
+static int
+call(jc_client *c, json_t *req, double extra, json_t **resp)
+{
+	int rc;
+
+	*resp = NULL;
+	if (req == NULL)
+		return set_err(c, JC_ERR_NOMEM, "out of memory");
+	rc = roundtrip(c, req, extra, resp);
+	json_decref(req);
+	if (rc != JC_OK) {
+		json_decref(*resp);
+		*resp = NULL;
+	}
+	return rc;
+}
+
+/* dump_out: store the JSON text of v in *out (may be NULL). */
+static int
+dump_out(jc_client *c, json_t *v, char **out)
+{
+	if (out == NULL)
+		return JC_OK;
+	if (v == NULL)
+		return set_err(c, JC_ERR_PROTOCOL, "reply lacks a field");
+	*out = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+	if (*out == NULL)
+		return set_err(c, JC_ERR_NOMEM, "out of memory");
+	return JC_OK;
+}
+
+/* dump_reply: the whole reply, without the id the library added. */
+static int
+dump_reply(jc_client *c, json_t *resp, char **out)
+{
+	json_object_del(resp, "id");
+	return dump_out(c, resp, out);
+}
+
+static int
+string_out(jc_client *c, json_t *v, char **out)
+{
+	if (out == NULL)
+		return JC_OK;
+	if (!json_is_string(v))
+		return set_err(c, JC_ERR_PROTOCOL, "reply lacks a string field");
+	if ((*out = strdup(json_string_value(v))) == NULL)
+		return set_err(c, JC_ERR_NOMEM, "out of memory");
+	return JC_OK;
+}
+
+/* parse_arg: JSON text given by the caller; NULL and an error if bad. */
+static json_t *
+parse_arg(jc_client *c, const char *text, const char *what, int any)
+{
+	json_error_t jerr;
+	json_t *v;
+
+	v = json_loads(text, any ? JSON_DECODE_ANY : 0, &jerr);
+	if (v == NULL)
+		set_err(c, JC_ERR_INVALID, "%s: %s (line %d, column %d)",
+		    what, jerr.text, jerr.line, jerr.column);
+	return v;
+}
+
+/* op_req: a new request {"op": op} with an optional "job_id". */
+static json_t *
+op_req(const char *op, const char *job_id)
+{
+	json_t *req = json_object();
+
+	if (req == NULL)
+		return NULL;
+	if (json_object_set_new(req, "op", json_string(op)) != 0 ||
+	    (job_id != NULL &&
+	    json_object_set_new(req, "job_id", json_string(job_id)) != 0)) {
+		json_decref(req);
+		return NULL;
+	}
+	return req;
+}
+
+#define CHECK_HANDLE(c) do {						\
+	if ((c) == NULL)						\
+		return JC_ERR_INVALID;					\
+} while (0)
+
+#define CHECK_ARG(c, cond, what) do {					\
+	if (!(cond))							\
+		return set_err((c), JC_ERR_INVALID, "%s", (what));	\
+} while (0)
+
+/* ---- the operations ---------------------------------------------------- */
+
+JC_EXPORT int
+jc_call(jc_client *c, const char *request_json, char **response)
+{
+	json_t *req, *resp = NULL, *t;
+	const char *op;
+	double extra = 0;
+	int rc;
+
+	CHECK_HANDLE(c);
+	if (response != NULL)
+		*response = NULL;
+	clear_err(c);
+	CHECK_ARG(c, request_json != NULL, "request is NULL");
+	if ((req = parse_arg(c, request_json, "request", 0)) == NULL)
+		return JC_ERR_INVALID;
+	if (!json_is_object(req)) {
+		json_decref(req);
+		return set_err(c, JC_ERR_INVALID, "request is not an object");
+	}
+	/* A wait may legitimately take its own timeout to answer. */
+	op = json_string_value(json_object_get(req, "op"));
+	t = json_object_get(req, "timeout");
+	if (op != NULL && strcmp(op, "wait") == 0 && json_is_number(t))
+		extra = json_number_value(t);
+	rc = roundtrip(c, req, extra, &resp);
+	json_decref(req);
+	if (resp != NULL && response != NULL &&
+	    (*response = json_dumps(resp, JSON_COMPACT)) == NULL)
+		rc = set_err(c, JC_ERR_NOMEM, "out of memory");
+	json_decref(resp);
+	return rc;
+}
+
+JC_EXPORT int
+jc_ping(jc_client *c)
+{
+	json_t *resp;
+	int rc;
+
+	CHECK_HANDLE(c);
+	rc = call(c, op_req("ping", NULL), 0, &resp);
+	json_decref(resp);
+	return rc;
+}
+
+JC_EXPORT int
+jc_submit(jc_client *c, const char *type, const char *payload_json,
+    const char *options_json, char **job_id)
+{
+	json_t *req, *opts, *payload = NULL, *resp = NULL, *jid;
+	int rc;
+
+	CHECK_HANDLE(c);
+	if (job_id != NULL)
+		*job_id = NULL;
+	clear_err(c);
+	CHECK_ARG(c, type != NULL && *type != '\0', "job type is empty");
+	if ((req = op_req("submit", NULL)) == NULL)
+		return set_err(c, JC_ERR_NOMEM, "out of memory");
+	if (options_json != NULL) {
+		if ((opts = parse_arg(c, options_json, "options", 0)) == NULL)
+			goto invalid;
+		if (!json_is_object(opts)) {
+			json_decref(opts);
+			set_err(c, JC_ERR_INVALID, "options is not an object");
+			goto invalid;
+		}
+		json_object_update(req, opts);
+		json_decref(opts);
+	}
+	if (payload_json != NULL &&
+	    (payload = parse_arg(c, payload_json, "payload", 1)) == NULL)
+		goto invalid;
+	if (json_object_set_new(req, "op", json_string("submit")) != 0 ||
+	    json_object_set_new(req, "type", json_string(type)) != 0 ||
+	    (payload != NULL && json_object_set_new(req, "payload",
+	    payload) != 0)) {
+		json_decref(req);
+		return set_err(c, JC_ERR_NOMEM, "out of memory");
+	}
+	rc = roundtrip(c, req, 0, &resp);
+	json_decref(req);
+	if (rc == JC_OK) {
+		rc = string_out(c, json_object_get(resp, "job_id"), job_id);
+	} else if (rc == JC_ERR_CONFLICT && job_id != NULL) {
+		/* The holder's id is at top level, or inside the error. */
+		jid = json_object_get(resp, "job_id");
+		if (!json_is_string(jid))
+			jid = json_object_get(json_object_get(resp, "error"),
+			    "job_id");
+		if (json_is_string(jid) &&
+		    (*job_id = strdup(json_string_value(jid))) == NULL)
+			rc = set_err(c, JC_ERR_NOMEM, "out of memory");
+	}
+	json_decref(resp);
+	return rc;
+invalid:
+	json_decref(req);
+	return JC_ERR_INVALID;
+}
+
+JC_EXPORT int
+jc_submit_many(jc_client *c, const char *jobs_json, char **job_ids)
+{
+	json_t *req, *jobs, *resp;
+	int rc;
+
+	CHECK_HANDLE(c);
+	if (job_ids != NULL)
+		*job_ids = NULL;
+	clear_err(c);
+	CHECK_ARG(c, jobs_json != NULL, "jobs is NULL");
+	if ((jobs = parse_arg(c, jobs_json, "jobs", 0)) == NULL)
+		return JC_ERR_INVALID;
+	if (!json_is_array(jobs)) {
+		json_decref(jobs);
+		return set_err(c, JC_ERR_INVALID, "jobs is not an array");
+	}
+	if ((req = op_req("submit_many", NULL)) != NULL &&
+	    json_object_set_new(req, "jobs", jobs) != 0) {
+		json_decref(req);
+		req = NULL;
+	}
+	if ((rc = call(c, req, 0, &resp)) == JC_OK)
+		rc = dump_out(c, json_object_get(resp, "job_ids"), job_ids);
+	json_decref(resp);
+	return rc;
+}
+
+JC_EXPORT int
+jc_get(jc_client *c, const char *job_id, char **job)
+{
+	json_t *resp;
+	int rc;
+
+	CHECK_HANDLE(c);
+	if (job != NULL)
+		*job = NULL;
+	clear_err(c);
+	CHECK_ARG(c, job_id != NULL, "job id is NULL");
+	if ((rc = call(c, op_req("get", job_id), 0, &resp)) == JC_OK)
+		rc = dump_out(c, json_object_get(resp, "job"), job);
+	json_decref(resp);
+	return rc;
+}
+
+JC_EXPORT int
+jc_result(jc_client *c, const char *job_id, char **result)
+{
+	json_t *resp;
+	int rc;
+
+	CHECK_HANDLE(c);
+	if (result != NULL)
+		*result = NULL;
+	clear_err(c);
+	CHECK_ARG(c, job_id != NULL, "job id is NULL");
+	if ((rc = call(c, op_req("result", job_id), 0, &resp)) == JC_OK)
+		rc = dump_reply(c, resp, result);
+	json_decref(resp);
+	return rc;
+}
+
+JC_EXPORT int
+jc_wait(jc_client *c, const char *job_id, double timeout, char **job)
+{
+	json_t *req, *resp;
+	int rc;
+
+	CHECK_HANDLE(c);
+	if (job != NULL)
+		*job = NULL;
+	clear_err(c);
+	CHECK_ARG(c, job_id != NULL, "job id is NULL");
+	if ((req = op_req("wait", job_id)) != NULL &&
+	    json_object_set_new(req, "timeout", json_real(timeout)) != 0) {
+		json_decref(req);
+		req = NULL;
+	}
+	if ((rc = call(c, req, timeout, &resp)) == JC_OK)
+		rc = dump_reply(c, resp, job);
+	json_decref(resp);
+	return rc;
+}
+
+JC_EXPORT int
+jc_cancel(jc_client *c, const char *job_id, char **status)
+{
+	json_t *resp;
+	int rc;
+
+	CHECK_HANDLE(c);
+	if (status != NULL)
+		*status = NULL;
+	clear_err(c);
+	CHECK_ARG(c, job_id != NULL, "job id is NULL");
+	if ((rc = call(c, op_req("cancel", job_id), 0, &resp)) == JC_OK)
+		rc = string_out(c, json_object_get(resp, "status"), status);
+	json_decref(resp);
+	return rc;
+}
+
+/* requeue_out: the requeued ids of a reply, "[]" if it names none. */
+static int
+requeue_out(jc_client *c, json_t *resp, char **job_ids)
+{
+	json_t *ids = json_object_get(resp, "job_ids");
+	json_t *none;
+	int rc;
+
+	if (ids != NULL)
+		return dump_out(c, ids, job_ids);
+	if ((none = json_array()) == NULL)
+		return set_err(c, JC_ERR_NOMEM, "out of memory");
+	rc = dump_out(c, none, job_ids);
+	json_decref(none);
+	return rc;
+}
+
+JC_EXPORT int
+jc_requeue(jc_client *c, const char *job_id, char **job_ids)
+{
+	json_t *resp;
+	int rc;
+
+	CHECK_HANDLE(c);
+	if (job_ids != NULL)
+		*job_ids = NULL;
+	clear_err(c);
+	CHECK_ARG(c, job_id != NULL, "job id is NULL");
+	if ((rc = call(c, op_req("requeue", job_id), 0, &resp)) == JC_OK)
+		rc = requeue_out(c, resp, job_ids);
+	json_decref(resp);
+	return rc;
+}
+
+JC_EXPORT int
+jc_requeue_failed(jc_client *c, const char *queue, char **job_ids)
+{
+	json_t *req, *resp;
+	int rc;
+
+	CHECK_HANDLE(c);
+	if (job_ids != NULL)
+		*job_ids = NULL;
+	clear_err(c);
+	if ((req = op_req("requeue", NULL)) != NULL &&
+	    (json_object_set_new(req, "all_failed", json_true()) != 0 ||
+	    (queue != NULL &&
+	    json_object_set_new(req, "queue", json_string(queue)) != 0))) {
+		json_decref(req);
+		req = NULL;
+	}
+	if ((rc = call(c, req, 0, &resp)) == JC_OK)
+		rc = requeue_out(c, resp, job_ids);
+	json_decref(resp);
+	return rc;
+}
+
+JC_EXPORT int
+jc_list(jc_client *c, const char *filter_json, char **response)
+{
+	json_t *req, *filter, *resp;
+	int rc;
+
+	CHECK_HANDLE(c);
+	if (response != NULL)
+		*response = NULL;
+	clear_err(c);
+	if ((req = op_req("list", NULL)) == NULL)
+		return set_err(c, JC_ERR_NOMEM, "out of memory");
+	if (filter_json != NULL) {
+		if ((filter = parse_arg(c, filter_json, "filter", 0)) == NULL ||
+		    !json_is_object(filter)) {
+			json_decref(filter);
+			json_decref(req);
+			return set_err(c, JC_ERR_INVALID,
+			    "filter is not a JSON object");
+		}
+		json_object_update(req, filter);
+		json_decref(filter);
+		json_object_set_new(req, "op", json_string("list"));
+	}
+	if ((rc = call(c, req, 0, &resp)) == JC_OK)
+		rc = dump_reply(c, resp, response);
+	json_decref(resp);
+	return rc;
+}
+
+JC_EXPORT int
+jc_stats(jc_client *c, char **stats)
+{
+	json_t *resp;
+	int rc;
+
+	CHECK_HANDLE(c);
+	if (stats != NULL)
+		*stats = NULL;
+	clear_err(c);
+	if ((rc = call(c, op_req("stats", NULL), 0, &resp)) == JC_OK)
+		rc = dump_reply(c, resp, stats);
+	json_decref(resp);
+	return rc;
+}
+
+static int
+queue_op(jc_client *c, const char *op, const char *queue)
+{
+	json_t *req, *resp;
+	int rc;
+
+	CHECK_HANDLE(c);
+	clear_err(c);
+	CHECK_ARG(c, queue != NULL && *queue != '\0', "queue is empty");
+	if ((req = op_req(op, NULL)) != NULL &&
+	    json_object_set_new(req, "queue", json_string(queue)) != 0) {
+		json_decref(req);
+		req = NULL;
+	}
+	rc = call(c, req, 0, &resp);
+	json_decref(resp);
+	return rc;
+}
+
+JC_EXPORT int
+jc_pause(jc_client *c, const char *queue)
+{
+	return queue_op(c, "pause", queue);
+}
+
+JC_EXPORT int
+jc_resume(jc_client *c, const char *queue)
+{
+	return queue_op(c, "resume", queue);
+}
+
+JC_EXPORT int
+jc_progress(jc_client *c, const char *job_id, double percent,
+    const char *message)
+{
+	json_t *req, *resp;
+	int rc;
+
+	CHECK_HANDLE(c);
+	clear_err(c);
+	CHECK_ARG(c, job_id != NULL, "job id is NULL");
+	if ((req = op_req("progress", job_id)) != NULL &&
+	    (json_object_set_new(req, "percent", json_real(percent)) != 0 ||
+	    (message != NULL && json_object_set_new(req, "message",
+	    json_string(message)) != 0))) {
+		json_decref(req);
+		req = NULL;
+	}
+	rc = call(c, req, 0, &resp);
+	json_decref(resp);
+	return rc;
+}

@@ -1,0 +1,121 @@
+"""Exceptions raised by the jobclient binding.
+
+Every error the daemon reports (SPEC §2) and every error libjobclient raises
+itself becomes a :class:`JobdError` whose ``code`` is the protocol name of
+the error (``"not_found"``, ``"conflict"``, ...) or, for errors of the
+library, ``"connect"``, ``"io"``, ``"timeout"``, ``"protocol"``, ``"nomem"``
+or ``"invalid"``.
+
+A daemon that cannot be used at all -- its socket cannot be reached, the
+connection broke, or the daemon itself cannot reach Redis -- raises
+:class:`JobdUnavailable`, a subclass, so that an application can catch that
+one class and fall back to doing the work synchronously.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional
+
+__all__ = [
+    "JobdError",
+    "JobdUnavailable",
+    "LibraryNotFoundError",
+    "ERROR_CODES",
+    "UNAVAILABLE_CODES",
+]
+
+#: libjobclient's numeric codes (jobclient.h ``jc_err``) and their names.
+ERROR_CODES: Dict[int, str] = {
+    1: "bad_json",
+    2: "bad_request",
+    3: "unknown_op",
+    4: "unknown_type",
+    5: "not_found",
+    6: "conflict",
+    7: "forbidden",
+    8: "frame_too_large",
+    9: "unavailable",
+    10: "busy",
+    11: "internal",
+    100: "connect",
+    101: "io",
+    102: "timeout",
+    103: "protocol",
+    104: "nomem",
+    105: "invalid",
+}
+
+#: Codes that mean "jobd cannot do anything for you right now".
+UNAVAILABLE_CODES = frozenset({"connect", "io", "unavailable"})
+
+
+class JobdError(Exception):
+    """An error reported by jobd or by libjobclient.
+
+    Attributes:
+        code: the protocol name of the error (SPEC §2) or the library's
+            own name for it (``"connect"``, ``"io"``, ``"timeout"``, ...).
+        errno: libjobclient's numeric ``jc_err`` value (0 if unknown).
+        message: the human-readable message.
+        job_id: for ``conflict`` on submit, the id of the job that already
+            holds the job id or unique key; otherwise ``None``.
+        response: the daemon's whole response object, when there was one.
+    """
+
+    def __init__(
+        self,
+        code: str,
+        message: str = "",
+        *,
+        errno: int = 0,
+        job_id: Optional[str] = None,
+        response: Optional[Dict[str, Any]] = None,
+    ) -> None:
+        self.code = code
+        self.message = message or code
+        self.errno = errno
+        self.job_id = job_id
+        self.response = response
+        super().__init__(f"{code}: {self.message}")
+
+    @classmethod
+    def from_code(
+        cls,
+        errno: int,
+        message: str = "",
+        *,
+        job_id: Optional[str] = None,
+        response: Optional[Dict[str, Any]] = None,
+    ) -> "JobdError":
+        """Build the right exception class for a ``jc_err`` value."""
+        code = ERROR_CODES.get(errno, "internal")
+        if response is not None:
+            # The daemon's own code wins when it sent one.
+            err = response.get("error")
+            if isinstance(err, dict):
+                code = str(err.get("code") or code)
+                message = str(err.get("message") or message)
+        klass = JobdUnavailable if code in UNAVAILABLE_CODES else JobdError
+        return klass(code, message, errno=errno, job_id=job_id,
+                     response=response)
+
+
+class JobdUnavailable(JobdError):
+    """jobd cannot be used: its socket is unreachable, the connection
+    dropped, or the daemon cannot reach Redis.  Safe to fall back on."""
+
+
+class LibraryNotFoundError(ImportError):
+    """libjobclient could not be loaded.
+
+    Attributes:
+        tried: every path or name that was tried, with the reason it failed.
+    """
+
+    def __init__(self, tried: List[str]) -> None:
+        self.tried = list(tried)
+        lines = "\n  ".join(self.tried) or "(nothing)"
+        super().__init__(
+            "cannot load libjobclient; set JOBCLIENT_LIB to the path of "
+            "libjobclient.so (or JOBD_BUILDDIR to a jobd build tree). "
+            f"Tried:\n  {lines}")

@@ -1,0 +1,128 @@
+/*
+ * config.h: jobd's configuration: defaults, the INI file (libinih) and the
+ * command-line overrides.  A config is immutable once loaded; SIGHUP loads
+ * a new one and swaps it in only if it loaded cleanly.
+ */
+#ifndef JOBD_CONFIG_H
+#define JOBD_CONFIG_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#define CONFIG_MAX_QUEUES   16
+#define CONFIG_MAX_TYPES    256
+#define CONFIG_MAX_ARGV     64
+#define CONFIG_MAX_ACL      32
+#define CONFIG_NAME_MAX     64   /* queue and type names */
+
+enum handler_kind {
+	HANDLER_BUILTIN = 0,
+	HANDLER_EXEC,
+	HANDLER_HTTP,
+};
+
+enum backoff_kind {
+	BACKOFF_EXPONENTIAL = 0, /* base * 2^(attempt-1), capped, with jitter */
+	BACKOFF_FIXED_LIST,      /* the listed intervals, last one repeated */
+};
+
+#define CONFIG_MAX_BACKOFF 16
+
+/* A job type, one [type NAME] section. */
+struct job_type {
+	char name[CONFIG_NAME_MAX + 1];
+	enum handler_kind kind;
+	char *argv[CONFIG_MAX_ARGV + 1]; /* exec: NULL-terminated, argv[0] path */
+	int persistent;                  /* exec: one long-lived process */
+	char *url;                       /* http */
+	char builtin[CONFIG_NAME_MAX + 1]; /* builtin: noop|echo|sleep|fail */
+	char queue[CONFIG_NAME_MAX + 1]; /* default queue */
+	double timeout;                  /* seconds */
+	int retries;
+	enum backoff_kind backoff;
+	double backoff_base;             /* seconds, exponential */
+	double backoff_max;              /* seconds, exponential cap */
+	double backoff_list[CONFIG_MAX_BACKOFF];
+	int backoff_count;
+	long long max_output;            /* bytes of stdout accepted */
+	char *user;                      /* run as (needs root), or NULL */
+	char *env[CONFIG_MAX_ARGV + 1];  /* extra "K=V" entries, NULL-terminated */
+	char *cwd;                       /* working directory, or NULL */
+};
+
+struct config {
+	char *path;              /* the file it came from, or NULL */
+
+	/* [jobd] */
+	char *socket;
+	mode_t socket_mode;
+	char *socket_group;      /* NULL: leave as is */
+	char *redis;             /* redis://host:port/db or unix:///path */
+	char *prefix;            /* key prefix, default "jobd" */
+	char *ns;                /* namespace (hash tag), default "main" */
+	int workers;             /* 0 in the file means "number of CPUs" */
+	char queues[CONFIG_MAX_QUEUES][CONFIG_NAME_MAX + 1]; /* priority order */
+	int nqueues;
+	size_t max_frame;
+	int max_connections;
+	int max_pending;         /* pipelined requests per connection */
+	int builtins;            /* the jobd.* types are on */
+	int accept_any_type;
+	double lease;            /* seconds a worker's hold lasts unrenewed */
+	double grace;            /* seconds between SIGTERM and SIGKILL */
+	double shutdown_grace;   /* seconds running jobs get on SIGTERM */
+	long long result_ttl;    /* seconds */
+	long long failure_ttl;   /* seconds */
+	int log_level;           /* LOG_ERR..LOG_DEBUG (syslog levels) */
+	int log_syslog;          /* 0: stderr */
+	char *pidfile;
+	int foreground;
+	double max_wait;         /* seconds, cap of a wait request */
+	long long max_result;    /* bytes of a result kept */
+
+	struct job_type *types;
+	int ntypes;
+};
+
+/* config_new_default: a config holding every default (no types but the
+ * builtins).  NULL on allocation failure. */
+struct config *config_new_default(void);
+
+/*
+ * config_load_file: read path over the defaults into a new config.  On error
+ * returns NULL and writes one line naming the file, the line and the
+ * setting into err (errlen bytes), e.g.
+ * "jobd.conf:12: [jobd] workers: not a number: 'x'".
+ */
+struct config *config_load_file(const char *path, char *err, size_t errlen);
+
+/* config_load_string: the same from text, for tests; name is used in
+ * messages. */
+struct config *config_load_string(const char *text, const char *name,
+                                  char *err, size_t errlen);
+
+/* config_set: apply one "[section] key = value" setting (used for the
+ * command-line overrides); section is "jobd" for the main settings.
+ * Returns 0, or -1 with a message in err. */
+int config_set(struct config *cfg, const char *section, const char *key,
+               const char *value, char *err, size_t errlen);
+
+/* config_finish: validate and fill derived values (CPU count for workers,
+ * builtin types).  Returns 0, or -1 with a message in err. */
+int config_finish(struct config *cfg, char *err, size_t errlen);
+
+void config_free(struct config *cfg);
+
+/* config_find_type: the type called name, or NULL. */
+const struct job_type *config_find_type(const struct config *cfg,
+                                        const char *name);
+
+/* config_retry_delay_ms: how long to wait before attempt number
+ * failed_attempt + 1, from the type's backoff (jitter included: up to 20%
+ * of the delay, random). */
+long long config_retry_delay_ms(const struct job_type *t, int failed_attempt);
+
+/* config_queue_index: position of queue name in the priority order, or -1. */
+int config_queue_index(const struct config *cfg, const char *name);
+
+#endif

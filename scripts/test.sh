@@ -1,0 +1,99 @@
+#!/bin/bash
+# test.sh: dependencies, build and "make check" (unit + integration tests),
+# then a summary.  Exits non-zero on any failure and prints the logs of the
+# failed tests so that CI output shows why.
+#
+#   scripts/test.sh            normal build (_build), then ASan+UBSan (_build-asan)
+#   scripts/test.sh --normal   the normal build only
+#   scripts/test.sh --asan     the ASan+UBSan build only
+#   extra arguments go to configure (e.g. --enable-werror)
+#
+# JOBD_TEST_FLAVOURS="normal asan" does the same as the flags.
+set -uo pipefail
+
+SRCDIR=$(cd "$(dirname "$0")/.." && pwd)
+FLAVOURS=${JOBD_TEST_FLAVOURS:-}
+CONF_ARGS=()
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--asan) FLAVOURS="$FLAVOURS asan" ;;
+	--normal) FLAVOURS="$FLAVOURS normal" ;;
+	--all) FLAVOURS="normal asan" ;;
+	-h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	*) CONF_ARGS+=("$1") ;;
+	esac
+	shift
+done
+[ -n "${FLAVOURS// /}" ] || FLAVOURS="normal asan"
+
+bash "$SRCDIR/scripts/deps.sh" || { echo "test: deps.sh failed" >&2; exit 1; }
+
+# Sanitizer behaviour: fail loudly, keep going in forked children, report
+# leaks.  A leak or UB report makes the process exit non-zero, which the
+# tests notice.
+export ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=0:detect_leaks=1:halt_on_error=1:print_summary=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+
+# print_failed_logs DIR: the log of every test whose result is not PASS/SKIP.
+print_failed_logs() {
+	local dir=$1 trs log res n=0
+	while IFS= read -r trs; do
+		res=$(sed -n 's/^:test-result: //p' "$trs" | head -n1)
+		case "$res" in PASS|SKIP|XFAIL) continue ;; esac
+		log=${trs%.trs}.log
+		n=$((n + 1))
+		echo
+		echo "================ $res: ${log#$dir/} ================"
+		if [ -f "$log" ]; then
+			# The whole log, but not unbounded.
+			tail -c 200000 "$log"
+		fi
+	done < <(find "$dir" -name '*.trs' -not -path '*/.deps/*' | sort)
+	[ "$n" -gt 0 ] || { [ -f "$dir/test-suite.log" ] && tail -n 200 "$dir/test-suite.log"; }
+}
+
+# summary DIR: one line per test program.
+summary() {
+	local dir=$1 trs
+	while IFS= read -r trs; do
+		printf '  %-6s %s\n' "$(sed -n 's/^:test-result: //p' "$trs" | head -n1)" \
+			"${trs#$dir/}"
+	done < <(find "$dir" -name '*.trs' | sort)
+}
+
+declare -A RESULT
+overall=0
+for flavour in $FLAVOURS; do
+	case "$flavour" in
+	normal) builddir=$SRCDIR/_build; bargs=() ;;
+	asan) builddir=$SRCDIR/_build-asan; bargs=(--asan) ;;
+	*) echo "test: unknown flavour '$flavour'" >&2; exit 2 ;;
+	esac
+	echo
+	echo "######## $flavour build: $builddir"
+	start=$SECONDS
+	if ! bash "$SRCDIR/scripts/build.sh" --no-deps "${bargs[@]}" "${CONF_ARGS[@]}"; then
+		RESULT[$flavour]="BUILD FAILED"
+		overall=1
+		continue
+	fi
+	# Old results would be reported as if they were new.
+	find "$builddir" \( -name '*.trs' -o -name '*.log' \) -path '*/tests/*' -delete 2>/dev/null
+	rm -f "$builddir/test-suite.log"
+	if make -C "$builddir" -j"$(nproc)" check; then
+		RESULT[$flavour]="PASS ($((SECONDS - start)) s)"
+	else
+		RESULT[$flavour]="FAIL ($((SECONDS - start)) s)"
+		overall=1
+		print_failed_logs "$builddir"
+	fi
+	echo "---- $flavour: ${RESULT[$flavour]}"
+	summary "$builddir"
+done
+
+echo
+echo "######## summary"
+for flavour in $FLAVOURS; do
+	printf '  %-7s %s\n' "$flavour" "${RESULT[$flavour]}"
+done
+exit $overall

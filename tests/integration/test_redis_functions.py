@@ -1,0 +1,465 @@
+"""test_redis_functions.py: the Redis function library (daemon/jobd.lua)
+called directly with FCALL on a private redis-server, without jobd.
+
+Checks the state machine of docs/architecture.md ("Redis key schema and
+state machine"): submit, dequeue, finish, fail, cancel, requeue, reap, list,
+stats, and the indexes and TTLs they keep.
+"""
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+SRCDIR = os.environ.get("JOBD_SRCDIR") or os.path.abspath(
+    os.path.join(os.path.dirname(__file__), "..", ".."))
+LUA = os.path.join(SRCDIR, "daemon", "jobd.lua")
+
+PREFIX = "t:{ns}:"
+META = PREFIX + "meta"
+RTTL, FTTL = 3600, 7200
+QUEUES = ["high", "default", "low"]
+OWNER = "host1:100"
+
+
+class Lib:
+    """Lib: thin wrappers over the FCALLs, with the calling convention."""
+
+    def __init__(self, r):
+        self.r = r
+        with open(LUA) as f:
+            r.execute_command("FUNCTION", "LOAD", "REPLACE", f.read())
+
+    def call(self, fn, *args):
+        return self.r.execute_command("FCALL", "jobd_" + fn, 1, META, PREFIX,
+                                      RTTL, FTTL, *args)
+
+    def submit_many(self, jobs):
+        args = [len(jobs)]
+        for j in jobs:
+            args += [j["id"], j.get("type", "t"), j.get("queue", "default"),
+                     json.dumps(j.get("payload", {})),
+                     json.dumps(j.get("meta", {})),
+                     j.get("timeout_ms", 60000), j.get("retries", 0),
+                     j.get("unique_key", ""), j.get("delay_ms", 0),
+                     j.get("run_at_ms", 0), j.get("result_ttl", RTTL),
+                     j.get("failure_ttl", FTTL)]
+        return self.call("submit", *args)
+
+    def submit(self, id, **kw):
+        return self.submit_many([dict(id=id, **kw)])[0]
+
+    def dequeue(self, queues=QUEUES, lease_ms=30000, owner=OWNER):
+        r = self.call("dequeue", owner, lease_ms, len(queues), *queues)
+        return as_job(r)
+
+    def finish(self, id, token, result="{}", next_=False):
+        tail = ["1", OWNER, 30000, len(QUEUES)] + QUEUES if next_ else ["0"]
+        out, nxt = self.call("finish", id, token, result, *tail)
+        return out, as_job(nxt)
+
+    def fail(self, id, token, error="boom", mode="fail", delay_ms=0):
+        out, nxt = self.call("fail", id, token, error, mode, delay_ms, "0")
+        return out
+
+    def get(self, id):
+        return pairs(self.call("get", id))
+
+    def list(self, status="", queue="", type_="", offset=0, limit=100):
+        r = self.call("list", status, queue, type_, offset, limit,
+                      len(QUEUES), *QUEUES)
+        return r[0], [pairs(x) for x in r[1:]]
+
+    def stats(self):
+        rows, workers = self.call("stats", len(QUEUES), *QUEUES)
+        names = ["queued", "scheduled", "started", "finished", "failed",
+                 "canceled", "paused"]
+        return {row[0]: dict(zip(names, row[1:])) for row in rows}, workers
+
+
+def pairs(flat):
+    return {flat[i]: flat[i + 1] for i in range(0, len(flat), 2)}
+
+
+def as_job(r):
+    """as_job: a dequeue reply: the job's fields, or the wait in ms."""
+    if isinstance(r, list):
+        return pairs(r)
+    return r
+
+
+@pytest.fixture
+def lib():
+    """lib: a private redis-server on a Unix socket with the library."""
+    import redis  # Debian's python3-redis
+    server = os.environ.get("REDIS_SERVER") or shutil.which("redis-server") \
+        or "/usr/bin/redis-server"
+    d = tempfile.mkdtemp(prefix="jdf", dir="/tmp")
+    sock = os.path.join(d, "r.sock")
+    proc = subprocess.Popen([server, "--port", "0", "--unixsocket", sock,
+                             "--save", "", "--appendonly", "no",
+                             "--daemonize", "no"],
+                            stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        r = redis.Redis(unix_socket_path=sock, decode_responses=True)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                r.ping()
+                break
+            except redis.ConnectionError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise
+                time.sleep(0.02)
+        yield Lib(r)
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def test_round_trip(lib):
+    assert lib.submit("a", payload={"x": 1}) == "queued"
+    j = lib.get("a")
+    assert j["status"] == "queued" and j["attempts"] == "0"
+    job = lib.dequeue()
+    assert job["id"] == "a" and job["status"] == "started"
+    assert job["attempts"] == "1" and job["owner"] == OWNER
+    assert json.loads(job["payload"]) == {"x": 1}
+    assert lib.r.zscore(PREFIX + "active", "a") is not None
+    assert lib.dequeue() == -1
+    out, nxt = lib.finish("a", job["token"], '{"ok": 1}')
+    assert out == "finished" and nxt == -1
+    j = lib.get("a")
+    assert j["status"] == "finished" and json.loads(j["result"]) == {"ok": 1}
+    assert "token" not in j and int(j["ended_at"]) >= int(j["started_at"])
+    assert lib.r.zscore(PREFIX + "active", "a") is None
+    # A terminal record expires after its result TTL.
+    assert 0 < lib.r.ttl(PREFIX + "job:a") <= RTTL
+
+
+def test_events_published(lib):
+    p = lib.r.pubsub()
+    p.subscribe(PREFIX + "events")
+    p.get_message(timeout=1)
+    lib.submit("e1")
+    job = lib.dequeue()
+    lib.call("cancel", "e1")
+    lib.fail("e1", job["token"], "stopped")
+    lib.submit("e2")
+    lib.call("cancel", "e2")
+    msgs = []
+    for _ in range(20):
+        m = p.get_message(timeout=1)
+        if m and m["type"] == "message":
+            msgs.append(m["data"])
+        if len(msgs) == 3:
+            break
+    assert msgs == ["cancel e1 " + OWNER, "end e1 canceled", "end e2 canceled"]
+
+
+def test_priority_and_fifo(lib):
+    lib.submit("l1", queue="low")
+    lib.submit("d1", queue="default")
+    lib.submit("h1", queue="high")
+    lib.submit("d2", queue="default")
+    lib.submit("h2", queue="high")
+    order = [lib.dequeue()["id"] for _ in range(5)]
+    assert order == ["h1", "h2", "d1", "d2", "l1"]
+
+
+def test_finish_takes_next(lib):
+    lib.submit_many([{"id": "n1"}, {"id": "n2"}])
+    job = lib.dequeue()
+    out, nxt = lib.finish("n1", job["token"], next_=True)
+    assert out == "finished" and nxt["id"] == "n2"
+    assert nxt["status"] == "started"
+
+
+def test_paused_queue_skipped(lib):
+    lib.submit("h1", queue="high")
+    lib.submit("d1", queue="default")
+    lib.call("pause", "high", "1")
+    assert lib.dequeue()["id"] == "d1"
+    assert lib.dequeue() == -1
+    st, _ = lib.stats()
+    assert st["high"]["paused"] == 1 and st["high"]["queued"] == 1
+    lib.call("pause", "high", "0")
+    assert lib.r.zcard(PREFIX + "wake") == 1
+    assert lib.dequeue()["id"] == "h1"
+
+
+def test_delayed_job_promoted(lib):
+    assert lib.submit("s1", delay_ms=300) == "scheduled"
+    j = lib.get("s1")
+    assert j["status"] == "scheduled" and "run_at" in j
+    w = lib.dequeue()
+    assert isinstance(w, int) and 0 < w <= 300
+    time.sleep(0.35)
+    job = lib.dequeue()
+    assert job["id"] == "s1" and "run_at" not in job
+    # run_at in the past queues at once.
+    assert lib.submit("s2", run_at_ms=1000) == "queued"
+
+
+def test_unique_key(lib):
+    lib.submit("u1", unique_key="k")
+    with pytest.raises(Exception) as e:
+        lib.submit("u2", unique_key="k")
+    assert str(e.value).startswith("CONFLICT u1 ")
+    assert not lib.r.exists(PREFIX + "job:u2")
+    job = lib.dequeue()
+    lib.finish("u1", job["token"])
+    # Released once terminal.
+    assert lib.submit("u2", unique_key="k") == "queued"
+
+
+def test_duplicate_id_conflict(lib):
+    lib.submit("x")
+    with pytest.raises(Exception) as e:
+        lib.submit("x")
+    assert str(e.value).startswith("CONFLICT x ")
+
+
+def test_submit_many_all_or_nothing(lib):
+    lib.submit("held", unique_key="k")
+    keys_before = set(lib.r.keys("*"))
+    meta_before = lib.r.hgetall(META)
+    with pytest.raises(Exception) as e:
+        lib.submit_many([{"id": "m1"}, {"id": "m2", "queue": "new"},
+                         {"id": "m3", "unique_key": "k"}])
+    assert str(e.value).startswith("CONFLICT held ")
+    assert set(lib.r.keys("*")) == keys_before
+    assert lib.r.hgetall(META) == meta_before
+    # Duplicates inside one batch conflict too.
+    with pytest.raises(Exception):
+        lib.submit_many([{"id": "d"}, {"id": "d"}])
+    with pytest.raises(Exception):
+        lib.submit_many([{"id": "d1", "unique_key": "z"},
+                         {"id": "d2", "unique_key": "z"}])
+    assert not lib.r.exists(PREFIX + "job:d", PREFIX + "job:d1")
+    assert lib.submit_many([{"id": "m1"}, {"id": "m2", "delay_ms": 10000}]) \
+        == ["queued", "scheduled"]
+
+
+def test_stale_token_is_lost(lib):
+    lib.submit("a")
+    job = lib.dequeue()
+    before = lib.get("a")
+    assert lib.finish("a", "999999")[0] == "lost"
+    assert lib.fail("a", "999999") == "lost"
+    assert lib.get("a") == before
+
+
+def test_retry_then_fail(lib):
+    lib.submit("r", retries=1)
+    job = lib.dequeue()
+    assert lib.fail("r", job["token"], "first", delay_ms=100) == "scheduled"
+    j = lib.get("r")
+    assert j["status"] == "scheduled" and j["error"] == "first"
+    hist = json.loads(j["errors"])
+    assert [h["error"] for h in hist] == ["first"] and hist[0]["attempt"] == 1
+    time.sleep(0.15)
+    job = lib.dequeue()
+    assert job["id"] == "r" and job["attempts"] == "2"
+    assert lib.fail("r", job["token"], "second") == "failed"
+    j = lib.get("r")
+    assert j["status"] == "failed" and j["error"] == "second"
+    assert [h["error"] for h in json.loads(j["errors"])] == ["first", "second"]
+    assert 0 < lib.r.ttl(PREFIX + "job:r") <= FTTL
+    assert lib.r.zscore(PREFIX + "i:failed:default", "r") is not None
+
+
+def test_error_history_bounded(lib):
+    lib.submit("h", retries=10)
+    for i in range(7):
+        job = lib.dequeue()
+        assert lib.fail("h", job["token"], "e%d" % i) == "scheduled"
+    hist = json.loads(lib.get("h")["errors"])
+    assert [h["error"] for h in hist] == ["e2", "e3", "e4", "e5", "e6"]
+
+
+def test_fail_requeue_mode_front_no_attempt(lib):
+    lib.submit_many([{"id": "a"}, {"id": "b"}])
+    job = lib.dequeue()
+    assert lib.fail("a", job["token"], "shutdown", mode="requeue") == "queued"
+    j = lib.get("a")
+    assert j["status"] == "queued" and j["attempts"] == "0"
+    assert lib.dequeue()["id"] == "a"
+
+
+def test_cancel(lib):
+    lib.submit("q")
+    assert lib.call("cancel", "q") == ["canceled", "queued", ""]
+    assert lib.r.zcard(PREFIX + "q:default") == 0
+    lib.submit("s", delay_ms=10000)
+    assert lib.call("cancel", "s") == ["canceled", "scheduled", ""]
+    assert lib.r.zcard(PREFIX + "scheduled") == 0
+    lib.submit("r", retries=3)
+    job = lib.dequeue()
+    assert lib.call("cancel", "r") == ["started", "started", OWNER]
+    assert lib.get("r")["cancel"] == "1"
+    # The heartbeat reports the flag; the fail that follows cancels.
+    lost, canc = lib.call("heartbeat", "host1", "[]", 30000, 30000, 1,
+                          "r", job["token"])
+    assert lost == [] and canc == ["r"]
+    assert lib.fail("r", job["token"], "killed") == "canceled"
+    assert lib.get("r")["status"] == "canceled"
+    with pytest.raises(Exception) as e:
+        lib.call("cancel", "r")
+    assert str(e.value).startswith("CONFLICT r ")
+    with pytest.raises(Exception) as e:
+        lib.call("cancel", "nope")
+    assert str(e.value).startswith("NOT_FOUND nope ")
+    assert lib.dequeue() == -1
+
+
+def test_requeue(lib):
+    lib.submit_many([{"id": "f1"}, {"id": "f2", "queue": "low"}])
+    for _ in range(2):
+        job = lib.dequeue()
+        lib.fail(job["id"], job["token"], "bad")
+    lib.submit("ok")
+    job = lib.dequeue()
+    lib.finish(job["id"], job["token"])
+    with pytest.raises(Exception) as e:
+        lib.call("requeue", "job", "ok")
+    assert str(e.value).startswith("CONFLICT ok ")
+    assert lib.call("requeue", "job", "f1") == ["f1"]
+    j = lib.get("f1")
+    assert j["status"] == "queued" and j["attempts"] == "0"
+    assert "error" not in j and lib.r.ttl(PREFIX + "job:f1") == -1
+    assert lib.call("requeue", "failed", "", 100) == ["f2"]
+    assert lib.stats()[0]["low"]["queued"] == 1
+    assert lib.stats()[0]["default"]["failed"] == 0
+
+
+def test_reap_requeues_front_and_fences(lib):
+    lib.submit_many([{"id": "a", "retries": 1}, {"id": "b"}])
+    job = lib.dequeue(lease_ms=50)
+    time.sleep(0.1)
+    requeued, failed = lib.call("reap", 100, 3)
+    assert requeued == ["a"] and failed == []
+    j = lib.get("a")
+    assert j["status"] == "queued" and j["lost"] == "1" and "token" not in j
+    # The old holder is fenced off.
+    assert lib.finish("a", job["token"])[0] == "lost"
+    lost, _ = lib.call("heartbeat", "", "", 1000, 30000, 1, "a", job["token"])
+    assert lost == ["a"]
+    # Front of the queue, before b.
+    job2 = lib.dequeue(lease_ms=50)
+    assert job2["id"] == "a" and job2["attempts"] == "2"
+    # Attempts used up: the next loss fails it as abandoned.
+    time.sleep(0.1)
+    requeued, failed = lib.call("reap", 100, 3)
+    assert requeued == [] and failed == ["a"]
+    j = lib.get("a")
+    assert j["status"] == "failed" and j["error"].startswith("abandoned")
+
+
+def test_heartbeat_renews_and_publishes_workers(lib):
+    lib.submit("a")
+    job = lib.dequeue(lease_ms=100)
+    workers = json.dumps([{"pid": 1, "host": "h", "state": "busy",
+                           "job_id": "a", "jobs_done": 3}])
+    for _ in range(3):
+        time.sleep(0.05)
+        lost, _ = lib.call("heartbeat", "h", workers, 5000, 100, 1, "a",
+                           job["token"])
+        assert lost == []
+    assert lib.call("reap", 100, 3) == [[], []]
+    assert lib.get("a")["status"] == "started"
+    _, w = lib.stats()
+    assert [json.loads(x) for x in w] == [json.loads(workers)]
+    assert 0 < lib.r.pttl(PREFIX + "host:h") <= 5000
+
+
+def test_progress(lib):
+    lib.submit("a")
+    with pytest.raises(Exception) as e:
+        lib.call("progress", "a", "", '{"percent": 1}')
+    assert str(e.value).startswith("CONFLICT a ")
+    job = lib.dequeue()
+    lib.call("progress", "a", job["token"], '{"percent": 40, "message": "m"}')
+    assert json.loads(lib.get("a")["progress"])["percent"] == 40
+    with pytest.raises(Exception) as e:
+        lib.call("progress", "a", "1234567", '{"percent": 50}')
+    assert str(e.value).startswith("LOST a ")
+
+
+def test_list_and_stats_exact(lib):
+    jobs = [{"id": "q%d" % i, "queue": QUEUES[i % 3],
+             "type": "even" if i % 2 == 0 else "odd"} for i in range(12)]
+    lib.submit_many(jobs)
+    lib.submit("sch", delay_ms=60000, queue="low")
+    started = [lib.dequeue() for _ in range(5)]   # 4 high, then 1 default
+    lib.finish(started[0]["id"], started[0]["token"])
+    lib.finish(started[1]["id"], started[1]["token"])
+    lib.fail(started[2]["id"], started[2]["token"], "x")
+    lib.call("cancel", "q2")                       # queued, low
+    st, _ = lib.stats()
+    assert st["high"] == {"queued": 0, "scheduled": 0, "started": 1,
+                          "finished": 2, "failed": 1, "canceled": 0,
+                          "paused": 0}
+    assert st["default"]["queued"] == 3 and st["default"]["started"] == 1
+    assert st["low"] == {"queued": 3, "scheduled": 1, "started": 0,
+                         "finished": 0, "failed": 0, "canceled": 1,
+                         "paused": 0}
+    total, page = lib.list()
+    assert total == 13
+    assert len(page) == 13
+    assert [j["status"] for j in page[:2]] == ["started", "started"]
+    assert all("payload" not in j and "result" not in j for j in page)
+    total, page = lib.list(status="queued")
+    assert total == 6
+    # Dispatch order: priority, then age.
+    assert [j["id"] for j in page] == ["q4", "q7", "q10", "q5", "q8", "q11"]
+    total, page = lib.list(status="queued", offset=2, limit=3)
+    assert total == 6 and [j["id"] for j in page] == ["q10", "q5", "q8"]
+    total, page = lib.list(status="finished")
+    assert total == 2 and page[0]["id"] == started[1]["id"]   # newest first
+    total, page = lib.list(queue="low")
+    assert total == 5
+    total, page = lib.list(type_="even", status="queued")
+    assert total == 3 and {j["id"] for j in page} == {"q4", "q8", "q10"}
+    total, page = lib.list(type_="odd", limit=2)
+    assert total == 6 and len(page) == 2
+    # Readers tolerate expired records.
+    lib.r.delete(PREFIX + "job:" + started[0]["id"])
+    total, page = lib.list(status="finished")
+    assert total == 1 and len(page) == 1
+
+
+def test_terminal_index_trimmed(lib):
+    lib.submit("old")
+    job = lib.dequeue()
+    lib.finish("old", job["token"])
+    # Age the index entry past the configured result TTL.
+    lib.r.zadd(PREFIX + "i:finished:default", {"old": 1})
+    lib.r.zadd(PREFIX + "i:finished", {"old": 1})
+    lib.submit("new")
+    job = lib.dequeue()
+    lib.finish("new", job["token"])
+    assert lib.r.zrange(PREFIX + "i:finished", 0, -1) == ["new"]
+    assert lib.stats()[0]["default"]["finished"] == 1
+
+
+def test_wake_marker(lib):
+    lib.submit_many([{"id": "a"}, {"id": "b"}])
+    assert lib.r.bzpopmin(PREFIX + "wake", 1) is not None
+    lib.dequeue()
+    # b remains: the marker is re-armed for the next idle worker.
+    assert lib.r.zcard(PREFIX + "wake") == 1
+    lib.r.delete(PREFIX + "wake")
+    lib.dequeue()
+    assert lib.r.zcard(PREFIX + "wake") == 0
+
+
+def test_get_not_found(lib):
+    with pytest.raises(Exception) as e:
+        lib.get("missing")
+    assert str(e.value).startswith("NOT_FOUND missing ")
