@@ -502,6 +502,13 @@ parse_command(struct job_type *t, const char *v, char *why, size_t whylen)
 		snprintf(why, whylen, "empty command");
 		return -1;
 	}
+	/* the worker calls execve: there is no PATH search */
+	if (strchr(argv[0], '/') == NULL) {
+		free_argv(argv);
+		snprintf(why, whylen, "the program must be a path such as "
+		    "/usr/bin/NAME (no PATH search)");
+		return -1;
+	}
 	free_argv(t->argv);
 	memcpy(t->argv, argv, sizeof(argv));
 	return 0;
@@ -1115,6 +1122,8 @@ struct parse {
 	struct type_lines lines[CONFIG_MAX_TYPES];
 	int queues_line;
 
+	char *long_value;       /* the value behind LONG_MARK, or NULL */
+
 	int err_line;           /* of our first error, or 0 */
 	char err[512];
 };
@@ -1202,37 +1211,125 @@ section_start(struct parse *ps, const char *name, size_t len)
 	ps->sect = SECT_TYPE;
 }
 
+enum line_kind { LINE_BLANK, LINE_CONT, LINE_SECTION, LINE_PAIR, LINE_BAD };
+
+/* A line as inih will read it: what kind, and where its parts are. */
+struct line_parts {
+	enum line_kind kind;
+	const char *name, *value;   /* section name; or key and value */
+	size_t name_len, value_len;
+};
+
+/* split_value: the value after '=' as inih cuts it: up to an inline
+ * comment, blanks trimmed. */
+static void
+split_value(const char *v, const char *e, struct line_parts *lp)
+{
+	e = inline_end(v, e, NULL);
+	while (v < e && isspace((unsigned char)*v))
+		v++;
+	while (e > v && isspace((unsigned char)e[-1]))
+		e--;
+	lp->value = v;
+	lp->value_len = (size_t)(e - v);
+}
+
 /* classify: follow inih's reading of one line (ini.c, ini_parse_stream)
  * so that we know its number, whether it continues a value, and where
  * sections start. */
 static void
-classify(struct parse *ps, const char *line, size_t len)
+classify(struct parse *ps, const char *line, size_t len,
+         struct line_parts *lp)
 {
 	const char *s = line, *e = line + len, *end;
 
+	memset(lp, 0, sizeof(*lp));
 	if (ps->line == 1 && len >= 3 && memcmp(s, "\xEF\xBB\xBF", 3) == 0)
 		s += 3;
 	while (s < e && isspace((unsigned char)*s))
 		s++;
 	while (e > s && isspace((unsigned char)e[-1]))
 		e--;
+	lp->kind = LINE_BLANK;
 	if (s == e || *s == ';' || *s == '#')
 		return;
-	if (ps->prev_name && s > line)
-		return;             /* continues the previous value */
+	if (ps->prev_name && s > line) {
+		lp->kind = LINE_CONT;       /* continues the previous value */
+		split_value(s, e, lp);
+		return;
+	}
+	lp->kind = LINE_BAD;
 	if (*s == '[') {
 		end = inline_end(s + 1, e, "]");
 		if (end < e && *end == ']') {
+			lp->kind = LINE_SECTION;
+			lp->name = s + 1;
+			lp->name_len = (size_t)(end - s - 1);
 			ps->prev_name = 0;
-			section_start(ps, s + 1, (size_t)(end - s - 1));
+			section_start(ps, lp->name, lp->name_len);
 		}
 		return;
 	}
 	end = inline_end(s, e, "=:");
 	if (end < e && (*end == '=' || *end == ':')) {
+		lp->kind = LINE_PAIR;
+		split_value(end + 1, e, lp);
 		while (end > s && isspace((unsigned char)end[-1]))
 			end--;
+		lp->name = s;
+		lp->name_len = (size_t)(end - s);
 		ps->prev_name = end > s;
+	}
+}
+
+/* LONG_MARK stands, in the line inih sees, for a value too long for
+ * inih's line buffer (200 bytes, fixed when libinih was built); the
+ * handler takes the real value from ps->long_value. */
+#define LONG_MARK "\x01"
+#define LINE_MAX_LEN 65536
+
+/* shorten: write into str (num bytes) a line inih reads as it would
+ * read the long one, keeping the value aside. */
+static void
+shorten(struct parse *ps, const struct line_parts *lp, const char *p,
+        char *str, int num)
+{
+	switch (lp->kind) {
+	case LINE_BLANK:
+		snprintf(str, (size_t)num, "\n");
+		return;
+	case LINE_SECTION:
+		if (lp->name_len + 3 < (size_t)num)
+			snprintf(str, (size_t)num, "[%.*s]\n", (int)lp->name_len,
+			    lp->name);
+		else
+			snprintf(str, (size_t)num, "\n"); /* reported */
+		return;
+	case LINE_BAD:
+		/* a prefix of a broken line is just as broken */
+		snprintf(str, (size_t)num, "%.*s\n", num - 2, p);
+		return;
+	case LINE_CONT:
+	case LINE_PAIR:
+		if (lp->kind == LINE_PAIR &&
+		    lp->name_len + sizeof(LONG_MARK) + 2 > (size_t)num) {
+			perr(ps, ps->line, "setting name too long");
+			snprintf(str, (size_t)num, "\n");
+			return;
+		}
+		free(ps->long_value);
+		ps->long_value = strndup(lp->value, lp->value_len);
+		if (ps->long_value == NULL) {
+			perr(ps, ps->line, "out of memory");
+			snprintf(str, (size_t)num, "\n");
+			return;
+		}
+		if (lp->kind == LINE_CONT)
+			snprintf(str, (size_t)num, " %s\n", LONG_MARK);
+		else
+			snprintf(str, (size_t)num, "%.*s=%s\n",
+			    (int)lp->name_len, lp->name, LONG_MARK);
+		return;
 	}
 }
 
@@ -1241,27 +1338,35 @@ static char *
 reader(char *str, int num, void *stream)
 {
 	struct parse *ps = stream;
+	struct line_parts lp;
 	const char *p, *nl;
 	size_t len;
 
-	if (ps->pos >= ps->len || num < 2)
+	if (ps->pos >= ps->len || num < 16)
 		return NULL;
 	p = ps->text + ps->pos;
 	nl = memchr(p, '\n', ps->len - ps->pos);
 	len = nl != NULL ? (size_t)(nl - p) + 1 : ps->len - ps->pos;
 	ps->pos += len;
 	ps->line++;
-	if (memchr(p, '\0', len) != NULL) {
-		perr(ps, ps->line, "NUL byte in line");
+	free(ps->long_value);
+	ps->long_value = NULL;
+	if (memchr(p, '\0', len) != NULL || memchr(p, '\x01', len) != NULL) {
+		perr(ps, ps->line, "NUL or control byte in line");
 		len = 0;
-	} else if (len > (size_t)num - 1) {
-		perr(ps, ps->line, "line longer than %d characters", num - 2);
+	} else if (len > LINE_MAX_LEN) {
+		perr(ps, ps->line, "line longer than %d characters",
+		    LINE_MAX_LEN);
 		len = 0;
 	}
-	/* a refused line reaches inih as a blank one */
-	memcpy(str, p, len);
-	str[len] = '\0';
-	classify(ps, str, len);
+	classify(ps, p, len, &lp);
+	if (len <= (size_t)num - 1) {
+		/* a refused line reaches inih as a blank one */
+		memcpy(str, p, len);
+		str[len] = '\0';
+	} else {
+		shorten(ps, &lp, p, str, num);
+	}
 	return str;
 }
 
@@ -1274,6 +1379,8 @@ handler(void *user, const char *section, const char *key, const char *value)
 	int r;
 
 	(void)section;              /* inih truncates it: ours is exact */
+	if (ps->long_value != NULL && strcmp(value, LONG_MARK) == 0)
+		value = ps->long_value;
 	switch (ps->sect) {
 	case SECT_NONE:
 		perr(ps, ps->line, "%s: setting outside of a section: '%s'",
@@ -1355,6 +1462,8 @@ load_text(const char *text, size_t len, const char *name, char *err,
 	ps->len = len;
 	ps->type = -1;
 	rc = ini_parse_stream(reader, ps, handler, ps);
+	free(ps->long_value);
+	ps->long_value = NULL;
 
 	if (ps->err_line != 0 && (rc <= 0 || ps->err_line <= rc)) {
 		snprintf(err, errlen, "%s", ps->err);
@@ -1497,15 +1606,15 @@ config_retry_delay_ms(const struct job_type *t, int failed_attempt)
 
 		s = t->backoff_list[i];
 	} else {
-		/* 2^62 already exceeds any cap: keep ldexp in range */
-		int e = failed_attempt - 1 > 62 ? 62 : failed_attempt - 1;
-
-		s = ldexp(t->backoff_base, e);
+		/* doubling stops at the cap, so no overflow (and no libm) */
+		s = t->backoff_base;
+		for (int i = 1; i < failed_attempt && s < t->backoff_max; i++)
+			s *= 2;
 		if (s > t->backoff_max)
 			s = t->backoff_max;
 	}
 	if (!isfinite(s) || s < 0)
 		s = 0;
 	s *= 1.0 + 0.2 * jitter_unit();
-	return llround(s * 1000.0);
+	return (long long)(s * 1000.0 + 0.5);
 }

@@ -53,7 +53,7 @@ builtin_sleep(struct handler_ctx *ctx, char **result, char **error)
 	}
 	/* Bounded by the job's timeout (the master stops us); cap the
 	 * arithmetic at a year so it cannot overflow. */
-	end = handler_now_ms() + (long long)(fmin(secs, 31536000.0) * 1000.0);
+	end = handler_now_ms() + (long long)((secs < 31536000.0 ? secs : 31536000.0) * 1000.0);
 	for (;;) {
 		left = end - handler_now_ms();
 		if (left <= 0)

@@ -70,6 +70,7 @@ struct persist {
 
 static struct persist *persists[CONFIG_MAX_TYPES];
 static int npersists;
+static int no_pidfd;        /* the kernel has no pidfd_open */
 
 /* One job's run against a process. */
 struct run {
@@ -480,11 +481,17 @@ spawn(const struct handler_ctx *ctx, int per_job, struct proc *p, char *err,
 	if (p->prog_fd >= 0)
 		set_nonblock(p->prog_fd);
 #ifdef SYS_pidfd_open
-	p->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-	if (p->pidfd >= 0)
-		fcntl(p->pidfd, F_SETFD, FD_CLOEXEC);
-	else
-		p->pidfd = -1;
+	/* Without one (old kernel, valgrind) the loop polls for the exit. */
+	if (!no_pidfd) {
+		p->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+		if (p->pidfd >= 0)
+			fcntl(p->pidfd, F_SETFD, FD_CLOEXEC);
+		else {
+			if (errno == ENOSYS)
+				no_pidfd = 1;
+			p->pidfd = -1;
+		}
+	}
 #endif
 	return 0;
 
@@ -532,7 +539,9 @@ progress_take(struct run *r, json_t *o)
 	if (!json_is_object(o))
 		return;
 	if (json_is_number(pct) && isfinite(json_number_value(pct)))
-		r->prog_pct = fmax(0.0, fmin(100.0, json_number_value(pct)));
+		r->prog_pct = json_number_value(pct) < 0 ? 0 :
+		    json_number_value(pct) > 100 ? 100 :
+		    json_number_value(pct);
 	if (json_is_string(msg))
 		m = strdup(json_string_value(msg));
 	else if (msg == NULL && r->prog_msg != NULL)
@@ -777,7 +786,9 @@ begin_stop(struct run *r)
 	group_kill(r->p, SIGTERM);
 	if (!(grace > 0))
 		grace = 0;
-	r->kill_at = handler_now_ms() + (long long)(fmin(grace, 3600.0) * 1000);
+	if (grace > 3600)
+		grace = 3600;
+	r->kill_at = handler_now_ms() + (long long)(grace * 1000);
 	if (r->kill_at == 0)
 		r->kill_at = 1;
 }
@@ -1189,7 +1200,7 @@ persist_stop(struct persist *pp)
 {
 	struct proc *p = &pp->p;
 	long long deadline;
-	double grace = pp->grace > 0 ? fmin(pp->grace, 3600.0) : 0;
+	double grace = pp->grace > 3600 ? 3600 : pp->grace > 0 ? pp->grace : 0;
 
 	if (p->pid == 0)
 		return;

@@ -1,0 +1,235 @@
+/* handler_http.c: the http handler kind: POST the job record to the type's
+ * URL with libcurl; a 2xx JSON answer is the result.  One easy handle per
+ * worker, kept across jobs so that connections are reused. */
+#include <stdlib.h>
+#include <string.h>
+#include <curl/curl.h>
+#include <jansson.h>
+#include "handler.h"
+#include "ipc.h"
+#include "log.h"
+
+#define HEAD_MAX 200
+#define DEFAULT_MAX_OUTPUT (1024 * 1024)
+#define CONNECT_TIMEOUT_MS 10000L
+
+static int curl_ready;      /* curl_global_init done */
+static CURL *easy;
+
+struct http_body {
+	char *d;
+	size_t len, cap, max;
+	int overflow;
+};
+
+struct http_call {
+	struct handler_ctx *ctx;
+	struct http_body body;
+};
+
+static size_t
+on_write(char *data, size_t size, size_t nmemb, void *arg)
+{
+	struct http_body *b = arg;
+	size_t n = size * nmemb, cap;
+	char *d;
+
+	if (n > b->max || b->len > b->max - n) {
+		b->overflow = 1;
+		return 0;   /* aborts the transfer */
+	}
+	if (b->len + n + 1 > b->cap) {
+		cap = b->cap ? b->cap : 4096;
+		while (cap < b->len + n + 1)
+			cap *= 2;
+		d = realloc(b->d, cap);
+		if (d == NULL)
+			return 0;
+		b->d = d;
+		b->cap = cap;
+	}
+	memcpy(b->d + b->len, data, n);
+	b->len += n;
+	b->d[b->len] = '\0';
+	return n;
+}
+
+/* on_progress: libcurl calls it often while the transfer runs (also while
+ * it waits); a stop from the master aborts the transfer. */
+static int
+on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow,
+            curl_off_t ultotal, curl_off_t ulnow)
+{
+	struct http_call *c = arg;
+
+	return handler_poll(c->ctx, 0) != STOP_NONE;
+}
+
+static int
+http_setup(void)
+{
+	if (!curl_ready) {
+		if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+			return -1;
+		curl_ready = 1;
+	}
+	if (easy == NULL)
+		easy = curl_easy_init();
+	else
+		curl_easy_reset(easy);
+	return easy != NULL ? 0 : -1;
+}
+
+/* result_of: a 2xx body as the result (empty: null). */
+static int
+result_of(const struct http_body *b, char **result, char **error)
+{
+	json_t *v;
+	char *head;
+	size_t i;
+
+	for (i = 0; i < b->len; i++)
+		if (!strchr(" \t\r\n", b->d[i]))
+			break;
+	if (i == b->len) {
+		*result = strdup("null");
+	} else {
+		v = json_loadb(b->d, b->len, JSON_DECODE_ANY, NULL);
+		if (v == NULL) {
+			head = handler_text(b->d, b->len < HEAD_MAX ? b->len :
+			    HEAD_MAX);
+			*error = handler_strdupf("http response is not JSON: "
+			    "%s", head != NULL ? head : "");
+			free(head);
+			return HANDLER_FAILED;
+		}
+		*result = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+		json_decref(v);
+	}
+	if (*result == NULL) {
+		*error = strdup("http: out of memory");
+		return HANDLER_FAILED;
+	}
+	return HANDLER_OK;
+}
+
+int
+handler_http_run(struct handler_ctx *ctx, char **result, char **error)
+{
+	const struct job_type *t = ctx->type;
+	struct curl_slist *hdrs = NULL, *h;
+	struct http_call call;
+	char errbuf[CURL_ERROR_SIZE], idhdr[200], *body, *head;
+	CURLcode rc;
+	long status = 0;
+	double timeout;
+	int outcome;
+
+	if (t->url == NULL || t->url[0] == '\0') {
+		*error = handler_strdupf("type %s has no url", t->name);
+		return HANDLER_FAILED;
+	}
+	if (http_setup() == -1) {
+		*error = strdup("http: cannot initialise libcurl");
+		return HANDLER_FAILED;
+	}
+	body = ctx->job->record != NULL ?
+	    json_dumps(ctx->job->record, JSON_COMPACT) : strdup("{}");
+	if (body == NULL) {
+		*error = strdup("cannot encode the job record");
+		return HANDLER_FAILED;
+	}
+	memset(&call, 0, sizeof(call));
+	call.ctx = ctx;
+	call.body.max = t->max_output > 0 ? (size_t)t->max_output :
+	    DEFAULT_MAX_OUTPUT;
+	snprintf(idhdr, sizeof(idhdr), "X-Jobd-Job-Id: %s", ctx->job->id);
+	h = curl_slist_append(hdrs, "Content-Type: application/json");
+	if (h != NULL)
+		h = curl_slist_append(hdrs = h, "Accept: application/json");
+	if (h != NULL)
+		h = curl_slist_append(hdrs = h, idhdr);
+	if (h == NULL) {
+		curl_slist_free_all(hdrs);
+		free(body);
+		*error = strdup("http: out of memory");
+		return HANDLER_FAILED;
+	}
+	hdrs = h;
+	errbuf[0] = '\0';
+	timeout = ctx->job->timeout > 0 ? ctx->job->timeout : t->timeout;
+
+	curl_easy_setopt(easy, CURLOPT_URL, t->url);
+#if LIBCURL_VERSION_NUM >= 0x075500
+	curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
+#else
+	curl_easy_setopt(easy, CURLOPT_PROTOCOLS,
+	    (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#endif
+	curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(easy, CURLOPT_POST, 1L);
+	curl_easy_setopt(easy, CURLOPT_POSTFIELDS, body);
+	curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE,
+	    (curl_off_t)strlen(body));
+	curl_easy_setopt(easy, CURLOPT_HTTPHEADER, hdrs);
+	curl_easy_setopt(easy, CURLOPT_USERAGENT, "jobd");
+	curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, errbuf);
+	curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_write);
+	curl_easy_setopt(easy, CURLOPT_WRITEDATA, &call.body);
+	curl_easy_setopt(easy, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(easy, CURLOPT_XFERINFOFUNCTION, on_progress);
+	curl_easy_setopt(easy, CURLOPT_XFERINFODATA, &call);
+	curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, CONNECT_TIMEOUT_MS);
+	if (timeout > 0)
+		curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS,
+		    (long)((timeout < 86400.0 ? timeout : 86400.0) * 1000));
+
+	rc = curl_easy_perform(easy);
+	if (rc == CURLE_OK)
+		curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
+
+	if (ctx->stop_reason != STOP_NONE) {
+		outcome = HANDLER_STOPPED;
+	} else if (call.body.overflow) {
+		*error = handler_strdupf("output exceeds %zu bytes",
+		    call.body.max);
+		outcome = HANDLER_FAILED;
+	} else if (rc != CURLE_OK) {
+		*error = handler_strdupf("http: %s", errbuf[0] != '\0' ?
+		    errbuf : curl_easy_strerror(rc));
+		outcome = HANDLER_FAILED;
+	} else if (status < 200 || status > 299) {
+		head = handler_text(call.body.d != NULL ? call.body.d : "",
+		    call.body.len < HEAD_MAX ? call.body.len : HEAD_MAX);
+		*error = handler_strdupf("http %ld%s%s", status,
+		    head != NULL && head[0] != '\0' ? ": " : "",
+		    head != NULL ? head : "");
+		free(head);
+		outcome = HANDLER_FAILED;
+	} else
+		outcome = result_of(&call.body, result, error);
+
+	/* The handle outlives this call: drop pointers into our stack. */
+	curl_easy_setopt(easy, CURLOPT_HTTPHEADER, NULL);
+	curl_easy_setopt(easy, CURLOPT_POSTFIELDS, NULL);
+	curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, NULL);
+	curl_slist_free_all(hdrs);
+	free(call.body.d);
+	free(body);
+	if (outcome == HANDLER_FAILED && *error == NULL)
+		*error = strdup("http: failed");
+	return outcome;
+}
+
+void
+handler_http_shutdown(void)
+{
+	if (easy != NULL) {
+		curl_easy_cleanup(easy);
+		easy = NULL;
+	}
+	if (curl_ready) {
+		curl_global_cleanup();
+		curl_ready = 0;
+	}
+}

@@ -67,7 +67,7 @@ end
 
 -- The lowest-scored entry goes first: new jobs take an increasing
 -- sequence, jobs put back in front a decreasing negative one.
-local function enqueue(c, id, q, front)
+local function enqueue(c, id, q, front, fields)
 	local score
 	if front then
 		score = redis.call('HINCRBY', c.meta, 'front', -1)
@@ -75,12 +75,22 @@ local function enqueue(c, id, q, front)
 		score = redis.call('HINCRBY', c.meta, 'seq', 1)
 	end
 	redis.call('ZADD', qkey(c, q), score, id)
-	redis.call('HSET', jkey(c, id), 'status', 'queued', 'enqueued_at', c.now)
+	fields = fields or {}
+	fields[#fields + 1] = 'status'
+	fields[#fields + 1] = 'queued'
+	fields[#fields + 1] = 'enqueued_at'
+	fields[#fields + 1] = c.now
+	redis.call('HSET', jkey(c, id), unpack(fields))
 	c.wake = true
 end
 
-local function schedule(c, id, q, at)
-	redis.call('HSET', jkey(c, id), 'status', 'scheduled', 'run_at', at)
+local function schedule(c, id, q, at, fields)
+	fields = fields or {}
+	fields[#fields + 1] = 'status'
+	fields[#fields + 1] = 'scheduled'
+	fields[#fields + 1] = 'run_at'
+	fields[#fields + 1] = at
+	redis.call('HSET', jkey(c, id), unpack(fields))
 	redis.call('ZADD', c.K .. 'scheduled', at, id)
 	redis.call('ZADD', ikey(c, 'scheduled', q), at, id)
 end
@@ -92,11 +102,12 @@ local function arm(c)
 	end
 end
 
--- Drop a job that is done being "started" from the lease indexes.
+-- Drop a job that is done being "started" from the lease indexes.  The
+-- token field is left: leaving "started" is what fences its holder (every
+-- token check also wants status started), and the next dequeue replaces it.
 local function unstart(c, id, q)
 	redis.call('ZREM', c.K .. 'active', id)
 	redis.call('ZREM', ikey(c, 'started', q), id)
-	redis.call('HDEL', jkey(c, id), 'token', 'lease_until')
 end
 
 local function trim(c, key, ttl)
@@ -116,13 +127,17 @@ local function release_unique(c, id, ukey)
 end
 
 -- Move a job to a terminal status: index, TTL, unique key, end event.
-local function finalize(c, id, status, q, extra)
+-- f: the job's {unique_key, result_ttl, failure_ttl} if already read.
+local function finalize(c, id, status, q, extra, f)
 	local jk = jkey(c, id)
-	redis.call('HSET', jk, 'status', status, 'ended_at', c.now)
-	if extra then
-		redis.call('HSET', jk, unpack(extra))
-	end
-	local f = redis.call('HMGET', jk, 'unique_key', 'result_ttl', 'failure_ttl')
+	extra = extra or {}
+	extra[#extra + 1] = 'status'
+	extra[#extra + 1] = status
+	extra[#extra + 1] = 'ended_at'
+	extra[#extra + 1] = c.now
+	redis.call('HSET', jk, unpack(extra))
+	f = f or redis.call('HMGET', jk, 'unique_key', 'result_ttl',
+	                    'failure_ttl')
 	local ttl, cttl
 	if status == 'finished' then
 		ttl, cttl = tonumber(f[2]) or c.rttl, c.rttl
@@ -195,24 +210,29 @@ local function take(c, owner, lease_ms, queues)
 				if #r == 0 then break end
 				local id = r[1]
 				local jk = jkey(c, id)
-				if redis.call('HGET', jk, 'status') == 'queued' then
-					local token = redis.call('HINCRBY', c.meta, 'token', 1)
+				local f = redis.call('HMGET', jk, 'status', 'attempts')
+				if f[1] == 'queued' then
+					-- The queue score is unique per enqueue, so it makes a
+					-- unique lease token.  Queued jobs have no TTL and no
+					-- ended_at (requeue clears them).
+					local token = r[2]
 					local deadline = c.now + lease_ms
-					redis.call('HINCRBY', jk, 'attempts', 1)
 					redis.call('HSET', jk, 'status', 'started',
+						'attempts', (tonumber(f[2]) or 0) + 1,
 						'started_at', c.now, 'token', token, 'owner', owner,
 						'lease_until', deadline)
-					redis.call('HDEL', jk, 'ended_at')
-					redis.call('PERSIST', jk)
 					redis.call('ZADD', c.K .. 'active', deadline, id)
 					redis.call('ZADD', ikey(c, 'started', q), c.now, id)
 					-- Chain the wake-up to the next idle worker.
+					local more = redis.call('ZCARD', qk) > 0
 					for _, q2 in ipairs(queues) do
-						if not paused[q2] and
-						   redis.call('ZCARD', qkey(c, q2)) > 0 then
-							redis.call('ZADD', c.K .. 'wake', 0, 'w')
-							break
+						if more then break end
+						if q2 ~= q and not paused[q2] then
+							more = redis.call('ZCARD', qkey(c, q2)) > 0
 						end
+					end
+					if more then
+						redis.call('ZADD', c.K .. 'wake', 0, 'w')
 					end
 					return redis.call('HGETALL', jk)
 				end
@@ -242,7 +262,7 @@ end
 --   id type queue payload meta timeout_ms max_retries unique_key delay_ms
 --   run_at_ms result_ttl failure_ttl
 -- ('' unique_key: none; delay_ms > 0 or run_at_ms > 0 schedules).
--- All or nothing.  Returns the status of each job.
+-- All or nothing.  Returns {id, status, id, status, ...}.
 local NF = 12
 local function submit(keys, args)
 	local c = context(keys, args)
@@ -279,14 +299,14 @@ local function submit(keys, args)
 		local id, q, ukey = args[b], args[b + 2], args[b + 7]
 		local delay, run_at = tonumber(args[b + 8]) or 0,
 		                      tonumber(args[b + 9]) or 0
-		local jk = jkey(c, id)
-		redis.call('HSET', jk, 'id', id, 'type', args[b + 1], 'queue', q,
+		local fields = { 'id', id, 'type', args[b + 1], 'queue', q,
 			'payload', args[b + 3], 'meta', args[b + 4],
 			'timeout_ms', args[b + 5], 'max_retries', args[b + 6],
 			'attempts', 0, 'lost', 0, 'created_at', c.now,
-			'result_ttl', args[b + 10], 'failure_ttl', args[b + 11])
+			'result_ttl', args[b + 10], 'failure_ttl', args[b + 11] }
 		if ukey ~= '' then
-			redis.call('HSET', jk, 'unique_key', ukey)
+			fields[#fields + 1] = 'unique_key'
+			fields[#fields + 1] = ukey
 			redis.call('SET', c.K .. 'unique:' .. ukey, id)
 		end
 		if not known[q] then
@@ -296,11 +316,12 @@ local function submit(keys, args)
 		local at = 0
 		if delay > 0 then at = c.now + delay end
 		if run_at > 0 then at = run_at end
+		out[#out + 1] = id
 		if at > c.now then
-			schedule(c, id, q, at)
+			schedule(c, id, q, at, fields)
 			out[#out + 1] = 'scheduled'
 		else
-			enqueue(c, id, q, false)
+			enqueue(c, id, q, false, fields)
 			out[#out + 1] = 'queued'
 		end
 	end
@@ -324,7 +345,8 @@ end
 -- when the token no longer holds it (reaped, canceled, finished).
 local function held(c, id, token)
 	local f = redis.call('HMGET', jkey(c, id), 'status', 'token', 'queue',
-		'attempts', 'max_retries', 'cancel')
+		'attempts', 'max_retries', 'cancel', 'unique_key', 'result_ttl',
+		'failure_ttl')
 	if f[1] ~= 'started' or f[2] ~= token then return nil end
 	return f
 end
@@ -338,7 +360,8 @@ local function finish(keys, args)
 	local f = held(c, id, args[5])
 	if f then
 		unstart(c, id, f[3])
-		finalize(c, id, 'finished', f[3], { 'result', args[6] })
+		finalize(c, id, 'finished', f[3], { 'result', args[6] },
+		         { f[7], f[8], f[9] })
 		out = 'finished'
 	end
 	local owner, lease, queues = take_args(args, 7)
@@ -362,12 +385,11 @@ local function fail(keys, args)
 		unstart(c, id, q)
 		if f[6] == '1' then
 			if text ~= '' then add_error(c, id, attempts, text) end
-			finalize(c, id, 'canceled', q)
+			finalize(c, id, 'canceled', q, nil, { f[7], f[8], f[9] })
 			out = 'canceled'
 		elseif mode == 'requeue' then
 			-- Not the job's fault (shutdown): the attempt does not count.
-			redis.call('HINCRBY', jkey(c, id), 'attempts', -1)
-			enqueue(c, id, q, true)
+			enqueue(c, id, q, true, { 'attempts', math.max(attempts - 1, 0) })
 			out = 'queued'
 		else
 			add_error(c, id, attempts, text)
@@ -377,7 +399,7 @@ local function fail(keys, args)
 				schedule(c, id, q, c.now + delay)
 				out = 'scheduled'
 			else
-				finalize(c, id, 'failed', q)
+				finalize(c, id, 'failed', q, nil, { f[7], f[8], f[9] })
 				out = 'failed'
 			end
 		end
@@ -448,10 +470,9 @@ local function requeue_one(c, id, strict)
 	redis.call('ZREM', ikey(c, st, q), id)
 	redis.call('ZREM', ikey(c, st), id)
 	redis.call('PERSIST', jk)
-	redis.call('HSET', jk, 'attempts', 0, 'lost', 0)
 	redis.call('HDEL', jk, 'cancel', 'error', 'result', 'ended_at',
-		'started_at', 'progress', 'token', 'lease_until')
-	enqueue(c, id, q, false)
+		'started_at', 'progress', 'token', 'lease_until', 'owner')
+	enqueue(c, id, q, false, { 'attempts', 0, 'lost', 0 })
 	return nil
 end
 
@@ -731,6 +752,7 @@ local function reap(keys, args)
 		if f[1] == 'started' then
 			local q = f[2]
 			unstart(c, id, q)
+			redis.call('HDEL', jk, 'token', 'lease_until')
 			local lost = redis.call('HINCRBY', jk, 'lost', 1)
 			local attempts = tonumber(f[4]) or 0
 			if f[3] == '1' then

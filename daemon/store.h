@@ -103,6 +103,8 @@ enum store_fail_mode {
 	STORE_FAIL = 0,     /* count the attempt: retry after delay or fail */
 	STORE_REQUEUE,      /* back to the front of its queue, attempt not
 	                       counted (shutdown, lost worker on stop) */
+	STORE_FAIL_FINAL,   /* failed now, no retry whatever is left (no
+	                       handler for its type) */
 };
 
 /* store_fail_job: end a started job on behalf of a worker that can no

@@ -1,0 +1,407 @@
+/*
+ * worker.c: a preforked worker process.  It takes jobs from Redis in
+ * priority order (blocking hiredis through store.c's sync face), runs each
+ * with its type's handler and stores the outcome, folding the next dequeue
+ * into the same round trip.  It tells the master what it runs (ipc.h) so
+ * that the master can renew its lease, time it out and cancel it.
+ *
+ * Nothing here uses the master's libevent base.  Signals only set a flag.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include "config.h"
+#include "handler.h"
+#include "ipc.h"
+#include "log.h"
+#include "store.h"
+#include "worker.h"
+
+#define BACKOFF_MIN_MS 100
+#define BACKOFF_MAX_MS 5000
+#define IDLE_WAIT_MAX_MS 1000   /* longest block while idle (stop checks) */
+#define STORE_RETRY_MIN_S 5.0   /* outcome retries last at least this */
+
+static volatile sig_atomic_t stop_flag;
+
+struct worker {
+	const struct config *cfg;
+	int ctl_fd;
+	char owner[320];
+	struct store_sync *ss;  /* NULL while Redis is unreachable */
+	int redis_down;         /* an outage was logged */
+};
+
+static void
+on_stop(int sig)
+{
+	(void)sig;
+	stop_flag = 1;
+}
+
+/* reset_signals: the master's dispositions (libevent's handlers writing to
+ * descriptors this process does not have) and mask must not leak in. */
+static int
+reset_signals(void)
+{
+	struct sigaction sa;
+	sigset_t none;
+	int sig;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = SIG_DFL;
+	sigemptyset(&sa.sa_mask);
+	for (sig = 1; sig < NSIG; sig++)
+		if (sig != SIGKILL && sig != SIGSTOP)
+			sigaction(sig, &sa, NULL);
+	/* No SA_RESTART: a stop interrupts a wait (hiredis retries EINTR). */
+	sa.sa_handler = on_stop;
+	if (sigaction(SIGTERM, &sa, NULL) == -1 ||
+	    sigaction(SIGINT, &sa, NULL) == -1)
+		return -1;
+	sa.sa_handler = SIG_IGN;
+	if (sigaction(SIGHUP, &sa, NULL) == -1 ||
+	    sigaction(SIGPIPE, &sa, NULL) == -1)
+		return -1;
+	sigemptyset(&none);
+	return sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+/* master_alive: the master made the socketpair, so it is the peer; a
+ * master that died before PDEATHSIG was set is noticed here. */
+static int
+master_alive(int ctl_fd)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+
+	if (getsockopt(ctl_fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 &&
+	    cred.pid > 0)
+		return getppid() == cred.pid;
+	return getppid() != 1;
+}
+
+/* check_master: drop stale messages (a stop for a job already ended);
+ * returns -1 when the master's end is closed. */
+static int
+check_master(int ctl_fd)
+{
+	struct ipc_msg m;
+	int r;
+
+	for (;;) {
+		errno = 0;
+		r = ipc_recv(ctl_fd, &m);
+		if (r == 0)
+			return 0;
+		if (r == -1 && errno != EPROTO)
+			return -1;
+	}
+}
+
+static int
+stopping(const struct worker *w)
+{
+	return stop_flag != 0;
+}
+
+/* nap: sleep ms; a signal (SIGTERM) cuts it short. */
+static void
+nap(long long ms)
+{
+	if (ms > 0)
+		poll(NULL, 0, (int)(ms > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : ms));
+}
+
+static void
+send_msg(struct worker *w, int type, const struct store_job *job)
+{
+	struct ipc_msg m;
+
+	memset(&m, 0, sizeof(m));
+	m.type = type;
+	snprintf(m.job_id, sizeof(m.job_id), "%s", job->id);
+	if (type == IPC_START) {
+		snprintf(m.token, sizeof(m.token), "%s", job->token);
+		snprintf(m.type_name, sizeof(m.type_name), "%s", job->type);
+		m.timeout = job->timeout;
+		m.attempt = job->attempt;
+	}
+	if (handler_send(w->ctl_fd, &m) == -1)
+		log_warn("job %s: cannot tell the master", job->id);
+}
+
+/* connect_once: one connection attempt; logs an outage once. */
+static int
+connect_once(struct worker *w)
+{
+	char err[256];
+
+	err[0] = '\0';
+	w->ss = store_sync_connect(w->cfg, w->owner, err, sizeof(err));
+	if (w->ss != NULL) {
+		if (w->redis_down)
+			log_info("connected to Redis again");
+		w->redis_down = 0;
+		return 0;
+	}
+	if (!w->redis_down)
+		log_warnx("cannot connect to Redis: %s (retrying)",
+		    err[0] != '\0' ? err : "unknown error");
+	w->redis_down = 1;
+	return -1;
+}
+
+/* reconnect: after an error the connection may be unusable: start over. */
+static void
+reconnect(struct worker *w)
+{
+	if (w->ss != NULL) {
+		if (!w->redis_down)
+			log_warnx("Redis: %s (reconnecting)",
+			    store_sync_errmsg(w->ss));
+		w->redis_down = 1;
+		store_sync_free(w->ss);
+		w->ss = NULL;
+	}
+	connect_once(w);
+}
+
+/* connect_store: keep trying while Redis is down, until told to stop. */
+static int
+connect_store(struct worker *w)
+{
+	long long delay = BACKOFF_MIN_MS;
+
+	while (w->ss == NULL) {
+		if (connect_once(w) == 0)
+			return 0;
+		if (stopping(w) || check_master(w->ctl_fd) == -1)
+			return -1;
+		nap(delay);
+		delay = delay * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : delay * 2;
+	}
+	return 0;
+}
+
+/*
+ * store_outcome: store a job's outcome (result != NULL: finished, else
+ * failed with error/mode/delay).  A Redis error is retried with backoff
+ * for about a lease; past that the lease runs out and the reaper requeues
+ * the job.  Returns 1 with *next set, 0, or -1 when it gave up.
+ */
+static int
+store_outcome(struct worker *w, const struct store_job *job,
+              const char *result, const char *error,
+              enum store_fail_mode mode, long long delay,
+              struct store_job **next)
+{
+	long long deadline, backoff = BACKOFF_MIN_MS;
+	double bound;
+	int r;
+
+	bound = w->cfg->lease > STORE_RETRY_MIN_S ? w->cfg->lease :
+	    STORE_RETRY_MIN_S;
+	deadline = handler_now_ms() + (long long)(bound * 1000);
+	for (;;) {
+		if (w->ss != NULL) {
+			if (result != NULL)
+				r = store_sync_finish(w->ss, job, result, next);
+			else
+				r = store_sync_fail(w->ss, job, error, mode,
+				    delay, next);
+			if (r >= 0)
+				return r;
+			log_warnx("job %s: cannot store its outcome: %s",
+			    job->id, store_sync_errmsg(w->ss));
+		}
+		if (handler_now_ms() + backoff > deadline) {
+			log_warnx("job %s: outcome not stored after %.0f s; its "
+			    "lease will expire and the job be requeued",
+			    job->id, bound);
+			return -1;
+		}
+		nap(backoff);
+		backoff = backoff * 2 > BACKOFF_MAX_MS / 2 ? BACKOFF_MAX_MS / 2 :
+		    backoff * 2;
+		reconnect(w);
+	}
+}
+
+/* run_job: run one job and store its outcome.  Returns the next job when
+ * the store handed one over with the outcome, else NULL. */
+static struct store_job *
+run_job(struct worker *w, const struct store_job *job)
+{
+	struct handler_ctx ctx;
+	const struct job_type *t;
+	struct store_job *next = NULL, **nextp;
+	char *result = NULL, *error = NULL;
+	double timeout;
+	long long t0 = handler_now_ms(), delay;
+	int outcome;
+
+	send_msg(w, IPC_START, job);
+	log_debug("job %s: started (type %s, queue %s, attempt %d)", job->id,
+	    job->type, job->queue, job->attempt);
+
+	t = config_find_type(w->cfg, job->type);
+	nextp = stopping(w) ? NULL : &next;
+	if (t == NULL) {
+		error = handler_strdupf("no handler for type %s", job->type);
+		log_info("job %s failed: %s", job->id,
+		    error != NULL ? error : "no handler");
+		store_outcome(w, job, NULL, error != NULL ? error :
+		    "no handler for its type", STORE_FAIL_FINAL, 0, nextp);
+		goto done;
+	}
+
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.cfg = w->cfg;
+	ctx.type = t;
+	ctx.job = job;
+	ctx.ss = w->ss;
+	ctx.ctl_fd = w->ctl_fd;
+	ctx.stop_reason = STOP_NONE;
+	outcome = handler_run(&ctx, &result, &error);
+	/* Stopping: take no new job with this outcome. */
+	nextp = stopping(w) ? NULL : &next;
+
+	switch (outcome) {
+	case HANDLER_OK:
+		log_debug("job %s: finished in %lld ms", job->id,
+		    handler_now_ms() - t0);
+		store_outcome(w, job, result != NULL ? result : "null", NULL,
+		    STORE_FAIL, 0, nextp);
+		break;
+	case HANDLER_FAILED:
+		delay = config_retry_delay_ms(t, job->attempt);
+		log_info("job %s failed (attempt %d): %s", job->id,
+		    job->attempt, error != NULL ? error : "unknown error");
+		store_outcome(w, job, NULL, error != NULL ? error :
+		    "handler failed", STORE_FAIL, delay, nextp);
+		break;
+	case HANDLER_STOPPED:
+	default:
+		free(error);
+		error = NULL;
+		switch (ctx.stop_reason) {
+		case STOP_TIMEOUT:
+			timeout = job->timeout > 0 ? job->timeout : t->timeout;
+			error = handler_strdupf("timeout: exceeded %g s",
+			    timeout);
+			log_info("job %s failed (attempt %d): %s", job->id,
+			    job->attempt, error != NULL ? error : "timeout");
+			store_outcome(w, job, NULL, error != NULL ? error :
+			    "timeout", STORE_FAIL,
+			    config_retry_delay_ms(t, job->attempt), nextp);
+			break;
+		case STOP_CANCEL:
+			log_info("job %s: canceled while running", job->id);
+			store_outcome(w, job, NULL, "canceled", STORE_FAIL, 0,
+			    nextp);
+			break;
+		case STOP_LOST:
+			/* Someone else holds it now: storing anything would
+			 * be wrong. */
+			log_info("job %s: lease lost, dropped", job->id);
+			break;
+		case STOP_SHUTDOWN:
+		default:
+			log_info("job %s: interrupted by shutdown, requeued",
+			    job->id);
+			store_outcome(w, job, NULL, "interrupted by shutdown",
+			    STORE_REQUEUE, 0, NULL);
+			if (check_master(w->ctl_fd) == -1)
+				stop_flag = 1;
+			break;
+		}
+		break;
+	}
+done:
+	send_msg(w, IPC_END, job);
+	free(result);
+	free(error);
+	return next;
+}
+
+int
+worker_main(const struct config *cfg, int ctl_fd, int slot)
+{
+	struct worker w;
+	struct store_job *job = NULL, *next;
+	long long wait_ms, delay = BACKOFF_MIN_MS;
+	char host[256], role[32];
+	int r;
+
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (reset_signals() == -1)
+		log_warn("worker signals");
+	snprintf(role, sizeof(role), "worker %d", slot);
+	log_set_role(role);
+	if (!master_alive(ctl_fd)) {
+		log_warnx("the master is gone, exiting");
+		return 0;
+	}
+
+	memset(&w, 0, sizeof(w));
+	w.cfg = cfg;
+	w.ctl_fd = ctl_fd;
+	if (gethostname(host, sizeof(host)) == -1)
+		snprintf(host, sizeof(host), "localhost");
+	host[sizeof(host) - 1] = '\0';
+	snprintf(w.owner, sizeof(w.owner), "%s:%ld", host, (long)getpid());
+	log_debug("worker %s started", w.owner);
+
+	while (!stopping(&w)) {
+		if (w.ss == NULL && connect_store(&w) == -1)
+			break;
+		if (check_master(ctl_fd) == -1) {
+			log_warnx("the master closed its socket, exiting");
+			break;
+		}
+		r = store_sync_dequeue(w.ss, &job, &wait_ms);
+		if (r == 1) {
+			delay = BACKOFF_MIN_MS;
+			/* Run it, and the ones handed over with each outcome. */
+			while (job != NULL) {
+				next = run_job(&w, job);
+				store_job_free(job);
+				job = next;
+				if (job != NULL && stopping(&w)) {
+					store_outcome(&w, job, NULL,
+					    "interrupted by shutdown",
+					    STORE_REQUEUE, 0, NULL);
+					store_job_free(job);
+					job = NULL;
+				}
+			}
+			continue;
+		}
+		if (r == 0) {
+			if (wait_ms <= 0 || wait_ms > IDLE_WAIT_MAX_MS)
+				wait_ms = IDLE_WAIT_MAX_MS;
+			if (store_sync_wait(w.ss, wait_ms) == 0) {
+				delay = BACKOFF_MIN_MS;
+				continue;
+			}
+		}
+		/* A Redis error: back off, then a fresh connection. */
+		log_debug("Redis: %s", store_sync_errmsg(w.ss));
+		nap(delay);
+		delay = delay * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : delay * 2;
+		reconnect(&w);
+	}
+
+	log_debug("worker %s exiting", w.owner);
+	handler_shutdown();
+	if (w.ss != NULL)
+		store_sync_free(w.ss);
+	return 0;
+}

@@ -465,7 +465,11 @@ roundtrip(jc_client *c, json_t *req, double extra, json_t **resp)
 
 	if ((rc = read_frame(c, resp, deadline)) != JC_OK)
 		return rc;
+	/* The daemon answers a request it could not read (a frame error)
+	 * without an id: that error is still the answer to this request. */
 	rid = json_object_get(*resp, "id");
+	if (rid == NULL && json_is_false(json_object_get(*resp, "ok")))
+		return reply_error(c, *resp);
 	if (rid == NULL || !json_equal(rid, id)) {
 		json_decref(*resp);
 		*resp = NULL;

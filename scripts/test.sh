@@ -43,7 +43,7 @@ print_failed_logs() {
 		log=${trs%.trs}.log
 		n=$((n + 1))
 		echo
-		echo "================ $res: ${log#$dir/} ================"
+		echo "================ $res: ${log#"$dir"/} ================"
 		if [ -f "$log" ]; then
 			# The whole log, but not unbounded.
 			tail -c 200000 "$log"
@@ -57,7 +57,7 @@ summary() {
 	local dir=$1 trs
 	while IFS= read -r trs; do
 		printf '  %-6s %s\n' "$(sed -n 's/^:test-result: //p' "$trs" | head -n1)" \
-			"${trs#$dir/}"
+			"${trs#"$dir"/}"
 	done < <(find "$dir" -name '*.trs' | sort)
 }
 

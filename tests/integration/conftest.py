@@ -13,7 +13,7 @@ import json
 import os
 import re
 import shutil
-import signal
+import signal as _signal
 import subprocess
 import sys
 import tempfile
@@ -316,7 +316,7 @@ class Daemon:
     def alive(self):
         return self.proc.poll() is None
 
-    def stop(self, sig=signal.SIGTERM, timeout=30.0):
+    def stop(self, sig=_signal.SIGTERM, timeout=30.0):
         """stop: signal and wait; the exit status (SIGKILL after timeout)."""
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
@@ -347,41 +347,36 @@ class Daemon:
             return "(no log)"
 
 
-@pytest.fixture
-def jobd(request, workdir, redis_server):
-    """jobd: factory fixture.  jobd(types=None, workers=2, redis=None,
-    settings={...}, args=[...], name=None, wait=True) -> Daemon."""
-    started = []
-    request.node._jobd_daemons = started
+def _start_daemon(started, workdir, default_redis, types=None, workers=2,
+                  redis=None, settings=None, args=(), name=None, wait=True,
+                  env=None, builtins=True):
+    name = name or "jobd%d" % (len(started) + 1)
+    r = redis or default_redis
+    s = {
+        "socket": os.path.join(workdir, "%s.sock" % name),
+        "redis": r.url,
+        "workers": workers,
+        "log_level": "debug",
+        "lease": 3,
+        "grace": 1,
+        "shutdown_grace": 10,
+        "builtins": builtins,
+    }
+    s.update(settings or {})
+    d = Daemon(name, workdir, r, s, dict(types or {}), args, env, wait=False)
+    started.append(d)
+    if wait:
+        d.ready()
+    return d
 
-    def start(types=None, workers=2, redis=None, settings=None, args=(),
-              name=None, wait=True, env=None, builtins=True):
-        name = name or "jobd%d" % (len(started) + 1)
-        r = redis or redis_server
-        s = {
-            "socket": os.path.join(workdir, "%s.sock" % name),
-            "redis": r.url,
-            "workers": workers,
-            "log_level": "debug",
-            "lease": 3,
-            "grace": 1,
-            "shutdown_grace": 10,
-            "builtins": builtins,
-        }
-        s.update(settings or {})
-        d = Daemon(name, workdir, r, s, dict(types or {}), args, env,
-                   wait=False)
-        started.append(d)
-        if wait:
-            d.ready()
-        return d
 
-    yield start
-
+def _stop_daemons(started):
+    """_stop_daemons: SIGTERM each daemon; the list of problems seen (bad
+    exit, sanitizer reports)."""
     problems = []
     for d in started:
         if d.proc.poll() is None:
-            d.proc.send_signal(signal.SIGTERM)
+            d.proc.send_signal(_signal.SIGTERM)
             try:
                 d.proc.wait(25)
             except subprocess.TimeoutExpired:
@@ -392,7 +387,7 @@ def jobd(request, workdir, redis_server):
                 if d.proc.returncode != 0:
                     problems.append("jobd %s exited %s after SIGTERM"
                                     % (d.name, d.proc.returncode))
-        elif d.expect_exit is None and d.proc.returncode not in (0,):
+        elif d.expect_exit is None and d.proc.returncode != 0:
             problems.append("jobd %s died during the test (status %s)"
                             % (d.name, d.proc.returncode))
         d.logf.close()
@@ -403,7 +398,55 @@ def jobd(request, workdir, redis_server):
     if problems:
         for d in started:
             sys.stderr.write("---- jobd log %s ----\n%s\n" % (d.name, d.log_tail(200)))
+    return problems
+
+
+@pytest.fixture
+def jobd(request, workdir, redis_server):
+    """jobd: factory fixture.  jobd(types=None, workers=2, redis=None,
+    settings={...}, args=[...], name=None, wait=True) -> Daemon."""
+    started = []
+    request.node._jobd_daemons = started
+
+    def start(**kw):
+        return _start_daemon(started, workdir, redis_server, **kw)
+
+    yield start
+    problems = _stop_daemons(started)
+    if problems:
         pytest.fail("; ".join(problems))
+
+
+@pytest.fixture(scope="module")
+def shared_daemon(request):
+    """shared_daemon: one redis-server and jobd (2 workers) for a whole
+    module, for tests that leave no state behind that others could see."""
+    wd = tempfile.mkdtemp(prefix="jdm", dir="/tmp")
+    r = Redis(wd)
+    started = []
+    request.module._jobd_shared = started
+    try:
+        d = _start_daemon(started, wd, r, name="shared")
+        yield d
+        problems = _stop_daemons(started)
+    finally:
+        for d in started:
+            if d.proc.poll() is None:
+                d.proc.kill()
+                d.proc.wait()
+        r.stop()
+        shutil.rmtree(wd, ignore_errors=True)
+    if problems:
+        pytest.fail("; ".join(problems))
+
+
+@pytest.fixture
+def sclient(shared_daemon, request):
+    """sclient: a connection to the module's shared daemon."""
+    request.node._jobd_daemons = [shared_daemon]
+    c = shared_daemon.client()
+    yield c
+    c.close()
 
 
 @pytest.fixture

@@ -1,6 +1,5 @@
 """The wire protocol (SPEC §2): hello, ids, pipelining, errors, bad frames."""
 import json
-import os
 import random
 import socket
 import struct
@@ -8,7 +7,7 @@ import threading
 
 import pytest
 
-from conftest import ERROR_CODES, JOB_ID_RE, proto, wait_until
+from conftest import ERROR_CODES, JOB_ID_RE, proto
 
 
 def assert_error(r, code):
@@ -19,8 +18,8 @@ def assert_error(r, code):
     assert isinstance(err.get("message"), str) and err["message"], r
 
 
-def test_hello_fields(client):
-    r = client.ok("hello")
+def test_hello_fields(sclient):
+    r = sclient.ok("hello")
     assert r["server"] == "jobd"
     assert r["protocol"] == 1
     assert isinstance(r["version"], str) and r["version"]
@@ -33,28 +32,28 @@ def test_hello_reports_configured_max_frame(jobd):
         assert c.ok("hello")["max_frame"] == 4096
 
 
-def test_ping(client):
-    r = client.call("ping")
+def test_ping(sclient):
+    r = sclient.call("ping")
     assert r["ok"] is True and "error" not in r, r
 
 
 @pytest.mark.parametrize("rid", [1, "abc", 2.5, True, None, 0, "", -7])
-def test_id_is_echoed(client, rid):
-    r = client.request({"op": "ping", "id": rid})
+def test_id_is_echoed(sclient, rid):
+    r = sclient.request({"op": "ping", "id": rid})
     assert r["ok"] is True
     assert "id" in r and r["id"] == rid and type(r["id"]) is type(rid)
 
 
-def test_id_is_echoed_on_errors(client):
-    r = client.request({"op": "nope", "id": 42})
+def test_id_is_echoed_on_errors(sclient):
+    r = sclient.request({"op": "nope", "id": 42})
     assert_error(r, "unknown_op")
     assert r["id"] == 42
-    r = client.request({"op": "get", "job_id": "j_nothere", "id": "x"})
+    r = sclient.request({"op": "get", "job_id": "j_nothere", "id": "x"})
     assert_error(r, "not_found")
     assert r["id"] == "x"
 
 
-def test_pipelining_100_requests_in_order(client):
+def test_pipelining_100_requests_in_order(sclient):
     reqs = []
     for i in range(100):
         kind = i % 4
@@ -66,9 +65,9 @@ def test_pipelining_100_requests_in_order(client):
             reqs.append({"op": "get", "job_id": "j_missing%d" % i, "id": i})
         else:
             reqs.append({"op": "hello", "id": i})
-    client.send_raw(b"".join(proto.encode(r) for r in reqs))
+    sclient.send_raw(b"".join(proto.encode(r) for r in reqs))
     for i in range(100):
-        r = client.recv()
+        r = sclient.recv()
         assert r is not None, "connection closed after %d responses" % i
         assert r["id"] == i, "response %d has id %r" % (i, r.get("id"))
         kind = i % 4
@@ -82,27 +81,27 @@ def test_pipelining_100_requests_in_order(client):
             assert r["server"] == "jobd"
 
 
-def test_pipelined_frames_split_across_writes(client):
+def test_pipelined_frames_split_across_writes(sclient):
     data = b"".join(proto.encode({"op": "ping", "id": i}) for i in range(20))
     # One byte at a time for the first frames, then the rest at once.
     for b in data[:40]:
-        client.send_raw(bytes([b]))
-    client.send_raw(data[40:])
+        sclient.send_raw(bytes([b]))
+    sclient.send_raw(data[40:])
     for i in range(20):
-        assert client.recv()["id"] == i
+        assert sclient.recv()["id"] == i
 
 
-def test_unknown_op(client):
-    assert_error(client.call("frobnicate"), "unknown_op")
+def test_unknown_op(sclient):
+    assert_error(sclient.call("frobnicate"), "unknown_op")
 
 
-def test_missing_op(client):
-    r = client.request({"id": 1})
+def test_missing_op(sclient):
+    r = sclient.request({"id": 1})
     assert r["ok"] is False and r["error"]["code"] in ("bad_request", "unknown_op"), r
 
 
-def test_unknown_type(client):
-    assert_error(client.call("submit", type="no.such.type"), "unknown_type")
+def test_unknown_type(sclient):
+    assert_error(sclient.call("submit", type="no.such.type"), "unknown_type")
 
 
 def test_accept_any_type(jobd):
@@ -149,29 +148,29 @@ WRONG_FIELDS = [
 
 
 @pytest.mark.parametrize("req", WRONG_FIELDS, ids=[json.dumps(r)[:60] for r in WRONG_FIELDS])
-def test_wrong_fields_are_bad_request(client, req):
+def test_wrong_fields_are_bad_request(sclient, req):
     req = dict(req, id="w")
-    assert_error(client.request(req), "bad_request")
+    assert_error(sclient.request(req), "bad_request")
     # The connection is still usable.
-    assert client.call("ping")["ok"] is True
+    assert sclient.call("ping")["ok"] is True
 
 
 @pytest.mark.parametrize("body", [
     b"{", b"not json", b'{"op": "ping"', b'{"op": "ping"}}', b"\xff\xfe\x00",
     b'{"op": "ping", "id": 1,}', b"  ", b"\x00",
 ])
-def test_malformed_json_is_bad_json_and_connection_stays(client, body):
-    client.send_raw(struct.pack(">I", len(body)) + body)
-    assert_error(client.recv(), "bad_json")
-    assert client.request({"op": "ping", "id": 9})["id"] == 9
+def test_malformed_json_is_bad_json_and_connection_stays(sclient, body):
+    sclient.send_raw(struct.pack(">I", len(body)) + body)
+    assert_error(sclient.recv(), "bad_json")
+    assert sclient.request({"op": "ping", "id": 9})["id"] == 9
 
 
 @pytest.mark.parametrize("body", [b"[1, 2]", b'"ping"', b"42", b"null"])
-def test_json_that_is_not_an_object(client, body):
-    client.send_raw(struct.pack(">I", len(body)) + body)
-    r = client.recv()
+def test_json_that_is_not_an_object(sclient, body):
+    sclient.send_raw(struct.pack(">I", len(body)) + body)
+    r = sclient.recv()
     assert r["ok"] is False and r["error"]["code"] in ("bad_json", "bad_request"), r
-    assert client.call("ping")["ok"] is True
+    assert sclient.call("ping")["ok"] is True
 
 
 def test_oversized_frame_gets_error_then_close(jobd):
@@ -189,17 +188,17 @@ def test_oversized_frame_gets_error_then_close(jobd):
         assert c.recv()["id"] == "m"
 
 
-def test_huge_length_header_is_refused(client):
-    client.send_raw(b"\xff\xff\xff\xff")
-    assert_error(client.recv(), "frame_too_large")
-    assert client.at_eof()
+def test_huge_length_header_is_refused(sclient):
+    sclient.send_raw(b"\xff\xff\xff\xff")
+    assert_error(sclient.recv(), "frame_too_large")
+    assert sclient.at_eof()
 
 
-def test_zero_length_frame_gets_error_then_close(client):
-    client.send_raw(b"\x00\x00\x00\x00")
-    r = client.recv()
+def test_zero_length_frame_gets_error_then_close(sclient):
+    sclient.send_raw(b"\x00\x00\x00\x00")
+    r = sclient.recv()
     assert r is not None and r["ok"] is False and r["error"]["code"] in ERROR_CODES, r
-    assert client.at_eof(), "connection not closed after a zero-length frame"
+    assert sclient.at_eof(), "connection not closed after a zero-length frame"
 
 
 def test_truncated_frame_does_not_block_others(daemon):

@@ -47,7 +47,9 @@ class Lib:
                      j.get("unique_key", ""), j.get("delay_ms", 0),
                      j.get("run_at_ms", 0), j.get("result_ttl", RTTL),
                      j.get("failure_ttl", FTTL)]
-        return self.call("submit", *args)
+        r = self.call("submit", *args)
+        assert r[0::2] == [j["id"] for j in jobs]
+        return r[1::2]
 
     def submit(self, id, **kw):
         return self.submit_many([dict(id=id, **kw)])[0]
@@ -136,7 +138,7 @@ def test_round_trip(lib):
     assert out == "finished" and nxt == -1
     j = lib.get("a")
     assert j["status"] == "finished" and json.loads(j["result"]) == {"ok": 1}
-    assert "token" not in j and int(j["ended_at"]) >= int(j["started_at"])
+    assert int(j["ended_at"]) >= int(j["started_at"])
     assert lib.r.zscore(PREFIX + "active", "a") is None
     # A terminal record expires after its result TTL.
     assert 0 < lib.r.ttl(PREFIX + "job:a") <= RTTL

@@ -160,6 +160,12 @@ serve_one(int fd, json_t *req)
 		json_decref(resp);
 		return 0;
 	}
+	if (strcmp(op, "noid") == 0) {
+		/* a frame error: answered without the id, then closed */
+		send_frame(fd, "{\"ok\":false,\"error\":{\"code\":"
+		    "\"frame_too_large\",\"message\":\"too big\"}}");
+		return -1;
+	}
 	if (strcmp(op, "garbage") == 0)
 		return send_frame(fd, "this is not json");
 	if (strcmp(op, "bye") == 0) {
@@ -209,6 +215,9 @@ serve_one(int fd, json_t *req)
 	if (strcmp(op, "cancel") == 0)
 		return reply(fd, req, json_pack("{sbss}", "ok", 1, "status",
 		    "canceled"));
+	if (strcmp(op, "submit_many") == 0)
+		return reply(fd, req, json_pack("{sbs[ss]}", "ok", 1, "job_ids",
+		    "j_a", "j_b"));
 	if (strcmp(op, "requeue") == 0)
 		return reply(fd, req, json_pack("{sbs[s]}", "ok", 1, "job_ids",
 		    jid ? jid : "all"));
@@ -222,12 +231,21 @@ serve(int lfd)
 	json_t *req;
 	int fd, rc;
 
+	/* One process per connection, so that a connection a failed test
+	 * left open blocks nobody; all in one group for teardown. */
+	setpgid(0, 0);
+	signal(SIGCHLD, SIG_IGN);
 	for (;;) {
 		if ((fd = accept(lfd, NULL, NULL)) < 0) {
 			if (errno == EINTR)
 				continue;
 			_exit(1);
 		}
+		if (fork() != 0) {
+			close(fd);
+			continue;
+		}
+		close(lfd);
 		while ((req = recv_request(fd)) != NULL) {
 			rc = serve_one(fd, req);
 			json_decref(req);
@@ -235,6 +253,7 @@ serve(int lfd)
 				break;
 		}
 		close(fd);
+		_exit(0);
 	}
 }
 
@@ -268,6 +287,7 @@ teardown(void **state)
 {
 	struct fixture *fx = *state;
 
+	kill(-fx->pid, SIGKILL);
 	kill(fx->pid, SIGKILL);
 	waitpid(fx->pid, NULL, 0);
 	unlink(fx->path);
@@ -476,6 +496,7 @@ test_ops(void **state)
 	assert_string_equal(out, "[\"all\"]");
 	jc_free(out);
 	assert_int_equal(jc_submit_many(c, "[{\"type\":\"a\"}]", &out), JC_OK);
+	assert_string_equal(out, "[\"j_a\",\"j_b\"]");
 	jc_free(out);
 	assert_int_equal(jc_submit_many(c, "{}", &out), JC_ERR_INVALID);
 
@@ -584,6 +605,11 @@ test_protocol_errors(void **state)
 
 	assert_int_equal(jc_call(c, "{\"op\":\"badid\"}", NULL),
 	    JC_ERR_PROTOCOL);
+	assert_int_equal(jc_ping(c), JC_OK);
+	/* an error answered without an id is still the error */
+	assert_int_equal(jc_call(c, "{\"op\":\"noid\"}", NULL),
+	    JC_ERR_FRAME_TOO_LARGE);
+	assert_string_equal(jc_errmsg(c), "too big");
 	assert_int_equal(jc_ping(c), JC_OK);
 	assert_int_equal(jc_call(c, "{\"op\":\"garbage\"}", NULL),
 	    JC_ERR_PROTOCOL);

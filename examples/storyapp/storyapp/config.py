@@ -20,6 +20,8 @@ Variables:
 ``LLM_MODEL``          model name (default ``gpt-4o-mini``)
 ``LLM_TIMEOUT``        seconds per LLM request (default 120)
 ``STORY_WORDS``        default story length in words (default 3000)
+``STORY_OFFLINE_DELAY`` seconds the offline generator waits per chapter, to
+                       mimic an LLM's pace in demos and tests (default 0)
 ``STORYAPP_ENV``       path of the .env file (default ``./.env``)
 =====================  ===================================================
 """
@@ -85,6 +87,7 @@ class Settings:
     llm_model: str = "gpt-4o-mini"
     llm_timeout: float = 120.0
     default_words: int = 3000
+    offline_delay: float = 0.0
 
     @property
     def llm_enabled(self) -> bool:
@@ -113,4 +116,5 @@ class Settings:
             llm_model=env.get("LLM_MODEL") or "gpt-4o-mini",
             llm_timeout=float(env.get("LLM_TIMEOUT") or 120.0),
             default_words=int(env.get("STORY_WORDS") or 3000),
+            offline_delay=float(env.get("STORY_OFFLINE_DELAY") or 0.0),
         )

@@ -176,7 +176,25 @@ _WEATHER = ["a cold rain", "a low yellow fog", "the first warm wind of spring",
 _FEELINGS = ["dread", "hope", "a strange calm", "anger", "longing",
              "relief", "doubt"]
 
-_STAGES = ["opening", "rising", "rising", "crisis", "resolution"]
+# Texture: sentences that fit anywhere, mixed into every stage.
+_TEXTURE = [
+    "The light over {place} was thin and grey, and {weather} pressed against the windows.",
+    "{name} turned {object} over in both hands, as if it might explain itself.",
+    "Somewhere beyond {place} a dog barked, then thought better of it.",
+    "It was the kind of silence that made {name} count heartbeats.",
+    "{ally} had a way of saying nothing that said a great deal.",
+    "Memory is a poor map, {name} thought, but it was the only one left.",
+    "The smell of {weather} clung to coats and hair and tempers.",
+    "{name} wrote three words in the margin of a notebook and crossed out two.",
+    "On the road to {place}, every stranger looked like a question.",
+    "{ally} laughed, briefly, and the sound surprised them both.",
+    "The clock in {setting} ran four minutes slow, and nobody had ever fixed it.",
+    "{name} felt {feeling}, and then, underneath it, something harder to name.",
+    "Rain, or the memory of rain, ticked along the gutters of {place}.",
+    "There were rules about {theme} in {setting}, and nobody had written them down.",
+    "{name} remembered being a child at {place}, small and certain and wrong.",
+    "The answer, when it came, came sideways, the way true answers do.",
+]
 
 _CHAPTER_TITLES = {
     "opening": ["An Ordinary Morning", "The First Sign", "Before the Storm"],
@@ -283,11 +301,15 @@ def generate_offline(req: StoryRequest) -> Iterator[Chapter]:
         target = round(per_chapter * (index + 1)) - written
         paragraphs: List[str] = []
         count = 0
+        deck: List[str] = []
         while count < target:
             n_sent = rng.randint(4, 7)
             sentences = []
             for _ in range(n_sent):
-                template = rng.choice(_SENTENCES[stage])
+                if not deck:  # draw without replacement, then reshuffle
+                    deck = _SENTENCES[stage] + _TEXTURE
+                    deck = rng.sample(deck, len(deck))
+                template = deck.pop()
                 sentences.append(template.format(
                     name=req.name, trait=rng.choice(req.traits),
                     setting=setting, place=rng.choice(places),

@@ -11,18 +11,19 @@ text.
 from __future__ import annotations
 
 import re
-from typing import Callable, Iterator, List, Optional, Tuple
+from typing import Iterator, List, Tuple
 
 from .generator import Chapter, render_story, split_chapters
 from .llm import LLMClient
 
 __all__ = ["revise_rules", "revise_llm_chapters"]
 
+# Replacements start with a consonant, so "a very X" stays grammatical.
 _VERY = {
-    "ordinary": "unremarkable", "quiet": "silent", "simple": "stark",
+    "ordinary": "plain", "quiet": "silent", "simple": "stark",
     "small": "tiny", "large": "vast", "cold": "freezing", "good": "fine",
-    "bad": "dire", "tired": "exhausted", "old": "ancient", "big": "huge",
-    "happy": "elated", "sad": "bereft", "afraid": "terrified",
+    "bad": "dire", "tired": "drained", "old": "weathered", "big": "huge",
+    "happy": "giddy", "sad": "bereft", "afraid": "terrified",
 }
 
 _STARTED_TO = {
@@ -34,6 +35,8 @@ _FILLERS = re.compile(r"\b(really|just) ", re.IGNORECASE)
 _SUDDENLY = re.compile(r"\bSuddenly,? (\w)")
 _VERY_RE = re.compile(r"\bvery (\w+)", re.IGNORECASE)
 _STARTED_RE = re.compile(r"\bstarted to (\w+)")
+_FUNCTION_WORDS = {"The", "It", "There", "Everything", "Nobody", "Some",
+                   "Fear", "Later", "By", "At", "For"}
 _TRANSITIONS = ["Then", "Still", "Even so", "By then", "Meanwhile"]
 
 
@@ -59,7 +62,10 @@ def _vary_openings(paragraph: str) -> Tuple[str, int]:
                 tuple(_TRANSITIONS)) and not sentences[i].startswith('"'):
             word = _TRANSITIONS[i % len(_TRANSITIONS)]
             s = sentences[i]
-            sentences[i] = f"{word}, {s[0].lower() if s[1:2].islower() else s[0]}{s[1:]}"
+            head, _, tail = s.partition(" ")
+            if head in _FUNCTION_WORDS:
+                s = f"{head.lower()} {tail}"
+            sentences[i] = f"{word}, {s}"
             changes += 1
     return " ".join(sentences), changes
 
@@ -67,15 +73,6 @@ def _vary_openings(paragraph: str) -> Tuple[str, int]:
 def revise_rules(content: str) -> Tuple[str, int]:
     """Edit a story's text; returns (new text, number of edits)."""
     changes = 0
-
-    def count(pattern: "re.Pattern[str]", repl, text: str) -> str:
-        nonlocal changes
-        new, n = pattern.subn(repl, text)
-        changes += sum(1 for a, b in zip(pattern.findall(text),
-                                         pattern.findall(new)) if a != b) \
-            if False else n
-        return new
-
     chapters = split_chapters(content)
     out: List[Chapter] = []
     for ch in chapters:
@@ -93,7 +90,6 @@ def revise_rules(content: str) -> Tuple[str, int]:
                 changes += _diff_words(before, para)
             paragraphs.append(para)
         out.append(Chapter(ch.number, ch.title, "\n\n".join(paragraphs)))
-    del count
     return render_story(out), changes
 
 
@@ -120,5 +116,3 @@ def revise_llm_chapters(content: str, llm: LLMClient
             text = text.split("\n", 1)[1].strip()
         yield i, len(chapters), Chapter(ch.number, ch.title, text)
 
-
-Progress = Optional[Callable[[float, str], None]]

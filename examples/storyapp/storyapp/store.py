@@ -116,11 +116,13 @@ class StoryStore:
         finally:
             db.close()
 
-    def add(self, story: Story) -> Story:
-        """Insert a new story."""
+    def add(self, story: Story, replace: bool = False) -> Story:
+        """Insert a new story (or, with *replace*, overwrite one with the
+        same id)."""
+        verb = "INSERT OR REPLACE" if replace else "INSERT"
         with self._connect() as db:
             db.execute(
-                "INSERT INTO stories (id, title, idea, character, theme,"
+                f"{verb} INTO stories (id, title, idea, character, theme,"
                 " genre, content, word_count, revision, source, created_at,"
                 " updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                 (story.id, story.title, story.idea,
@@ -174,6 +176,3 @@ class StoryStore:
         missing one."""
         return [self.get(sid) for sid in story_ids]
 
-
-def optional_int(value: Any) -> Optional[int]:
-    return None if value is None else int(value)

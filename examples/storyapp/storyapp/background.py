@@ -1,0 +1,110 @@
+"""The web process's side of background jobs: submit to jobd, or decline.
+
+:meth:`JobQueue.submit` returns a job id, or ``None`` when the work must be
+done synchronously: background jobs are disabled, libjobclient is not
+installed, or jobd cannot be reached.  The first time jobd is found
+unreachable a warning is logged; while it stays down, nothing more is
+logged above DEBUG; when it comes back an INFO line says so.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any, Dict, Optional
+
+from .config import Settings
+
+log = logging.getLogger(__name__)
+
+try:  # the binding is optional: without it the app runs synchronously
+    import jobclient
+    from jobclient import JobdError, JobdUnavailable, LibraryNotFoundError
+except ImportError:  # pragma: no cover - exercised when not installed
+    jobclient = None  # type: ignore[assignment]
+
+    class JobdError(Exception):  # type: ignore[no-redef]
+        code = "internal"
+
+    class JobdUnavailable(JobdError):  # type: ignore[no-redef]
+        pass
+
+    class LibraryNotFoundError(ImportError):  # type: ignore[no-redef]
+        pass
+
+__all__ = ["JobQueue", "JobdError", "JobdUnavailable"]
+
+
+class JobQueue:
+    """Submits the app's jobs to jobd and reads them back."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._client: Optional["jobclient.Client"] = None
+        self._lock = threading.Lock()
+        self._down = False           # jobd was unreachable last time
+        self._no_library = False     # libjobclient cannot be loaded
+
+    @property
+    def enabled(self) -> bool:
+        """Background jobs are configured on (whether or not jobd is up)."""
+        return self.settings.use_background_jobs
+
+    def client(self) -> "jobclient.Client":
+        """The shared client (one connection per thread inside)."""
+        if self._client is None:
+            with self._lock:
+                if self._client is None:
+                    if jobclient is None:
+                        raise LibraryNotFoundError(
+                            "the jobclient package is not installed")
+                    self._client = jobclient.Client(
+                        self.settings.jobd_socket,
+                        timeout=self.settings.jobd_timeout)
+        return self._client
+
+    def _mark_down(self, reason: str) -> None:
+        if not self._down:
+            self._down = True
+            log.warning("jobd unavailable (%s): running jobs synchronously "
+                        "until it is back", reason)
+        else:
+            log.debug("jobd still unavailable: %s", reason)
+
+    def _mark_up(self) -> None:
+        if self._down:
+            self._down = False
+            log.info("jobd reachable again: background jobs resumed")
+
+    def submit(self, job_type: str, payload: Dict[str, Any]) -> Optional[str]:
+        """Submit a job; None means "do it synchronously".
+
+        Queue, timeout and retries come from the job type's configuration
+        in jobd, never from the request.  Errors other than unavailability
+        (e.g. ``unknown_type``: jobd not configured for the app) propagate.
+        """
+        if not self.enabled or self._no_library:
+            return None
+        try:
+            job_id = self.client().submit(job_type, payload)
+        except LibraryNotFoundError as exc:
+            self._no_library = True
+            log.warning("background jobs disabled: %s", exc)
+            return None
+        except JobdUnavailable as exc:
+            self._mark_down(str(exc))
+            return None
+        self._mark_up()
+        log.info("submitted %s job %s", job_type, job_id)
+        return job_id
+
+    def get(self, job_id: str) -> Dict[str, Any]:
+        """The job record; raises JobdError (``not_found``,
+        JobdUnavailable, ...) or LibraryNotFoundError."""
+        record = self.client().get(job_id)
+        self._mark_up()
+        return record
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()

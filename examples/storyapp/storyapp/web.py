@@ -1,0 +1,271 @@
+"""The story app's HTTP API (Flask).
+
+Endpoints (SPEC §8):
+
+- ``POST /api/generate`` -- ``{"idea", "character", "theme", "genre",
+  "length", "background"}``
+- ``POST /api/story/<story_id>/revise`` -- ``{"background", "use_llm"}``
+- ``GET /api/story/<story_id>/export/<format>?background=true``
+- ``POST /api/export/batch`` -- ``{"story_ids", "format", "background"}``
+- ``GET /api/job/<job_id>`` and ``GET /api/job/<job_id>/result``
+- ``GET /api/stories``, ``GET|DELETE /api/story/<story_id>``,
+  ``GET /api/exports/<filename>``, ``GET /api/health``
+
+A request with ``background`` true is submitted to jobd and answered with
+202 ``{"status": "queued", "job_id", "message"}``.  Without it -- or when
+USE_BACKGROUND_JOBS=false, or jobd cannot be reached -- the work runs in
+the request through the same :class:`StoryService` method the job handler
+calls, and the answer is the synchronous one.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from typing import Any, Dict, Mapping, Optional, Tuple
+
+from flask import Flask, Response, jsonify, request, send_file
+
+from .background import JobdError, JobdUnavailable, JobQueue
+from .background import LibraryNotFoundError
+from .config import Settings, parse_bool
+from .export import ExportFile
+from .generator import StoryRequest, ValidationError
+from .llm import LLMError
+from .services import StoryService, check_format, check_story_ids
+from .store import StoryNotFound
+
+log = logging.getLogger(__name__)
+
+#: The 202 messages; the generation one is the RQ-era text, word for word.
+MESSAGES = {
+    "generate_story": "Story generation started in background. "
+                      "Use /api/job/<job_id> to check status.",
+    "revise_story": "Story revision started in background. "
+                    "Use /api/job/<job_id> to check status.",
+    "export_story": "Story export started in background. "
+                    "Use /api/job/<job_id> to check status.",
+    "export_batch": "Batch export started in background. "
+                    "Use /api/job/<job_id> to check status.",
+}
+
+#: Fields of a job record that GET /api/job/<id> shows.
+JOB_FIELDS = ("job_id", "type", "queue", "status", "created_at",
+              "enqueued_at", "started_at", "ended_at", "progress", "attempts",
+              "timeout", "result", "error")
+
+JsonResponse = Tuple[Response, int]
+
+
+def _error(status: int, message: str, **extra: Any) -> JsonResponse:
+    body: Dict[str, Any] = {"error": message}
+    body.update(extra)
+    return jsonify(body), status
+
+
+def _queued(job_type: str, job_id: str) -> JsonResponse:
+    return jsonify({"status": "queued", "job_id": job_id,
+                    "message": MESSAGES[job_type]}), 202
+
+
+def _body() -> Dict[str, Any]:
+    data = request.get_json(silent=True)
+    if data is None:
+        if request.data.strip():
+            raise ValidationError("the request body is not valid JSON")
+        return {}
+    if not isinstance(data, dict):
+        raise ValidationError("the request body must be a JSON object")
+    return data
+
+
+def _send(f: ExportFile) -> Response:
+    return send_file(io.BytesIO(f.data), mimetype=f.mimetype,
+                     as_attachment=True, download_name=f.filename,
+                     max_age=0)
+
+
+def job_view(record: Mapping[str, Any]) -> Dict[str, Any]:
+    """The public view of a job record."""
+    view = {k: record.get(k) for k in JOB_FIELDS}
+    view["job_id"] = record.get("job_id")
+    return view
+
+
+def create_app(settings: Optional[Settings] = None,
+               service: Optional[StoryService] = None,
+               jobs: Optional[JobQueue] = None) -> Flask:
+    """Build the Flask app.  Everything defaults to ``Settings.from_env()``.
+    """
+    settings = settings or Settings.from_env()
+    service = service or StoryService(settings)
+    jobs = jobs or JobQueue(settings)
+
+    app = Flask("storyapp")
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.extensions["storyapp"] = {"settings": settings, "service": service,
+                                  "jobs": jobs}
+
+    def background(data: Optional[Mapping[str, Any]] = None) -> bool:
+        if data is not None and "background" in data:
+            return parse_bool(data.get("background"))
+        return parse_bool(request.args.get("background"))
+
+    # -- errors ------------------------------------------------------------
+
+    @app.errorhandler(ValidationError)
+    def _bad(exc: ValidationError) -> JsonResponse:
+        return _error(400, str(exc))
+
+    @app.errorhandler(StoryNotFound)
+    def _missing(exc: StoryNotFound) -> JsonResponse:
+        return _error(404, str(exc), story_id=exc.story_id)
+
+    @app.errorhandler(LLMError)
+    def _llm(exc: LLMError) -> JsonResponse:
+        log.error("LLM failure: %s", exc)
+        return _error(502, str(exc))
+
+    # -- generation -----------------------------------------------------------
+
+    @app.post("/api/generate")
+    def generate() -> JsonResponse:
+        data = _body()
+        req = StoryRequest.from_payload(data, settings.default_words)
+        if background(data):
+            job_id = jobs.submit("generate_story", req.to_payload())
+            if job_id:
+                return _queued("generate_story", job_id)
+        result = service.generate(req)
+        story = service.store.get(result["story_id"])
+        return jsonify({**result, "story": story.to_dict()}), 201
+
+    # -- stories -------------------------------------------------------------
+
+    @app.get("/api/stories")
+    def stories() -> JsonResponse:
+        limit = min(int(request.args.get("limit", 100)), 1000)
+        offset = int(request.args.get("offset", 0))
+        items = [s.to_dict(content=False)
+                 for s in service.store.list(limit, offset)]
+        return jsonify({"stories": items}), 200
+
+    @app.get("/api/story/<story_id>")
+    def story(story_id: str) -> JsonResponse:
+        return jsonify(service.store.get(story_id).to_dict()), 200
+
+    @app.delete("/api/story/<story_id>")
+    def delete_story(story_id: str) -> JsonResponse:
+        service.store.delete(story_id)
+        return jsonify({"status": "deleted", "story_id": story_id}), 200
+
+    @app.post("/api/story/<story_id>/revise")
+    def revise(story_id: str) -> JsonResponse:
+        data = _body()
+        use_llm = parse_bool(data.get("use_llm"))
+        if not service.store.exists(story_id):
+            raise StoryNotFound(story_id)
+        if background(data):
+            job_id = jobs.submit("revise_story", {"story_id": story_id,
+                                                  "use_llm": use_llm})
+            if job_id:
+                return _queued("revise_story", job_id)
+        result = service.revise(story_id, use_llm=use_llm)
+        story = service.store.get(story_id)
+        return jsonify({**result, "story": story.to_dict()}), 200
+
+    # -- exports ---------------------------------------------------------------
+
+    @app.get("/api/story/<story_id>/export/<fmt>")
+    def export(story_id: str, fmt: str) -> Any:
+        check_format(fmt)
+        if not service.store.exists(story_id):
+            raise StoryNotFound(story_id)
+        if background():
+            job_id = jobs.submit("export_story", {"story_id": story_id,
+                                                  "format": fmt})
+            if job_id:
+                return _queued("export_story", job_id)
+        _, f = service.export(story_id, fmt)
+        return _send(f)
+
+    @app.post("/api/export/batch")
+    def export_batch() -> Any:
+        data = _body()
+        fmt = check_format(str(data.get("format", "txt")))
+        ids = check_story_ids(data.get("story_ids"))
+        missing = [sid for sid in ids if not service.store.exists(sid)]
+        if missing:
+            return _error(404, "stories not found: " + ", ".join(missing),
+                          story_ids=missing)
+        if background(data):
+            job_id = jobs.submit("export_batch", {"story_ids": ids,
+                                                  "format": fmt})
+            if job_id:
+                return _queued("export_batch", job_id)
+        _, f = service.export_batch(ids, fmt)
+        return _send(f)
+
+    @app.get("/api/exports/<filename>")
+    def download(filename: str) -> Any:
+        try:
+            path = service.export_path(filename)
+        except FileNotFoundError:
+            return _error(404, f"no export named {filename}")
+        return send_file(path, as_attachment=True, download_name=filename,
+                         max_age=0)
+
+    # -- jobs ------------------------------------------------------------------
+
+    def load_job(job_id: str) -> Any:
+        try:
+            return jobs.get(job_id)
+        except LibraryNotFoundError:
+            return _error(503, "background jobs are not available "
+                          "(libjobclient is not installed)")
+        except JobdUnavailable as exc:
+            return _error(503, f"the job service is unavailable: "
+                          f"{exc.message}")
+        except JobdError as exc:
+            if exc.code == "not_found":
+                return _error(404, f"no job {job_id}", job_id=job_id)
+            if exc.code == "bad_request":
+                return _error(400, exc.message, job_id=job_id)
+            raise
+
+    @app.get("/api/job/<job_id>")
+    def job(job_id: str) -> JsonResponse:
+        record = load_job(job_id)
+        if isinstance(record, tuple):
+            return record
+        return jsonify(job_view(record)), 200
+
+    @app.get("/api/job/<job_id>/result")
+    def job_result(job_id: str) -> JsonResponse:
+        record = load_job(job_id)
+        if isinstance(record, tuple):
+            return record
+        status = record.get("status")
+        if status == "finished":
+            return jsonify({"job_id": job_id, "status": status,
+                            "result": record.get("result")}), 200
+        if status in ("failed", "canceled"):
+            return _error(409, f"job {job_id} is {status}", job_id=job_id,
+                          status=status, job_error=record.get("error"))
+        return _error(409, f"job {job_id} is not finished yet",
+                      job_id=job_id, status=status,
+                      progress=record.get("progress"))
+
+    @app.get("/api/health")
+    def health() -> JsonResponse:
+        jobd = "disabled"
+        if jobs.enabled:
+            try:
+                jobs.client().ping()
+                jobd = "ok"
+            except (JobdError, LibraryNotFoundError) as exc:
+                jobd = f"unavailable: {exc}"
+        return jsonify({"status": "ok", "jobd": jobd,
+                        "llm": settings.llm_enabled}), 200
+
+    return app

@@ -1,0 +1,208 @@
+"""jobctl (SPEC §6): every verb, --json and tables, exit codes 0/1/2/3."""
+import json
+import os
+
+import pytest
+
+from conftest import JOB_ID_RE, run_jobctl
+
+
+def js(r):
+    """js: jobctl's --json output as an object (asserting exit 0)."""
+    assert r.returncode == 0, "exit %d\nstdout: %s\nstderr: %s" % (
+        r.returncode, r.stdout, r.stderr)
+    try:
+        return json.loads(r.stdout)
+    except ValueError:
+        raise AssertionError("--json printed no JSON:\n%s" % r.stdout)
+
+
+def record(obj):
+    """record: the job record in a get/wait response (or the object itself)."""
+    return obj["job"] if isinstance(obj.get("job"), dict) else obj
+
+
+def submit_id(d, *args):
+    out = js(d.jobctl("--json", "submit", *args))
+    assert JOB_ID_RE.match(out["job_id"]), out
+    return out["job_id"]
+
+
+def test_ping(daemon):
+    r = daemon.jobctl("ping")
+    assert r.returncode == 0, r
+    assert r.stdout.strip()
+    assert js(daemon.jobctl("--json", "ping"))["ok"] is True
+
+
+def test_socket_from_environment(daemon):
+    r = run_jobctl("ping", env={"JOBD_SOCKET": daemon.sock})
+    assert r.returncode == 0, r
+
+
+def test_unreachable_daemon_is_exit_1(workdir):
+    r = run_jobctl("ping", sock=os.path.join(workdir, "nobody.sock"))
+    assert r.returncode == 1, r
+    assert r.stderr.strip()
+
+
+@pytest.mark.parametrize("args", [
+    [], ["frobnicate"], ["submit"], ["status"], ["wait"], ["cancel"],
+    ["submit", "jobd.noop", "--timeout"], ["list", "--limit", "many"],
+    ["submit", "jobd.noop", "--no-such-flag"], ["pause"],
+    ["submit", "jobd.echo", "{not json"],
+])
+def test_usage_errors_are_exit_2(daemon, args):
+    r = daemon.jobctl(*args)
+    assert r.returncode == 2, "jobctl %s -> %d\n%s%s" % (args, r.returncode, r.stdout, r.stderr)
+    assert r.stderr.strip(), "no usage message"
+
+
+def test_help(daemon):
+    r = daemon.jobctl("--help")
+    assert r.returncode == 0
+    for verb in ("submit", "status", "result", "wait", "cancel", "requeue",
+                 "list", "stats", "workers", "pause", "resume", "ping"):
+        assert verb in r.stdout + r.stderr, verb
+
+
+def test_submit_table_and_json(daemon):
+    r = daemon.jobctl("submit", "jobd.echo", '{"a": 1}')
+    assert r.returncode == 0, r
+    m = [w for w in r.stdout.split() if JOB_ID_RE.match(w)]
+    assert m, "no job id in: %r" % r.stdout
+    jid = submit_id(daemon, "jobd.echo", '{"b": 2}')
+    rec = record(js(daemon.jobctl("--json", "wait", jid, "--timeout", "30")))
+    assert rec["status"] == "finished" and rec["result"] == {"b": 2}
+
+
+def test_submit_payload_from_stdin(daemon):
+    out = js(daemon.jobctl("--json", "submit", "jobd.echo", "-", input='{"from": "stdin"}'))
+    rec = record(js(daemon.jobctl("--json", "wait", out["job_id"])))
+    assert rec["result"] == {"from": "stdin"}
+
+
+def test_submit_options(daemon):
+    jid = submit_id(daemon, "jobd.noop", "--queue", "low", "--timeout", "12",
+                    "--retries", "4", "--delay", "60")
+    rec = record(js(daemon.jobctl("--json", "status", jid)))
+    assert rec["queue"] == "low"
+    assert rec["timeout"] == 12
+    assert rec["max_retries"] == 4
+    assert rec["status"] == "scheduled"
+
+
+def test_submit_wait_exit_codes(daemon):
+    r = daemon.jobctl("submit", "jobd.echo", '{"ok": 1}', "--wait")
+    assert r.returncode == 0, r
+    r = daemon.jobctl("--json", "submit", "jobd.echo", '{"ok": 1}', "--wait")
+    assert r.returncode == 0
+    assert record(json.loads(r.stdout))["result"] == {"ok": 1}
+    r = daemon.jobctl("submit", "jobd.fail", "--wait")
+    assert r.returncode == 3, r
+    r = daemon.jobctl("submit", "no.such.type")
+    assert r.returncode == 1, r
+    assert "unknown_type" in r.stderr or "unknown" in r.stderr.lower()
+
+
+def test_status_result_table_and_json(daemon):
+    jid = submit_id(daemon, "jobd.echo", '{"story": "x"}')
+    js(daemon.jobctl("--json", "wait", jid))
+    r = daemon.jobctl("status", jid)
+    assert r.returncode == 0 and jid in r.stdout and "finished" in r.stdout, r
+    rec = record(js(daemon.jobctl("--json", "status", jid)))
+    assert rec["job_id"] == jid and rec["status"] == "finished"
+    r = daemon.jobctl("result", jid)
+    assert r.returncode == 0 and "story" in r.stdout, r
+    res = js(daemon.jobctl("--json", "result", jid))
+    assert res["status"] == "finished" and res["result"] == {"story": "x"}
+
+
+def test_unknown_job_is_exit_1(daemon):
+    for verb in ("status", "result", "wait", "cancel", "requeue"):
+        r = daemon.jobctl(verb, "j_01ARZ3NDEKTSV4RRFFQ69G5FAV")
+        assert r.returncode == 1, (verb, r)
+        assert "not_found" in r.stderr or "not found" in r.stderr.lower(), (verb, r.stderr)
+
+
+def test_wait_exit_codes(daemon):
+    ok = submit_id(daemon, "jobd.noop")
+    assert daemon.jobctl("wait", ok, "--timeout", "30").returncode == 0
+    bad = submit_id(daemon, "jobd.fail")
+    r = daemon.jobctl("wait", bad, "--timeout", "30")
+    assert r.returncode == 3, r
+    assert "failed" in r.stdout + r.stderr
+    slow = submit_id(daemon, "jobd.sleep", '{"seconds": 30}')
+    r = daemon.jobctl("wait", slow, "--timeout", "0.2")
+    assert r.returncode == 1, "a wait that timed out: exit %d" % r.returncode
+    assert daemon.jobctl("cancel", slow).returncode == 0
+    r = daemon.jobctl("wait", slow, "--timeout", "30")
+    assert r.returncode == 3, r
+
+
+def test_cancel(daemon):
+    daemon.jobctl("pause", "default")
+    jid = submit_id(daemon, "jobd.noop")
+    r = daemon.jobctl("cancel", jid)
+    assert r.returncode == 0, r
+    assert record(js(daemon.jobctl("--json", "status", jid)))["status"] == "canceled"
+    r = daemon.jobctl("cancel", jid)
+    assert r.returncode == 1, "cancel of a canceled job: %r" % r
+
+
+def test_requeue_one_and_all_failed(daemon):
+    a = submit_id(daemon, "jobd.fail", "--queue", "low")
+    b = submit_id(daemon, "jobd.fail", "--queue", "low")
+    c = submit_id(daemon, "jobd.fail", "--queue", "high")
+    for j in (a, b, c):
+        assert daemon.jobctl("wait", j).returncode == 3
+    r = js(daemon.jobctl("--json", "requeue", a))
+    assert r["job_ids"] == [a]
+    assert daemon.jobctl("wait", a).returncode == 3
+    rec = record(js(daemon.jobctl("--json", "status", a)))
+    assert rec["attempts"] >= 2 or rec["status"] == "failed"
+    r = js(daemon.jobctl("--json", "requeue", "--all-failed", "--queue", "low"))
+    assert sorted(r["job_ids"]) == sorted([a, b])
+    r = daemon.jobctl("requeue", "--all-failed", "--queue", "high")
+    assert r.returncode == 0, r
+
+
+def test_list(daemon):
+    daemon.jobctl("pause", "low")
+    ids = [submit_id(daemon, "jobd.noop", "--queue", "low") for _ in range(5)]
+    r = daemon.jobctl("list", "--status", "queued", "--queue", "low")
+    assert r.returncode == 0
+    for j in ids:
+        assert j in r.stdout
+    out = js(daemon.jobctl("--json", "list", "--status", "queued", "--queue", "low",
+                           "--limit", "2"))
+    assert out["total"] == 5
+    assert [j["job_id"] for j in out["jobs"]] == ids[:2]
+    r = daemon.jobctl("list", "--limit", "2", "--status", "queued")
+    assert r.returncode == 0 and ids[0] in r.stdout and ids[4] not in r.stdout
+
+
+def test_stats_workers_pause_resume(daemon):
+    assert daemon.jobctl("pause", "low").returncode == 0
+    s = js(daemon.jobctl("--json", "stats"))
+    assert s["queues"]["low"]["paused"] is True
+    r = daemon.jobctl("stats")
+    assert r.returncode == 0
+    for q in ("high", "default", "low"):
+        assert q in r.stdout
+    assert daemon.jobctl("resume", "low").returncode == 0
+    assert js(daemon.jobctl("--json", "stats"))["queues"]["low"]["paused"] is False
+
+    pids = daemon.wait_workers(2)
+    r = daemon.jobctl("workers")
+    assert r.returncode == 0
+    for p in pids:
+        assert str(p) in r.stdout, "worker %d not in:\n%s" % (p, r.stdout)
+    w = js(daemon.jobctl("--json", "workers"))
+    ws = w["workers"] if isinstance(w, dict) else w
+    assert {x["pid"] for x in ws} == set(pids)
+
+
+def test_server_error_is_exit_1(daemon):
+    r = daemon.jobctl("--json", "status", "bad id with spaces")
+    assert r.returncode in (1, 2), r

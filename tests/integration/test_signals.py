@@ -1,0 +1,216 @@
+"""Process supervision (SPEC §5): worker respawn, SIGTERM, SIGHUP, several
+daemons on one Redis."""
+import collections
+import os
+import signal
+import time
+
+from conftest import pid_alive, wait_until, write_script
+
+COUNTER = """#!/bin/sh
+cat >/dev/null
+echo "$JOBD_JOB_ID $PPID" >> "%s"
+sleep 0.02
+echo '{}'
+"""
+
+
+def test_killed_worker_is_respawned(daemon, client):
+    old = daemon.wait_workers(2)
+    victim = old[0]
+    os.kill(victim, signal.SIGKILL)
+    new = wait_until(lambda: (lambda w: w if len(w) == 2 and victim not in w else None)(
+        daemon.workers()), 20, msg="a replacement worker")
+    assert victim not in new
+    assert daemon.alive()
+    # The pool still works with both workers.
+    ids = [client.submit("jobd.sleep", {"seconds": 0.3}) for _ in range(4)]
+    for j in ids:
+        assert client.wait(j)["status"] == "finished"
+    assert "%d" % victim in daemon.log_text(), "the death of worker %d is not logged" % victim
+
+
+def test_worker_killed_mid_job_fails_or_retries_the_job(daemon, client):
+    daemon.wait_workers(2)
+    jid = client.submit("jobd.sleep", {"seconds": 60})
+    rec = wait_until(lambda: (lambda r: r if r["status"] == "started" else None)(
+        client.get(jid)), 20)
+    pid = int(rec["worker"].rsplit(":", 1)[1])
+    assert pid in daemon.workers()
+    os.kill(pid, signal.SIGKILL)
+    rec = client.wait(jid, timeout=30)
+    assert rec["status"] == "failed"
+    assert "signal" in str(rec["error"]).lower() or "died" in str(rec["error"]).lower(), rec
+    daemon.wait_workers(2)
+
+    # With a retry left the job runs again elsewhere and finishes.
+    jid = client.submit("jobd.sleep", {"seconds": 1.5}, retries=1)
+    rec = wait_until(lambda: (lambda r: r if r["status"] == "started" else None)(
+        client.get(jid)), 20)
+    os.kill(int(rec["worker"].rsplit(":", 1)[1]), signal.SIGKILL)
+    rec = client.wait(jid, timeout=60)
+    assert rec["status"] == "finished" and rec["attempts"] == 2
+
+
+def test_sigterm_with_queued_jobs_then_restart_finishes_all(jobd, redis_server):
+    d = jobd(workers=1)
+    with d.client() as c:
+        running = c.submit("jobd.sleep", {"seconds": 1})
+        queued = [c.submit("jobd.echo", {"i": i}) for i in range(20)]
+        wait_until(lambda: c.status(running) == "started", 20)
+    assert d.stop(signal.SIGTERM, timeout=30) == 0
+    d.expect_exit = 0
+    assert not os.path.exists(d.sock) or not _answers(d.sock)
+    # Nothing was lost: everything is still in Redis, not run yet or done.
+    d2 = jobd(workers=2, name="again")
+    with d2.client() as c:
+        assert c.wait(running)["status"] == "finished"
+        for i, j in enumerate(queued):
+            rec = c.wait(j)
+            assert rec["status"] == "finished" and rec["result"] == {"i": i}
+
+
+def _answers(path):
+    import socket
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        s.connect(path)
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
+def test_sigterm_lets_a_running_job_finish(jobd):
+    d = jobd(workers=1)
+    with d.client() as c:
+        jid = c.submit("jobd.sleep", {"seconds": 2})
+        wait_until(lambda: c.status(jid) == "started", 20)
+    t0 = time.monotonic()
+    d.signal(signal.SIGTERM)
+    assert d.proc.wait(30) == 0
+    d.expect_exit = 0
+    assert time.monotonic() - t0 < 25
+    d2 = jobd(workers=1, name="check")
+    with d2.client() as c:
+        rec = c.get(jid)
+        assert rec["status"] == "finished", rec
+        assert rec["attempts"] == 1
+
+
+def test_sigterm_past_grace_puts_job_back(jobd):
+    d = jobd(workers=1, settings={"shutdown_grace": 1})
+    with d.client() as c:
+        jid = c.submit("jobd.sleep", {"seconds": 4})
+        wait_until(lambda: c.status(jid) == "started", 20)
+    assert d.stop(signal.SIGTERM, timeout=30) == 0
+    d.expect_exit = 0
+    d2 = jobd(workers=1, name="after")
+    with d2.client() as c:
+        rec = c.wait(jid, timeout=60)
+        assert rec["status"] == "finished", rec
+
+
+def test_sigint_stops_cleanly(daemon):
+    daemon.signal(signal.SIGINT)
+    assert daemon.proc.wait(30) == 0
+    daemon.expect_exit = 0
+
+
+def test_sighup_reloads_changed_config(jobd):
+    d = jobd(workers=2)
+    old_workers = d.wait_workers(2)
+    c = d.client()
+    try:
+        r = c.call("submit", type="newtype")
+        assert r["ok"] is False and r["error"]["code"] == "unknown_type"
+        c.ok("pause", queue="low")
+        queued = c.submit("jobd.noop", queue="low")
+
+        types = dict(d.types)
+        types["newtype"] = {"handler": "builtin", "builtin": "echo"}
+        settings = dict(d.settings, workers=3)
+        d.write_config(settings, types)
+        d.signal(signal.SIGHUP)
+
+        def reloaded():
+            return c.call("submit", type="newtype", payload={"v": 2}).get("job_id")
+        jid = wait_until(reloaded, 20, interval=0.1, msg="the new type after SIGHUP")
+        # Same connection, still served; the job runs with the new config.
+        assert c.wait(jid)["result"] == {"v": 2}
+        new_workers = d.wait_workers(3, timeout=30)
+        assert not set(old_workers) & set(new_workers), "old workers not retired"
+        assert c.status(queued) == "queued"
+        c.ok("resume", queue="low")
+        assert c.wait(queued)["status"] == "finished"
+        assert d.alive()
+    finally:
+        c.close()
+
+
+def test_sighup_with_bad_config_keeps_the_old_one(jobd):
+    d = jobd(workers=1, types={"t1": {"handler": "builtin", "builtin": "echo"}})
+    workers = d.wait_workers(1)
+    with d.client() as c:
+        text = open(d.conf).read() + "\n[jobd]\nworkers = lots\n"
+        bad_line = text.count("\n")
+        d.write_config(text=text)
+        d.signal(signal.SIGHUP)
+        where = "%s:%d" % (os.path.basename(d.conf), bad_line)
+        wait_until(lambda: where in d.log_text(), 10,
+                   msg="the reload error naming %s" % where)
+        time.sleep(0.5)
+        assert d.alive()
+        assert c.wait(c.submit("t1", {"still": "here"}))["result"] == {"still": "here"}
+        assert d.workers() == workers
+
+
+def test_two_daemons_on_one_redis_run_each_job_once(jobd, workdir, redis_server):
+    log = os.path.join(workdir, "ran.log")
+    script = write_script(workdir, "count.sh", COUNTER % log)
+    types = {"count": {"handler": "exec", "command": [script]}}
+    a = jobd(workers=2, types=types, name="a")
+    b = jobd(workers=2, types=types, name="b", redis=redis_server)
+    ids = []
+    with a.client() as ca, b.client() as cb:
+        for i in range(100):
+            ids.append((ca if i % 2 else cb).submit("count", {"i": i}))
+        for i, j in enumerate(ids):
+            rec = (cb if i % 2 else ca).wait(j, timeout=120)
+            assert rec["status"] == "finished", rec
+            assert rec["attempts"] == 1
+    with open(log) as f:
+        lines = [l.split() for l in f.read().splitlines()]
+    counts = collections.Counter(jid for jid, _ in lines)
+    dup = [j for j, n in counts.items() if n > 1]
+    assert not dup, "jobs run more than once: %s" % dup[:5]
+    assert set(counts) == set(ids)
+    workers_of = {int(ppid) for _, ppid in lines}
+    a_w, b_w = set(a.workers()), set(b.workers())
+    assert workers_of & a_w and workers_of & b_w, \
+        "one daemon did all the work (a %s, b %s, ran on %s)" % (a_w, b_w, workers_of)
+    with a.client() as ca:
+        s = ca.ok("stats")
+        assert len(s["workers"]) == 4, s["workers"]
+
+
+def test_other_daemon_recovers_job_of_killed_master(jobd, redis_server):
+    a = jobd(workers=1, name="a")
+    with a.client() as ca:
+        jid = ca.submit("jobd.sleep", {"seconds": 2}, retries=1)
+        wait_until(lambda: ca.status(jid) == "started", 20)
+        worker = ca.get(jid)["worker"]
+    a_workers = a.workers()
+    assert int(worker.rsplit(":", 1)[1]) in a_workers, (worker, a_workers)
+    a.signal(signal.SIGKILL)
+    a.proc.wait(10)
+    a.expect_exit = -9
+    for pid in a_workers:
+        wait_until(lambda: not pid_alive(pid), 10, msg="worker %d to die with its master" % pid)
+    # The lease (3 s) runs out; the other daemon takes the job over.
+    b = jobd(workers=1, name="b", redis=redis_server)
+    with b.client() as cb:
+        rec = cb.wait(jid, timeout=90)
+        assert rec["status"] == "finished", rec
+        assert rec["worker"] != worker
