@@ -4,10 +4,10 @@
   rq_bench.py SOCK enqueue N          W1: Queue.enqueue, one at a time
   rq_bench.py SOCK enqueue_par N C    W1p: C processes enqueueing N/C each
   rq_bench.py SOCK enqueue_many N B   W1b: enqueue_many, pipelines of B
-  rq_bench.py SOCK drain N W KIND     W2: N queued jobs, W worker processes;
-                                      KIND simple (SimpleWorker, noop),
-                                      fork (Worker, noop), forkimport
-                                      (Worker, a job importing modules)
+  rq_bench.py SOCK drain N W KIND F   W2: N queued jobs, W worker processes;
+                                      KIND simple (SimpleWorker) or fork
+                                      (Worker); F noop, or pyimport (a job
+                                      importing the handler's modules)
   rq_bench.py SOCK latency N          W3: enqueue + poll the status (1 ms
                                       sleeps) with one SimpleWorker running
   rq_bench.py SOCK memory N           Redis used_memory delta per queued job
@@ -116,10 +116,10 @@ def _worker_child(sock, kind, start):
     os._exit(0)
 
 
-def cmd_drain(sock, n, workers, kind):
+def cmd_drain(sock, n, workers, kind, func="noop"):
     r = conn(sock)
     q = Queue("bench", connection=r)
-    func = rqjobs.pyimport if kind == "forkimport" else rqjobs.noop
+    func = getattr(rqjobs, func)
     fill(r, q, n, func)
     ctx = mp.get_context("fork")
     start = ctx.Event()

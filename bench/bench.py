@@ -1,0 +1,932 @@
+#!/usr/bin/python3
+"""bench.py: the orchestrator behind bench/run.sh (run that, not this).
+
+Starts a private redis-server (Unix socket; persistence off, then
+appendonly yes + appendfsync everysec), a fresh jobd for every measured run,
+and the peers, runs each workload RUNS times, and writes
+bench/results/<stamp>.json and .md (plus latest.json / latest.md), then
+prints the Markdown.  Exit status 1 when any workload failed.
+
+Everything listens on Unix sockets or 127.0.0.1 only; every wait is bounded.
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SRC = os.path.dirname(HERE)
+PY = "/usr/bin/python3"
+
+# ---------------------------------------------------------------- sizes
+
+FULL = {
+    "W1": 20000, "W1p": 20000, "W1b": 20000, "W2": 20000, "W2x": 5000,
+    "W2p1": 200, "W2pp": 5000, "W3": 2000, "MEM": 100000, "MEM_AT": 10000,
+    # peers: slower systems get fewer jobs (rates are steady-state)
+    "rq_W1": 20000, "rq_W1p": 20000, "rq_W1b": 20000, "rq_W2": 5000,
+    "rq_fork": 300, "rq_W2p1": 100, "rq_W2pp": 2000, "rq_W3": 1000,
+    "rq_MEM": 100000,
+    "bull_W2x": 500, "bull_W2p1": 60, "bull_W3": 1000,
+    "SCALE": 20000,
+}
+SMOKE = {k: 200 for k in FULL}
+SMOKE.update({"W2p1": 10, "MEM": 400, "MEM_AT": 40, "rq_fork": 10,
+              "rq_W2p1": 6, "bull_W2x": 20, "bull_W2p1": 6, "rq_W3": 50,
+              "bull_W3": 50, "W3": 100})
+
+# ---------------------------------------------------------------- helpers
+
+
+def log(*a):
+    print("bench:", *a, file=sys.stderr, flush=True)
+
+
+def wait_for(pred, secs, what):
+    deadline = time.monotonic() + secs
+    while time.monotonic() < deadline:
+        try:
+            if pred():
+                return
+        except OSError:
+            pass
+        time.sleep(0.02)
+    raise RuntimeError("timed out waiting for " + what)
+
+
+def run_json(argv, timeout, env=None):
+    """Run a load generator; its last stdout line is a JSON object."""
+    p = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       timeout=timeout, env=env, text=True)
+    if p.returncode != 0:
+        raise RuntimeError("%s exited %d: %s" % (
+            os.path.basename(argv[0]) if argv[0] != PY and argv[0] != "node"
+            else " ".join(os.path.basename(x) for x in argv[:3]),
+            p.returncode, (p.stderr.strip() or p.stdout.strip())[-600:]))
+    lines = [x for x in p.stdout.splitlines() if x.startswith("{")]
+    if not lines:
+        raise RuntimeError("no JSON from %s: %s" % (argv, p.stderr[-300:]))
+    return json.loads(lines[-1])
+
+
+class Redis:
+    def __init__(self, top, aof):
+        self.dir = os.path.join(top, "redis-aof" if aof else "redis")
+        os.makedirs(self.dir, exist_ok=True)
+        self.sock = os.path.join(self.dir, "redis.sock")
+        argv = ["redis-server", "--port", "0", "--unixsocket", self.sock,
+                "--unixsocketperm", "700", "--dir", self.dir, "--save", "",
+                "--maxmemory-policy", "noeviction",
+                "--logfile", os.path.join(self.dir, "redis.log")]
+        argv += (["--appendonly", "yes", "--appendfsync", "everysec"] if aof
+                 else ["--appendonly", "no"])
+        self.proc = subprocess.Popen(argv)
+        import redis
+        self.r = redis.Redis(unix_socket_path=self.sock)
+        wait_for(lambda: os.path.exists(self.sock) and self.r.ping(), 10,
+                 "redis-server")
+        self.version = self.r.info("server")["redis_version"]
+
+    def flush(self):
+        self.r.flushall()
+        if self.r.config_get("appendonly").get("appendonly") == "yes":
+            # keep the AOF small between runs (no effect on semantics)
+            try:
+                self.r.bgrewriteaof()
+                wait_for(lambda: not self.r.info("persistence")[
+                    "aof_rewrite_in_progress"], 30, "AOF rewrite")
+            except Exception:
+                pass
+
+    def used_memory(self):
+        return self.r.info("memory")["used_memory"]
+
+    def stop(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def jobd_call(sock, req, timeout=10):
+    """One request to jobd over its protocol (for pause/stats/ping)."""
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(timeout)
+    try:
+        s.connect(sock)
+        data = json.dumps(req).encode()
+        s.sendall(struct.pack(">I", len(data)) + data)
+        hdr = b""
+        while len(hdr) < 4:
+            chunk = s.recv(4 - len(hdr))
+            if not chunk:
+                raise OSError("jobd closed the connection")
+            hdr += chunk
+        (n,) = struct.unpack(">I", hdr)
+        body = b""
+        while len(body) < n:
+            chunk = s.recv(n - len(body))
+            if not chunk:
+                raise OSError("jobd closed the connection")
+            body += chunk
+        return json.loads(body)
+    finally:
+        s.close()
+
+
+class Jobd:
+    def __init__(self, bindir, top, redis_sock, workers, idx=0):
+        self.dir = os.path.join(top, "jobd%d" % idx)
+        os.makedirs(self.dir, exist_ok=True)
+        self.sock = os.path.join(self.dir, "jobd.sock")
+        self.pidfile = os.path.join(self.dir, "jobd.pid")
+        conf = os.path.join(self.dir, "jobd.conf")
+        handler = os.path.join(HERE, "handlers", "pyimport.py")
+        with open(conf, "w") as f:
+            f.write(f"""[jobd]
+socket = {self.sock}
+redis = unix://{redis_sock}
+workers = {workers}
+log_level = warning
+max_pending = 4096
+
+[type:true]
+handler = exec
+command = /bin/true
+
+[type:pyimport]
+handler = exec
+command = {PY} {handler}
+
+[type:pyimport_p]
+handler = exec
+command = {PY} {handler} --persistent
+persistent = yes
+""")
+        for p in (self.sock, self.pidfile):
+            if os.path.exists(p):
+                os.unlink(p)
+        self.logf = open(os.path.join(self.dir, "jobd.log"), "a")
+        self.proc = subprocess.Popen(
+            [os.path.join(bindir, "jobd"), "-f", "-c", conf,
+             "--pidfile", self.pidfile], stdout=self.logf,
+            stderr=subprocess.STDOUT)
+        try:
+            wait_for(self._ready, 15, "jobd at " + self.sock)
+            want = workers
+            wait_for(lambda: len(self.worker_pids()) >= want, 10,
+                     "jobd workers")
+        except Exception:
+            self.stop()
+            raise RuntimeError("jobd did not start: " + self.log_tail())
+
+    def _ready(self):
+        if self.proc.poll() is not None:
+            raise RuntimeError("jobd exited %d: %s" % (self.proc.returncode,
+                                                       self.log_tail()))
+        return (os.path.exists(self.sock) and
+                jobd_call(self.sock, {"op": "ping"}, 2).get("ok"))
+
+    def log_tail(self):
+        try:
+            with open(os.path.join(self.dir, "jobd.log")) as f:
+                return f.read()[-800:]
+        except OSError:
+            return ""
+
+    def worker_pids(self):
+        pids = []
+        try:
+            for t in os.listdir("/proc/%d/task" % self.proc.pid):
+                with open("/proc/%d/task/%s/children" % (self.proc.pid, t)) as f:
+                    pids += [int(x) for x in f.read().split()]
+        except OSError:
+            pass
+        return pids
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                log("jobd did not stop on SIGTERM within 20 s; SIGKILL")
+                self.proc.kill()
+                self.proc.wait()
+        self.logf.close()
+
+
+def rss_kib(pid):
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def summarise(samples, key):
+    vals = [s[key] for s in samples]
+    return {"median": statistics.median(vals), "min": min(vals),
+            "max": max(vals), "runs": len(vals)}
+
+
+# ---------------------------------------------------------------- the suite
+
+
+class Suite:
+    def __init__(self, args):
+        self.a = args
+        self.N = SMOKE if args.smoke else FULL
+        self.runs = args.runs or (1 if args.smoke else 3)
+        self.bindir = args.build
+        self.jobbench = os.path.join(args.tools, "jobbench")
+        self.rawpush = os.path.join(args.tools, "rawpush")
+        self.top = tempfile.mkdtemp(prefix="jobd-bench-")
+        self.results = {}   # key "system/mode/workload" -> entry
+        self.failures = []
+        self.missing = {}
+        self.peer_versions = {}
+
+    def record(self, system, mode, wl, metric, unit, samples, n, key=None,
+               note=None):
+        e = summarise(samples, key or metric)
+        e.update(system=system, mode=mode, workload=wl, metric=metric,
+                 unit=unit, n=n, samples=[s.get(key or metric)
+                                          for s in samples])
+        if note:
+            e["note"] = note
+        self.results["%s/%s/%s/%s" % (system, mode, wl, metric)] = e
+        log("  %-9s %-4s %-5s %-14s %12.1f %s (%s runs, N=%s)" % (
+            system, mode, wl, metric, e["median"], unit, e["runs"], n))
+
+    def fail(self, system, mode, wl, err):
+        msg = "%s %s %s: %s" % (system, mode, wl, err)
+        log("FAILED:", msg)
+        self.failures.append(msg)
+
+    def measure(self, system, mode, wl, fn, metrics, n):
+        """fn() -> dict; metrics: [(metric, unit)]."""
+        samples = []
+        try:
+            for _ in range(self.runs):
+                samples.append(fn())
+        except Exception as e:  # noqa: BLE001 (report, go on)
+            self.fail(system, mode, wl, e)
+            return None
+        for metric, unit in metrics:
+            self.record(system, mode, wl, metric, unit, samples, n)
+        return samples
+
+    # ---- jobd
+
+    def with_jobd(self, redis, fn, workers=2, daemons=1):
+        redis.flush()
+        ds = []
+        try:
+            for i in range(daemons):
+                ds.append(Jobd(self.bindir, self.top, redis.sock, workers, i))
+            return fn(ds[0].sock if daemons == 1 else [d.sock for d in ds],
+                      ds)
+        finally:
+            for d in ds:
+                d.stop()
+
+    def jb(self, *argv, timeout=900):
+        return run_json([self.jobbench] + [str(x) for x in argv], timeout)
+
+    def jobd_suite(self, redis, mode):
+        N = self.N
+        log("jobd, redis persistence %s" % mode)
+        W = [
+            ("W1", lambda s, d: self.jb("submit", "-s", s, "-n", N["W1"],
+                                        "-c", 1), N["W1"]),
+            ("W1p", lambda s, d: self.jb("submit", "-s", s, "-n", N["W1p"],
+                                         "-c", 8), N["W1p"]),
+            ("W1b", lambda s, d: self.jb("batch", "-s", s, "-n", N["W1b"],
+                                         "-b", 100), N["W1b"]),
+            ("W2", lambda s, d: self.jb("drain", "-s", s, "-n", N["W2"],
+                                        "-t", "jobd.noop"), N["W2"]),
+            ("W2x", lambda s, d: self.jb("drain", "-s", s, "-n", N["W2x"],
+                                         "-t", "true"), N["W2x"]),
+            ("W2p1", lambda s, d: self.jb("drain", "-s", s, "-n", N["W2p1"],
+                                          "-t", "pyimport"), N["W2p1"]),
+            ("W2pp", lambda s, d: self.jb("drain", "-s", s, "-n", N["W2pp"],
+                                          "-t", "pyimport_p"), N["W2pp"]),
+        ]
+        for wl, fn, n in W:
+            if not self.want(wl):
+                continue
+
+            def once(fn=fn, wl=wl):
+                # W1*: queue paused, so that workers do not compete with
+                # the submitters (like RQ/BullMQ enqueue without workers)
+                def body(s, ds):
+                    if wl.startswith("W1"):
+                        jobd_call(s, {"op": "pause", "queue": "default"})
+                    return fn(s, ds)
+                return self.with_jobd(redis, body)
+            self.measure("jobd", mode, wl, once, [("jobs_per_s", "jobs/s")],
+                         n)
+        if self.want("W3"):
+            self.measure("jobd", mode, "W3", lambda: self.with_jobd(
+                redis, lambda s, d: self.jb("latency", "-s", s, "-n",
+                                            N["W3"])),
+                [("p50_ms", "ms"), ("p99_ms", "ms"), ("max_ms", "ms")],
+                N["W3"])
+        if self.want("MEM") and mode == "off":
+            self.measure("jobd", mode, "MEM",
+                         lambda: self.with_jobd(redis, lambda s, d:
+                                                self.memory(redis, s, d[0])),
+                         [("bytes_per_job", "B"),
+                          ("beyond_payload", "B"),
+                          ("master_rss_at", "KiB"), ("master_rss_end", "KiB"),
+                          ("worker_rss_at", "KiB"), ("worker_rss_end", "KiB"),
+                          ("rss_growth_pct", "%")], N["MEM"])
+
+    def memory(self, redis, sock, d):
+        n, at = self.N["MEM"], self.N["MEM_AT"]
+        jobd_call(sock, {"op": "pause", "queue": "default"})
+        before = redis.used_memory()
+        self.jb("fill", "-s", sock, "-n", n, "-p", 200)
+        after = redis.used_memory()
+        jobd_call(sock, {"op": "resume", "queue": "default"})
+        out = {"bytes_per_job": (after - before) / n}
+        out["beyond_payload"] = out["bytes_per_job"] - 200
+        deadline = time.monotonic() + 600
+        for label, target in (("at", at), ("end", n)):
+            while True:
+                st = jobd_call(sock, {"op": "stats"})
+                t = st.get("totals", {})
+                done = t.get("finished", 0) + t.get("failed", 0)
+                if done >= target:
+                    break
+                if time.monotonic() > deadline:
+                    raise RuntimeError("memory: only %d of %d jobs ran" %
+                                       (done, target))
+                time.sleep(0.02)
+            out["master_rss_" + label] = rss_kib(d.proc.pid)
+            out["worker_rss_" + label] = max(
+                [rss_kib(p) for p in d.worker_pids()] or [0])
+        growth = []
+        for who in ("master", "worker"):
+            a, b = out[who + "_rss_at"], out[who + "_rss_end"]
+            growth.append(100.0 * (b - a) / a if a else 0.0)
+        out["rss_growth_pct"] = max(growth)
+        return out
+
+    def scaling(self, redis):
+        n = self.N["SCALE"]
+        log("jobd scaling (W2 drain, jobd.noop, N=%d)" % n)
+        for workers, daemons in ((1, 1), (2, 1), (4, 1), (8, 1), (2, 2),
+                                 (2, 4)):
+            wl = "W2/%dx%d" % (daemons, workers)
+
+            def once(workers=workers, daemons=daemons):
+                return self.with_jobd(
+                    redis, lambda s, d: self.jb(
+                        "drain", "-s", s if daemons == 1 else s[0], "-n", n,
+                        "-t", "jobd.noop"), workers=workers, daemons=daemons)
+            self.measure("jobd", "off", wl, once, [("jobs_per_s", "jobs/s")],
+                         n)
+
+    # ---- raw Redis
+
+    def raw_suite(self, redis, mode):
+        n = self.N["W1"]
+
+        def once():
+            redis.flush()
+            return run_json([self.rawpush, redis.sock, n, 200, 100], 300)
+        self.measure("raw", mode, "LPUSH", once,
+                     [("one_at_a_time", "jobs/s"), ("pipelined", "jobs/s")],
+                     n)
+
+    # ---- peers
+
+    def rq_suite(self, redis, mode):
+        try:
+            import rq
+            self.peer_versions["rq"] = rq.VERSION
+        except Exception as e:  # noqa: BLE001
+            self.missing["rq"] = "python3-rq not importable: %s" % e
+            return
+        N = self.N
+        script = os.path.join(HERE, "peers", "rq_bench.py")
+
+        def rq(*a, timeout=900):
+            def once():
+                redis.flush()
+                return run_json([PY, script, redis.sock] +
+                                [str(x) for x in a], timeout)
+            return once
+        m = [("jobs_per_s", "jobs/s")]
+        for wl, args, n in (
+                ("W1", ("enqueue", N["rq_W1"]), N["rq_W1"]),
+                ("W1p", ("enqueue_par", N["rq_W1p"], 8), N["rq_W1p"]),
+                ("W1b", ("enqueue_many", N["rq_W1b"], 100), N["rq_W1b"]),
+                ("W2", ("drain", N["rq_W2"], 2, "simple", "noop"),
+                 N["rq_W2"]),
+                ("W2x", ("drain", N["rq_fork"], 2, "fork", "noop"),
+                 N["rq_fork"]),
+                ("W2p1", ("drain", N["rq_W2p1"], 2, "fork", "pyimport"),
+                 N["rq_W2p1"]),
+                ("W2pp", ("drain", N["rq_W2pp"], 2, "simple", "pyimport"),
+                 N["rq_W2pp"])):
+            if self.want(wl):
+                self.measure("rq", mode, wl, rq(*args), m, n)
+        if self.want("W3"):
+            self.measure("rq", mode, "W3", rq("latency", N["rq_W3"]),
+                         [("p50_ms", "ms"), ("p99_ms", "ms"),
+                          ("max_ms", "ms")], N["rq_W3"])
+        if self.want("MEM"):
+            self.measure("rq", mode, "MEM", rq("memory", N["rq_MEM"]),
+                         [("bytes_per_job", "B")], N["rq_MEM"])
+
+    def bull_suite(self, redis, mode):
+        pkg = os.path.join(HERE, "peers", "node_modules", "bullmq",
+                           "package.json")
+        if not shutil.which("node"):
+            self.missing["bullmq"] = "node is not installed"
+            return
+        if not os.path.exists(pkg):
+            self.missing["bullmq"] = ("not installed (bench/peers/"
+                                      "node_modules; run.sh installs it "
+                                      "with npm unless --no-install)")
+            return
+        with open(pkg) as f:
+            self.peer_versions["bullmq"] = json.load(f)["version"]
+        self.peer_versions["node"] = subprocess.run(
+            ["node", "--version"], stdout=subprocess.PIPE,
+            text=True).stdout.strip()
+        N = self.N
+        script = os.path.join(HERE, "peers", "bullmq_bench.mjs")
+
+        def bull(*a):
+            def once():
+                redis.flush()
+                return run_json(["node", script, redis.sock] +
+                                [str(x) for x in a], 900)
+            return once
+        m = [("jobs_per_s", "jobs/s")]
+        for wl, args, n in (
+                ("W1", ("add", N["W1"]), N["W1"]),
+                ("W1p", ("add_par", N["W1p"], 8), N["W1p"]),
+                ("W1b", ("addbulk", N["W1b"], 100), N["W1b"]),
+                ("W2", ("drain", N["W2"], 2, "noop"), N["W2"]),
+                ("W2x", ("drain", N["bull_W2x"], 2, "exec"), N["bull_W2x"]),
+                ("W2p1", ("drain", N["bull_W2p1"], 2, "pyimport"),
+                 N["bull_W2p1"])):
+            if self.want(wl):
+                self.measure("bullmq", mode, wl, bull(*args), m, n)
+        if self.want("W3"):
+            self.measure("bullmq", mode, "W3", bull("latency", N["bull_W3"]),
+                         [("p50_ms", "ms"), ("p99_ms", "ms"),
+                          ("max_ms", "ms")], N["bull_W3"])
+        if self.want("MEM"):
+            self.measure("bullmq", mode, "MEM", bull("memory", N["MEM"]),
+                         [("bytes_per_job", "B")], N["MEM"])
+
+    def beanstalk_suite(self, mode):
+        self._tcp_peer("beanstalkd", "beanstalk_bench.py", mode)
+
+    def gearman_suite(self, mode):
+        self._tcp_peer("gearmand", "gearman_bench", mode)
+
+    def _tcp_peer(self, name, script, mode):
+        """Peers that are servers of their own (not Redis)."""
+        path = os.path.join(HERE, "peers", script)
+        if script.endswith(".py"):
+            argv0 = [PY, path]
+        else:
+            argv0 = [os.path.join(self.a.tools, script)]
+        server = shutil.which(name) or (("/usr/sbin/" + name)
+                                        if os.path.exists("/usr/sbin/" + name)
+                                        else None)
+        if server is None:
+            self.missing[name] = "not installed (Debian package %s)" % (
+                "beanstalkd" if name == "beanstalkd" else "gearman-job-server")
+            return
+        if not os.path.exists(argv0[-1]) and not os.path.exists(argv0[0]):
+            self.missing[name] = "client %s not built" % script
+            return
+        N = self.N
+
+        def once(*a):
+            def f():
+                with PeerServer(name, server, self.top, mode) as srv:
+                    r = run_json(argv0 + [srv.addr] + [str(x) for x in a],
+                                 900)
+                    if a[0] == "memory":
+                        r["bytes_per_job"] = srv.rss_delta_per_job(r)
+                    return r
+            return f
+        try:
+            self.peer_versions[name] = PeerServer.version(name, server)
+        except Exception:  # noqa: BLE001
+            pass
+        m = [("jobs_per_s", "jobs/s")]
+        for wl, args, n in (
+                ("W1", ("put", N["W1"], 1), N["W1"]),
+                ("W1p", ("put", N["W1p"], 8), N["W1p"]),
+                ("W2", ("drain", N["W2"], 2, "noop"), N["W2"]),
+                ("W2x", ("drain", N["W2x"], 2, "exec"), N["W2x"])):
+            if self.want(wl):
+                self.measure(name, mode, wl, once(*args), m, n)
+        if self.want("W3"):
+            self.measure(name, mode, "W3", once("latency", N["W3"]),
+                         [("p50_ms", "ms"), ("p99_ms", "ms"),
+                          ("max_ms", "ms")], N["W3"])
+
+    def want(self, wl):
+        return not self.a.only or wl in self.a.only.split(",")
+
+    # ---- main
+
+    def run(self):
+        t0 = time.monotonic()
+        modes = ["off"] if (self.a.smoke or self.a.no_aof) else ["off",
+                                                                  "aof"]
+        for mode in modes:
+            redis = Redis(self.top, mode == "aof")
+            self.redis_version = redis.version
+            try:
+                self.jobd_suite(redis, mode)
+                if self.want("W1") or self.want("W1b"):
+                    self.raw_suite(redis, mode)
+                if not self.a.no_peers and (mode == "off" or
+                                            self.a.peers_aof):
+                    self.rq_suite(redis, mode)
+                    self.bull_suite(redis, mode)
+                if (mode == "off" and self.a.scaling and not self.a.smoke
+                        and not self.a.only):
+                    self.scaling(redis)
+            finally:
+                redis.stop()
+            if not self.a.no_peers and (mode == "off" or self.a.peers_aof):
+                self.beanstalk_suite(mode)
+                self.gearman_suite(mode)
+        self.elapsed = time.monotonic() - t0
+        shutil.rmtree(self.top, ignore_errors=True)
+
+
+class PeerServer:
+    """beanstalkd / gearmand on 127.0.0.1 with a free port, torn down after
+    each run.  aof mode: beanstalkd binlog with fsync every 1000 ms."""
+
+    def __init__(self, name, path, top, mode):
+        self.name = name
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        s.close()
+        self.addr = "127.0.0.1:%d" % port
+        d = tempfile.mkdtemp(prefix=name, dir=top)
+        if name == "beanstalkd":
+            argv = [path, "-l", "127.0.0.1", "-p", str(port)]
+            if mode == "aof":
+                argv += ["-b", d, "-f", "1000"]
+        else:
+            argv = [path, "-L", "127.0.0.1", "-p", str(port), "-q", "builtin",
+                    "--log-file", os.path.join(d, "gearmand.log"),
+                    "-t", "2"]
+        self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
+
+        def up():
+            with socket.create_connection(("127.0.0.1", port), 1):
+                return True
+        wait_for(up, 10, name)
+        self.rss0 = rss_kib(self.proc.pid)
+
+    def rss_delta_per_job(self, r):
+        return (r.get("rss_kib", rss_kib(self.proc.pid)) - self.rss0) \
+            * 1024.0 / r["n"]
+
+    @staticmethod
+    def version(name, path):
+        p = subprocess.run([path, "-V"], stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True, timeout=10)
+        return p.stdout.strip().splitlines()[0]
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+# ---------------------------------------------------------------- report
+
+ROWS = [
+    # (label, workload, metric, higher_is_better)
+    ("W1 submit, 1 client (jobs/s)", "W1", "jobs_per_s", True),
+    ("W1p submit, 8 clients (jobs/s)", "W1p", "jobs_per_s", True),
+    ("W1b submit_many ×100 (jobs/s)", "W1b", "jobs_per_s", True),
+    ("W2 drain noop, 2 workers (jobs/s)", "W2", "jobs_per_s", True),
+    ("W2x drain exec /bin/true (jobs/s)", "W2x", "jobs_per_s", True),
+    ("W2p Python handler, one-shot (jobs/s)", "W2p1", "jobs_per_s", True),
+    ("W2p Python handler, persistent (jobs/s)", "W2pp", "jobs_per_s", True),
+    ("W3 submit+wait p50 (ms)", "W3", "p50_ms", False),
+    ("W3 submit+wait p99 (ms)", "W3", "p99_ms", False),
+    ("W3 submit+wait max (ms)", "W3", "max_ms", False),
+    ("Redis bytes per queued 200-B job", "MEM", "bytes_per_job", False),
+]
+
+PEER_NOTES = {
+    "rq": "RQ: W1 `enqueue`, W1p 8 processes, W1b `enqueue_many` in a "
+          "pipeline; W2 2 `SimpleWorker`s, W2x 2 forking `Worker`s (noop), "
+          "W2p one-shot: forking `Worker` whose job module imports the same "
+          "modules as the jobd handler; W2p persistent: `SimpleWorker` "
+          "(imports once); W3 `enqueue` + `get_status()` every 1 ms.",
+    "bullmq": "BullMQ: W1 `Queue.add`, W1p 8 Queue objects (connections) "
+              "concurrently, W1b `addBulk(100)`; W2 2 worker processes with "
+              "concurrency 1, W2x `execFile('/bin/true')`, W2p one-shot "
+              "spawns the same Python handler; W3 `add` + "
+              "`waitUntilFinished` (QueueEvents).",
+    "beanstalkd": "beanstalkd: W1 `put`, W1p 8 connections; W2 2 worker "
+                  "processes `reserve`+`delete`, W2x the worker runs "
+                  "/bin/true per job; W3 put + a reply put by the worker on "
+                  "a reply tube. Persistence off (no binlog).",
+    "gearmand": "gearmand: W1 background submit, W1p 8 connections; W2 2 "
+                "worker processes; W2x the worker runs /bin/true; W3 a "
+                "foreground job (the client waits for WORK_COMPLETE). "
+                "In-memory queue.",
+}
+
+
+def fmt(e, unit_hint=None):
+    if e is None:
+        return "—"
+    med, lo, hi = e["median"], e["min"], e["max"]
+
+    def f(x):
+        if abs(x) >= 1000:
+            return "{:,.0f}".format(x)
+        if abs(x) >= 10:
+            return "%.1f" % x
+        return "%.2f" % x
+    if e["runs"] > 1:
+        return "%s (%s–%s)" % (f(med), f(lo), f(hi))
+    return f(med)
+
+
+def ratio(j, p, higher):
+    if j is None or p is None or not j["median"] or not p["median"]:
+        return "—"
+    r = j["median"] / p["median"] if higher else p["median"] / j["median"]
+    return "%.2f×" % r
+
+
+def get(res, system, mode, wl, metric):
+    return res.get("%s/%s/%s/%s" % (system, mode, wl, metric))
+
+
+TARGETS = [
+    # (text, function(res) -> (value, ok) or None)
+]
+
+
+def targets(res):
+    g = lambda s, w, m, mode="off": get(res, s, mode, w, m)  # noqa: E731
+    out = []
+
+    def chk(text, a, b, factor, higher=True):
+        if a is None or b is None:
+            out.append((text, "n/a", None))
+            return
+        if higher:
+            v = a["median"] / b["median"]
+            out.append((text, "%.2f× (need ≥ %g×)" % (v, factor),
+                        v >= factor))
+        else:
+            v = a["median"] / b["median"]
+            out.append((text, "%.2f× (need ≤ %g×)" % (v, factor),
+                        v <= factor))
+    tp = "jobs_per_s"
+    chk("W1 ≥ 3× RQ enqueue", g("jobd", "W1", tp), g("rq", "W1", tp), 3)
+    chk("W1 ≥ 0.5× raw one-at-a-time LPUSH", g("jobd", "W1", tp),
+        g("raw", "LPUSH", "one_at_a_time"), 0.5)
+    chk("W1p ≥ 3× W1", g("jobd", "W1p", tp), g("jobd", "W1", tp), 3)
+    chk("W1b ≥ 10× RQ enqueue_many", g("jobd", "W1b", tp),
+        g("rq", "W1b", tp), 10)
+    w1b = g("jobd", "W1b", tp)
+    out.append(("W1b ≥ 100,000 jobs/s", "%.0f" % w1b["median"] if w1b
+                else "n/a", (w1b["median"] >= 100000) if w1b else None))
+    chk("W2 ≥ 30× RQ SimpleWorker", g("jobd", "W2", tp), g("rq", "W2", tp),
+        30)
+    chk("W2 ≥ 3× BullMQ", g("jobd", "W2", tp), g("bullmq", "W2", tp), 3)
+    chk("W2x ≥ 10× RQ forking Worker", g("jobd", "W2x", tp),
+        g("rq", "W2x", tp), 10)
+    chk("W3 p50 ≤ ¼ RQ's", g("jobd", "W3", "p50_ms"), g("rq", "W3", "p50_ms"),
+        0.25, higher=False)
+    chk("W3 p99 ≤ ⅓ RQ's", g("jobd", "W3", "p99_ms"), g("rq", "W3", "p99_ms"),
+        1 / 3, higher=False)
+    chk("W3 p99 ≤ ⅓ BullMQ's", g("jobd", "W3", "p99_ms"),
+        g("bullmq", "W3", "p99_ms"), 1 / 3, higher=False)
+    m = g("jobd", "MEM", "beyond_payload")
+    out.append(("≤ 400 B Redis per queued job beyond payload",
+                "%.0f B" % m["median"] if m else "n/a",
+                (m["median"] <= 400) if m else None))
+    chk("Redis bytes per job < RQ's", g("jobd", "MEM", "bytes_per_job"),
+        g("rq", "MEM", "bytes_per_job"), 1.0, higher=False)
+    gr = g("jobd", "MEM", "rss_growth_pct")
+    out.append(("RSS flat within 10% from 10k to 100k jobs",
+                "%+.1f%%" % gr["median"] if gr else "n/a",
+                (gr["median"] <= 10) if gr else None))
+    worst = None
+    for wl, metric, higher in (("W1", tp, True), ("W1p", tp, True),
+                               ("W1b", tp, True), ("W2", tp, True),
+                               ("W2x", tp, True), ("W2p1", tp, True),
+                               ("W2pp", tp, True), ("W3", "p50_ms", False)):
+        a, b = g("jobd", wl, metric), g("jobd", wl, metric, "aof")
+        if a and b:
+            loss = (1 - b["median"] / a["median"]) if higher else \
+                (1 - a["median"] / b["median"])
+            if worst is None or loss > worst[1]:
+                worst = (wl, loss)
+    out.append(("appendfsync everysec: no workload loses > 30%",
+                "worst %s %.0f%%" % (worst[0], worst[1] * 100) if worst
+                else "n/a", (worst[1] <= 0.30) if worst else None))
+    return out
+
+
+def markdown(doc):
+    res = doc["results"]
+    L = []
+    L.append("jobd %s, %s; Redis %s on a Unix socket; %s; %d CPUs; "
+             "median of %d runs (min–max)." % (
+                 doc["jobd_commit"], doc["build"], doc["redis"],
+                 doc["host"]["cpu"], doc["host"]["cpus"], doc["runs"]))
+    L.append("")
+    systems = [("rq", "RQ"), ("bullmq", "BullMQ"),
+               ("beanstalkd", "beanstalkd"), ("gearmand", "gearmand")]
+    head = ["workload", "jobd", "jobd, AOF everysec", "raw Redis"]
+    for s, name in systems:
+        head += [name, "jobd ÷ " + name if s in ("rq", "bullmq") else None]
+    head = [h for h in head if h]
+    L.append("| " + " | ".join(head) + " |")
+    L.append("|" + "---|" * len(head))
+    for label, wl, metric, higher in ROWS:
+        j = get(res, "jobd", "off", wl, metric)
+        ja = get(res, "jobd", "aof", wl, metric)
+        raw = None
+        if wl == "W1":
+            raw = get(res, "raw", "off", "LPUSH", "one_at_a_time")
+        elif wl == "W1b":
+            raw = get(res, "raw", "off", "LPUSH", "pipelined")
+        row = [label, fmt(j), fmt(ja) + (" (%+.0f%%)" % (
+            100 * (ja["median"] / j["median"] - 1)) if j and ja else ""),
+            fmt(raw) if raw else ""]
+        for s, _ in systems:
+            p = get(res, s, "off", wl, metric)
+            row.append(fmt(p) if p else ("missing" if s in doc["missing"]
+                                         else "—"))
+            if s in ("rq", "bullmq"):
+                row.append(ratio(j, p, higher))
+        L.append("| " + " | ".join(row) + " |")
+    L.append("")
+    L.append("Ratios are \"times better for jobd\": jobd ÷ peer for "
+             "throughput, peer ÷ jobd for latency and memory. raw Redis: "
+             "hiredis LPUSH of a 200-byte value, one round trip at a time "
+             "(beside W1) and pipelined ×100 (beside W1b).")
+    L.append("")
+    mem = get(res, "jobd", "off", "MEM", "bytes_per_job")
+    if mem:
+        g = lambda m: get(res, "jobd", "off", "MEM", m)  # noqa: E731
+        L.append("jobd memory (N=%d queued 200-byte jobs): %s B per job in "
+                 "Redis (%s B beyond the payload); master RSS %s → %s KiB, "
+                 "largest worker RSS %s → %s KiB between %d and %d jobs run "
+                 "(growth %s%%)." % (
+                     mem["n"], fmt(mem), fmt(g("beyond_payload")),
+                     fmt(g("master_rss_at")), fmt(g("master_rss_end")),
+                     fmt(g("worker_rss_at")), fmt(g("worker_rss_end")),
+                     doc["sizes"]["MEM_AT"], mem["n"],
+                     fmt(g("rss_growth_pct"))))
+        L.append("")
+    scale = [(k, v) for k, v in res.items() if v["workload"].startswith(
+        "W2/")]
+    if scale:
+        L.append("| W2 scaling (jobd.noop drain) | jobs/s |")
+        L.append("|---|---|")
+        for k, v in scale:
+            d, w = v["workload"][3:].split("x")
+            L.append("| %s daemon%s × %s workers | %s |" % (
+                d, "s" if d != "1" else "", w, fmt(v)))
+        L.append("")
+    L.append("| target | measured | met |")
+    L.append("|---|---|---|")
+    for text, val, ok in doc["targets"]:
+        L.append("| %s | %s | %s |" % (text, val, "—" if ok is None else
+                                       ("yes" if ok else "**no**")))
+    L.append("")
+    L.append("N per workload: " + ", ".join(
+        "%s=%d" % (k, v) for k, v in sorted(doc["n_by_system"].items())))
+    L.append("")
+    for s, note in PEER_NOTES.items():
+        if s in doc["missing"]:
+            L.append("- %s: **missing** — %s" % (s, doc["missing"][s]))
+        elif any(v["system"] == s for v in res.values()):
+            L.append("- " + note + (" Version %s." %
+                                    doc["peers"].get(s, "?")))
+    if doc["failures"]:
+        L.append("")
+        L.append("**Failed workloads:**")
+        for f in doc["failures"]:
+            L.append("- " + f)
+    return "\n".join(L) + "\n"
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--build", required=True, help="jobd build directory")
+    ap.add_argument("--tools", required=True, help="jobbench/rawpush dir")
+    ap.add_argument("--smoke", action="store_true")
+    ap.add_argument("--runs", type=int, default=0)
+    ap.add_argument("--only", default="", help="comma list of workloads")
+    ap.add_argument("--no-peers", action="store_true")
+    ap.add_argument("--no-aof", action="store_true")
+    ap.add_argument("--peers-aof", action="store_true")
+    ap.add_argument("--scaling", action="store_true")
+    ap.add_argument("--missing", action="append", default=[],
+                    help="NAME=REASON: a peer the installer could not get")
+    ap.add_argument("--out", default=os.path.join(HERE, "results"))
+    ap.add_argument("--build-info", default="")
+    a = ap.parse_args()
+    s = Suite(a)
+    for m in a.missing:
+        k, _, v = m.partition("=")
+        s.missing[k] = v
+    try:
+        s.run()
+    except KeyboardInterrupt:
+        log("interrupted")
+        return 130
+    try:
+        commit = subprocess.run(["git", "-C", SRC, "describe", "--always",
+                                 "--dirty"], stdout=subprocess.PIPE,
+                                stderr=subprocess.DEVNULL,
+                                text=True).stdout.strip() or "?"
+    except OSError:
+        commit = "?"
+    cpu = "?"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    n_by = {}
+    for v in s.results.values():
+        n_by["%s %s" % (v["system"], v["workload"])] = v["n"]
+    doc = {
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(),
+        "mode": "smoke" if a.smoke else "full", "runs": s.runs,
+        "jobd_commit": commit, "build": a.build_info or "CFLAGS=-O2 -g",
+        "redis": getattr(s, "redis_version", "?"),
+        "host": {"cpu": cpu, "cpus": os.cpu_count(),
+                 "kernel": platform.release()},
+        "sizes": s.N, "peers": s.peer_versions, "missing": s.missing,
+        "failures": s.failures, "elapsed_s": round(s.elapsed, 1),
+        "results": s.results, "n_by_system": n_by,
+    }
+    doc["targets"] = targets(s.results)
+    md = markdown(doc)
+    os.makedirs(a.out, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S") + ("-smoke" if a.smoke else "")
+    for name in (stamp, "latest-smoke" if a.smoke else "latest"):
+        with open(os.path.join(a.out, name + ".json"), "w") as f:
+            json.dump(doc, f, indent=1)
+        with open(os.path.join(a.out, name + ".md"), "w") as f:
+            f.write(md)
+    print(md)
+    log("results: %s/%s.{json,md} (%.0f s)" % (a.out, stamp, s.elapsed))
+    if s.failures:
+        log("%d workload(s) FAILED" % len(s.failures))
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
