@@ -465,11 +465,14 @@ roundtrip(jc_client *c, json_t *req, double extra, json_t **resp)
 
 	if ((rc = read_frame(c, resp, deadline)) != JC_OK)
 		return rc;
-	/* The daemon answers a request it could not read (a frame error)
-	 * without an id: that error is still the answer to this request. */
+	/* The daemon answers a frame it could not take (too large) without
+	 * an id, then closes: that error is still the answer to this
+	 * request, and the connection is done. */
 	rid = json_object_get(*resp, "id");
-	if (rid == NULL && json_is_false(json_object_get(*resp, "ok")))
+	if (rid == NULL && json_is_false(json_object_get(*resp, "ok"))) {
+		disconnect(c);
 		return reply_error(c, *resp);
+	}
 	if (rid == NULL || !json_equal(rid, id)) {
 		json_decref(*resp);
 		*resp = NULL;

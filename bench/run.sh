@@ -1,0 +1,115 @@
+#!/bin/bash
+# run.sh: jobd's benchmark suite: build jobd optimised, start a private
+# Redis and jobd, measure W1/W1p/W1b (submit), W2/W2x/W2p (drain), W3
+# (latency) and memory, beside RQ, BullMQ, beanstalkd, gearmand and a raw
+# hiredis LPUSH loop, and write bench/results/<stamp>.{md,json}.
+#
+#   bench/run.sh                full suite (3 runs each, ~15 min)
+#   bench/run.sh --smoke        tiny (N=200, 1 run, no installs, no AOF
+#                               pass): checks every workload still works;
+#                               exit 1 if one fails.  < 60 s.
+# Options:
+#   --runs N          runs per workload (median, min–max)
+#   --only W1,W3,...  only these workloads (W1 W1p W1b W2 W2x W2p1 W2pp W3 MEM)
+#   --no-peers        jobd and raw Redis only
+#   --no-install      do not apt-get/npm install missing peers
+#   --no-aof          skip the appendonly/everysec pass
+#   --peers-aof       run the peers in the AOF pass too
+#   --scaling         also W2 with 1/2/4/8 workers and 2/4 daemons
+#   --builddir DIR    build jobd here (default bench/_build); --prebuilt DIR
+#                     uses an existing build as is
+#
+# Needs: redis-server, /usr/bin/python3 with python3-redis (scripts/deps.sh
+# installs both), hiredis, jansson.  Only Unix sockets and 127.0.0.1.
+set -euo pipefail
+
+SRC=$(cd "$(dirname "$0")/.." && pwd)
+BENCH=$SRC/bench
+BUILD=$BENCH/_build
+PREBUILT=
+SMOKE=no
+INSTALL=yes
+PEERS=yes
+PASS=()
+
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--smoke) SMOKE=yes; INSTALL=no; PASS+=(--smoke) ;;
+	--runs|--only) PASS+=("$1" "$2"); shift ;;
+	--no-peers) PEERS=no; INSTALL=no; PASS+=(--no-peers) ;;
+	--no-install) INSTALL=no ;;
+	--no-aof|--peers-aof|--scaling) PASS+=("$1") ;;
+	--builddir) BUILD=$2; shift ;;
+	--prebuilt) PREBUILT=$2; shift ;;
+	-h|--help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	*) echo "run.sh: unknown option $1 (try --help)" >&2; exit 2 ;;
+	esac
+	shift
+done
+
+say() { echo "bench: $*" >&2; }
+
+# ---- jobd, optimised, out of tree
+if [ -n "$PREBUILT" ]; then
+	BUILD=$(cd "$PREBUILT" && pwd)
+	say "using the prebuilt jobd in $BUILD"
+else
+	case "$BUILD" in /*) ;; *) BUILD=$PWD/$BUILD ;; esac
+	say "building jobd with CFLAGS='-O2 -g' in $BUILD"
+	bash "$SRC/scripts/build.sh" --no-deps --builddir "$BUILD" \
+		CFLAGS='-O2 -g' >"$BENCH/.build.log" 2>&1 || {
+		tail -n 40 "$BENCH/.build.log" >&2
+		say "build failed (log: bench/.build.log)"
+		exit 1
+	}
+fi
+for f in jobd libclient/.libs/libjobclient.so; do
+	[ -e "$BUILD/$f" ] || { say "missing $BUILD/$f"; exit 1; }
+done
+
+# ---- the load generators
+TOOLS=$BUILD/bench-tools
+mkdir -p "$TOOLS"
+CC=${CC:-cc}
+$CC -O2 -g -Wall -Wextra -I"$SRC/libclient" "$BENCH/jobbench.c" \
+	-L"$BUILD/libclient/.libs" -Wl,-rpath,"$BUILD/libclient/.libs" \
+	-ljobclient -ljansson -lpthread -o "$TOOLS/jobbench"
+$CC -O2 -g -Wall -Wextra "$BENCH/rawpush.c" -lhiredis -o "$TOOLS/rawpush"
+
+# ---- peers: install what is missing (full runs only); what cannot be
+# installed is reported as missing, never dropped silently.
+MISSING=()
+apt_have() { [ "$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null)" = installed ]; }
+if [ "$INSTALL" = yes ]; then
+	need=()
+	for p in python3-rq beanstalkd gearman-job-server libgearman-dev; do
+		apt_have "$p" || need+=("$p")
+	done
+	if [ ${#need[@]} -gt 0 ]; then
+		say "apt-get install ${need[*]}"
+		if ! { apt-get update -q && DEBIAN_FRONTEND=noninteractive \
+			apt-get install -y -q --no-install-recommends "${need[@]}"; } \
+			>"$BENCH/.install.log" 2>&1; then
+			say "apt-get failed (bench/.install.log); continuing"
+		fi
+	fi
+	if command -v npm >/dev/null && [ ! -d "$BENCH/peers/node_modules/bullmq" ]; then
+		say "npm install (bullmq) in bench/peers"
+		(cd "$BENCH/peers" && timeout 600 npm install --no-audit --no-fund) \
+			>>"$BENCH/.install.log" 2>&1 || say "npm install failed; BullMQ will be reported missing"
+	fi
+fi
+if [ "$PEERS" = yes ]; then
+	if [ -e /usr/include/libgearman/gearman.h ] || [ -e /usr/include/libgearman-1.0/gearman.h ]; then
+		$CC -O2 -g -Wall -Wextra "$BENCH/peers/gearman_bench.c" -lgearman -lpthread \
+			-o "$TOOLS/gearman_bench" 2>"$TOOLS/gearman_bench.err" ||
+			MISSING+=(--missing "gearmand=client did not compile: $(head -c 200 "$TOOLS/gearman_bench.err")")
+	else
+		MISSING+=(--missing "gearmand=libgearman-dev is not installed")
+	fi
+fi
+
+say "running ($([ "$SMOKE" = yes ] && echo smoke || echo full))"
+exec /usr/bin/python3 "$BENCH/bench.py" --build "$BUILD" --tools "$TOOLS" \
+	--build-info "CFLAGS=-O2 -g, $(${CC} --version | head -n1)" \
+	"${MISSING[@]}" "${PASS[@]}"
