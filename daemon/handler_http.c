@@ -1,6 +1,8 @@
 /* handler_http.c: the http handler kind: POST the job record to the type's
- * URL with libcurl; a 2xx JSON answer is the result.  One easy handle per
- * worker, kept across jobs so that connections are reused. */
+ * URL with libcurl; a 2xx JSON answer is the result.  One easy handle in
+ * one multi handle per worker, kept across jobs so that connections are
+ * reused; the multi loop also waits on the master's socket, so a stop
+ * aborts the request at once. */
 #include <stdlib.h>
 #include <string.h>
 #include <curl/curl.h>
@@ -15,6 +17,7 @@
 
 static int curl_ready;      /* curl_global_init done */
 static CURL *easy;
+static CURLM *multi;
 
 struct http_body {
 	char *d;
@@ -54,8 +57,8 @@ on_write(char *data, size_t size, size_t nmemb, void *arg)
 	return n;
 }
 
-/* on_progress: libcurl calls it often while the transfer runs (also while
- * it waits); a stop from the master aborts the transfer. */
+/* on_progress: libcurl calls it while the transfer runs; a stop from the
+ * master aborts the transfer (perform() sees it too, between waits). */
 static int
 on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow,
             curl_off_t ultotal, curl_off_t ulnow)
@@ -73,11 +76,47 @@ http_setup(void)
 			return -1;
 		curl_ready = 1;
 	}
+	if (multi == NULL && (multi = curl_multi_init()) == NULL)
+		return -1;
 	if (easy == NULL)
 		easy = curl_easy_init();
 	else
 		curl_easy_reset(easy);
 	return easy != NULL ? 0 : -1;
+}
+
+/* perform: run the transfer; stops from the master are seen as soon as
+ * they arrive.  Returns curl's result (*mcode set on a multi error). */
+static CURLcode
+perform(struct handler_ctx *ctx, CURLMcode *mcode)
+{
+	struct curl_waitfd wfd;
+	CURLMsg *msg;
+	CURLcode rc = CURLE_ABORTED_BY_CALLBACK;
+	int running = 1, left;
+
+	*mcode = curl_multi_add_handle(multi, easy);
+	if (*mcode != CURLM_OK)
+		return CURLE_FAILED_INIT;
+	while (running) {
+		*mcode = curl_multi_perform(multi, &running);
+		if (*mcode != CURLM_OK || !running)
+			break;
+		if (handler_poll(ctx, 0) != STOP_NONE)
+			break;
+		memset(&wfd, 0, sizeof(wfd));
+		wfd.fd = ctx->ctl_fd;
+		wfd.events = CURL_WAIT_POLLIN;
+		*mcode = curl_multi_poll(multi, &wfd, ctx->ctl_fd >= 0 ? 1 : 0,
+		    1000, NULL);
+		if (*mcode != CURLM_OK)
+			break;
+	}
+	while ((msg = curl_multi_info_read(multi, &left)) != NULL)
+		if (msg->msg == CURLMSG_DONE && msg->easy_handle == easy)
+			rc = msg->data.result;
+	curl_multi_remove_handle(multi, easy);
+	return rc;
 }
 
 /* result_of: a 2xx body as the result (empty: null). */
@@ -121,6 +160,7 @@ handler_http_run(struct handler_ctx *ctx, char **result, char **error)
 	struct http_call call;
 	char errbuf[CURL_ERROR_SIZE], idhdr[200], *body, *head;
 	CURLcode rc;
+	CURLMcode mc;
 	long status = 0;
 	double timeout;
 	int outcome;
@@ -184,7 +224,7 @@ handler_http_run(struct handler_ctx *ctx, char **result, char **error)
 		curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS,
 		    (long)((timeout < 86400.0 ? timeout : 86400.0) * 1000));
 
-	rc = curl_easy_perform(easy);
+	rc = perform(ctx, &mc);
 	if (rc == CURLE_OK)
 		curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
 
@@ -193,6 +233,9 @@ handler_http_run(struct handler_ctx *ctx, char **result, char **error)
 	} else if (call.body.overflow) {
 		*error = handler_strdupf("output exceeds %zu bytes",
 		    call.body.max);
+		outcome = HANDLER_FAILED;
+	} else if (mc != CURLM_OK) {
+		*error = handler_strdupf("http: %s", curl_multi_strerror(mc));
 		outcome = HANDLER_FAILED;
 	} else if (rc != CURLE_OK) {
 		*error = handler_strdupf("http: %s", errbuf[0] != '\0' ?
@@ -227,6 +270,10 @@ handler_http_shutdown(void)
 	if (easy != NULL) {
 		curl_easy_cleanup(easy);
 		easy = NULL;
+	}
+	if (multi != NULL) {
+		curl_multi_cleanup(multi);
+		multi = NULL;
 	}
 	if (curl_ready) {
 		curl_global_cleanup();

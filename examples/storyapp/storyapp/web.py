@@ -57,10 +57,10 @@ JOB_FIELDS = ("job_id", "type", "queue", "status", "created_at",
 JsonResponse = Tuple[Response, int]
 
 
-def _error(status: int, message: str, **extra: Any) -> JsonResponse:
+def _error(http_status: int, message: str, **extra: Any) -> JsonResponse:
     body: Dict[str, Any] = {"error": message}
     body.update(extra)
-    return jsonify(body), status
+    return jsonify(body), http_status
 
 
 def _queued(job_type: str, job_id: str) -> JsonResponse:
