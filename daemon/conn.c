@@ -503,7 +503,8 @@ server_listen(struct server *srv, char *err, size_t errlen)
 	}
 	evutil_make_socket_nonblocking(fd);
 	srv->listener = evconnlistener_new(srv->base, server_accept_cb, srv,
-	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 1024, fd);
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC | LEV_OPT_DISABLED,
+	    1024, fd);
 	if (srv->listener == NULL) {
 		snprintf(err, errlen, "listen %s: %s", cfg->socket,
 		    strerror(errno));
@@ -515,6 +516,13 @@ server_listen(struct server *srv, char *err, size_t errlen)
 	free(srv->socket_path);
 	srv->socket_path = strdup(cfg->socket);
 	return 0;
+}
+
+void
+server_accept(struct server *srv)
+{
+	if (srv->listener != NULL)
+		evconnlistener_enable(srv->listener);
 }
 
 void

@@ -371,7 +371,7 @@ local function finish(keys, args)
 	return { out, nxt }
 end
 
--- fail: ARGV[4] id, [5] token, [6] error, [7] mode 'fail'|'requeue',
+-- fail: ARGV[4] id, [5] token, [6] error, [7] mode 'fail'|'final'|'requeue',
 -- [8] retry delay ms, then the take tail at [9].  Returns {outcome, next}
 -- with outcome 'scheduled', 'failed', 'canceled', 'queued' or 'lost'.
 local function fail(keys, args)
@@ -393,7 +393,7 @@ local function fail(keys, args)
 			out = 'queued'
 		else
 			add_error(c, id, attempts, text)
-			if attempts < maxr + 1 then
+			if mode ~= 'final' and attempts < maxr + 1 then
 				local delay = tonumber(args[8]) or 0
 				if delay < 0 then delay = 0 end
 				schedule(c, id, q, c.now + delay)

@@ -32,6 +32,7 @@
 #define BACKSTOP_EXTRA  5.0             /* s after grace before SIGKILL */
 #define REAP_INTERVAL   1.0             /* s between reaper passes */
 #define EXIT_DRAIN      5.0             /* s to finish store calls at exit */
+#define READY_WAIT      3.0             /* s to wait for Redis at start */
 
 struct slot {
 	int used;
@@ -69,6 +70,7 @@ static struct {
 	struct event *ev_reap;
 	struct event *ev_shutdown;
 	struct event *ev_exit;
+	struct event *ev_ready;
 	int heartbeat_busy;
 	int reap_busy;
 } m;
@@ -555,6 +557,7 @@ store_event(void *arg, enum store_event ev, const char *job_id,
 		master_stop_job(job_id, STOP_CANCEL);
 		break;
 	case STORE_EV_UP:
+		server_accept(m.server);
 		ops_recheck_waiters();
 		heartbeat();
 		break;
@@ -571,6 +574,16 @@ exit_cb(evutil_socket_t fd, short what, void *arg)
 		log_warnx("exiting with %d store calls unanswered; leases "
 		    "cover their jobs", m.in_flight);
 	event_base_loopexit(m.base, NULL);
+}
+
+/* ready_cb: Redis did not come up soon after start: serve anyway, so that
+ * clients learn "unavailable" instead of hanging. */
+static void
+ready_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd; (void)what; (void)arg;
+	if (!m.stopping)
+		server_accept(m.server);
 }
 
 static void
@@ -755,6 +768,10 @@ master_run(struct config *cfg, master_reload_fn *reload)
 	event_add(m.ev_reap, &tv);
 	m.ev_shutdown = evtimer_new(m.base, shutdown_cb, NULL);
 	m.ev_exit = evtimer_new(m.base, exit_cb, NULL);
+	/* Accept clients once Redis is up (STORE_EV_UP), or after a bound. */
+	m.ev_ready = evtimer_new(m.base, ready_cb, NULL);
+	tv = tv_of(READY_WAIT);
+	evtimer_add(m.ev_ready, &tv);
 
 	for (int i = 0; i < cfg->workers; i++) {
 		struct slot *s = slot_new(0);
@@ -786,6 +803,7 @@ master_run(struct config *cfg, master_reload_fn *reload)
 	event_free(m.ev_reap);
 	event_free(m.ev_shutdown);
 	event_free(m.ev_exit);
+	event_free(m.ev_ready);
 	event_base_free(m.base);
 	config_free(m.cfg);
 	log_info("stopped");

@@ -1583,7 +1583,8 @@ cmd_fail_args(struct cmd *c, const char *job_id, const char *token,
 		cmd_addn(c, error + elen - ERROR_TEXT_MAX, ERROR_TEXT_MAX);
 	else
 		cmd_add(c, error ? error : "");
-	cmd_add(c, mode == STORE_REQUEUE ? "requeue" : "fail");
+	cmd_add(c, mode == STORE_REQUEUE ? "requeue" :
+	    mode == STORE_FAIL_FINAL ? "final" : "fail");
 	cmd_addll(c, retry_delay_ms < 0 ? 0 : retry_delay_ms);
 }
 

@@ -3,7 +3,7 @@ import os
 import re
 import subprocess
 
-from conftest import JOBD, proto, wait_until
+from jobd_itest import JOBD, proto, wait_until
 
 
 def run_jobd(*args, timeout=20):

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from conftest import PYTHON3, handler, pid_alive, wait_until, write_script
+from jobd_itest import PYTHON3, handler, pid_alive, wait_until, write_script
 
 
 def assert_error(r, code):

@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from conftest import JOB_ID_RE, run_jobctl
+from jobd_itest import JOB_ID_RE, run_jobctl
 
 
 def js(r):

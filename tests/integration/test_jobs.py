@@ -6,7 +6,7 @@ import threading
 import time
 
 
-from conftest import (ISO_RE, JOB_ID_RE, PYTHON3, proto, wait_until,
+from jobd_itest import (ISO_RE, JOB_ID_RE, PYTHON3, proto, wait_until,
                       write_script)
 
 RECORD_FIELDS = {"job_id", "type", "queue", "status", "created_at",

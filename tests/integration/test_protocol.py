@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from conftest import ERROR_CODES, JOB_ID_RE, proto
+from jobd_itest import ERROR_CODES, JOB_ID_RE, proto
 
 
 def assert_error(r, code):

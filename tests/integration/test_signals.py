@@ -5,7 +5,7 @@ import os
 import signal
 import time
 
-from conftest import pid_alive, wait_until, write_script
+from jobd_itest import pid_alive, wait_until, write_script
 
 COUNTER = """#!/bin/sh
 cat >/dev/null

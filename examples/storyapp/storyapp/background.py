@@ -10,13 +10,29 @@ logged above DEBUG; when it comes back an INFO line says so.
 from __future__ import annotations
 
 import logging
+import sys
 import threading
+from pathlib import Path
 from typing import Any, Dict, Optional
 
 from .config import Settings
 
 log = logging.getLogger(__name__)
 
+
+def _import_binding() -> None:
+    """Make the binding importable when the app runs from a jobd source
+    checkout (examples/storyapp) and the package is not installed."""
+    try:
+        import jobclient  # noqa: F401
+    except ImportError:
+        here = Path(__file__).resolve().parent.parent.parent.parent
+        candidate = here / "bindings" / "python"
+        if (candidate / "jobclient" / "__init__.py").exists():
+            sys.path.append(str(candidate))
+
+
+_import_binding()
 try:  # the binding is optional: without it the app runs synchronously
     import jobclient
     from jobclient import JobdError, JobdUnavailable, LibraryNotFoundError
