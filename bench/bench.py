@@ -31,14 +31,14 @@ PY = "/usr/bin/python3"
 # ---------------------------------------------------------------- sizes
 
 FULL = {
-    "W1": 20000, "W1p": 20000, "W1b": 20000, "W2": 20000, "W2x": 5000,
-    "W2p1": 200, "W2pp": 5000, "W3": 2000, "MEM": 100000, "MEM_AT": 10000,
+    "W1": 20000, "W1p": 20000, "W1b": 20000, "W2": 20000, "W2x": 2000,
+    "W2p1": 60, "W2pp": 5000, "W3": 2000, "MEM": 100000, "MEM_AT": 10000,
     # peers: slower systems get fewer jobs (rates are steady-state)
-    "rq_W1": 20000, "rq_W1p": 20000, "rq_W1b": 20000, "rq_W2": 5000,
-    "rq_fork": 300, "rq_W2p1": 100, "rq_W2pp": 2000, "rq_W3": 1000,
+    "rq_W1": 20000, "rq_W1p": 20000, "rq_W1b": 20000, "rq_W2": 3000,
+    "rq_fork": 200, "rq_W2p1": 60, "rq_W2pp": 2000, "rq_W3": 1000,
     "rq_MEM": 100000,
-    "bull_W2x": 500, "bull_W2p1": 60, "bull_W3": 1000,
-    "SCALE": 20000,
+    "bull_W2x": 300, "bull_W2p1": 40, "bull_W3": 1000,
+    "SCALE": 10000,
 }
 SMOKE = {k: 200 for k in FULL}
 SMOKE.update({"W2p1": 10, "MEM": 400, "MEM_AT": 40, "rq_fork": 10,
@@ -196,8 +196,9 @@ persistent = yes
         if self.proc.poll() is not None:
             raise RuntimeError("jobd exited %d: %s" % (self.proc.returncode,
                                                        self.log_tail()))
+        # ready = answers a request that needs Redis (ping does not)
         return (os.path.exists(self.sock) and
-                jobd_call(self.sock, {"op": "ping"}, 2).get("ok"))
+                jobd_call(self.sock, {"op": "stats"}, 2).get("ok"))
 
     def log_tail(self):
         try:
@@ -411,7 +412,7 @@ class Suite:
 
         def once():
             redis.flush()
-            return run_json([self.rawpush, redis.sock, n, 200, 100], 300)
+            return run_json([self.rawpush, redis.sock, str(n), "200", "100"], 300)
         self.measure("raw", mode, "LPUSH", once,
                      [("one_at_a_time", "jobs/s"), ("pipelined", "jobs/s")],
                      n)
@@ -447,13 +448,13 @@ class Suite:
                  N["rq_W2p1"]),
                 ("W2pp", ("drain", N["rq_W2pp"], 2, "simple", "pyimport"),
                  N["rq_W2pp"])):
-            if self.want(wl):
+            if self.peer_want(wl):
                 self.measure("rq", mode, wl, rq(*args), m, n)
-        if self.want("W3"):
+        if self.peer_want("W3"):
             self.measure("rq", mode, "W3", rq("latency", N["rq_W3"]),
                          [("p50_ms", "ms"), ("p99_ms", "ms"),
                           ("max_ms", "ms")], N["rq_W3"])
-        if self.want("MEM"):
+        if self.peer_want("MEM"):
             self.measure("rq", mode, "MEM", rq("memory", N["rq_MEM"]),
                          [("bytes_per_job", "B")], N["rq_MEM"])
 
@@ -491,13 +492,13 @@ class Suite:
                 ("W2x", ("drain", N["bull_W2x"], 2, "exec"), N["bull_W2x"]),
                 ("W2p1", ("drain", N["bull_W2p1"], 2, "pyimport"),
                  N["bull_W2p1"])):
-            if self.want(wl):
+            if self.peer_want(wl):
                 self.measure("bullmq", mode, wl, bull(*args), m, n)
-        if self.want("W3"):
+        if self.peer_want("W3"):
             self.measure("bullmq", mode, "W3", bull("latency", N["bull_W3"]),
                          [("p50_ms", "ms"), ("p99_ms", "ms"),
                           ("max_ms", "ms")], N["bull_W3"])
-        if self.want("MEM"):
+        if self.peer_want("MEM"):
             self.measure("bullmq", mode, "MEM", bull("memory", N["MEM"]),
                          [("bytes_per_job", "B")], N["MEM"])
 
@@ -545,9 +546,9 @@ class Suite:
                 ("W1p", ("put", N["W1p"], 8), N["W1p"]),
                 ("W2", ("drain", N["W2"], 2, "noop"), N["W2"]),
                 ("W2x", ("drain", N["W2x"], 2, "exec"), N["W2x"])):
-            if self.want(wl):
+            if self.peer_want(wl):
                 self.measure(name, mode, wl, once(*args), m, n)
-        if self.want("W3"):
+        if self.peer_want("W3"):
             self.measure(name, mode, "W3", once("latency", N["W3"]),
                          [("p50_ms", "ms"), ("p99_ms", "ms"),
                           ("max_ms", "ms")], N["W3"])
@@ -555,31 +556,48 @@ class Suite:
     def want(self, wl):
         return not self.a.only or wl in self.a.only.split(",")
 
+    def peer_want(self, wl):
+        """Smoke mode keeps the peers' scripts alive with W1 and W2 only."""
+        if self.a.smoke and not self.a.only:
+            return wl in ("W1", "W2")
+        return self.want(wl)
+
     # ---- main
+
+    def section(self, name, fn, *a):
+        t = time.monotonic()
+        try:
+            fn(*a)
+        finally:
+            self.section_secs[name] = round(time.monotonic() - t, 1)
+            log("section %s: %.1f s" % (name, self.section_secs[name]))
 
     def run(self):
         t0 = time.monotonic()
+        self.section_secs = {}
         modes = ["off"] if (self.a.smoke or self.a.no_aof) else ["off",
                                                                   "aof"]
         for mode in modes:
+            peers = not self.a.no_peers and (mode == "off" or
+                                             self.a.peers_aof)
             redis = Redis(self.top, mode == "aof")
             self.redis_version = redis.version
             try:
-                self.jobd_suite(redis, mode)
+                self.section("jobd/" + mode, self.jobd_suite, redis, mode)
                 if self.want("W1") or self.want("W1b"):
-                    self.raw_suite(redis, mode)
-                if not self.a.no_peers and (mode == "off" or
-                                            self.a.peers_aof):
-                    self.rq_suite(redis, mode)
-                    self.bull_suite(redis, mode)
+                    self.section("raw/" + mode, self.raw_suite, redis, mode)
+                if peers:
+                    self.section("rq/" + mode, self.rq_suite, redis, mode)
+                    self.section("bullmq/" + mode, self.bull_suite, redis,
+                                 mode)
                 if (mode == "off" and self.a.scaling and not self.a.smoke
                         and not self.a.only):
-                    self.scaling(redis)
+                    self.section("scaling", self.scaling, redis)
             finally:
                 redis.stop()
-            if not self.a.no_peers and (mode == "off" or self.a.peers_aof):
-                self.beanstalk_suite(mode)
-                self.gearman_suite(mode)
+            if peers:
+                self.section("beanstalkd/" + mode, self.beanstalk_suite, mode)
+                self.section("gearmand/" + mode, self.gearman_suite, mode)
         self.elapsed = time.monotonic() - t0
         shutil.rmtree(self.top, ignore_errors=True)
 
@@ -619,9 +637,11 @@ class PeerServer:
 
     @staticmethod
     def version(name, path):
-        p = subprocess.run([path, "-V"], stdout=subprocess.PIPE,
-                           stderr=subprocess.STDOUT, text=True, timeout=10)
-        return p.stdout.strip().splitlines()[0]
+        pkg = "beanstalkd" if name == "beanstalkd" else "gearman-job-server"
+        p = subprocess.run(["dpkg-query", "-W", "-f", "${Version}", pkg],
+                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                           text=True, timeout=10)
+        return p.stdout.strip() or "?"
 
     def __enter__(self):
         return self
@@ -909,6 +929,7 @@ def main():
                  "kernel": platform.release()},
         "sizes": s.N, "peers": s.peer_versions, "missing": s.missing,
         "failures": s.failures, "elapsed_s": round(s.elapsed, 1),
+        "section_secs": s.section_secs,
         "results": s.results, "n_by_system": n_by,
     }
     doc["targets"] = targets(s.results)

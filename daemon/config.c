@@ -12,8 +12,10 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <grp.h>
 #include <limits.h>
 #include <math.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -180,6 +182,155 @@ parse_mode(const char *v, mode_t *out, char *why, size_t whylen)
 	}
 	*out = (mode_t)m;
 	return 0;
+}
+
+/* parse_size: a byte count, optionally with a K, M or G suffix (powers of
+ * 1024), in [min, max]. */
+static int
+parse_size(const char *v, long long min, long long max, long long *out,
+           char *why, size_t whylen)
+{
+	char num[32];
+	size_t n = strlen(v);
+	long long mult = 1, x;
+
+	if (n > 0 && strchr("kKmMgG", v[n - 1]) != NULL) {
+		mult = strchr("kK", v[n - 1]) ? 1024 :
+		    strchr("mM", v[n - 1]) ? MiB : GiB;
+		n--;
+	}
+	if (n == 0 || n >= sizeof(num)) {
+		snprintf(why, whylen, "not a size (bytes, or a number with K, "
+		    "M or G)");
+		return -1;
+	}
+	memcpy(num, v, n);
+	num[n] = '\0';
+	if (parse_ll(num, 0, max, &x, why, whylen) == -1 ||
+	    x > max / mult || x * mult < min) {
+		snprintf(why, whylen, "%s (%lld..%lld bytes; K, M, G allowed)",
+		    strcmp(why, "not a number") == 0 ? "not a size" :
+		    "out of range", min, max);
+		return -1;
+	}
+	*out = x * mult;
+	return 0;
+}
+
+/* parse_acl: "*", or a comma-separated list of user names, uids, @group
+ * names and @gids, resolved now (an unknown name is an error). */
+static int
+parse_acl(struct acl *a, const char *v, char *why, size_t whylen)
+{
+	struct acl n;
+	const char *p = v;
+
+	memset(&n, 0, sizeof(n));
+	if (v[strspn(v, " \t")] == '\0')
+		goto done;              /* empty: nobody but the admins */
+	for (;;) {
+		char name[CONFIG_NAME_MAX + 2], *end;
+		const char *s = p + strspn(p, " \t"), *e;
+		size_t len;
+		int group;
+		unsigned long id;
+
+		e = s + strcspn(s, ",");
+		p = e;
+		while (e > s && (e[-1] == ' ' || e[-1] == '\t'))
+			e--;
+		len = (size_t)(e - s);
+		if (len == 0 || len >= sizeof(name)) {
+			snprintf(why, whylen, len == 0 ? "empty entry" :
+			    "entry longer than %d characters", CONFIG_NAME_MAX);
+			return -1;
+		}
+		memcpy(name, s, len);
+		name[len] = '\0';
+		group = name[0] == '@';
+		if (strcmp(name, "*") == 0) {
+			n.any = 1;
+		} else if ((group ? n.ngids : n.nuids) == CONFIG_MAX_ACL) {
+			snprintf(why, whylen, "more than %d %s", CONFIG_MAX_ACL,
+			    group ? "groups" : "users");
+			return -1;
+		} else if (!valid_name(name + group, "_.-")) {
+			snprintf(why, whylen, "bad %s name '%s'",
+			    group ? "group" : "user", name);
+			return -1;
+		} else if (strspn(name + group, "0123456789") ==
+		    len - (size_t)group) {
+			errno = 0;
+			id = strtoul(name + group, &end, 10);
+			if (errno == ERANGE || id >= (unsigned long)(uid_t)-1) {
+				snprintf(why, whylen, "bad id '%s'", name);
+				return -1;
+			}
+			if (group)
+				n.gids[n.ngids++] = (gid_t)id;
+			else
+				n.uids[n.nuids++] = (uid_t)id;
+		} else if (group) {
+			struct group *gr = getgrnam(name + 1);
+
+			if (gr == NULL) {
+				snprintf(why, whylen, "no such group '%s'",
+				    name + 1);
+				return -1;
+			}
+			n.gids[n.ngids++] = gr->gr_gid;
+		} else {
+			struct passwd *pw = getpwnam(name);
+
+			if (pw == NULL) {
+				snprintf(why, whylen, "no such user '%s'", name);
+				return -1;
+			}
+			n.uids[n.nuids++] = pw->pw_uid;
+		}
+		if (*p == '\0')
+			break;
+		p++;                        /* the comma */
+	}
+done:
+	*a = n;
+	return 0;
+}
+
+static int
+apply_access(struct config *cfg, const char *key, const char *v, char *why,
+             size_t whylen)
+{
+	if (strcmp(key, "submit") == 0)
+		return parse_acl(&cfg->acl_submit, v, why, whylen);
+	if (strcmp(key, "admin") == 0)
+		return parse_acl(&cfg->acl_admin, v, why, whylen);
+	snprintf(why, whylen, "unknown setting");
+	return -1;
+}
+
+int
+config_acl_allows(const struct acl *a, uid_t uid, const gid_t *groups,
+                  int ngroups)
+{
+	if (a == NULL)
+		return 0;
+	if (a->any)
+		return 1;
+	for (int i = 0; i < a->nuids; i++)
+		if (a->uids[i] == uid)
+			return 1;
+	for (int i = 0; i < a->ngids; i++)
+		for (int j = 0; j < ngroups; j++)
+			if (a->gids[i] == groups[j])
+				return 1;
+	return 0;
+}
+
+int
+config_acl_has_groups(const struct acl *a)
+{
+	return a != NULL && !a->any && a->ngids > 0;
 }
 
 /* check_redis: unix:///abs/path or redis://host[:port][/db]. */
@@ -725,6 +876,19 @@ apply_type(struct job_type *t, const char *key, const char *v,
 	}
 	if (strcmp(key, "env") == 0)
 		return add_env(t, v, why, whylen);
+	if (strcmp(key, "limit_cpu") == 0)
+		return parse_ll(v, 0, 7 * DAY, &t->limit_cpu, why, whylen);
+	if (strcmp(key, "limit_memory") == 0 || strcmp(key, "limit_files") == 0) {
+		/* 0: no limit; a small one would only break the exec */
+		if (strcmp(v, "0") == 0) {
+			*(key[6] == 'm' ? &t->limit_memory : &t->limit_files) = 0;
+			return 0;
+		}
+		if (key[6] == 'm')
+			return parse_size(v, 16 * MiB, 1024 * GiB,
+			    &t->limit_memory, why, whylen);
+		return parse_ll(v, 8, 1048576, &t->limit_files, why, whylen);
+	}
 	snprintf(why, whylen, "unknown setting");
 	return -1;
 str:
@@ -779,6 +943,13 @@ type_check(const struct config *cfg, const struct job_type *t,
 	if (t->kind != HANDLER_HTTP && t->url != NULL) {
 		*key = "url";
 		snprintf(why, whylen, "only for handler http");
+		return -1;
+	}
+	if (t->kind != HANDLER_EXEC && (t->limit_cpu != 0 ||
+	    t->limit_memory != 0 || t->limit_files != 0)) {
+		*key = t->limit_cpu != 0 ? "limit_cpu" : t->limit_memory != 0 ?
+		    "limit_memory" : "limit_files";
+		snprintf(why, whylen, "only for handler exec");
 		return -1;
 	}
 	if (t->kind != HANDLER_BUILTIN && t->builtin[0] != '\0') {
@@ -904,6 +1075,8 @@ apply_main(struct config *cfg, const char *key, const char *v,
 
 /* ---- public: building, finishing, freeing -------------------------------- */
 
+static unsigned long config_serial;
+
 /* config_new_bare: every default, no types, workers still 0. */
 static struct config *
 config_new_bare(void)
@@ -928,6 +1101,9 @@ config_new_bare(void)
 	cfg->max_result = 1 * MiB;
 	cfg->log_level = LOG_INFO;
 	cfg->log_syslog = 0;
+	cfg->acl_submit.any = 1;
+	cfg->acl_admin.any = 1;
+	cfg->serial = ++config_serial;
 	snprintf(cfg->queues[0], sizeof(cfg->queues[0]), "high");
 	snprintf(cfg->queues[1], sizeof(cfg->queues[1]), "default");
 	snprintf(cfg->queues[2], sizeof(cfg->queues[2]), "low");
@@ -1086,6 +1262,8 @@ config_set(struct config *cfg, const char *section, const char *key,
 			return -1;
 		}
 		r = apply_type(t, key, value, why, sizeof(why));
+	} else if (strcmp(section, "access") == 0) {
+		r = apply_access(cfg, key, value, why, sizeof(why));
 	} else {
 		snprintf(err, errlen, "[%s]: unknown section", section);
 		return -1;
@@ -1100,7 +1278,7 @@ config_set(struct config *cfg, const char *section, const char *key,
 
 /* ---- the file ----------------------------------------------------------- */
 
-enum sect { SECT_NONE, SECT_JOBD, SECT_TYPE, SECT_BAD };
+enum sect { SECT_NONE, SECT_JOBD, SECT_ACCESS, SECT_TYPE, SECT_BAD };
 
 struct type_lines {
 	int header;             /* line of [type:NAME] */
@@ -1186,9 +1364,13 @@ section_start(struct parse *ps, const char *name, size_t len)
 		ps->sect = SECT_JOBD;
 		return;
 	}
+	if (strcmp(ps->section, "access") == 0) {
+		ps->sect = SECT_ACCESS;
+		return;
+	}
 	if (strncmp(ps->section, "type:", 5) != 0) {
-		perr(ps, ps->line, "[%s]: unknown section (expected [jobd] or "
-		    "[type:NAME])", ps->section);
+		perr(ps, ps->line, "[%s]: unknown section (expected [jobd], "
+		    "[access] or [type:NAME])", ps->section);
 		return;
 	}
 	if (!valid_name(ps->section + 5, TYPE_CHARS)) {
@@ -1392,6 +1574,9 @@ handler(void *user, const char *section, const char *key, const char *value)
 		r = apply_main(cfg, key, value, why, sizeof(why));
 		if (r == 0 && strcmp(key, "queues") == 0)
 			ps->queues_line = ps->line;
+		break;
+	case SECT_ACCESS:
+		r = apply_access(cfg, key, value, why, sizeof(why));
 		break;
 	case SECT_TYPE:
 	default:

@@ -48,6 +48,19 @@ struct job_type {
 	char *user;                      /* run as (needs root), or NULL */
 	char *env[CONFIG_MAX_ARGV + 1];  /* extra "K=V" entries, NULL-terminated */
 	char *cwd;                       /* working directory, or NULL */
+	/* exec: resource limits of the handler process, 0 = inherited */
+	long long limit_cpu;             /* CPU seconds (RLIMIT_CPU) */
+	long long limit_memory;          /* bytes of address space (RLIMIT_AS) */
+	long long limit_files;           /* open files (RLIMIT_NOFILE) */
+};
+
+/* An access list ([access] submit/admin): who may run a class of ops. */
+struct acl {
+	int any;                         /* "*": anyone who can connect */
+	uid_t uids[CONFIG_MAX_ACL];
+	int nuids;
+	gid_t gids[CONFIG_MAX_ACL];      /* "@group": primary or supplementary */
+	int ngids;
 };
 
 struct config {
@@ -79,6 +92,12 @@ struct config {
 	int foreground;
 	double max_wait;         /* seconds, cap of a wait request */
 	long long max_result;    /* bytes of a result kept */
+
+	/* [access]; root and jobd's own uid are always admins */
+	struct acl acl_submit;   /* submit, submit_many, progress */
+	struct acl acl_admin;    /* cancel, requeue, delete, pause, resume,
+	                            reload (and submit) */
+	unsigned long serial;    /* differs between any two loaded configs */
 
 	struct job_type *types;
 	int ntypes;
@@ -121,6 +140,13 @@ const struct job_type *config_find_type(const struct config *cfg,
  * failed_attempt + 1, from the type's backoff (jitter included: up to 20%
  * of the delay, random). */
 long long config_retry_delay_ms(const struct job_type *t, int failed_attempt);
+
+/* config_acl_allows: 1 if a has "*", uid, or one of the ngroups groups. */
+int config_acl_allows(const struct acl *a, uid_t uid, const gid_t *groups,
+                      int ngroups);
+
+/* config_acl_has_groups: a names a group (membership must be known). */
+int config_acl_has_groups(const struct acl *a);
 
 /* config_queue_index: position of queue name in the priority order, or -1. */
 int config_queue_index(const struct config *cfg, const char *name);

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
@@ -52,6 +53,12 @@ struct conn {
 	int processing;            /* inside conn_process: no re-entry */
 	long uid, gid;
 	unsigned long serial;      /* for logs */
+	/* access: the peer's groups, looked up once when an ACL names a
+	 * group; its rights, computed again when the config changes */
+	gid_t *groups;
+	int ngroups;               /* -1: not looked up yet */
+	unsigned long acl_serial;  /* config the rights were computed for */
+	int may_submit, may_admin;
 };
 LIST_HEAD(conn_list, conn);
 
@@ -219,6 +226,89 @@ conn_fatal(struct conn *c, int code, const char *msg)
 		reply_error(r, code, msg, NULL);
 }
 
+/* conn_groups: the peer's primary gid, and its user's groups (the
+ * passwd group and the supplementary ones, getgrouplist), looked up once
+ * per connection. */
+static void
+conn_groups(struct conn *c)
+{
+	struct passwd *pw;
+	gid_t *g;
+	int n = 64;
+
+	if (c->ngroups >= 0)
+		return;
+	c->ngroups = 0;
+	if ((c->groups = malloc(sizeof(gid_t))) == NULL)
+		return;
+	if (c->gid >= 0)
+		c->groups[c->ngroups++] = (gid_t)c->gid;
+	if (c->uid < 0 || (pw = getpwuid((uid_t)c->uid)) == NULL)
+		return;
+	for (int tries = 0; tries < 4; tries++) {
+		int want;
+
+		if ((g = malloc((size_t)n * sizeof(gid_t))) == NULL)
+			return;
+		/* g[0] is the peer's gid; the user's groups follow */
+		g[0] = c->gid >= 0 ? (gid_t)c->gid : pw->pw_gid;
+		want = n - 1;
+		if (getgrouplist(pw->pw_name, pw->pw_gid, g + 1, &want) >= 0) {
+			free(c->groups);
+			c->groups = g;
+			c->ngroups = want + 1;
+			return;
+		}
+		want++;
+		free(g);
+		n = want > n ? want : n * 4;
+	}
+}
+
+/* conn_rights: compute what the peer may do under the current config. */
+static void
+conn_rights(struct conn *c)
+{
+	const struct config *cfg = c->srv->cfg;
+	uid_t uid = (uid_t)c->uid;
+
+	if (c->acl_serial == cfg->serial)
+		return;
+	c->acl_serial = cfg->serial;
+	if (c->uid < 0) {           /* unknown peer: open ops only */
+		c->may_admin = c->may_submit = 0;
+		return;
+	}
+	if (config_acl_has_groups(&cfg->acl_admin) ||
+	    config_acl_has_groups(&cfg->acl_submit))
+		conn_groups(c);
+	c->may_admin = uid == 0 || uid == geteuid() ||
+	    config_acl_allows(&cfg->acl_admin, uid, c->groups,
+	    c->ngroups > 0 ? c->ngroups : 0);
+	c->may_submit = c->may_admin ||
+	    config_acl_allows(&cfg->acl_submit, uid, c->groups,
+	    c->ngroups > 0 ? c->ngroups : 0);
+}
+
+/* conn_allowed: the peer may run req's op; else answers forbidden. */
+static int
+conn_allowed(struct conn *c, struct reply *r)
+{
+	enum op_access a = op_access(r->req.op);
+	char msg[128];
+
+	if (a == ACCESS_OPEN)
+		return 1;
+	conn_rights(c);
+	if (a == ACCESS_SUBMIT ? c->may_submit : c->may_admin)
+		return 1;
+	snprintf(msg, sizeof(msg), "uid %ld may not %s", c->uid,
+	    op_name(r->req.op));
+	log_info("client %lu: forbidden: %s", c->serial, msg);
+	reply_error(r, PERR_FORBIDDEN, msg, NULL);
+	return 0;
+}
+
 static void
 conn_handle_frame(struct conn *c, const char *buf, size_t len)
 {
@@ -236,7 +326,8 @@ conn_handle_frame(struct conn *c, const char *buf, size_t len)
 		reply_error(r, rc, err, NULL);
 		return;
 	}
-	ops_dispatch(r);
+	if (conn_allowed(c, r))
+		ops_dispatch(r);
 }
 
 /* conn_process: turn buffered frames into requests while the connection
@@ -244,7 +335,7 @@ conn_handle_frame(struct conn *c, const char *buf, size_t len)
 static void
 conn_process(struct conn *c)
 {
-	const struct config *cfg = c->srv->cfg;
+	const struct config *cfg;
 	const char *payload;
 	size_t len;
 	char msg[128];
@@ -253,7 +344,10 @@ conn_process(struct conn *c)
 	if (c->processing)
 		return;
 	c->processing = 1;
-	while (!c->closing && c->pending < cfg->max_pending) {
+	/* c->srv->cfg is read afresh each time: a reload op run inside
+	 * this loop frees the config it replaces */
+	while (!c->closing && c->pending < c->srv->cfg->max_pending) {
+		cfg = c->srv->cfg;
 		rc = frame_reader_next(c->reader, &payload, &len);
 		if (rc == FRAME_NEED_MORE)
 			break;
@@ -273,6 +367,7 @@ conn_process(struct conn *c)
 		}
 	}
 	c->processing = 0;
+	cfg = c->srv->cfg;
 
 	/* Read more only while neither the replies in flight nor the unread
 	 * output are over their bounds. */
@@ -362,6 +457,7 @@ conn_free(struct conn *c)
 	bufferevent_free(c->bev);
 	frame_reader_free(c->reader);
 	log_debug("client %lu: closed", c->serial);
+	free(c->groups);
 	free(c);
 }
 
@@ -385,6 +481,7 @@ server_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 	c->srv = srv;
 	c->serial = ++srv->serial;
 	c->uid = c->gid = -1;
+	c->ngroups = -1;
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &credlen) == 0) {
 		c->uid = cred.uid;
 		c->gid = cred.gid;

@@ -364,6 +364,28 @@ close_from(int lowfd)
 		close((int)fd);
 }
 
+/* child_limit: lower one resource limit to v (never above the hard limit
+ * we have); hard is how far past v the hard limit goes.  Async-signal-safe. */
+static void
+child_limit(int resource, long long v, long long hard, const char *name)
+{
+	struct rlimit rl;
+	rlim_t cur = (rlim_t)v, max = (rlim_t)(v + hard);
+
+	if (v <= 0)
+		return;
+	if (getrlimit(resource, &rl) == 0 && rl.rlim_max != RLIM_INFINITY) {
+		if (max > rl.rlim_max)
+			max = rl.rlim_max;
+		if (cur > max)
+			cur = max;
+	}
+	rl.rlim_cur = cur;
+	rl.rlim_max = max;
+	if (setrlimit(resource, &rl) == -1)
+		child_fail("set", name);
+}
+
 /* child_exec: the child side of spawn(); never returns.  fds: the child's
  * ends of stdin, stdout, stderr and progress (-1: none). */
 static void __attribute__((noreturn))
@@ -398,6 +420,17 @@ child_exec(const struct job_type *t, pid_t ppid, const int fds[4],
 
 	if (t->cwd != NULL && t->cwd[0] != '\0' && chdir(t->cwd) == -1)
 		child_fail("chdir to", t->cwd);
+	/* Limits before the user switch (lowering needs no privilege, but
+	 * the handler must not be able to raise them back).  Past the CPU
+	 * limit the kernel sends SIGXCPU, then SIGKILL a second later. */
+	child_limit(RLIMIT_CPU, t->limit_cpu, 1, "limit_cpu");
+	child_limit(RLIMIT_AS, t->limit_memory, 0, "limit_memory");
+	child_limit(RLIMIT_NOFILE, t->limit_files, 0, "limit_files");
+	if (t->limit_cpu > 0 || t->limit_memory > 0 || t->limit_files > 0) {
+		struct rlimit none = { 0, 0 };
+
+		(void)setrlimit(RLIMIT_CORE, &none); /* no core of a limit hit */
+	}
 	if (id->switch_user) {
 		if (setgid(id->gid) == -1)
 			child_fail("setgid for", id->name);
@@ -915,8 +948,8 @@ status_error(const struct run *r, const char *prefix, int status)
 	if (status == -1)
 		snprintf(what, sizeof(what), "exit status unknown");
 	else if (WIFSIGNALED(status))
-		snprintf(what, sizeof(what), "killed by signal %d",
-		    WTERMSIG(status));
+		snprintf(what, sizeof(what), "killed by signal %d (%s)",
+		    WTERMSIG(status), strsignal(WTERMSIG(status)));
 	else
 		snprintf(what, sizeof(what), "exit status %d",
 		    WEXITSTATUS(status));

@@ -504,6 +504,26 @@ local function requeue(keys, args)
 	return out
 end
 
+-- delete: ARGV[4] id.  Removes a finished, failed or canceled job's record
+-- and its index entries.  Returns {status it had}.
+local function delete(keys, args)
+	local c = context(keys, args)
+	local id = args[4]
+	local jk = jkey(c, id)
+	local f = redis.call('HMGET', jk, 'status', 'queue', 'unique_key')
+	local st, q = f[1], f[2]
+	if not st then return err('NOT_FOUND', id, 'no such job') end
+	if not TERMINAL[st] then
+		return err('CONFLICT', id, 'job is ' .. st ..
+		           ', only finished, failed or canceled jobs can be deleted')
+	end
+	redis.call('ZREM', ikey(c, st, q), id)
+	redis.call('ZREM', ikey(c, st), id)
+	release_unique(c, id, f[3])
+	redis.call('DEL', jk)
+	return { st }
+end
+
 -- get: ARGV[4] id.  Returns HGETALL.
 local function get(keys, args)
 	local r = redis.call('HGETALL', args[1] .. 'job:' .. args[4])
@@ -781,6 +801,7 @@ redis.register_function('jobd_finish', finish)
 redis.register_function('jobd_fail', fail)
 redis.register_function('jobd_cancel', cancel)
 redis.register_function('jobd_requeue', requeue)
+redis.register_function('jobd_delete', delete)
 redis.register_function{ function_name = 'jobd_get', callback = get,
                          flags = { 'no-writes' } }
 redis.register_function('jobd_list', list)

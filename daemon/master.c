@@ -656,27 +656,34 @@ master_shutdown(int sig)
 	master_maybe_exit();
 }
 
-static void
-master_reload(void)
+/* master_reload: load the config again (SIGHUP, the reload op); 0, or
+ * -1 with the reason in err, the current configuration kept. */
+static int
+master_reload(char *err, size_t errlen)
 {
-	char err[512];
 	struct config *ncfg, *old = m.cfg;
 	int n;
 
-	ncfg = m.reload(err, sizeof(err));
+	if (m.stopping) {
+		snprintf(err, errlen, "jobd is shutting down");
+		return -1;
+	}
+	ncfg = m.reload(err, errlen);
 	if (ncfg == NULL) {
 		log_warnx("reload failed, keeping the current configuration: %s",
 		    err);
-		return;
+		return -1;
 	}
 	if (strcmp(ncfg->socket, old->socket) != 0 ||
 	    strcmp(ncfg->redis, old->redis) != 0 ||
 	    strcmp(ncfg->prefix, old->prefix) != 0 ||
 	    strcmp(ncfg->ns, old->ns) != 0) {
-		log_warnx("reload refused: socket, redis, prefix and namespace "
-		    "changes need a restart; keeping the current configuration");
+		snprintf(err, errlen, "socket, redis, prefix and namespace "
+		    "changes need a restart");
+		log_warnx("reload refused: %s; keeping the current "
+		    "configuration", err);
 		config_free(ncfg);
-		return;
+		return -1;
 	}
 	m.cfg = ncfg;
 	server_set_config(m.server, ncfg);
@@ -704,6 +711,7 @@ master_reload(void)
 	}
 	log_info("configuration reloaded: %d workers, %d job types", n,
 	    ncfg->ntypes);
+	return 0;
 }
 
 static void
@@ -715,10 +723,13 @@ signal_cb(evutil_socket_t sig, short what, void *arg)
 	case SIGINT:
 		master_shutdown((int)sig);
 		break;
-	case SIGHUP:
+	case SIGHUP: {
+		char err[512];
+
 		if (!m.stopping)
-			master_reload();
+			(void)master_reload(err, sizeof(err));
 		break;
+	}
 	}
 }
 
@@ -752,6 +763,7 @@ master_run(struct config *cfg, master_reload_fn *reload)
 	}
 	m.store = store_new(m.base, cfg, store_event, NULL);
 	ops_init(m.base, m.store, cfg);
+	ops_set_reload_hook(master_reload);
 
 	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
 		ev_sig[i] = evsignal_new(m.base, sigs[i], signal_cb, NULL);

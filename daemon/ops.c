@@ -25,6 +25,7 @@ static struct {
 	struct event_base *base;
 	struct store *store;
 	const struct config *cfg;
+	int (*reload)(char *err, size_t errlen);
 } ops;
 
 /* --- job ids: "j_" + ULID (48-bit ms time, 80 random bits) ------------- */
@@ -426,6 +427,26 @@ empty_done(void *arg, int err, const char *msg, json_t *reply)
 		reply_ok(r, NULL);
 }
 
+/* op_reload: the master loads its config file again, as on SIGHUP. */
+static void
+op_reload(struct reply *r)
+{
+	char err[512], msg[600];
+
+	log_info("reload asked by uid %ld", reply_peer_uid(r));
+	if (ops.reload == NULL) {
+		reply_error(r, PERR_INTERNAL, "reload is not available", NULL);
+		return;
+	}
+	if (ops.reload(err, sizeof(err)) == -1) {
+		snprintf(msg, sizeof(msg), "reload failed, keeping the current "
+		    "configuration: %s", err);
+		reply_error(r, PERR_INTERNAL, msg, NULL);
+		return;
+	}
+	reply_ok(r, NULL);
+}
+
 void
 ops_dispatch(struct reply *r)
 {
@@ -482,6 +503,12 @@ ops_dispatch(struct reply *r)
 		store_progress(ops.store, req->job_id, req->percent,
 		    req->message, empty_done, r);
 		break;
+	case OP_DELETE:
+		store_delete(ops.store, req->job_id, empty_done, r);
+		break;
+	case OP_RELOAD:
+		op_reload(r);
+		break;
 	default:
 		reply_error(r, PERR_UNKNOWN_OP, "unknown op", NULL);
 		break;
@@ -500,4 +527,10 @@ void
 ops_set_config(const struct config *cfg)
 {
 	ops.cfg = cfg;
+}
+
+void
+ops_set_reload_hook(int (*fn)(char *err, size_t errlen))
+{
+	ops.reload = fn;
 }

@@ -14,6 +14,9 @@ struct event_base;
 void ops_init(struct event_base *base, struct store *st,
               const struct config *cfg);
 void ops_set_config(const struct config *cfg);
+/* ops_set_reload_hook: fn reloads the configuration for the reload op:
+ * 0, or -1 with a message in err (the old configuration is kept). */
+void ops_set_reload_hook(int (*fn)(char *err, size_t errlen));
 /* ops_dispatch: answer r's request (already parsed and valid). */
 void ops_dispatch(struct reply *r);
 /* ops_job_ended: a job reached a terminal status: wake its waiters. */

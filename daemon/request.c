@@ -44,6 +44,8 @@ static const char *const op_names[OP__COUNT] = {
 	[OP_PAUSE] = "pause",
 	[OP_RESUME] = "resume",
 	[OP_PROGRESS] = "progress",
+	[OP_DELETE] = "delete",
+	[OP_RELOAD] = "reload",
 };
 
 static const char *const statuses[] = {
@@ -56,6 +58,36 @@ op_name(enum op op)
 	if ((int)op < 0 || op >= OP__COUNT)
 		return "unknown";
 	return op_names[op];
+}
+
+enum op_access
+op_access(enum op op)
+{
+	switch (op) {
+	case OP_SUBMIT:
+	case OP_SUBMIT_MANY:
+	case OP_PROGRESS:
+		return ACCESS_SUBMIT;
+	case OP_CANCEL:
+	case OP_REQUEUE:
+	case OP_DELETE:
+	case OP_PAUSE:
+	case OP_RESUME:
+	case OP_RELOAD:
+		return ACCESS_ADMIN;
+	case OP_HELLO:
+	case OP_PING:
+	case OP_GET:
+	case OP_RESULT:
+	case OP_WAIT:
+	case OP_LIST:
+	case OP_STATS:
+		return ACCESS_OPEN;
+	case OP__COUNT:
+	default:
+		break;
+	}
+	return ACCESS_ADMIN;        /* unknown: the strictest */
 }
 
 /* A parse in progress: where messages go and what prefixes them. */
@@ -538,6 +570,7 @@ parse_op(struct ctx *c, struct request *req)
 	case OP_HELLO:
 	case OP_PING:
 	case OP_STATS:
+	case OP_RELOAD:
 		return PERR_OK;
 	case OP_SUBMIT:
 		if ((req->jobs = calloc(1, sizeof(*req->jobs))) == NULL)
@@ -549,6 +582,7 @@ parse_op(struct ctx *c, struct request *req)
 	case OP_GET:
 	case OP_RESULT:
 	case OP_CANCEL:
+	case OP_DELETE:
 		return get_job_id(c, req->root, "job_id", 1, &req->job_id);
 	case OP_WAIT:
 		if ((rc = get_job_id(c, req->root, "job_id", 1,
@@ -602,10 +636,15 @@ request_parse(const char *buf, size_t len, const struct config *cfg,
 		return fail(&c, PERR_BAD_JSON, "empty request");
 
 	root = json_loadb(buf, len, JSON_DECODE_ANY, &jerr);
-	if (root == NULL)
+	if (root == NULL) {
+		/* jansson quotes the offending input ("near '...'"): control
+		 * bytes and partial UTF-8 must not reach the reply or logs */
+		char text[JSON_ERROR_TEXT_LENGTH];
+
 		return fail(&c, PERR_BAD_JSON, "%s (line %d, column %d, "
-		    "byte %d)", jerr.text, jerr.line, jerr.column,
-		    jerr.position);
+		    "byte %d)", shown(jerr.text, text, sizeof(text)),
+		    jerr.line, jerr.column, jerr.position);
+	}
 	req->root = root;
 	if (!json_is_object(root))
 		return fail(&c, PERR_BAD_REQUEST,

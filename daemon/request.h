@@ -21,8 +21,15 @@
 enum op {
 	OP_HELLO, OP_PING, OP_SUBMIT, OP_SUBMIT_MANY, OP_GET, OP_RESULT,
 	OP_WAIT, OP_CANCEL, OP_REQUEUE, OP_LIST, OP_STATS, OP_PAUSE,
-	OP_RESUME, OP_PROGRESS,
+	OP_RESUME, OP_PROGRESS, OP_DELETE, OP_RELOAD,
 	OP__COUNT
+};
+
+/* Who may run an op ([access] in the config). */
+enum op_access {
+	ACCESS_OPEN = 0,        /* anyone who can connect */
+	ACCESS_SUBMIT,          /* [access] submit, or an admin */
+	ACCESS_ADMIN,           /* [access] admin */
 };
 
 /* A normalised submit: every field present, defaults of the type applied.
@@ -50,7 +57,8 @@ struct request {
 	struct submit_spec *jobs; /* submit: 1, submit_many: njobs; owned */
 	size_t njobs;
 
-	const char *job_id;     /* get result wait cancel requeue progress */
+	const char *job_id;     /* get result wait cancel requeue progress
+	                           delete */
 	double timeout;         /* wait: seconds */
 	const char *queue;      /* requeue(all_failed) list pause resume */
 	int all_failed;         /* requeue */
@@ -63,6 +71,9 @@ struct request {
 
 /* op_name: "submit", ... */
 const char *op_name(enum op op);
+
+/* op_access: the access class of op. */
+enum op_access op_access(enum op op);
 
 /*
  * request_parse: parse len bytes of JSON into req (zeroed first).  Returns

@@ -1420,6 +1420,12 @@ store_requeue(struct store *st, const char *job_id, store_cb *cb, void *arg)
 }
 
 void
+store_delete(struct store *st, const char *job_id, store_cb *cb, void *arg)
+{
+	one_arg(st, RK_EMPTY, "jobd_delete", job_id, NULL, cb, arg);
+}
+
+void
 store_requeue_failed(struct store *st, const char *queue, store_cb *cb,
                      void *arg)
 {

@@ -67,6 +67,10 @@ void store_cancel(struct store *st, const char *job_id, store_cb *cb, void *arg)
 /* store_requeue: a failed or canceled job back to its queue; reply
  * {"job_ids": [id]}.  Other statuses: PERR_CONFLICT. */
 void store_requeue(struct store *st, const char *job_id, store_cb *cb, void *arg);
+/* store_delete: remove a finished, failed or canceled job's record and
+ * index entries; reply {}.  Other statuses: PERR_CONFLICT; unknown:
+ * PERR_NOT_FOUND. */
+void store_delete(struct store *st, const char *job_id, store_cb *cb, void *arg);
 /* store_requeue_failed: every failed job of queue (NULL: all queues). */
 void store_requeue_failed(struct store *st, const char *queue, store_cb *cb,
                           void *arg);

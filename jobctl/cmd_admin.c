@@ -1,6 +1,6 @@
 /*
  * cmd_admin.c: the verbs about the daemon: ping, stats, workers, pause,
- * resume.
+ * resume, reload.
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -40,6 +40,13 @@ build_stats(char **args)
 {
 	(void)args;
 	return json_pack("{ss}", "op", "stats");
+}
+
+static json_t *
+build_reload(char **args)
+{
+	(void)args;
+	return json_pack("{ss}", "op", "reload");
 }
 
 static json_t *
@@ -198,4 +205,16 @@ int
 cmd_resume(struct jobctl *ctl, int argc, char **argv)
 {
 	return queue_verb(ctl, argc, argv, build_resume, "resumed");
+}
+
+int
+cmd_reload(struct jobctl *ctl, int argc, char **argv)
+{
+	json_t *resp;
+	int rc;
+
+	if ((rc = simple(ctl, argc, argv, 0, "no arguments", build_reload,
+	    &resp)) != 0 || resp == NULL)
+		return rc;
+	return finish(ctl, resp, "configuration reloaded");
 }

@@ -366,6 +366,26 @@ cmd_cancel(struct jobctl *ctl, int argc, char **argv)
 }
 
 int
+cmd_delete(struct jobctl *ctl, int argc, char **argv)
+{
+	const char *id;
+	json_t *resp;
+	int rc;
+
+	if ((rc = verb_args(ctl, argc, argv, 1, "one job id")) != 0)
+		return rc == EXIT_DONE ? EXIT_OK : rc;
+	id = argv[optind];
+	if ((rc = ctl_request(ctl, id_request("delete", id), &resp)) != 0)
+		return rc;
+	if (ctl->json)
+		print_json(resp);
+	else
+		printf("%s deleted\n", id);
+	json_decref(resp);
+	return EXIT_OK;
+}
+
+int
 cmd_requeue(struct jobctl *ctl, int argc, char **argv)
 {
 	static const struct option opts[] = {

@@ -76,6 +76,7 @@ int cmd_result(struct jobctl *, int, char **);
 int cmd_wait(struct jobctl *, int, char **);
 int cmd_cancel(struct jobctl *, int, char **);
 int cmd_requeue(struct jobctl *, int, char **);
+int cmd_delete(struct jobctl *, int, char **);
 int cmd_list(struct jobctl *, int, char **);
 int wait_job(struct jobctl *, const char *id, double timeout, int limited);
 
@@ -85,5 +86,6 @@ int cmd_stats(struct jobctl *, int, char **);
 int cmd_workers(struct jobctl *, int, char **);
 int cmd_pause(struct jobctl *, int, char **);
 int cmd_resume(struct jobctl *, int, char **);
+int cmd_reload(struct jobctl *, int, char **);
 
 #endif

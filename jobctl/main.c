@@ -23,12 +23,14 @@ static const struct verb verbs[] = {
 	{ "wait", cmd_wait, "wait ID [--timeout S]" },
 	{ "cancel", cmd_cancel, "cancel ID" },
 	{ "requeue", cmd_requeue, "requeue ID | --all-failed [--queue Q]" },
+	{ "delete", cmd_delete, "delete ID" },
 	{ "list", cmd_list, "list [--status S] [--queue Q] [--type T] "
 	    "[--limit N] [--offset N]" },
 	{ "stats", cmd_stats, "stats" },
 	{ "workers", cmd_workers, "workers" },
 	{ "pause", cmd_pause, "pause QUEUE" },
 	{ "resume", cmd_resume, "resume QUEUE" },
+	{ "reload", cmd_reload, "reload" },
 };
 #define NVERBS (sizeof(verbs) / sizeof(verbs[0]))
 

@@ -935,3 +935,30 @@ jc_progress(jc_client *c, const char *job_id, double percent,
 	json_decref(resp);
 	return rc;
 }
+
+JC_EXPORT int
+jc_delete(jc_client *c, const char *job_id)
+{
+	json_t *resp;
+	int rc;
+
+	CHECK_HANDLE(c);
+	clear_err(c);
+	CHECK_ARG(c, job_id != NULL, "job id is NULL");
+	rc = call(c, op_req("delete", job_id), 0, &resp);
+	json_decref(resp);
+	return rc;
+}
+
+JC_EXPORT int
+jc_reload(jc_client *c)
+{
+	json_t *resp;
+	int rc;
+
+	CHECK_HANDLE(c);
+	clear_err(c);
+	rc = call(c, op_req("reload", NULL), 0, &resp);
+	json_decref(resp);
+	return rc;
+}

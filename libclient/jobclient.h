@@ -170,6 +170,17 @@ int jc_resume(jc_client *c, const char *queue);
 int jc_progress(jc_client *c, const char *job_id, double percent,
                 const char *message);
 
+/* jc_delete: remove a finished, failed or canceled job's record
+ * (JC_ERR_CONFLICT for a job that has not ended, JC_ERR_NOT_FOUND for an
+ * unknown one).  Needs the admin right ([access] admin). */
+int jc_delete(jc_client *c, const char *job_id);
+
+/* jc_reload: have the daemon load its configuration file again, as on
+ * SIGHUP.  When the new file does not load, the daemon keeps the old one
+ * and the error (JC_ERR_INTERNAL) carries the reason in jc_errmsg().
+ * Needs the admin right. */
+int jc_reload(jc_client *c);
+
 #ifdef __cplusplus
 }
 #endif

@@ -100,6 +100,40 @@ def wait_for_socket(path: Path, timeout: float = 10.0,
     raise TimeoutError(f"nothing listening on {path} after {timeout}s")
 
 
+def jobd_request(path: Path, request: dict, timeout: float = 5.0) -> dict:
+    """One raw protocol round trip (SPEC §2 framing), without the binding."""
+    import json
+    import struct
+    with socket.socket(socket.AF_UNIX) as s:
+        s.settimeout(timeout)
+        s.connect(str(path))
+        data = json.dumps(request).encode()
+        s.sendall(struct.pack(">I", len(data)) + data)
+        buf = b""
+        while len(buf) < 4 or len(buf) < 4 + struct.unpack(">I", buf[:4])[0]:
+            chunk = s.recv(65536)
+            if not chunk:
+                raise ConnectionError("jobd closed the connection")
+            buf += chunk
+        return json.loads(buf[4:4 + struct.unpack(">I", buf[:4])[0]])
+
+
+def wait_for_jobd_ready(path: Path, timeout: float = 10.0) -> None:
+    """Wait until jobd answers a request that needs Redis (it may listen
+    before its Redis connection is up)."""
+    deadline = time.monotonic() + timeout
+    last: object = None
+    while time.monotonic() < deadline:
+        try:
+            last = jobd_request(path, {"op": "stats"})
+            if isinstance(last, dict) and last.get("ok"):
+                return
+        except OSError as exc:
+            last = exc
+        time.sleep(0.05)
+    raise TimeoutError(f"jobd at {path} not ready: {last!r}")
+
+
 def stop_process(proc: Optional[subprocess.Popen], grace: float = 10.0) -> None:
     """SIGTERM, then SIGKILL after *grace* seconds."""
     if proc is None or proc.poll() is not None:
@@ -172,6 +206,7 @@ class Jobd:
                                      stdout=log, stderr=subprocess.STDOUT)
         try:
             wait_for_socket(self.socket, proc=self.proc)
+            wait_for_jobd_ready(self.socket)
         except Exception:
             stop_process(self.proc)
             raise RuntimeError("jobd did not start:\n" + self.log_tail())

@@ -9,7 +9,7 @@ import time
 import urllib.error
 import urllib.request
 import zipfile
-from typing import Any, Dict, Tuple
+from typing import Any, Tuple
 
 import pytest
 from apphelpers import IDEA

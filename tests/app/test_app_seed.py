@@ -7,7 +7,6 @@ import re
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 from apphelpers import IDEA, make_settings
@@ -218,6 +217,7 @@ def test_worker_py_starts_jobd(tmp_path):
                          env=env, stderr=subprocess.PIPE)
     try:
         pyfixtures.wait_for_socket(sock, proc=p)
+        pyfixtures.wait_for_jobd_ready(sock)
         s = make_settings(tmp, USE_BACKGROUND_JOBS="true",
                           JOBD_SOCKET=str(sock), STORY_DB=str(tmp / "s.db"))
         c = create_app(s).test_client()

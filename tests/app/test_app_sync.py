@@ -10,7 +10,6 @@ import os
 import subprocess
 import sys
 import zipfile
-from pathlib import Path
 
 import pytest
 from apphelpers import IDEA, make_settings
@@ -18,7 +17,7 @@ from apphelpers import IDEA, make_settings
 import pyfixtures
 from storyapp.generator import StoryRequest, generate_offline, render_story
 from storyapp.services import StoryService
-from storyapp.web import MESSAGES, create_app
+from storyapp.web import create_app
 
 PY = sys.executable
 

@@ -947,6 +947,128 @@ test_retry_delays(void **state)
 	assert_int_equal(config_retry_delay_ms(NULL, 1), 0);
 }
 
+/* [access]: users, uids, @groups, @gids, "*"; names resolved at load. */
+static void
+test_access(void **state)
+{
+	struct config *cfg;
+	gid_t g65534 = 65534, g0 = 0;
+
+	(void)state;
+	cfg = config_new_default();
+	assert_non_null(cfg);
+	assert_true(cfg->acl_submit.any);
+	assert_true(cfg->acl_admin.any);
+	assert_true(config_acl_allows(&cfg->acl_admin, 12345, NULL, 0));
+	config_free(cfg);
+
+	cfg = load_ok("[access]\nsubmit = root, 1000 , @0, @nogroup\n"
+	    "admin = root\n");
+	assert_false(cfg->acl_submit.any);
+	assert_int_equal(cfg->acl_submit.nuids, 2);
+	assert_int_equal(cfg->acl_submit.uids[0], 0);
+	assert_int_equal(cfg->acl_submit.uids[1], 1000);
+	assert_int_equal(cfg->acl_submit.ngids, 2);
+	assert_int_equal(cfg->acl_submit.gids[0], 0);
+	assert_int_equal(cfg->acl_submit.gids[1], 65534);
+	assert_true(config_acl_has_groups(&cfg->acl_submit));
+	assert_false(config_acl_has_groups(&cfg->acl_admin));
+	assert_true(config_acl_allows(&cfg->acl_submit, 1000, NULL, 0));
+	assert_true(config_acl_allows(&cfg->acl_submit, 5, &g65534, 1));
+	assert_false(config_acl_allows(&cfg->acl_submit, 5, NULL, 0));
+	assert_false(config_acl_allows(&cfg->acl_admin, 65534, &g0, 1));
+	assert_true(config_acl_allows(&cfg->acl_admin, 0, NULL, 0));
+	config_free(cfg);
+
+	cfg = load_ok("[access]\nsubmit = *\nadmin =\n");
+	assert_true(cfg->acl_submit.any);
+	assert_false(cfg->acl_admin.any);
+	assert_false(config_acl_allows(&cfg->acl_admin, 0, NULL, 0));
+	config_free(cfg);
+
+	/* two loads never share a serial (connections key their rights on it) */
+	{
+		struct config *a = load_ok("[jobd]\n"), *b = load_ok("[jobd]\n");
+
+		assert_int_not_equal(a->serial, b->serial);
+		config_free(a);
+		config_free(b);
+	}
+
+	load_bad("[jobd]\n[access]\nsubmit = no_such_user_xyz\n",
+	    "t.conf:3:", "[access] submit", "no such user 'no_such_user_xyz'");
+	load_bad("[access]\n\nadmin = root, @no_such_group_xyz\n",
+	    "t.conf:3:", "[access] admin", "no such group 'no_such_group_xyz'");
+	load_bad("[access]\nadmin = root,,0\n", "t.conf:2:", "empty entry",
+	    NULL);
+	load_bad("[access]\nadmin = @\n", "t.conf:2:", "bad group name",
+	    NULL);
+	load_bad("[access]\nadmin = a b\n", "t.conf:2:", "bad user name",
+	    NULL);
+	load_bad("[access]\nadmin = 99999999999999999999\n", "t.conf:2:",
+	    "bad id", NULL);
+	load_bad("[access]\nwho = root\n", "t.conf:2:",
+	    "[access] who: unknown setting", NULL);
+
+	cfg = config_new_default();
+	assert_int_equal(config_set(cfg, "access", "admin", "root", err,
+	    sizeof(err)), 0);
+	assert_false(cfg->acl_admin.any);
+	assert_int_equal(config_set(cfg, "access", "submit", "nobody_xyz_q",
+	    err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "no such user"));
+	config_free(cfg);
+}
+
+/* limit_cpu, limit_memory (K/M/G), limit_files: exec only, bounded. */
+static void
+test_limits(void **state)
+{
+	struct config *cfg;
+	const struct job_type *t;
+
+	(void)state;
+	cfg = load_ok("[type:x]\nhandler = exec\ncommand = /bin/true\n"
+	    "limit_cpu = 5\nlimit_memory = 256M\nlimit_files = 64\n"
+	    "[type:y]\nhandler = exec\ncommand = /bin/true\n"
+	    "limit_memory = 1g\n[type:z]\nhandler = exec\n"
+	    "command = /bin/true\nlimit_memory = 20000000\n"
+	    "[type:w]\nhandler = exec\ncommand = /bin/true\n"
+	    "limit_memory = 20480k\nlimit_memory = 0\nlimit_files = 0\n");
+	t = config_find_type(cfg, "x");
+	assert_int_equal(t->limit_cpu, 5);
+	assert_int_equal(t->limit_memory, 256LL * 1024 * 1024);
+	assert_int_equal(t->limit_files, 64);
+	assert_int_equal(config_find_type(cfg, "y")->limit_memory,
+	    1024LL * 1024 * 1024);
+	assert_int_equal(config_find_type(cfg, "z")->limit_memory, 20000000);
+	assert_int_equal(config_find_type(cfg, "w")->limit_memory, 0);
+	assert_int_equal(config_find_type(cfg, "w")->limit_files, 0);
+	assert_int_equal(config_find_type(cfg, "jobd.noop")->limit_cpu, 0);
+	config_free(cfg);
+
+	load_bad("[type:x]\nhandler = exec\ncommand = /bin/true\n"
+	    "limit_cpu = -1\n", "t.conf:4:", "[type:x] limit_cpu",
+	    "out of range");
+	load_bad("[type:x]\nhandler = exec\ncommand = /bin/true\n"
+	    "limit_cpu = 1.5\n", "t.conf:4:", "not a number", NULL);
+	load_bad("[type:x]\nhandler = exec\ncommand = /bin/true\n"
+	    "limit_memory = 1M\n", "t.conf:4:", "[type:x] limit_memory",
+	    "out of range");
+	load_bad("[type:x]\nhandler = exec\ncommand = /bin/true\n"
+	    "limit_memory = 12T\n", "t.conf:4:", "not a size", NULL);
+	load_bad("[type:x]\nhandler = exec\ncommand = /bin/true\n"
+	    "limit_memory = M\n", "t.conf:4:", "not a size", NULL);
+	load_bad("[type:x]\nhandler = exec\ncommand = /bin/true\n"
+	    "limit_memory = 99999999G\n", "t.conf:4:", "out of range", NULL);
+	load_bad("[type:x]\nhandler = exec\ncommand = /bin/true\n"
+	    "limit_files = 3\n", "t.conf:4:", "[type:x] limit_files",
+	    "out of range");
+	load_bad("[type:x]\nhandler = builtin\nbuiltin = noop\n"
+	    "limit_cpu = 3\n", "t.conf:1:", "[type:x] limit_cpu",
+	    "only for handler exec");
+}
+
 int
 main(void)
 {
@@ -965,6 +1087,8 @@ main(void)
 		cmocka_unit_test(test_builtins),
 		cmocka_unit_test(test_many_types),
 		cmocka_unit_test(test_retry_delays),
+		cmocka_unit_test(test_access),
+		cmocka_unit_test(test_limits),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -833,6 +833,45 @@ test_fuzz(void **state)
 	assert_true(counts[PERR_BAD_JSON] > 100);
 }
 
+/* delete {job_id} and reload {}, and who may run each op. */
+static void
+test_delete_reload(void **state)
+{
+	(void)state;
+	expect("{\"op\":\"delete\",\"job_id\":\"j_1\"}", PERR_OK, NULL);
+	assert_int_equal(req.op, OP_DELETE);
+	assert_string_equal(req.job_id, "j_1");
+	expect("{\"op\":\"delete\"}", PERR_BAD_REQUEST, "delete: missing "
+	    "'job_id'");
+	expect("{\"op\":\"delete\",\"job_id\":7}", PERR_BAD_REQUEST,
+	    "'job_id' must be a string");
+	expect("{\"op\":\"delete\",\"job_id\":\"a b\"}", PERR_BAD_REQUEST,
+	    "'job_id' must be 1 to 128");
+	expect("{\"op\":\"reload\"}", PERR_OK, NULL);
+	assert_int_equal(req.op, OP_RELOAD);
+	expect("{\"op\":\"reload\",\"id\":3,\"extra\":1}", PERR_OK, NULL);
+	assert_string_equal(op_name(OP_DELETE), "delete");
+	assert_string_equal(op_name(OP_RELOAD), "reload");
+
+	assert_int_equal(op_access(OP_HELLO), ACCESS_OPEN);
+	assert_int_equal(op_access(OP_PING), ACCESS_OPEN);
+	assert_int_equal(op_access(OP_GET), ACCESS_OPEN);
+	assert_int_equal(op_access(OP_RESULT), ACCESS_OPEN);
+	assert_int_equal(op_access(OP_WAIT), ACCESS_OPEN);
+	assert_int_equal(op_access(OP_LIST), ACCESS_OPEN);
+	assert_int_equal(op_access(OP_STATS), ACCESS_OPEN);
+	assert_int_equal(op_access(OP_SUBMIT), ACCESS_SUBMIT);
+	assert_int_equal(op_access(OP_SUBMIT_MANY), ACCESS_SUBMIT);
+	assert_int_equal(op_access(OP_PROGRESS), ACCESS_SUBMIT);
+	assert_int_equal(op_access(OP_CANCEL), ACCESS_ADMIN);
+	assert_int_equal(op_access(OP_REQUEUE), ACCESS_ADMIN);
+	assert_int_equal(op_access(OP_DELETE), ACCESS_ADMIN);
+	assert_int_equal(op_access(OP_PAUSE), ACCESS_ADMIN);
+	assert_int_equal(op_access(OP_RESUME), ACCESS_ADMIN);
+	assert_int_equal(op_access(OP_RELOAD), ACCESS_ADMIN);
+	assert_int_equal(op_access(OP__COUNT), ACCESS_ADMIN);
+}
+
 int
 main(void)
 {
@@ -850,6 +889,7 @@ main(void)
 		cmocka_unit_test(test_parse_time),
 		cmocka_unit_test(test_valid_id),
 		cmocka_unit_test(test_fuzz),
+		cmocka_unit_test(test_delete_reload),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

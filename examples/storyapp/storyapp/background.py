@@ -23,9 +23,8 @@ log = logging.getLogger(__name__)
 def _import_binding() -> None:
     """Make the binding importable when the app runs from a jobd source
     checkout (examples/storyapp) and the package is not installed."""
-    try:
-        import jobclient  # noqa: F401
-    except ImportError:
+    import importlib.util
+    if importlib.util.find_spec("jobclient") is None:
         here = Path(__file__).resolve().parent.parent.parent.parent
         candidate = here / "bindings" / "python"
         if (candidate / "jobclient" / "__init__.py").exists():
