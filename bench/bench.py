@@ -574,6 +574,7 @@ class Suite:
 
     def run(self):
         t0 = time.monotonic()
+        self.loadavg_start = os.getloadavg()
         self.section_secs = {}
         modes = ["off"] if (self.a.smoke or self.a.no_aof) else ["off",
                                                                   "aof"]
@@ -797,6 +798,12 @@ def markdown(doc):
              "median of %d runs (min–max)." % (
                  doc["jobd_commit"], doc["build"], doc["redis"],
                  doc["host"]["cpu"], doc["host"]["cpus"], doc["runs"]))
+    la0, la1 = doc.get("loadavg_start"), doc.get("loadavg_end")
+    if la0 and la1:
+        L.append("")
+        L.append("Load average at start %.1f, at end %.1f (1-min; above "
+                 "the CPU count means other work shared the machine and "
+                 "the figures are noisy)." % (la0[0], la1[0]))
     L.append("")
     systems = [("rq", "RQ"), ("bullmq", "BullMQ"),
                ("beanstalkd", "beanstalkd"), ("gearmand", "gearmand")]
@@ -893,6 +900,11 @@ def main():
     ap.add_argument("--build-info", default="")
     a = ap.parse_args()
     s = Suite(a)
+
+    def on_term(signum, frame):
+        raise KeyboardInterrupt
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGINT, on_term)
     for m in a.missing:
         k, _, v = m.partition("=")
         s.missing[k] = v
@@ -932,6 +944,8 @@ def main():
         "section_secs": s.section_secs,
         "results": s.results, "n_by_system": n_by,
     }
+    doc["loadavg_end"] = os.getloadavg()
+    doc["loadavg_start"] = s.loadavg_start
     doc["targets"] = targets(s.results)
     md = markdown(doc)
     os.makedirs(a.out, exist_ok=True)

@@ -302,6 +302,16 @@ def descendants(pid):
     return workers, handlers
 
 
+def tree(pid):
+    """tree: every descendant of pid (handlers' own children included)."""
+    out, todo = [], [pid]
+    while todo:
+        for k in it.child_pids(todo.pop()):
+            out.append(k)
+            todo.append(k)
+    return out
+
+
 def kill(pid, sig=signal.SIGKILL):
     try:
         os.kill(pid, sig)
@@ -347,11 +357,17 @@ class Submitter:
         """call: send req to some daemon; the response, or None."""
         names = self.names[:]
         random.shuffle(names)
+        self.maybe_sent = False
         for name in names:
             t0 = time.monotonic()
             try:
                 r = self._conn(name).request(req)
             except (OSError, proto.ProtocolError) as e:
+                # A request written before the connection broke may have
+                # been carried out.
+                if not isinstance(e, (ConnectionRefusedError,
+                                      FileNotFoundError)):
+                    self.maybe_sent = True
                 self._drop(name)
                 self.errors["connection: %s" % type(e).__name__] += 1
                 continue
@@ -377,7 +393,7 @@ class Submitter:
             return True
         if r is not None:
             code = r.get("error", {}).get("code")
-            if code == "conflict" and retry:
+            if code == "conflict" and (retry or self.maybe_sent):
                 self.accepted[jid] = spec
                 self.pending.pop(jid, None)
                 return True

@@ -80,19 +80,20 @@ class Chaos:
         elif kind == "kill_master":
             if len(self.cl.live()) < 2:
                 return            # keep one host up
+            procs = fl.tree(d.pid)
             workers, handlers = fl.descendants(d.pid)
             fl.kill(d.pid)
             d.proc.wait()
             self.flog.add("kill_master", d.pid, d.name,
                           "workers %s" % workers)
-            self.check_orphans(workers + handlers)
+            self.check_orphans(procs, "SIGKILL of master %d" % d.pid)
             # the host stays away for a while (past a lease, sometimes)
             self.stop.wait(self.rnd.uniform(0.2, 4.0))
             self.restart(d.name)
         elif kind in ("sigterm", "sigterm2"):
             if len(self.cl.live()) < 2:
                 return
-            workers, handlers = fl.descendants(d.pid)
+            procs = fl.tree(d.pid)
             d.proc.send_signal(signal.SIGTERM)
             self.flog.add("sigterm", d.pid, d.name)
             if kind == "sigterm2":
@@ -109,7 +110,7 @@ class Chaos:
             if rc != 0:
                 self.bad_exits.append("%s pid %d exited %s after SIGTERM"
                                       % (d.name, d.pid, rc))
-            self.check_orphans(workers + handlers)
+            self.check_orphans(procs, "SIGTERM of master %d" % d.pid)
             self.restart(d.name)
         elif kind == "sighup":
             d.proc.send_signal(signal.SIGHUP)
@@ -124,14 +125,19 @@ class Chaos:
             self.redis.start()
             self.flog.add("redis_start", self.redis.proc.pid)
 
-    def check_orphans(self, pids, timeout=4.0):
+    def check_orphans(self, pids, why, timeout=4.0):
         deadline = time.monotonic() + timeout
         left = list(pids)
         while left and time.monotonic() < deadline:
             left = [p for p in left if fl.it.pid_alive(p)]
             time.sleep(0.05)
         for p in left:
-            self.orphans.append(p)
+            try:
+                with open("/proc/%d/cmdline" % p) as f:
+                    cmd = f.read().replace("\0", " ").strip()
+            except OSError:
+                cmd = "?"
+            self.orphans.append("%d (%s) after %s" % (p, cmd, why))
             fl.kill(p)
 
     def restart(self, name):
@@ -364,6 +370,8 @@ def test_chaos_load(cluster, aof_redis, fworkdir, capsys):
                      lst, errs))
         for s in stuck[:15]:
             print("  STUCK %s status=%s owner=%s lease_until=%s" % s)
+        for o in chaos.orphans[:10]:
+            print("  ORPHAN process still alive 4 s later: %s" % o)
         for jid in lost[:15]:
             print("  LOST %s (accepted, no record)" % jid)
 
@@ -385,7 +393,7 @@ def test_chaos_load(cluster, aof_redis, fworkdir, capsys):
     if record_silent:
         problems.append("record does not show a killed holder: %s" % record_silent[:10])
     if chaos.orphans:
-        problems.append("processes outlived their master: %s" % chaos.orphans[:10])
+        problems.append("DAEMON BUG: processes outlived their master: %s" % chaos.orphans[:10])
     if chaos.bad_exits:
         problems.append("SIGTERM: %s" % chaos.bad_exits)
     if chaos.errors:

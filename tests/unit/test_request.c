@@ -872,6 +872,49 @@ test_delete_reload(void **state)
 	assert_int_equal(op_access(OP__COUNT), ACCESS_ADMIN);
 }
 
+/* Found by tests/fuzz/fuzz_request.c (corpus/request/regress-*): jansson
+ * quotes the offending input in its message ("near '\x01'"), which put
+ * control bytes, and cut UTF-8 sequences, into bad_json replies and logs.
+ * Messages are printable ASCII whatever the input. */
+static void
+test_bad_json_message_printable(void **state)
+{
+	static const char *const bodies[] = {
+		"{\"op\": \"submit\", \"type\"\x01\x04\"gen\"}",
+		"{\"op\":\"ping\",\"payload\":\"\x1b[2J\"}",
+		"{\"op\":\"ping\"}\x7f",
+		"{\"op\":\"ping\",\"x\":\"\xff\xfe\"}",
+		/* a long token cut by jansson's 160-byte message buffer */
+		"{\"op\":\"ping\",\"x\":\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+		"\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+		"\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+		"\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+		"\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+		"\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+		"\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+		"\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+		"\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9}",
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
+		int rc = parse(bodies[i]);
+
+		if (rc != PERR_BAD_JSON)
+			fail_msg("body %zu: got %s (%s)", i, proto_err_name(rc),
+			    err);
+		assert_true(err[0] != '\0');
+		for (const char *p = err; *p != '\0'; p++)
+			if (!(*p >= 0x20 && *p < 0x7f))
+				fail_msg("body %zu: byte 0x%02x in: %s", i,
+				    (unsigned char)*p, err);
+		/* what conn.c builds the reply from */
+		json_t *m = json_string(err);
+		assert_non_null(m);
+		json_decref(m);
+	}
+}
+
 int
 main(void)
 {
@@ -889,6 +932,7 @@ main(void)
 		cmocka_unit_test(test_parse_time),
 		cmocka_unit_test(test_valid_id),
 		cmocka_unit_test(test_fuzz),
+		cmocka_unit_test(test_bad_json_message_printable),
 		cmocka_unit_test(test_delete_reload),
 	};
 
