@@ -211,7 +211,10 @@ handler_text(const char *buf, size_t len)
 	if (out == NULL)
 		return NULL;
 	for (i = 0, o = 0; i < len; ) {
-		l = s[i] == '\0' ? 0 : utf8_len(s + i, len - i);
+		/* Control characters (bar newline and tab) would reach logs and
+		 * terminals through the job's error: replace them too. */
+		l = (s[i] < 0x20 && s[i] != '\n' && s[i] != '\t') ||
+		    s[i] == 0x7f ? 0 : utf8_len(s + i, len - i);
 		if (l == 0) {
 			out[o++] = '?';
 			i++;
