@@ -1,6 +1,7 @@
 /* handler.c: what the handler kinds share: dispatch, stop checks, the
  * handler's process group report.  See handler.h. */
 #include <errno.h>
+#include <signal.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -62,10 +63,12 @@ read_ctl(struct handler_ctx *ctx)
 				    "the master");
 				continue;
 			}
-			/* The master is gone: wind down as on shutdown. */
-			log_warnx("lost the master's socket, stopping job %s",
+			/* The master is gone (killed, or it would have said
+			 * STOP_SHUTDOWN): nobody renews the lease, so store
+			 * nothing and let the reaper count the loss. */
+			log_warnx("lost the master's socket, dropping job %s",
 			    ctx->job != NULL ? ctx->job->id : "-");
-			ctx->stop_reason = STOP_SHUTDOWN;
+			ctx->stop_reason = STOP_LOST;
 			return;
 		}
 		if (m.type != IPC_STOP || !stop_is_ours(ctx, &m))
@@ -148,6 +151,34 @@ handler_report_pgid(struct handler_ctx *ctx, pid_t pgid)
 	if (handler_send(ctx->ctl_fd, &m) == -1)
 		log_warn("job %s: cannot report handler group %ld",
 		    m.job_id, (long)pgid);
+}
+
+/* Live handler process groups (one-shot and persistent); a fixed table
+ * of sig_atomic_t-sized slots, so that a signal handler can read it. */
+#define MAX_GROUPS 64
+static volatile sig_atomic_t live_groups[MAX_GROUPS];
+
+void
+handler_track_group(pid_t pgid, int alive)
+{
+	for (int i = 0; i < MAX_GROUPS; i++) {
+		if (alive && live_groups[i] == 0) {
+			live_groups[i] = pgid;
+			return;
+		}
+		if (!alive && live_groups[i] == pgid) {
+			live_groups[i] = 0;
+			return;
+		}
+	}
+}
+
+void
+handler_kill_groups(void)
+{
+	for (int i = 0; i < MAX_GROUPS; i++)
+		if (live_groups[i] > 0)
+			kill(-(pid_t)live_groups[i], SIGKILL);
 }
 
 void

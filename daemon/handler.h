@@ -36,6 +36,14 @@ int handler_poll(struct handler_ctx *ctx, int timeout_ms);
  * handler (0: it is gone), so that it can kill it if this worker dies. */
 void handler_report_pgid(struct handler_ctx *ctx, pid_t pgid);
 
+/* handler_track_group: note a handler process group as live (alive=1) or
+ * gone, for handler_kill_groups. */
+void handler_track_group(pid_t pgid, int alive);
+/* handler_kill_groups: SIGKILL every live handler process group, children
+ * of handlers included.  Async-signal-safe: the worker calls it when its
+ * master dies. */
+void handler_kill_groups(void);
+
 /* handler_shutdown: stop persistent handler processes (worker exit). */
 void handler_shutdown(void);
 

@@ -193,6 +193,7 @@ proc_reap(struct proc *p)
 	do
 		r = waitpid(p->pid, &status, 0);
 	while (r == -1 && errno == EINTR);
+	handler_track_group(p->pid, 0);
 	p->pid = 0;
 	p->exited = 0;
 	return r == -1 ? -1 : status;
@@ -497,6 +498,7 @@ spawn(const struct handler_ctx *ctx, int per_job, struct proc *p, char *err,
 
 	/* Both sides set the group, so that it exists before any kill. */
 	setpgid(pid, pid);
+	handler_track_group(pid, 1);
 	env_free(&env);
 	close(pin[0]);
 	close(pout[1]);

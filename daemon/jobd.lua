@@ -389,6 +389,7 @@ local function fail(keys, args)
 			out = 'canceled'
 		elseif mode == 'requeue' then
 			-- Not the job's fault (shutdown): the attempt does not count.
+			redis.call('HDEL', jkey(c, id), 'token', 'lease_until')
 			enqueue(c, id, q, true, { 'attempts', math.max(attempts - 1, 0) })
 			out = 'queued'
 		else
@@ -740,7 +741,10 @@ local function heartbeat(keys, args)
 			redis.call('ZADD', c.K .. 'active', 'XX', deadline, id)
 			redis.call('HSET', jkey(c, id), 'lease_until', deadline)
 			if f[3] == '1' then canc[#canc + 1] = id end
-		else
+		elseif f[1] ~= 'finished' and f[1] ~= 'failed' and
+		       f[1] ~= 'canceled' then
+			-- Reaped and queued again, or held by someone else.  (A
+			-- terminal job was just ended by its holder: not lost.)
 			lost[#lost + 1] = id
 		end
 	end
@@ -751,40 +755,55 @@ local function heartbeat(keys, args)
 	return { lost, canc }
 end
 
--- reap: ARGV[4] the most to handle, [5] losses tolerated.  Expired leases:
--- the token is dropped (the old holder is fenced off), the loss counted;
--- a canceled job ends canceled, one lost too often or with no attempt left
--- fails as abandoned, any other goes back to the front of its queue.
+-- reap: ARGV[4] the most to handle, [5] losses tolerated, [6] lease ms.
+-- Expired leases: the token is dropped (the old holder is fenced off), the
+-- loss counted and noted in the error history; a canceled job ends
+-- canceled, one lost too often or with no attempt left fails as abandoned,
+-- any other goes back to the front of its queue.  When no reaper ran for
+-- longer than a lease (Redis was down or every master stopped), holders
+-- could not renew either: expired leases get one more lease instead.
 -- Also promotes due scheduled jobs.  Returns {requeued, failed}.
 local function reap(keys, args)
 	local c = context(keys, args)
 	local limit = tonumber(args[4]) or 100
 	local max_lost = tonumber(args[5]) or 3
+	local lease = tonumber(args[6]) or 30000
 	local ak = c.K .. 'active'
 	local ids = redis.call('ZRANGEBYSCORE', ak, '-inf', c.now, 'LIMIT', 0,
 	                       limit)
 	local requeued, failed = {}, {}
+	local last = tonumber(redis.call('HGET', c.meta, 'last_reap')) or 0
+	redis.call('HSET', c.meta, 'last_reap', c.now)
+	if c.now - last > lease then
+		for _, id in ipairs(ids) do
+			redis.call('ZADD', ak, 'XX', c.now + lease, id)
+		end
+		ids = {}
+	end
 	for _, id in ipairs(ids) do
 		redis.call('ZREM', ak, id)
 		local jk = jkey(c, id)
 		local f = redis.call('HMGET', jk, 'status', 'queue', 'cancel',
-		                     'attempts', 'max_retries')
+		                     'attempts', 'max_retries', 'owner')
 		if f[1] == 'started' then
 			local q = f[2]
 			unstart(c, id, q)
 			redis.call('HDEL', jk, 'token', 'lease_until')
 			local lost = redis.call('HINCRBY', jk, 'lost', 1)
 			local attempts = tonumber(f[4]) or 0
+			local why = 'lease expired: holder ' .. tostring(f[6] or '?') ..
+			            ' stopped renewing it'
 			if f[3] == '1' then
 				finalize(c, id, 'canceled', q)
 				failed[#failed + 1] = id
 			elseif lost > max_lost or
 			       attempts >= (tonumber(f[5]) or 0) + 1 then
-				add_error(c, id, attempts, 'abandoned: lease expired (lost ' ..
-				          lost .. ' times)')
+				add_error(c, id, attempts, 'abandoned: ' .. why ..
+				          ' (lost ' .. lost .. ' times)')
 				finalize(c, id, 'failed', q)
 				failed[#failed + 1] = id
 			else
+				add_error(c, id, attempts, why .. '; requeued')
 				enqueue(c, id, q, true)
 				requeued[#requeued + 1] = id
 			end

@@ -1572,6 +1572,7 @@ store_reap(struct store *st, store_cb *cb, void *arg)
 	}
 	cmd_addll(&rq->cmd, REAP_BATCH);
 	cmd_addll(&rq->cmd, MAX_LOST);
+	cmd_addll(&rq->cmd, lease_ms(st->cfg));
 	submit_req(st, rq);
 }
 

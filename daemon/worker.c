@@ -26,9 +26,9 @@
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
 #define IDLE_WAIT_MAX_MS 1000   /* longest block while idle (stop checks) */
-#define STORE_RETRY_MIN_S 5.0   /* outcome retries last at least this */
 
 static volatile sig_atomic_t stop_flag;
+static pid_t master_pid;
 
 struct worker {
 	const struct config *cfg;
@@ -43,6 +43,17 @@ on_stop(int sig)
 {
 	(void)sig;
 	stop_flag = 1;
+}
+
+/* on_master_death: the parent-death signal.  PDEATHSIG reaches only this
+ * process, so the handlers' groups (their children too) are killed here
+ * before dying; the jobs' leases then run out and the reaper takes them. */
+static void
+on_master_death(int sig)
+{
+	(void)sig;
+	handler_kill_groups();
+	_exit(70);
 }
 
 /* reset_signals: the master's dispositions (libevent's handlers writing to
@@ -65,6 +76,9 @@ reset_signals(void)
 	if (sigaction(SIGTERM, &sa, NULL) == -1 ||
 	    sigaction(SIGINT, &sa, NULL) == -1)
 		return -1;
+	sa.sa_handler = on_master_death;
+	if (sigaction(SIGUSR2, &sa, NULL) == -1)
+		return -1;
 	sa.sa_handler = SIG_IGN;
 	if (sigaction(SIGHUP, &sa, NULL) == -1 ||
 	    sigaction(SIGPIPE, &sa, NULL) == -1)
@@ -81,9 +95,12 @@ master_alive(int ctl_fd)
 	struct ucred cred;
 	socklen_t len = sizeof(cred);
 
-	if (getsockopt(ctl_fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 &&
+	if (master_pid == 0 &&
+	    getsockopt(ctl_fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 &&
 	    cred.pid > 0)
-		return getppid() == cred.pid;
+		master_pid = cred.pid;
+	if (master_pid > 0)
+		return getppid() == master_pid;
 	return getppid() != 1;
 }
 
@@ -192,9 +209,11 @@ connect_store(struct worker *w)
 
 /*
  * store_outcome: store a job's outcome (result != NULL: finished, else
- * failed with error/mode/delay).  A Redis error is retried with backoff
- * for about a lease; past that the lease runs out and the reaper requeues
- * the job.  Returns 1 with *next set, 0, or -1 when it gave up.
+ * failed with error/mode/delay).  A Redis error is retried with backoff for
+ * as long as the master lives: it keeps renewing the lease meanwhile (the
+ * reaper also extends leases after an outage), so the job is not run twice
+ * for want of patience.  Returns 1 with *next set, 0, or -1 when the master
+ * is gone (the lease then runs out and the reaper requeues the job).
  */
 static int
 store_outcome(struct worker *w, const struct store_job *job,
@@ -202,13 +221,9 @@ store_outcome(struct worker *w, const struct store_job *job,
               enum store_fail_mode mode, long long delay,
               struct store_job **next)
 {
-	long long deadline, backoff = BACKOFF_MIN_MS;
-	double bound;
+	long long backoff = BACKOFF_MIN_MS;
 	int r;
 
-	bound = w->cfg->lease > STORE_RETRY_MIN_S ? w->cfg->lease :
-	    STORE_RETRY_MIN_S;
-	deadline = handler_now_ms() + (long long)(bound * 1000);
 	for (;;) {
 		if (w->ss != NULL) {
 			if (result != NULL)
@@ -221,10 +236,11 @@ store_outcome(struct worker *w, const struct store_job *job,
 			log_warnx("job %s: cannot store its outcome: %s",
 			    job->id, store_sync_errmsg(w->ss));
 		}
-		if (handler_now_ms() + backoff > deadline) {
-			log_warnx("job %s: outcome not stored after %.0f s; its "
-			    "lease will expire and the job be requeued",
-			    job->id, bound);
+		if (!master_alive(w->ctl_fd)) {
+			log_warnx("job %s: outcome not stored and the master is "
+			    "gone; its lease will expire and the job be "
+			    "requeued", job->id);
+			stop_flag = 1;
 			return -1;
 		}
 		nap(backoff);
@@ -308,9 +324,12 @@ run_job(struct worker *w, const struct store_job *job)
 			    nextp);
 			break;
 		case STOP_LOST:
-			/* Someone else holds it now: storing anything would
-			 * be wrong. */
+			/* Someone else holds it now, or will once the lease
+			 * runs out (the master died): store nothing. */
 			log_info("job %s: lease lost, dropped", job->id);
+			if (!master_alive(w->ctl_fd) ||
+			    check_master(w->ctl_fd) == -1)
+				stop_flag = 1;
 			break;
 		case STOP_SHUTDOWN:
 		default:
@@ -340,7 +359,9 @@ worker_main(const struct config *cfg, int ctl_fd, int slot)
 	char host[256], role[32];
 	int r;
 
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	/* SIGUSR2 kills the worker until its handler is set: never a job
+	 * left running without a master. */
+	prctl(PR_SET_PDEATHSIG, SIGUSR2);
 	if (reset_signals() == -1)
 		log_warn("worker signals");
 	snprintf(role, sizeof(role), "worker %d", slot);
@@ -362,8 +383,8 @@ worker_main(const struct config *cfg, int ctl_fd, int slot)
 	while (!stopping(&w)) {
 		if (w.ss == NULL && connect_store(&w) == -1)
 			break;
-		if (check_master(ctl_fd) == -1) {
-			log_warnx("the master closed its socket, exiting");
+		if (check_master(ctl_fd) == -1 || !master_alive(ctl_fd)) {
+			log_warnx("the master is gone, exiting");
 			break;
 		}
 		r = store_sync_dequeue(w.ss, &job, &wait_ms);
@@ -374,6 +395,8 @@ worker_main(const struct config *cfg, int ctl_fd, int slot)
 				next = run_job(&w, job);
 				store_job_free(job);
 				job = next;
+				if (job != NULL && !master_alive(ctl_fd))
+					stop_flag = 1;
 				if (job != NULL && stopping(&w)) {
 					store_outcome(&w, job, NULL,
 					    "interrupted by shutdown",
