@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from jobd_itest import JOB_ID_RE, run_jobctl
+from jobd_itest import JOB_ID_RE, run_jobctl, wait_until
 
 
 def js(r):
@@ -194,13 +194,16 @@ def test_stats_workers_pause_resume(daemon):
     assert js(daemon.jobctl("--json", "stats"))["queues"]["low"]["paused"] is False
 
     pids = daemon.wait_workers(2)
+
+    def listed():
+        w = js(daemon.jobctl("--json", "workers"))
+        ws = w["workers"] if isinstance(w, dict) else w
+        return {x["pid"] for x in ws} == set(pids)
+    wait_until(listed, 15, interval=0.2, msg="jobctl workers to list %s" % pids)
     r = daemon.jobctl("workers")
     assert r.returncode == 0
     for p in pids:
         assert str(p) in r.stdout, "worker %d not in:\n%s" % (p, r.stdout)
-    w = js(daemon.jobctl("--json", "workers"))
-    ws = w["workers"] if isinstance(w, dict) else w
-    assert {x["pid"] for x in ws} == set(pids)
 
 
 def test_server_error_is_exit_1(daemon):

@@ -418,12 +418,12 @@ def test_stats_counts(client, daemon):
     t = s["totals"]
     assert t["queued"] == 3 and t["finished"] == 2 and t["failed"] == 1
     assert t["scheduled"] == 1 and t["canceled"] == 1
-    workers = s["workers"]
+    pids = set(daemon.wait_workers(2))
+    workers = wait_until(lambda: (lambda ws: ws if {w["pid"] for w in ws} == pids else None)(
+        client.ok("stats")["workers"]), 15, msg="stats to list the workers %s" % pids)
     assert len(workers) == 2
-    pids = set(daemon.workers())
     for w in workers:
         assert set(w) >= {"pid", "host", "state", "job_id", "jobs_done"}, w
-    assert {w["pid"] for w in workers} == pids
     wait_until(lambda: sum(w["jobs_done"] for w in client.ok("stats")["workers"]) >= 3,
                10, msg="jobs_done to count the 3 jobs run")
 
