@@ -31,13 +31,13 @@ PY = "/usr/bin/python3"
 # ---------------------------------------------------------------- sizes
 
 FULL = {
-    "W1": 20000, "W1p": 20000, "W1b": 20000, "W2": 20000, "W2x": 2000,
+    "W1": 20000, "W1p": 20000, "W1b": 20000, "W2": 20000, "W2x": 1000,
     "W2p1": 60, "W2pp": 5000, "W3": 2000, "MEM": 100000, "MEM_AT": 10000,
     # peers: slower systems get fewer jobs (rates are steady-state)
-    "rq_W1": 20000, "rq_W1p": 20000, "rq_W1b": 20000, "rq_W2": 3000,
+    "rq_W1": 20000, "rq_W1p": 20000, "rq_W1b": 20000, "rq_W2": 2000,
     "rq_fork": 200, "rq_W2p1": 60, "rq_W2pp": 2000, "rq_W3": 1000,
     "rq_MEM": 100000,
-    "bull_W2x": 300, "bull_W2p1": 40, "bull_W3": 1000,
+    "bull_W2x": 200, "bull_W2p1": 40, "bull_W3": 1000,
     "SCALE": 10000,
 }
 SMOKE = {k: 200 for k in FULL}
@@ -901,6 +901,7 @@ def main():
                     help="NAME=REASON: a peer the installer could not get")
     ap.add_argument("--out", default=os.path.join(HERE, "results"))
     ap.add_argument("--build-info", default="")
+    ap.add_argument("--commit", default="", help="what the build was built from")
     a = ap.parse_args()
     s = Suite(a)
 
@@ -938,7 +939,7 @@ def main():
     doc = {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(),
         "mode": "smoke" if a.smoke else "full", "runs": s.runs,
-        "jobd_commit": commit, "build": a.build_info or "CFLAGS=-O2 -g",
+        "jobd_commit": a.commit or commit, "build": a.build_info or "CFLAGS=-O2 -g",
         "redis": getattr(s, "redis_version", "?"),
         "host": {"cpu": cpu, "cpus": os.cpu_count(),
                  "kernel": platform.release()},

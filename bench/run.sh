@@ -62,6 +62,7 @@ else
 		say "build failed (log: bench/.build.log)"
 		exit 1
 	}
+	git -C "$SRC" describe --always --dirty 2>/dev/null >"$BUILD/.bench-commit" || true
 fi
 for f in jobd libclient/.libs/libjobclient.so; do
 	[ -e "$BUILD/$f" ] || { say "missing $BUILD/$f"; exit 1; }
@@ -112,4 +113,5 @@ fi
 say "running ($([ "$SMOKE" = yes ] && echo smoke || echo full))"
 exec /usr/bin/python3 "$BENCH/bench.py" --build "$BUILD" --tools "$TOOLS" \
 	--build-info "CFLAGS=-O2 -g, $(${CC} --version | head -n1)" \
+	--commit "$(cat "$BUILD/.bench-commit" 2>/dev/null || echo unknown)" \
 	"${MISSING[@]}" "${PASS[@]}"

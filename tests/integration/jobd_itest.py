@@ -331,6 +331,8 @@ class Daemon:
         return run_jobctl(*args, sock=self.sock, **kw)
 
     def log_text(self):
+        if getattr(self, "final_log", None) is not None:
+            return self.final_log
         try:
             self.logf.flush()
         except ValueError:
@@ -389,7 +391,8 @@ def _stop_daemons(started):
             problems.append("jobd %s died during the test (status %s)"
                             % (d.name, d.proc.returncode))
         d.logf.close()
-        m = SANITIZER_RE.search(d.log_text())
+        d.final_log = d.log_text()   # the work directory goes away next
+        m = SANITIZER_RE.search(d.final_log)
         if m:
             problems.append("jobd %s: sanitizer report in its log: %s"
                             % (d.name, m.group(0)))

@@ -2,7 +2,9 @@
 daemons on one Redis."""
 import collections
 import os
+import random
 import signal
+import subprocess
 import time
 
 from jobd_itest import pid_alive, wait_until, write_script
@@ -110,6 +112,25 @@ def test_sigterm_past_grace_puts_job_back(jobd):
     with d2.client() as c:
         rec = c.wait(jid, timeout=60)
         assert rec["status"] == "finished", rec
+
+
+def test_sigterm_during_start_up_still_stops(jobd):
+    # SIGTERM while workers are still being forked: every worker must stop
+    # and the master exit (a race: several tries).
+    rng = random.Random(7)
+    for i in range(10):
+        d = jobd(workers=4, name="early%d" % i, wait=False)
+        d.expect_exit = 0
+        wait_until(lambda: os.path.exists(d.sock), 20, interval=0.001,
+                   msg="the socket of jobd early%d" % i)
+        time.sleep(rng.uniform(0, 0.01))
+        d.signal(signal.SIGTERM)
+        try:
+            rc = d.proc.wait(15)
+        except subprocess.TimeoutExpired:
+            raise AssertionError("try %d: jobd still running 15 s after SIGTERM "
+                                 "during start-up (children %s)" % (i, d.workers()))
+        assert rc == 0, "try %d: exit status %s" % (i, rc)
 
 
 def test_sigint_stops_cleanly(daemon):
