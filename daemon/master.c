@@ -296,6 +296,7 @@ respawn_cb(evutil_socket_t fd, short what, void *arg)
 static void
 slot_spawn(struct slot *s)
 {
+	sigset_t all, old;
 	int fds[2];
 	pid_t pid;
 
@@ -306,7 +307,14 @@ slot_spawn(struct slot *s)
 		goto retry;
 	}
 	fflush(NULL);
+	/* Signals stay blocked across fork: until the worker has set its own
+	 * handlers, a SIGTERM for it must wait, not run libevent's handler
+	 * (which would tell the master's loop instead). */
+	sigfillset(&all);
+	sigprocmask(SIG_BLOCK, &all, &old);
 	pid = fork();
+	if (pid != 0)
+		sigprocmask(SIG_SETMASK, &old, NULL);
 	if (pid == -1) {
 		log_warn("worker slot %d: fork", s->index);
 		close(fds[0]);
@@ -753,10 +761,20 @@ master_run(struct config *cfg, master_reload_fn *reload)
 		config_free(cfg);
 		return 1;
 	}
+	/* Signals first: a SIGTERM sent once the socket exists is handled. */
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
+		ev_sig[i] = evsignal_new(m.base, sigs[i], signal_cb, NULL);
+		evsignal_add(ev_sig[i], NULL);
+	}
+	ev_chld = evsignal_new(m.base, SIGCHLD, sigchld_cb, NULL);
+	evsignal_add(ev_chld, NULL);
 	m.server = server_new(m.base, cfg);
 	if (m.server == NULL || server_listen(m.server, err, sizeof(err)) == -1) {
 		log_warnx("%s", m.server ? err : "out of memory");
 		server_free(m.server);
+		for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+			event_free(ev_sig[i]);
+		event_free(ev_chld);
 		event_base_free(m.base);
 		config_free(cfg);
 		return 1;
@@ -765,12 +783,6 @@ master_run(struct config *cfg, master_reload_fn *reload)
 	ops_init(m.base, m.store, cfg);
 	ops_set_reload_hook(master_reload);
 
-	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
-		ev_sig[i] = evsignal_new(m.base, sigs[i], signal_cb, NULL);
-		evsignal_add(ev_sig[i], NULL);
-	}
-	ev_chld = evsignal_new(m.base, SIGCHLD, sigchld_cb, NULL);
-	evsignal_add(ev_chld, NULL);
 
 	m.ev_heartbeat = event_new(m.base, -1, EV_PERSIST, heartbeat_cb, NULL);
 	tv = tv_of(cfg->lease / 3 < 2.0 ? cfg->lease / 3 : 2.0);

@@ -25,7 +25,8 @@
 
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
-#define IDLE_WAIT_MAX_MS 1000   /* longest block while idle (stop checks) */
+#define IDLE_WAIT_MAX_MS 250    /* longest block while idle: a SIGTERM is
+                                   seen within this */
 
 static volatile sig_atomic_t stop_flag;
 static pid_t master_pid;

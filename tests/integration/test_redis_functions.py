@@ -342,9 +342,10 @@ def test_requeue(lib):
 
 def test_reap_requeues_front_and_fences(lib):
     lib.submit_many([{"id": "a", "retries": 1}, {"id": "b"}])
+    lib.call("reap", 100, 3, 60000)     # a reaper is running
     job = lib.dequeue(lease_ms=50)
     time.sleep(0.1)
-    requeued, failed = lib.call("reap", 100, 3)
+    requeued, failed = lib.call("reap", 100, 3, 60000)
     assert requeued == ["a"] and failed == []
     j = lib.get("a")
     assert j["status"] == "queued" and j["lost"] == "1" and "token" not in j
@@ -357,10 +358,39 @@ def test_reap_requeues_front_and_fences(lib):
     assert job2["id"] == "a" and job2["attempts"] == "2"
     # Attempts used up: the next loss fails it as abandoned.
     time.sleep(0.1)
-    requeued, failed = lib.call("reap", 100, 3)
+    requeued, failed = lib.call("reap", 100, 3, 60000)
     assert requeued == [] and failed == ["a"]
     j = lib.get("a")
     assert j["status"] == "failed" and j["error"].startswith("abandoned")
+    errors = json.loads(j["errors"])
+    assert "stopped renewing" in errors[0]["error"]
+
+
+def test_reap_after_an_outage_extends_leases(lib):
+    """No reaper ran for longer than a lease (Redis down, every master
+    stopped): holders could not renew either, so expired leases get one
+    more lease instead of being taken away."""
+    lib.submit("a")
+    job = lib.dequeue(lease_ms=50)
+    lib.r.hset(PREFIX + "meta", "last_reap", 1)      # long ago
+    time.sleep(0.1)
+    assert lib.call("reap", 100, 3, 300) == [[], []]
+    assert lib.get("a")["status"] == "started"
+    # The holder renews within the extra lease: nothing is lost.
+    lost, _ = lib.call("heartbeat", "", "", 1000, 300, 1, "a", job["token"])
+    assert lost == []
+    time.sleep(0.1)
+    assert lib.call("reap", 100, 3, 300) == [[], []]
+    # A holder that never comes back loses it one lease later (reapers
+    # running all along now): no retries left, so it fails as abandoned.
+    out = [[], []]
+    for _ in range(10):
+        time.sleep(0.1)
+        out = lib.call("reap", 100, 3, 300)
+        if out != [[], []]:
+            break
+    assert out == [[], ["a"]]
+    assert lib.get("a")["error"].startswith("abandoned")
 
 
 def test_heartbeat_renews_and_publishes_workers(lib):
