@@ -1,92 +1,101 @@
 #!/bin/bash
-# demo.sh: build jobd, start a private redis-server and jobd in .state/,
-# run a few real jobs with jobctl and show what a user sees.
+# demo.sh: the README's first command.  Installs what is missing, builds,
+# then runs the main job: a private redis-server, jobd with the story app's
+# job types, and the story app (gunicorn on a loopback port); generates a
+# few stories in the background, revises and exports them while printing
+# their jobs' status and progress, and stops everything.  What was made
+# stays in .state/demo/ (stories.db, exports/, logs).
 #
-#   scripts/demo.sh [--keep] [--no-build] [--state DIR]
+#   scripts/demo.sh [--no-build] [--keep] [--words N]
 #
-# --keep leaves redis-server and jobd running (JOBD_SOCKET is printed).
+# --keep leaves Redis, jobd and the app running.  scripts/demo-jobctl.sh
+# shows the same stack driven by jobctl alone.
 set -euo pipefail
 
 SRCDIR=$(cd "$(dirname "$0")/.." && pwd)
-KEEP=no
 BUILD=yes
-STATE=$SRCDIR/.state
+KEEP=no
+export WORDS=${WORDS:-3000}
 while [ $# -gt 0 ]; do
 	case "$1" in
-	--keep) KEEP=yes ;;
 	--no-build) BUILD=no ;;
-	--state) STATE=$2; shift ;;
-	-h|--help) sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	--keep) KEEP=yes ;;
+	--words) WORDS=$2; shift ;;
+	-h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "demo: unknown argument '$1'" >&2; exit 2 ;;
 	esac
 	shift
 done
 
-if [ "$BUILD" = yes ]; then
-	bash "$SRCDIR/scripts/build.sh"
-fi
+[ "$BUILD" = no ] || bash "$SRCDIR/scripts/build.sh"
 
 # shellcheck source=lib.sh
 . "$SRCDIR/scripts/lib.sh"
+PY=/usr/bin/python3
+STATE=$SRCDIR/.state/demo
+APP=$SRCDIR/examples/storyapp
+WEB_PID=
 
-step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
-run() { printf '$ jobctl %s\n' "$*"; "$JOBCTL" "$@"; }
-# submit_id ARGS...: submit and print only the job id.
-submit_id() { "$JOBCTL" --json submit "$@" | "${PYTHON3:-/usr/bin/python3}" -c 'import json,sys; print(json.load(sys.stdin)["job_id"])'; }
-
-demo_main() {
-	step "ping"
-	run ping
-
-	step "a builtin echo job, waited for"
-	run submit jobd.echo '{"hello": "world"}' --wait
-
-	step "a sleeping job: progress and status while it runs"
-	local sleeper
-	sleeper=$(submit_id progress_script '{"step": 1}')
-	echo "submitted $sleeper"
-	sleep 1.5
-	run status "$sleeper"
-	run wait "$sleeper" --timeout 30
-	run result "$sleeper"
-
-	step "an exec job (tests/handlers/echo.py)"
-	local ex
-	ex=$(submit_id echo_script '{"story": "once upon a time"}')
-	run wait "$ex" --timeout 30
-	run result "$ex"
-
-	step "a failing job (exit status 3 is 'the job failed')"
-	local bad
-	bad=$(submit_id failing_script '{}')
-	set +e
-	run wait "$bad" --timeout 30
-	echo "(exit status $?)"
-	set -e
-	run status "$bad"
-
-	step "a delayed job and a jobd.sleep"
-	run submit jobd.sleep '{"seconds": 1}' --delay 2
-	run submit jobd.sleep '{"seconds": 1}'
-
-	step "list and stats"
-	run list
-	run list --status failed
-	run stats
-	run workers
+stop_all() {
+	if [ -n "$WEB_PID" ] && kill -0 "$WEB_PID" 2>/dev/null; then
+		kill -TERM "$WEB_PID"
+		wait "$WEB_PID" 2>/dev/null || true
+	fi
+	jobd_stack_stop quiet
 }
 
-if ! jobd_stack_start "$STATE" 2; then
-	exit 1
-fi
-if [ "$KEEP" = no ]; then
-	trap 'jobd_stack_stop' EXIT
-fi
+step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
-demo_main
+rm -rf "$STATE"
+step "a private redis-server in $STATE"
+redis_stack_start "$STATE"
+trap stop_all EXIT
+
+# The app and its handlers share these; worker.py renders the app's
+# jobd.conf for this checkout and runs jobd with it (what the Procfile's
+# "worker:" line does in production).
+export REDIS_URL=unix://$REDIS_SOCK
+export STORY_DB=$STATE/stories.db EXPORT_DIR=$STATE/exports
+export USE_BACKGROUND_JOBS=true STORY_OFFLINE_DELAY=${STORY_OFFLINE_DELAY:-0.3}
+export JOBD=$JOBD_BIN JOBCLIENT_LIB=$JOBD_BUILDDIR/libclient/.libs/libjobclient.so
+export PYTHONPATH=$SRCDIR/bindings/python
+
+step "jobd with the story app's job types (examples/storyapp/jobd.conf)"
+(cd "$APP" && exec "$PY" worker.py --workers 2 --out "$STATE/jobd.conf") \
+	2>"$JOBD_LOG" &
+echo $! > "$STATE/jobd.fgpid"
+jobd_wait_ready
+"$JOBCTL" ping
+
+step "the story app on 127.0.0.1 (gunicorn, threaded)"
+PORT=$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+(cd "$APP" && PORT=$PORT exec /usr/bin/gunicorn -c gunicorn_config.py app:app) \
+	> "$STATE/web.log" 2>&1 &
+WEB_PID=$!
+APP_URL=http://127.0.0.1:$PORT
+for _ in $(seq 100); do
+	curl -fsS "$APP_URL/api/health" >/dev/null 2>&1 && break
+	sleep 0.1
+done
+echo "app at $APP_URL (log $STATE/web.log)"
+
+step "stories through the app's HTTP API, run by jobd's workers"
+APP_URL=$APP_URL sh "$APP/demo.sh"
+
+step "what jobd saw"
+"$JOBCTL" stats
+"$JOBCTL" list --limit 12
 
 if [ "$KEEP" = yes ]; then
+	trap - EXIT
 	echo
-	echo "jobd is still running:  export JOBD_SOCKET=$JOBD_SOCKET"
-	echo "logs: $JOBD_LOG   stop: kill \$(cat $STATE/jobd.fgpid) \$(cat $STATE/redis.pid)"
+	echo "still running: app $APP_URL, JOBD_SOCKET=$JOBD_SOCKET"
+	echo "stop with: kill $WEB_PID; kill \$(cat $STATE/jobd.fgpid) \$(cat $STATE/redis.pid)"
+	exit 0
 fi
+stop_all
+trap - EXIT
+echo
+echo "Results: stories in $STORY_DB, exports in $EXPORT_DIR:"
+ls -l "$EXPORT_DIR" | sed 's/^/  /'
+echo "Logs: $JOBD_LOG, $STATE/web.log, $REDIS_LOG"

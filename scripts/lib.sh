@@ -25,10 +25,10 @@ _jobd_wait_for() { # _jobd_wait_for SECONDS CMD...: retry CMD every 0.1 s
 	done
 }
 
-# jobd_stack_start DIR [WORKERS]: start redis-server and jobd in DIR.
-jobd_stack_start() {
+# redis_stack_start DIR: a private redis-server on DIR/redis.sock (with AOF,
+# as production wants it); sets the paths used by jobd_stack_*.
+redis_stack_start() {
 	JOBD_STATE=$(mkdir -p "$1" && cd "$1" && pwd)
-	local workers=${2:-2}
 	REDIS_SOCK=$JOBD_STATE/redis.sock
 	JOBD_SOCKET=$JOBD_STATE/jobd.sock
 	JOBD_CONF=$JOBD_STATE/jobd.conf
@@ -40,13 +40,29 @@ jobd_stack_start() {
 	rm -f "$REDIS_SOCK" "$JOBD_SOCKET"
 
 	"$REDIS_SERVER" --port 0 --unixsocket "$REDIS_SOCK" --unixsocketperm 700 \
-		--save '' --appendonly no --dir "$JOBD_STATE" \
+		--save '' --appendonly yes --appendfsync everysec \
+		--maxmemory-policy noeviction --dir "$JOBD_STATE" \
 		--daemonize yes --pidfile "$JOBD_STATE/redis.pid" \
 		--logfile "$REDIS_LOG" || return 1
 	if ! _jobd_wait_for 10 test -S "$REDIS_SOCK"; then
 		echo "redis-server did not start; see $REDIS_LOG" >&2
 		return 1
 	fi
+}
+
+# jobd_wait_ready: wait until jobd answers on $JOBD_SOCKET.
+jobd_wait_ready() {
+	if ! _jobd_wait_for 15 "$JOBCTL" -s "$JOBD_SOCKET" ping; then
+		echo "jobd did not answer on $JOBD_SOCKET; its log:" >&2
+		tail -n 30 "$JOBD_LOG" >&2
+		return 1
+	fi
+}
+
+# jobd_stack_start DIR [WORKERS]: start redis-server and jobd in DIR.
+jobd_stack_start() {
+	local workers=${2:-2}
+	redis_stack_start "$1" || return 1
 
 	{
 		echo "[jobd]"
@@ -79,11 +95,7 @@ jobd_stack_start() {
 
 	"$JOBD_BIN" -f -c "$JOBD_CONF" 2>"$JOBD_LOG" &
 	echo $! > "$JOBD_STATE/jobd.fgpid"
-	if ! _jobd_wait_for 15 "$JOBCTL" -s "$JOBD_SOCKET" ping; then
-		echo "jobd did not answer on $JOBD_SOCKET; its log:" >&2
-		tail -n 30 "$JOBD_LOG" >&2
-		return 1
-	fi
+	jobd_wait_ready
 }
 
 # jobd_stack_stop [quiet]: SIGTERM jobd (SIGKILL after 15 s), stop redis.
