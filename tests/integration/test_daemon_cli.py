@@ -108,3 +108,20 @@ def test_runs_with_no_config_but_flags(workdir, redis_server):
     finally:
         p.terminate()
         assert p.wait(30) == 0
+
+
+def test_warns_when_redis_may_evict_jobs(jobd, redis_server):
+    """An eviction policy can silently drop job records: jobd says so at
+    start-up, naming the policy and the fix."""
+    redis_server.cli("CONFIG", "SET", "maxmemory-policy", "allkeys-lru")
+    d = jobd()
+    wait_until(lambda: "maxmemory-policy is allkeys-lru" in d.log_text(),
+               timeout=10)
+    assert "noeviction" in d.log_text()
+
+
+def test_no_eviction_warning_with_noeviction(jobd, redis_server):
+    redis_server.cli("CONFIG", "SET", "maxmemory-policy", "noeviction")
+    d = jobd()
+    wait_until(lambda: "redis connected" in d.log_text(), timeout=10)
+    assert "not noeviction" not in d.log_text()
