@@ -14,51 +14,27 @@ static const char *const counters[] = {
 };
 #define NCOUNTERS (sizeof(counters) / sizeof(counters[0]))
 
-/* simple: run a verb with nargs arguments whose request is built from
- * them; *resp gets the reply.  Returns 0 or an exit status. */
+/*
+ * simple: run a verb whose request is {"op": op}, plus "queue" set to its
+ * one argument when it takes a queue; *resp gets the reply, or NULL when
+ * the verb ends here.  Returns 0 or an exit status.
+ */
 static int
-simple(struct jobctl *ctl, int argc, char **argv, int nargs,
-    const char *what, json_t *(*build)(char **), json_t **resp)
+simple(struct jobctl *ctl, int argc, char **argv, const char *op,
+    int takes_queue, json_t **resp)
 {
+	json_t *req;
 	int rc;
 
 	*resp = NULL;
-	if ((rc = verb_args(ctl, argc, argv, nargs, what)) != 0)
+	if ((rc = verb_args(ctl, argc, argv, takes_queue ? 1 : 0,
+	    takes_queue ? "a queue name" : "no arguments")) != 0)
 		return rc == EXIT_DONE ? EXIT_OK : rc;
-	return ctl_request(ctl, build(argv + optind), resp);
-}
-
-static json_t *
-build_ping(char **args)
-{
-	(void)args;
-	return json_pack("{ss}", "op", "ping");
-}
-
-static json_t *
-build_stats(char **args)
-{
-	(void)args;
-	return json_pack("{ss}", "op", "stats");
-}
-
-static json_t *
-build_reload(char **args)
-{
-	(void)args;
-	return json_pack("{ss}", "op", "reload");
-}
-
-static json_t *
-build_pause(char **args)
-{
-	return json_pack("{ssss}", "op", "pause", "queue", args[0]);
-}
-
-static json_t *
-build_resume(char **args)
-{
-	return json_pack("{ssss}", "op", "resume", "queue", args[0]);
+	if (takes_queue)
+		req = json_pack("{ssss}", "op", op, "queue", argv[optind]);
+	else
+		req = json_pack("{ss}", "op", op);
+	return ctl_request(ctl, req, resp);
 }
 
 /* finish: print a reply in --json mode, free it, map the status. */
@@ -73,16 +49,24 @@ finish(struct jobctl *ctl, json_t *resp, const char *human)
 	return EXIT_OK;
 }
 
-int
-cmd_ping(struct jobctl *ctl, int argc, char **argv)
+/* plain_verb: a verb without arguments whose answer is one line. */
+static int
+plain_verb(struct jobctl *ctl, int argc, char **argv, const char *op,
+    const char *human)
 {
 	json_t *resp;
 	int rc;
 
-	if ((rc = simple(ctl, argc, argv, 0, "no arguments", build_ping,
-	    &resp)) != 0 || resp == NULL)
+	if ((rc = simple(ctl, argc, argv, op, 0, &resp)) != 0 ||
+	    resp == NULL)
 		return rc;
-	return finish(ctl, resp, "pong");
+	return finish(ctl, resp, human);
+}
+
+int
+cmd_ping(struct jobctl *ctl, int argc, char **argv)
+{
+	return plain_verb(ctl, argc, argv, "ping", "pong");
 }
 
 static void
@@ -106,7 +90,7 @@ queue_row(struct table *t, const char *name, json_t *q)
 }
 
 static void
-print_workers(json_t *workers)
+print_workers(json_t *resp)
 {
 	static const char *const head[] = { "PID", "HOST", "STATE", "JOB",
 	    "DONE" };
@@ -116,7 +100,7 @@ print_workers(json_t *workers)
 	json_t *w;
 	size_t i;
 
-	json_array_foreach(workers, i, w) {
+	json_array_foreach(json_object_get(resp, "workers"), i, w) {
 		jfmt(json_object_get(w, "pid"), pid, sizeof(pid));
 		jfmt(json_object_get(w, "jobs_done"), done, sizeof(done));
 		row[0] = pid;
@@ -130,22 +114,17 @@ print_workers(json_t *workers)
 	table_free(t);
 }
 
-int
-cmd_stats(struct jobctl *ctl, int argc, char **argv)
+/* print_stats: the per-queue counters, then how many workers are busy. */
+static void
+print_stats(json_t *resp)
 {
 	static const char *const head[] = { "QUEUE", "QUEUED", "SCHEDULED",
 	    "STARTED", "FINISHED", "FAILED", "CANCELED", "PAUSED" };
-	json_t *resp, *q, *workers, *w;
+	json_t *q, *workers, *w;
 	struct table *t;
 	const char *name, *state;
 	size_t i, busy = 0;
-	int rc;
 
-	if ((rc = simple(ctl, argc, argv, 0, "no arguments", build_stats,
-	    &resp)) != 0 || resp == NULL)
-		return rc;
-	if (ctl->json)
-		return finish(ctl, resp, NULL);
 	t = table_new(8, head);
 	json_object_foreach(json_object_get(resp, "queues"), name, q)
 		queue_row(t, name, q);
@@ -160,36 +139,46 @@ cmd_stats(struct jobctl *ctl, int argc, char **argv)
 			busy++;
 	}
 	printf("\nworkers: %zu (%zu busy)\n", json_array_size(workers), busy);
-	json_decref(resp);
-	return EXIT_OK;
+}
+
+/* stats_verb: stats and workers are two views of one stats reply. */
+static int
+stats_verb(struct jobctl *ctl, int argc, char **argv,
+    void (*print)(json_t *))
+{
+	json_t *resp;
+	int rc;
+
+	if ((rc = simple(ctl, argc, argv, "stats", 0, &resp)) != 0 ||
+	    resp == NULL)
+		return rc;
+	if (!ctl->json)
+		print(resp);
+	return finish(ctl, resp, NULL);
+}
+
+int
+cmd_stats(struct jobctl *ctl, int argc, char **argv)
+{
+	return stats_verb(ctl, argc, argv, print_stats);
 }
 
 int
 cmd_workers(struct jobctl *ctl, int argc, char **argv)
 {
-	json_t *resp;
-	int rc;
-
-	if ((rc = simple(ctl, argc, argv, 0, "no arguments", build_stats,
-	    &resp)) != 0 || resp == NULL)
-		return rc;
-	if (ctl->json)
-		return finish(ctl, resp, NULL);
-	print_workers(json_object_get(resp, "workers"));
-	json_decref(resp);
-	return EXIT_OK;
+	return stats_verb(ctl, argc, argv, print_workers);
 }
 
 static int
-queue_verb(struct jobctl *ctl, int argc, char **argv,
-    json_t *(*build)(char **), const char *done)
+queue_verb(struct jobctl *ctl, int argc, char **argv, const char *op,
+    const char *done)
 {
 	char line[512];
 	json_t *resp;
 	int rc;
 
-	if ((rc = simple(ctl, argc, argv, 1, "a queue name", build,
-	    &resp)) != 0 || resp == NULL)
+	if ((rc = simple(ctl, argc, argv, op, 1, &resp)) != 0 ||
+	    resp == NULL)
 		return rc;
 	snprintf(line, sizeof(line), "queue %s %s", argv[optind], done);
 	return finish(ctl, resp, line);
@@ -198,23 +187,17 @@ queue_verb(struct jobctl *ctl, int argc, char **argv,
 int
 cmd_pause(struct jobctl *ctl, int argc, char **argv)
 {
-	return queue_verb(ctl, argc, argv, build_pause, "paused");
+	return queue_verb(ctl, argc, argv, "pause", "paused");
 }
 
 int
 cmd_resume(struct jobctl *ctl, int argc, char **argv)
 {
-	return queue_verb(ctl, argc, argv, build_resume, "resumed");
+	return queue_verb(ctl, argc, argv, "resume", "resumed");
 }
 
 int
 cmd_reload(struct jobctl *ctl, int argc, char **argv)
 {
-	json_t *resp;
-	int rc;
-
-	if ((rc = simple(ctl, argc, argv, 0, "no arguments", build_reload,
-	    &resp)) != 0 || resp == NULL)
-		return rc;
-	return finish(ctl, resp, "configuration reloaded");
+	return plain_verb(ctl, argc, argv, "reload", "configuration reloaded");
 }

@@ -40,6 +40,63 @@ id_request(const char *op, const char *id)
 	return json_pack("{ssss}", "op", op, "job_id", id);
 }
 
+/*
+ * verb_opt: getopt_long() for a verb: the next option of the verb's own,
+ * or -1 at the end.  *stop is -1, or the exit status when a common option
+ * ends the verb (after --help, on bad usage).  Set optind = 0 first.
+ */
+static int
+verb_opt(struct jobctl *ctl, int argc, char **argv,
+    const struct option *opts, int *stop)
+{
+	int c, rc;
+
+	*stop = -1;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if ((rc = verb_common_opt(ctl, c, argv[0])) < 0)
+			return c;
+		if (rc != 0) {
+			*stop = rc == EXIT_DONE ? EXIT_OK : rc;
+			return -1;
+		}
+	}
+	return -1;
+}
+
+/* show_fn: print a reply for people (not --json); id: the job the verb
+ * names, if any. */
+typedef void (*show_fn)(const char *id, json_t *resp);
+
+/* reply_out: print a reply (as JSON with --json, else with show), free
+ * it; the verb succeeded. */
+static int
+reply_out(struct jobctl *ctl, json_t *resp, const char *id, show_fn show)
+{
+	if (ctl->json)
+		print_json(resp);
+	else
+		show(id, resp);
+	json_decref(resp);
+	return EXIT_OK;
+}
+
+/* id_verb: a verb taking one job id, whose request is id_request(op). */
+static int
+id_verb(struct jobctl *ctl, int argc, char **argv, const char *op,
+    show_fn show)
+{
+	const char *id;
+	json_t *resp;
+	int rc;
+
+	if ((rc = verb_args(ctl, argc, argv, 1, "one job id")) != 0)
+		return rc == EXIT_DONE ? EXIT_OK : rc;
+	id = argv[optind];
+	if ((rc = ctl_request(ctl, id_request(op, id), &resp)) != 0)
+		return rc;
+	return reply_out(ctl, resp, id, show);
+}
+
 /* read_stdin: all of standard input, bounded, NUL-terminated. */
 static char *
 read_stdin(void)
@@ -152,12 +209,7 @@ cmd_submit(struct jobctl *ctl, int argc, char **argv)
 	if ((req = json_object()) == NULL)
 		return EXIT_ERR;
 	optind = 0;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		if ((rc = verb_common_opt(ctl, c, argv[0])) >= 0) {
-			if (rc != 0)
-				goto out;
-			continue;
-		}
+	while ((c = verb_opt(ctl, argc, argv, opts, &rc)) != -1) {
 		switch (c) {
 		case OPT_QUEUE:
 			json_object_set_new(req, "queue", json_string(optarg));
@@ -199,6 +251,8 @@ cmd_submit(struct jobctl *ctl, int argc, char **argv)
 			break;
 		}
 	}
+	if (rc >= 0)
+		goto out;
 	if (argc - optind < 1 || argc - optind > 2) {
 		usage_error("submit: expected TYPE [PAYLOAD|-]");
 		rc = EXIT_USAGE;
@@ -253,46 +307,33 @@ cmd_submit(struct jobctl *ctl, int argc, char **argv)
 out:
 	json_decref(req);
 	free(input);
-	return rc == EXIT_DONE ? EXIT_OK : rc;
+	return rc;
+}
+
+static void
+show_status(const char *id, json_t *resp)
+{
+	(void)id;
+	print_job(json_object_get(resp, "job"));
 }
 
 int
 cmd_status(struct jobctl *ctl, int argc, char **argv)
 {
-	const char *id;
-	json_t *resp;
-	int rc;
-
-	if ((rc = verb_args(ctl, argc, argv, 1, "one job id")) != 0)
-		return rc == EXIT_DONE ? EXIT_OK : rc;
-	id = argv[optind];
-	if ((rc = ctl_request(ctl, id_request("get", id), &resp)) != 0)
-		return rc;
-	if (ctl->json)
-		print_json(resp);
-	else
-		print_job(json_object_get(resp, "job"));
-	json_decref(resp);
-	return EXIT_OK;
+	return id_verb(ctl, argc, argv, "get", show_status);
 }
 
-int
-cmd_result(struct jobctl *ctl, int argc, char **argv)
+/* show_result: a finished job's result as such, else its status and
+ * error. */
+static void
+show_result(const char *id, json_t *resp)
 {
-	const char *id, *status;
+	const char *status = jstr(resp, "status");
 	char buf[4096];
-	json_t *resp, *v;
-	int rc;
+	json_t *v;
 
-	if ((rc = verb_args(ctl, argc, argv, 1, "one job id")) != 0)
-		return rc == EXIT_DONE ? EXIT_OK : rc;
-	id = argv[optind];
-	if ((rc = ctl_request(ctl, id_request("result", id), &resp)) != 0)
-		return rc;
-	status = jstr(resp, "status");
-	if (ctl->json) {
-		print_json(resp);
-	} else if (status != NULL && strcmp(status, "finished") == 0) {
+	(void)id;
+	if (status != NULL && strcmp(status, "finished") == 0) {
 		v = json_object_get(resp, "result");
 		if (json_is_string(v)) {
 			puts(json_string_value(v));
@@ -311,8 +352,12 @@ cmd_result(struct jobctl *ctl, int argc, char **argv)
 			printf("error:  %s\n", buf);
 		}
 	}
-	json_decref(resp);
-	return EXIT_OK;
+}
+
+int
+cmd_result(struct jobctl *ctl, int argc, char **argv)
+{
+	return id_verb(ctl, argc, argv, "result", show_result);
 }
 
 int
@@ -327,16 +372,13 @@ cmd_wait(struct jobctl *ctl, int argc, char **argv)
 	int c, rc, limited = 0;
 
 	optind = 0;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		if ((rc = verb_common_opt(ctl, c, argv[0])) >= 0) {
-			if (rc != 0)
-				return rc == EXIT_DONE ? EXIT_OK : rc;
-			continue;
-		}
+	while ((c = verb_opt(ctl, argc, argv, opts, &rc)) != -1) {
 		if (parse_seconds(optarg, &timeout) != 0)
 			return bad_value(argv[0], "--timeout", optarg);
 		limited = 1;
 	}
+	if (rc >= 0)
+		return rc;
 	if (argc - optind != 1) {
 		usage_error("wait: expected one job id");
 		return EXIT_USAGE;
@@ -344,45 +386,42 @@ cmd_wait(struct jobctl *ctl, int argc, char **argv)
 	return wait_job(ctl, argv[optind], timeout, limited);
 }
 
+static void
+show_canceled(const char *id, json_t *resp)
+{
+	printf("%s %s\n", id, jstr(resp, "status") ?
+	    jstr(resp, "status") : "canceled");
+}
+
 int
 cmd_cancel(struct jobctl *ctl, int argc, char **argv)
 {
-	const char *id;
-	json_t *resp;
-	int rc;
+	return id_verb(ctl, argc, argv, "cancel", show_canceled);
+}
 
-	if ((rc = verb_args(ctl, argc, argv, 1, "one job id")) != 0)
-		return rc == EXIT_DONE ? EXIT_OK : rc;
-	id = argv[optind];
-	if ((rc = ctl_request(ctl, id_request("cancel", id), &resp)) != 0)
-		return rc;
-	if (ctl->json)
-		print_json(resp);
-	else
-		printf("%s %s\n", id, jstr(resp, "status") ?
-		    jstr(resp, "status") : "canceled");
-	json_decref(resp);
-	return EXIT_OK;
+static void
+show_deleted(const char *id, json_t *resp)
+{
+	(void)resp;
+	printf("%s deleted\n", id);
 }
 
 int
 cmd_delete(struct jobctl *ctl, int argc, char **argv)
 {
-	const char *id;
-	json_t *resp;
-	int rc;
+	return id_verb(ctl, argc, argv, "delete", show_deleted);
+}
 
-	if ((rc = verb_args(ctl, argc, argv, 1, "one job id")) != 0)
-		return rc == EXIT_DONE ? EXIT_OK : rc;
-	id = argv[optind];
-	if ((rc = ctl_request(ctl, id_request("delete", id), &resp)) != 0)
-		return rc;
-	if (ctl->json)
-		print_json(resp);
-	else
-		printf("%s deleted\n", id);
-	json_decref(resp);
-	return EXIT_OK;
+/* show_ids: the requeued jobs' ids, one a line. */
+static void
+show_ids(const char *id, json_t *resp)
+{
+	json_t *v;
+	size_t i;
+
+	(void)id;
+	json_array_foreach(json_object_get(resp, "job_ids"), i, v)
+		puts(json_string_value(v) ? json_string_value(v) : "?");
 }
 
 int
@@ -395,22 +434,18 @@ cmd_requeue(struct jobctl *ctl, int argc, char **argv)
 		{ 0 }
 	};
 	const char *queue = NULL;
-	json_t *req, *resp, *v;
-	size_t i;
+	json_t *req, *resp;
 	int c, rc, all = 0;
 
 	optind = 0;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		if ((rc = verb_common_opt(ctl, c, argv[0])) >= 0) {
-			if (rc != 0)
-				return rc == EXIT_DONE ? EXIT_OK : rc;
-			continue;
-		}
+	while ((c = verb_opt(ctl, argc, argv, opts, &rc)) != -1) {
 		if (c == OPT_ALL_FAILED)
 			all = 1;
 		else
 			queue = optarg;
 	}
+	if (rc >= 0)
+		return rc;
 	if (all && argc - optind == 0)
 		req = json_pack("{sssb}", "op", "requeue", "all_failed", 1);
 	else if (!all && queue == NULL && argc - optind == 1)
@@ -423,83 +458,22 @@ cmd_requeue(struct jobctl *ctl, int argc, char **argv)
 		json_object_set_new(req, "queue", json_string(queue));
 	if ((rc = ctl_request(ctl, req, &resp)) != 0)
 		return rc;
-	if (ctl->json)
-		print_json(resp);
-	else
-		json_array_foreach(json_object_get(resp, "job_ids"), i, v)
-			puts(json_string_value(v) ? json_string_value(v) : "?");
-	json_decref(resp);
-	return EXIT_OK;
+	return reply_out(ctl, resp, NULL, show_ids);
 }
 
-int
-cmd_list(struct jobctl *ctl, int argc, char **argv)
+/* show_jobs: a list reply as a table, and how many jobs it left out. */
+static void
+show_jobs(const char *id, json_t *resp)
 {
-	static const struct option opts[] = {
-		COMMON_OPTS,
-		{ "status", required_argument, NULL, OPT_STATUS },
-		{ "queue", required_argument, NULL, OPT_QUEUE },
-		{ "type", required_argument, NULL, OPT_TYPE },
-		{ "limit", required_argument, NULL, OPT_LIMIT },
-		{ "offset", required_argument, NULL, OPT_OFFSET },
-		{ 0 }
-	};
 	static const char *const head[] = { "ID", "TYPE", "QUEUE", "STATUS",
 	    "ATTEMPTS", "CREATED", "PROGRESS" };
-	json_t *req, *resp, *jobs, *job, *pc;
+	json_t *jobs = json_object_get(resp, "jobs"), *job, *pc;
 	struct table *t;
 	char attempts[32], progress[32];
 	const char *row[7];
 	size_t i;
-	long n;
-	int c, rc;
 
-	if ((req = json_pack("{ss}", "op", "list")) == NULL)
-		return EXIT_ERR;
-	optind = 0;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		if ((rc = verb_common_opt(ctl, c, argv[0])) >= 0) {
-			if (rc != 0) {
-				json_decref(req);
-				return rc == EXIT_DONE ? EXIT_OK : rc;
-			}
-			continue;
-		}
-		switch (c) {
-		case OPT_STATUS:
-			json_object_set_new(req, "status", json_string(optarg));
-			break;
-		case OPT_QUEUE:
-			json_object_set_new(req, "queue", json_string(optarg));
-			break;
-		case OPT_TYPE:
-			json_object_set_new(req, "type", json_string(optarg));
-			break;
-		case OPT_LIMIT:
-		case OPT_OFFSET:
-			if (parse_count(optarg, &n) != 0) {
-				json_decref(req);
-				return bad_value(argv[0], c == OPT_LIMIT ?
-				    "--limit" : "--offset", optarg);
-			}
-			json_object_set_new(req, c == OPT_LIMIT ? "limit" :
-			    "offset", json_integer(n));
-			break;
-		}
-	}
-	if (argc - optind != 0) {
-		json_decref(req);
-		usage_error("list: unexpected argument '%s'", argv[optind]);
-		return EXIT_USAGE;
-	}
-	if ((rc = ctl_request(ctl, req, &resp)) != 0)
-		return rc;
-	if (ctl->json) {
-		print_json(resp);
-		json_decref(resp);
-		return EXIT_OK;
-	}
-	jobs = json_object_get(resp, "jobs");
+	(void)id;
 	t = table_new(7, head);
 	json_array_foreach(jobs, i, job) {
 		jfmt(json_object_get(job, "attempts"), attempts,
@@ -528,6 +502,60 @@ cmd_list(struct jobctl *ctl, int argc, char **argv)
 		printf("(%zu of %" JSON_INTEGER_FORMAT " jobs shown)\n",
 		    json_array_size(jobs),
 		    json_integer_value(json_object_get(resp, "total")));
-	json_decref(resp);
-	return EXIT_OK;
+}
+
+int
+cmd_list(struct jobctl *ctl, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		COMMON_OPTS,
+		{ "status", required_argument, NULL, OPT_STATUS },
+		{ "queue", required_argument, NULL, OPT_QUEUE },
+		{ "type", required_argument, NULL, OPT_TYPE },
+		{ "limit", required_argument, NULL, OPT_LIMIT },
+		{ "offset", required_argument, NULL, OPT_OFFSET },
+		{ 0 }
+	};
+	json_t *req, *resp;
+	long n;
+	int c, rc;
+
+	if ((req = json_pack("{ss}", "op", "list")) == NULL)
+		return EXIT_ERR;
+	optind = 0;
+	while ((c = verb_opt(ctl, argc, argv, opts, &rc)) != -1) {
+		switch (c) {
+		case OPT_STATUS:
+			json_object_set_new(req, "status", json_string(optarg));
+			break;
+		case OPT_QUEUE:
+			json_object_set_new(req, "queue", json_string(optarg));
+			break;
+		case OPT_TYPE:
+			json_object_set_new(req, "type", json_string(optarg));
+			break;
+		case OPT_LIMIT:
+		case OPT_OFFSET:
+			if (parse_count(optarg, &n) != 0) {
+				json_decref(req);
+				return bad_value(argv[0], c == OPT_LIMIT ?
+				    "--limit" : "--offset", optarg);
+			}
+			json_object_set_new(req, c == OPT_LIMIT ? "limit" :
+			    "offset", json_integer(n));
+			break;
+		}
+	}
+	if (rc >= 0) {
+		json_decref(req);
+		return rc;
+	}
+	if (argc - optind != 0) {
+		json_decref(req);
+		usage_error("list: unexpected argument '%s'", argv[optind]);
+		return EXIT_USAGE;
+	}
+	if ((rc = ctl_request(ctl, req, &resp)) != 0)
+		return rc;
+	return reply_out(ctl, resp, NULL, show_jobs);
 }

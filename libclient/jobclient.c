@@ -549,32 +549,128 @@ parse_arg(jc_client *c, const char *text, const char *what, int any)
 	return v;
 }
 
-/* op_req: a new request {"op": op} with an optional "job_id". */
+/*
+ * req_set: req with key set to v; both are consumed.  On failure, or when
+ * req or v is already NULL (out of memory), req is freed and NULL is
+ * returned, so that a chain of calls needs only one check at its end.
+ */
 static json_t *
-op_req(const char *op, const char *job_id)
+req_set(json_t *req, const char *key, json_t *v)
 {
-	json_t *req = json_object();
-
-	if (req == NULL)
-		return NULL;
-	if (json_object_set_new(req, "op", json_string(op)) != 0 ||
-	    (job_id != NULL &&
-	    json_object_set_new(req, "job_id", json_string(job_id)) != 0)) {
+	/* json_object_set_new() drops v itself when it fails. */
+	if (json_object_set_new(req, key, v) != 0) {
 		json_decref(req);
 		return NULL;
 	}
 	return req;
 }
 
-#define CHECK_HANDLE(c) do {						\
-	if ((c) == NULL)						\
-		return JC_ERR_INVALID;					\
-} while (0)
+/* op_req: a new request {"op": op} with an optional "job_id". */
+static json_t *
+op_req(const char *op, const char *job_id)
+{
+	json_t *req = req_set(json_object(), "op", json_string(op));
+
+	if (job_id != NULL)
+		req = req_set(req, "job_id", json_string(job_id));
+	return req;
+}
 
 #define CHECK_ARG(c, cond, what) do {					\
 	if (!(cond))							\
 		return set_err((c), JC_ERR_INVALID, "%s", (what));	\
 } while (0)
+
+/* begin: the start of every operation: check the handle, clear the
+ * out-parameter (may be NULL) and the last error. */
+static int
+begin(jc_client *c, char **out)
+{
+	if (c == NULL)
+		return JC_ERR_INVALID;
+	if (out != NULL)
+		*out = NULL;
+	clear_err(c);
+	return JC_OK;
+}
+
+/* extract_fn: store in *out what the caller wants of a successful reply. */
+typedef int (*extract_fn)(jc_client *c, json_t *resp, char **out);
+
+/* finish: send req (consumed, NULL when it could not be built) and hand
+ * a successful reply to extract (may be NULL: nothing to return). */
+static int
+finish(jc_client *c, json_t *req, double extra, extract_fn extract,
+    char **out)
+{
+	json_t *resp;
+	int rc;
+
+	if ((rc = call(c, req, extra, &resp)) == JC_OK && extract != NULL)
+		rc = extract(c, resp, out);
+	json_decref(resp);
+	return rc;
+}
+
+/* simple_op: an operation {"op": op} without arguments. */
+static int
+simple_op(jc_client *c, const char *op, extract_fn extract, char **out)
+{
+	int rc;
+
+	if ((rc = begin(c, out)) != JC_OK)
+		return rc;
+	return finish(c, op_req(op, NULL), 0, extract, out);
+}
+
+/* job_op: an operation {"op": op, "job_id": job_id} on one job. */
+static int
+job_op(jc_client *c, const char *op, const char *job_id, extract_fn extract,
+    char **out)
+{
+	int rc;
+
+	if ((rc = begin(c, out)) != JC_OK)
+		return rc;
+	CHECK_ARG(c, job_id != NULL, "job id is NULL");
+	return finish(c, op_req(op, job_id), 0, extract, out);
+}
+
+/* The extract_fns of the replies that carry one field. */
+static int
+job_out(jc_client *c, json_t *resp, char **job)
+{
+	return dump_out(c, json_object_get(resp, "job"), job);
+}
+
+static int
+ids_out(jc_client *c, json_t *resp, char **job_ids)
+{
+	return dump_out(c, json_object_get(resp, "job_ids"), job_ids);
+}
+
+static int
+status_out(jc_client *c, json_t *resp, char **status)
+{
+	return string_out(c, json_object_get(resp, "status"), status);
+}
+
+/* requeue_out: the requeued ids of a reply, "[]" if it names none. */
+static int
+requeue_out(jc_client *c, json_t *resp, char **job_ids)
+{
+	json_t *ids = json_object_get(resp, "job_ids");
+	json_t *none;
+	int rc;
+
+	if (ids != NULL)
+		return dump_out(c, ids, job_ids);
+	if ((none = json_array()) == NULL)
+		return set_err(c, JC_ERR_NOMEM, "out of memory");
+	rc = dump_out(c, none, job_ids);
+	json_decref(none);
+	return rc;
+}
 
 /* ---- the operations ---------------------------------------------------- */
 
@@ -586,10 +682,8 @@ jc_call(jc_client *c, const char *request_json, char **response)
 	double extra = 0;
 	int rc;
 
-	CHECK_HANDLE(c);
-	if (response != NULL)
-		*response = NULL;
-	clear_err(c);
+	if ((rc = begin(c, response)) != JC_OK)
+		return rc;
 	CHECK_ARG(c, request_json != NULL, "request is NULL");
 	if ((req = parse_arg(c, request_json, "request", 0)) == NULL)
 		return JC_ERR_INVALID;
@@ -614,13 +708,7 @@ jc_call(jc_client *c, const char *request_json, char **response)
 JC_EXPORT int
 jc_ping(jc_client *c)
 {
-	json_t *resp;
-	int rc;
-
-	CHECK_HANDLE(c);
-	rc = call(c, op_req("ping", NULL), 0, &resp);
-	json_decref(resp);
-	return rc;
+	return simple_op(c, "ping", NULL, NULL);
 }
 
 JC_EXPORT int
@@ -630,10 +718,8 @@ jc_submit(jc_client *c, const char *type, const char *payload_json,
 	json_t *req, *opts, *payload = NULL, *resp = NULL, *jid;
 	int rc;
 
-	CHECK_HANDLE(c);
-	if (job_id != NULL)
-		*job_id = NULL;
-	clear_err(c);
+	if ((rc = begin(c, job_id)) != JC_OK)
+		return rc;
 	CHECK_ARG(c, type != NULL && *type != '\0', "job type is empty");
 	if ((req = op_req("submit", NULL)) == NULL)
 		return set_err(c, JC_ERR_NOMEM, "out of memory");
@@ -651,13 +737,14 @@ jc_submit(jc_client *c, const char *type, const char *payload_json,
 	if (payload_json != NULL &&
 	    (payload = parse_arg(c, payload_json, "payload", 1)) == NULL)
 		goto invalid;
-	if (json_object_set_new(req, "op", json_string("submit")) != 0 ||
-	    json_object_set_new(req, "type", json_string(type)) != 0 ||
-	    (payload != NULL && json_object_set_new(req, "payload",
-	    payload) != 0)) {
-		json_decref(req);
+	/* "op" again: the options may have overwritten it. */
+	req = req_set(req, "op", json_string("submit"));
+	req = req_set(req, "type", json_string(type));
+	if (payload != NULL)
+		req = req_set(req, "payload", payload);
+	if (req == NULL)
 		return set_err(c, JC_ERR_NOMEM, "out of memory");
-	}
+	/* Not finish(): a conflict's reply is needed too. */
 	rc = roundtrip(c, req, 0, &resp);
 	json_decref(req);
 	if (rc == JC_OK) {
@@ -682,13 +769,11 @@ invalid:
 JC_EXPORT int
 jc_submit_many(jc_client *c, const char *jobs_json, char **job_ids)
 {
-	json_t *req, *jobs, *resp;
+	json_t *jobs;
 	int rc;
 
-	CHECK_HANDLE(c);
-	if (job_ids != NULL)
-		*job_ids = NULL;
-	clear_err(c);
+	if ((rc = begin(c, job_ids)) != JC_OK)
+		return rc;
 	CHECK_ARG(c, jobs_json != NULL, "jobs is NULL");
 	if ((jobs = parse_arg(c, jobs_json, "jobs", 0)) == NULL)
 		return JC_ERR_INVALID;
@@ -696,157 +781,68 @@ jc_submit_many(jc_client *c, const char *jobs_json, char **job_ids)
 		json_decref(jobs);
 		return set_err(c, JC_ERR_INVALID, "jobs is not an array");
 	}
-	if ((req = op_req("submit_many", NULL)) != NULL &&
-	    json_object_set_new(req, "jobs", jobs) != 0) {
-		json_decref(req);
-		req = NULL;
-	}
-	if ((rc = call(c, req, 0, &resp)) == JC_OK)
-		rc = dump_out(c, json_object_get(resp, "job_ids"), job_ids);
-	json_decref(resp);
-	return rc;
+	return finish(c, req_set(op_req("submit_many", NULL), "jobs", jobs), 0,
+	    ids_out, job_ids);
 }
 
 JC_EXPORT int
 jc_get(jc_client *c, const char *job_id, char **job)
 {
-	json_t *resp;
-	int rc;
-
-	CHECK_HANDLE(c);
-	if (job != NULL)
-		*job = NULL;
-	clear_err(c);
-	CHECK_ARG(c, job_id != NULL, "job id is NULL");
-	if ((rc = call(c, op_req("get", job_id), 0, &resp)) == JC_OK)
-		rc = dump_out(c, json_object_get(resp, "job"), job);
-	json_decref(resp);
-	return rc;
+	return job_op(c, "get", job_id, job_out, job);
 }
 
 JC_EXPORT int
 jc_result(jc_client *c, const char *job_id, char **result)
 {
-	json_t *resp;
-	int rc;
-
-	CHECK_HANDLE(c);
-	if (result != NULL)
-		*result = NULL;
-	clear_err(c);
-	CHECK_ARG(c, job_id != NULL, "job id is NULL");
-	if ((rc = call(c, op_req("result", job_id), 0, &resp)) == JC_OK)
-		rc = dump_reply(c, resp, result);
-	json_decref(resp);
-	return rc;
+	return job_op(c, "result", job_id, dump_reply, result);
 }
 
 JC_EXPORT int
 jc_wait(jc_client *c, const char *job_id, double timeout, char **job)
 {
-	json_t *req, *resp;
 	int rc;
 
-	CHECK_HANDLE(c);
-	if (job != NULL)
-		*job = NULL;
-	clear_err(c);
+	if ((rc = begin(c, job)) != JC_OK)
+		return rc;
 	CHECK_ARG(c, job_id != NULL, "job id is NULL");
-	if ((req = op_req("wait", job_id)) != NULL &&
-	    json_object_set_new(req, "timeout", json_real(timeout)) != 0) {
-		json_decref(req);
-		req = NULL;
-	}
-	if ((rc = call(c, req, timeout, &resp)) == JC_OK)
-		rc = dump_reply(c, resp, job);
-	json_decref(resp);
-	return rc;
+	return finish(c, req_set(op_req("wait", job_id), "timeout",
+	    json_real(timeout)), timeout, dump_reply, job);
 }
 
 JC_EXPORT int
 jc_cancel(jc_client *c, const char *job_id, char **status)
 {
-	json_t *resp;
-	int rc;
-
-	CHECK_HANDLE(c);
-	if (status != NULL)
-		*status = NULL;
-	clear_err(c);
-	CHECK_ARG(c, job_id != NULL, "job id is NULL");
-	if ((rc = call(c, op_req("cancel", job_id), 0, &resp)) == JC_OK)
-		rc = string_out(c, json_object_get(resp, "status"), status);
-	json_decref(resp);
-	return rc;
-}
-
-/* requeue_out: the requeued ids of a reply, "[]" if it names none. */
-static int
-requeue_out(jc_client *c, json_t *resp, char **job_ids)
-{
-	json_t *ids = json_object_get(resp, "job_ids");
-	json_t *none;
-	int rc;
-
-	if (ids != NULL)
-		return dump_out(c, ids, job_ids);
-	if ((none = json_array()) == NULL)
-		return set_err(c, JC_ERR_NOMEM, "out of memory");
-	rc = dump_out(c, none, job_ids);
-	json_decref(none);
-	return rc;
+	return job_op(c, "cancel", job_id, status_out, status);
 }
 
 JC_EXPORT int
 jc_requeue(jc_client *c, const char *job_id, char **job_ids)
 {
-	json_t *resp;
-	int rc;
-
-	CHECK_HANDLE(c);
-	if (job_ids != NULL)
-		*job_ids = NULL;
-	clear_err(c);
-	CHECK_ARG(c, job_id != NULL, "job id is NULL");
-	if ((rc = call(c, op_req("requeue", job_id), 0, &resp)) == JC_OK)
-		rc = requeue_out(c, resp, job_ids);
-	json_decref(resp);
-	return rc;
+	return job_op(c, "requeue", job_id, requeue_out, job_ids);
 }
 
 JC_EXPORT int
 jc_requeue_failed(jc_client *c, const char *queue, char **job_ids)
 {
-	json_t *req, *resp;
+	json_t *req;
 	int rc;
 
-	CHECK_HANDLE(c);
-	if (job_ids != NULL)
-		*job_ids = NULL;
-	clear_err(c);
-	if ((req = op_req("requeue", NULL)) != NULL &&
-	    (json_object_set_new(req, "all_failed", json_true()) != 0 ||
-	    (queue != NULL &&
-	    json_object_set_new(req, "queue", json_string(queue)) != 0))) {
-		json_decref(req);
-		req = NULL;
-	}
-	if ((rc = call(c, req, 0, &resp)) == JC_OK)
-		rc = requeue_out(c, resp, job_ids);
-	json_decref(resp);
-	return rc;
+	if ((rc = begin(c, job_ids)) != JC_OK)
+		return rc;
+	req = req_set(op_req("requeue", NULL), "all_failed", json_true());
+	if (queue != NULL)
+		req = req_set(req, "queue", json_string(queue));
+	return finish(c, req, 0, requeue_out, job_ids);
 }
 
 JC_EXPORT int
 jc_list(jc_client *c, const char *filter_json, char **response)
 {
-	json_t *req, *filter, *resp;
+	json_t *req, *filter;
 	int rc;
 
-	CHECK_HANDLE(c);
-	if (response != NULL)
-		*response = NULL;
-	clear_err(c);
+	if ((rc = begin(c, response)) != JC_OK)
+		return rc;
 	if ((req = op_req("list", NULL)) == NULL)
 		return set_err(c, JC_ERR_NOMEM, "out of memory");
 	if (filter_json != NULL) {
@@ -861,45 +857,25 @@ jc_list(jc_client *c, const char *filter_json, char **response)
 		json_decref(filter);
 		json_object_set_new(req, "op", json_string("list"));
 	}
-	if ((rc = call(c, req, 0, &resp)) == JC_OK)
-		rc = dump_reply(c, resp, response);
-	json_decref(resp);
-	return rc;
+	return finish(c, req, 0, dump_reply, response);
 }
 
 JC_EXPORT int
 jc_stats(jc_client *c, char **stats)
 {
-	json_t *resp;
-	int rc;
-
-	CHECK_HANDLE(c);
-	if (stats != NULL)
-		*stats = NULL;
-	clear_err(c);
-	if ((rc = call(c, op_req("stats", NULL), 0, &resp)) == JC_OK)
-		rc = dump_reply(c, resp, stats);
-	json_decref(resp);
-	return rc;
+	return simple_op(c, "stats", dump_reply, stats);
 }
 
 static int
 queue_op(jc_client *c, const char *op, const char *queue)
 {
-	json_t *req, *resp;
 	int rc;
 
-	CHECK_HANDLE(c);
-	clear_err(c);
+	if ((rc = begin(c, NULL)) != JC_OK)
+		return rc;
 	CHECK_ARG(c, queue != NULL && *queue != '\0', "queue is empty");
-	if ((req = op_req(op, NULL)) != NULL &&
-	    json_object_set_new(req, "queue", json_string(queue)) != 0) {
-		json_decref(req);
-		req = NULL;
-	}
-	rc = call(c, req, 0, &resp);
-	json_decref(resp);
-	return rc;
+	return finish(c, req_set(op_req(op, NULL), "queue",
+	    json_string(queue)), 0, NULL, NULL);
 }
 
 JC_EXPORT int
@@ -918,47 +894,27 @@ JC_EXPORT int
 jc_progress(jc_client *c, const char *job_id, double percent,
     const char *message)
 {
-	json_t *req, *resp;
+	json_t *req;
 	int rc;
 
-	CHECK_HANDLE(c);
-	clear_err(c);
+	if ((rc = begin(c, NULL)) != JC_OK)
+		return rc;
 	CHECK_ARG(c, job_id != NULL, "job id is NULL");
-	if ((req = op_req("progress", job_id)) != NULL &&
-	    (json_object_set_new(req, "percent", json_real(percent)) != 0 ||
-	    (message != NULL && json_object_set_new(req, "message",
-	    json_string(message)) != 0))) {
-		json_decref(req);
-		req = NULL;
-	}
-	rc = call(c, req, 0, &resp);
-	json_decref(resp);
-	return rc;
+	req = req_set(op_req("progress", job_id), "percent",
+	    json_real(percent));
+	if (message != NULL)
+		req = req_set(req, "message", json_string(message));
+	return finish(c, req, 0, NULL, NULL);
 }
 
 JC_EXPORT int
 jc_delete(jc_client *c, const char *job_id)
 {
-	json_t *resp;
-	int rc;
-
-	CHECK_HANDLE(c);
-	clear_err(c);
-	CHECK_ARG(c, job_id != NULL, "job id is NULL");
-	rc = call(c, op_req("delete", job_id), 0, &resp);
-	json_decref(resp);
-	return rc;
+	return job_op(c, "delete", job_id, NULL, NULL);
 }
 
 JC_EXPORT int
 jc_reload(jc_client *c)
 {
-	json_t *resp;
-	int rc;
-
-	CHECK_HANDLE(c);
-	clear_err(c);
-	rc = call(c, op_req("reload", NULL), 0, &resp);
-	json_decref(resp);
-	return rc;
+	return simple_op(c, "reload", NULL, NULL);
 }
