@@ -296,6 +296,27 @@ class Suite:
             self.record(system, mode, wl, metric, unit, samples, n)
         return samples
 
+    def measure_modes(self, system, wl, fn, metrics, n, redises):
+        """Interleaved: run 1 in every Redis mode, then run 2, ... so that
+        noise from other work on the machine hits every mode alike.
+        fn(redis) -> dict."""
+        samples = {m: [] for m in redises}
+        failed = set()
+        for _ in range(self.runs):
+            for mode, redis in redises.items():
+                if mode in failed:
+                    continue
+                try:
+                    samples[mode].append(fn(redis))
+                except Exception as e:  # noqa: BLE001 (report, go on)
+                    self.fail(system, mode, wl, e)
+                    failed.add(mode)
+        for mode in redises:
+            if mode in failed or not samples[mode]:
+                continue
+            for metric, unit in metrics:
+                self.record(system, mode, wl, metric, unit, samples[mode], n)
+
     # ---- jobd
 
     def with_jobd(self, redis, fn, workers=2, daemons=1):
@@ -313,9 +334,9 @@ class Suite:
     def jb(self, *argv, timeout=900):
         return run_json([self.jobbench] + [str(x) for x in argv], timeout)
 
-    def jobd_suite(self, redis, mode):
+    def jobd_suite(self, redises):
         N = self.N
-        log("jobd, redis persistence %s" % mode)
+        log("jobd, redis persistence: %s (interleaved)" % ", ".join(redises))
         W = [
             ("W1", lambda s, d: self.jb("submit", "-s", s, "-n", N["W1"],
                                         "-c", 1), N["W1"]),
@@ -336,7 +357,7 @@ class Suite:
             if not self.want(wl):
                 continue
 
-            def once(fn=fn, wl=wl):
+            def once(redis, fn=fn, wl=wl):
                 # W1*: queue paused, so that workers do not compete with
                 # the submitters (like RQ/BullMQ enqueue without workers)
                 def body(s, ds):
@@ -344,23 +365,23 @@ class Suite:
                         jobd_call(s, {"op": "pause", "queue": "default"})
                     return fn(s, ds)
                 return self.with_jobd(redis, body)
-            self.measure("jobd", mode, wl, once, [("jobs_per_s", "jobs/s")],
-                         n)
+            self.measure_modes("jobd", wl, once, [("jobs_per_s", "jobs/s")],
+                               n, redises)
         if self.want("W3"):
-            self.measure("jobd", mode, "W3", lambda: self.with_jobd(
+            self.measure_modes("jobd", "W3", lambda redis: self.with_jobd(
                 redis, lambda s, d: self.jb("latency", "-s", s, "-n",
                                             N["W3"])),
                 [("p50_ms", "ms"), ("p99_ms", "ms"), ("max_ms", "ms")],
-                N["W3"])
-        if self.want("MEM") and mode == "off":
-            self.measure("jobd", mode, "MEM",
-                         lambda: self.with_jobd(redis, lambda s, d:
-                                                self.memory(redis, s, d[0])),
-                         [("bytes_per_job", "B"),
-                          ("beyond_payload", "B"),
-                          ("master_rss_at", "KiB"), ("master_rss_end", "KiB"),
-                          ("worker_rss_at", "KiB"), ("worker_rss_end", "KiB"),
-                          ("rss_growth_pct", "%")], N["MEM"])
+                N["W3"], redises)
+        if self.want("MEM"):
+            self.measure_modes(
+                "jobd", "MEM", lambda redis: self.with_jobd(
+                    redis, lambda s, d: self.memory(redis, s, d[0])),
+                [("bytes_per_job", "B"), ("beyond_payload", "B"),
+                 ("master_rss_at", "KiB"), ("master_rss_end", "KiB"),
+                 ("worker_rss_at", "KiB"), ("worker_rss_end", "KiB"),
+                 ("rss_growth_pct", "%")], N["MEM"],
+                {"off": redises["off"]})
 
     def memory(self, redis, sock, d):
         n, at = self.N["MEM"], self.N["MEM_AT"]
@@ -410,15 +431,16 @@ class Suite:
 
     # ---- raw Redis
 
-    def raw_suite(self, redis, mode):
+    def raw_suite(self, redises):
         n = self.N["W1"]
 
-        def once():
+        def once(redis):
             redis.flush()
-            return run_json([self.rawpush, redis.sock, str(n), "200", "100"], 300)
-        self.measure("raw", mode, "LPUSH", once,
-                     [("one_at_a_time", "jobs/s"), ("pipelined", "jobs/s")],
-                     n)
+            return run_json([self.rawpush, redis.sock, str(n), "200", "100"],
+                            300)
+        self.measure_modes("raw", "LPUSH", once,
+                           [("one_at_a_time", "jobs/s"),
+                            ("pipelined", "jobs/s")], n, redises)
 
     # ---- peers
 
@@ -581,25 +603,27 @@ class Suite:
         self.section_secs = {}
         modes = ["off"] if (self.a.smoke or self.a.no_aof) else ["off",
                                                                   "aof"]
-        for mode in modes:
-            peers = not self.a.no_peers and (mode == "off" or
-                                             self.a.peers_aof)
-            redis = Redis(self.top, mode == "aof")
-            self.redis_version = redis.version
-            try:
-                self.section("jobd/" + mode, self.jobd_suite, redis, mode)
-                if self.want("W1") or self.want("W1b"):
-                    self.section("raw/" + mode, self.raw_suite, redis, mode)
-                if peers:
-                    self.section("rq/" + mode, self.rq_suite, redis, mode)
-                    self.section("bullmq/" + mode, self.bull_suite, redis,
-                                 mode)
-                if (mode == "off" and self.a.scaling and not self.a.smoke
-                        and not self.a.only):
-                    self.section("scaling", self.scaling, redis)
-            finally:
-                redis.stop()
-            if peers:
+        redises = {}
+        try:
+            for mode in modes:
+                redises[mode] = Redis(self.top, mode == "aof")
+            self.redis_version = redises["off"].version
+            self.section("jobd", self.jobd_suite, redises)
+            if self.want("W1") or self.want("W1b"):
+                self.section("raw", self.raw_suite, redises)
+            if not self.a.no_peers:
+                for mode in (modes if self.a.peers_aof else ["off"]):
+                    self.section("rq/" + mode, self.rq_suite,
+                                 redises[mode], mode)
+                    self.section("bullmq/" + mode, self.bull_suite,
+                                 redises[mode], mode)
+            if self.a.scaling and not self.a.smoke and not self.a.only:
+                self.section("scaling", self.scaling, redises["off"])
+        finally:
+            for r in redises.values():
+                r.stop()
+        if not self.a.no_peers:
+            for mode in (modes if self.a.peers_aof else ["off"]):
                 self.section("beanstalkd/" + mode, self.beanstalk_suite, mode)
                 self.section("gearmand/" + mode, self.gearman_suite, mode)
         self.elapsed = time.monotonic() - t0

@@ -412,6 +412,27 @@ local function fail(keys, args)
 	return { out, nxt }
 end
 
+-- release: ARGV[4] owner ("host:pid"), [5] error.  A worker died before
+-- its master learnt which job it had taken: the jobs still started under
+-- that owner are failed (or retried) now, as its master would have, instead
+-- of when their lease runs out.  Looks at most 1000 running jobs.  Returns
+-- the ids.
+local function release(keys, args)
+	local c = context(keys, args)
+	local owner, text = args[4], args[5]
+	local ids = redis.call('ZRANGE', c.K .. 'active', 0, 999)
+	local done = {}
+	for _, id in ipairs(ids) do
+		local f = redis.call('HMGET', jkey(c, id), 'owner', 'token', 'status')
+		if f[1] == owner and f[3] == 'started' and f[2] then
+			fail(keys, { args[1], args[2], args[3], id, f[2], text, 'fail',
+			             '0' })
+			done[#done + 1] = id
+		end
+	end
+	return done
+end
+
 -- cancel: ARGV[4] id.  Returns {status after, status before, owner}.
 local function cancel(keys, args)
 	local c = context(keys, args)
@@ -829,3 +850,4 @@ redis.register_function('jobd_pause', pause)
 redis.register_function('jobd_progress', progress)
 redis.register_function('jobd_heartbeat', heartbeat)
 redis.register_function('jobd_reap', reap)
+redis.register_function('jobd_release', release)

@@ -139,6 +139,38 @@ fail_job_done(void *arg, int err, const char *msg, json_t *reply)
 }
 
 static void
+release_done(void *arg, int err, const char *msg, json_t *reply)
+{
+	size_t i;
+	json_t *v;
+
+	(void)arg;
+	m.in_flight--;
+	if (err != PERR_OK) {
+		log_warnx("could not release a dead worker's jobs (%s); their "
+		    "leases will expire", msg);
+	} else {
+		json_array_foreach(json_object_get(reply, "job_ids"), i, v)
+			log_warnx("job %s: its worker died as it took it",
+			    json_string_value(v));
+	}
+	master_maybe_exit();
+}
+
+/* master_release_owner: a worker died between taking a job and telling
+ * us: find its jobs by owner in Redis rather than wait for their leases. */
+static void
+master_release_owner(struct slot *s, const char *error)
+{
+	char owner[300];
+
+	snprintf(owner, sizeof(owner), "%s:%ld", store_host(m.store),
+	    (long)s->pid);
+	m.in_flight++;
+	store_release_owner(m.store, owner, error, release_done, NULL);
+}
+
+static void
 master_fail_job(struct slot *s, const char *error, enum store_fail_mode mode)
 {
 	const struct job_type *t = config_find_type(m.cfg, s->type);
@@ -423,6 +455,9 @@ worker_died(struct slot *s, int status)
 			snprintf(why, sizeof(why), "worker died: %s", how);
 			master_fail_job(s, why, STORE_FAIL);
 		}
+	} else if (!(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
+		snprintf(why, sizeof(why), "worker died: %s", how);
+		master_release_owner(s, why);
 	}
 	slot_close(s);
 	if (m.stopping || s->retiring) {

@@ -1357,6 +1357,12 @@ store_available(const struct store *st)
 }
 
 const char *
+store_host(const struct store *st)
+{
+	return st->host;
+}
+
+const char *
 store_status(const struct store *st)
 {
 	return st->status;
@@ -1438,6 +1444,21 @@ store_requeue_failed(struct store *st, const char *queue, store_cb *cb,
 	cmd_add(&rq->cmd, "failed");
 	cmd_add(&rq->cmd, queue ? queue : "");
 	cmd_addll(&rq->cmd, REQUEUE_BATCH);
+	submit_req(st, rq);
+}
+
+void
+store_release_owner(struct store *st, const char *owner, const char *error,
+                    store_cb *cb, void *arg)
+{
+	struct req *rq = new_req(st, RK_REQUEUE, "jobd_release", cb, arg);
+
+	if (rq == NULL) {
+		cb(arg, PERR_INTERNAL, "out of memory", NULL);
+		return;
+	}
+	cmd_add(&rq->cmd, owner);
+	cmd_add(&rq->cmd, error);
 	submit_req(st, rq);
 }
 

@@ -117,6 +117,14 @@ void store_fail_job(struct store *st, const char *job_id, const char *token,
                     const char *error, enum store_fail_mode mode,
                     long long retry_delay_ms, store_cb *cb, void *arg);
 
+/* store_release_owner: end the jobs still started under owner ("host:pid",
+ * a worker that died before telling its master what it took) as failed
+ * with error, retried if they have attempts left.  Reply {"job_ids"}. */
+void store_release_owner(struct store *st, const char *owner,
+                         const char *error, store_cb *cb, void *arg);
+/* store_host: this host's name as used in owners (borrowed). */
+const char *store_host(const struct store *st);
+
 /* --- blocking face (workers) ------------------------------------------ */
 
 /* A job taken by a worker. */
