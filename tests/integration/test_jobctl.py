@@ -1,6 +1,7 @@
 """jobctl (SPEC §6): every verb, --json and tables, exit codes 0/1/2/3."""
 import json
 import os
+import subprocess
 
 import pytest
 
@@ -209,3 +210,19 @@ def test_stats_workers_pause_resume(daemon):
 def test_server_error_is_exit_1(daemon):
     r = daemon.jobctl("--json", "status", "bad id with spaces")
     assert r.returncode in (1, 2), r
+
+
+def test_c_example_submits_and_waits(shared_daemon):
+    """examples/c/submit_wait.c, built by make check against libjobclient,
+    runs a job end to end."""
+    exe = os.path.join(os.environ.get("JOBD_BUILDDIR", ""), "examples", "c",
+                       "submit_wait")
+    env = dict(os.environ, JOBD_SOCKET=shared_daemon.sock)
+    out = subprocess.run([exe, "jobd.echo", '{"from": "c"}'], env=env,
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("submitted j_")
+    assert '"from":"c"' in out.stdout.replace(" ", "")
+    failed = subprocess.run([exe, "jobd.fail", "{}"], env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert failed.returncode == 3
