@@ -81,7 +81,10 @@ local function enqueue(c, id, q, front, fields)
 	fields[#fields + 1] = 'enqueued_at'
 	fields[#fields + 1] = c.now
 	redis.call('HSET', jkey(c, id), unpack(fields))
-	c.wake = true
+	-- Workers skip a paused queue: waking one for it is wasted work.
+	if not c.wake and redis.call('SISMEMBER', c.K .. 'paused', q) == 0 then
+		c.wake = true
+	end
 end
 
 local function schedule(c, id, q, at, fields)

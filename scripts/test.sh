@@ -90,6 +90,16 @@ for flavour in $FLAVOURS; do
 		overall=1
 		print_failed_logs "$builddir"
 	fi
+	# The benchmarks once, tiny, so that they cannot rot (never timed).
+	if [ "$flavour" = normal ]; then
+		if bash "$SRCDIR/bench/run.sh" --smoke --prebuilt "$builddir"; then
+			echo "---- bench smoke: PASS"
+		else
+			echo "---- bench smoke: FAIL"
+			RESULT[$flavour]="${RESULT[$flavour]}, bench smoke FAIL"
+			overall=1
+		fi
+	fi
 	echo "---- $flavour: ${RESULT[$flavour]}"
 	summary "$builddir"
 done
