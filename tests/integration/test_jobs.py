@@ -563,3 +563,34 @@ def test_builtins_off(jobd):
     with d.client() as c:
         assert_error(c.call("submit", type="jobd.noop"), "unknown_type")
         assert c.wait(c.submit("mine"))["status"] == "finished"
+
+
+def dbsize(r):
+    return int(r.cli("DBSIZE").strip().lstrip(":").split()[-1])
+
+
+def test_redis_memory_returns_to_baseline_after_ttls(jobd, redis_server):
+    """Finished and failed records expire with their TTL and the registries
+    are trimmed, so a steady load leaves no growth behind in Redis."""
+    d = jobd(workers=2, settings={"result_ttl": 1, "failure_ttl": 1})
+    c = d.client()
+    try:
+        warm = c.submit("jobd.noop")
+        c.wait(warm)
+        time.sleep(1.5)
+        c.wait(c.submit("jobd.noop"))        # a terminal transition trims
+        base = dbsize(redis_server)
+        for _ in range(3):
+            ids = c.ok("submit_many", jobs=[{"type": t, "payload": {"x": "y" * 200}}
+                                            for t in ["jobd.echo", "jobd.fail"] * 250])["job_ids"]
+            for j in ids:
+                c.wait(j)
+        assert dbsize(redis_server) >= base + 500
+        time.sleep(1.5)
+        c.wait(c.submit("jobd.noop"))        # trims the registries again
+        after = dbsize(redis_server)
+        assert after <= base + 2, (base, after)
+        st = c.ok("stats")["totals"]
+        assert st.get("finished", 0) <= 2 and st.get("failed", 0) == 0, st
+    finally:
+        c.close()

@@ -235,3 +235,35 @@ def test_other_daemon_recovers_job_of_killed_master(jobd, redis_server):
         rec = cb.wait(jid, timeout=90)
         assert rec["status"] == "finished", rec
         assert rec["worker"] != worker
+
+
+KILL_MY_WORKER = """#!/usr/bin/python3
+import os, signal, sys
+sys.stdin.read()
+os.kill(os.getppid(), signal.SIGKILL)   # the worker running this handler
+"""
+
+
+def test_job_that_kills_its_worker_ends_failed_not_looping(jobd, workdir):
+    """A poison job that crashes its worker every time: each death counts an
+    attempt, so after its retries it lands in the failed registry with the
+    deaths in its error history, and the pool is whole again."""
+    script = write_script(workdir, "kill_my_worker.py", KILL_MY_WORKER)
+    d = jobd(workers=2, types={"poison": {"handler": "exec", "command": script,
+                                          "retries": 2, "backoff": "0.1"}})
+    c = d.client()
+    try:
+        jid = c.submit("poison")
+        rec = c.wait(jid, timeout=60)
+        assert rec["status"] == "failed"
+        assert rec["attempts"] == 3
+        assert "worker died" in rec["error"]
+        assert len(rec["errors"]) == 3
+        assert all("worker died" in e["error"] for e in rec["errors"])
+        failed = c.ok("list", status="failed")["jobs"]
+        assert [j["job_id"] for j in failed] == [jid]
+        d.wait_workers(2)
+        ok = c.submit("jobd.echo", {"after": "poison"})
+        assert c.wait(ok)["status"] == "finished"
+    finally:
+        c.close()
