@@ -78,6 +78,9 @@ def test_pip_install_offline(tmp_path):
     shutil.copytree(pyfixtures.BINDINGS, src,
                     ignore=shutil.ignore_patterns("build", "*.egg-info",
                                                   "__pycache__"))
+    # The checkout may be read-only (make distcheck): the copy must not be.
+    for f in [src, *src.rglob("*")]:
+        f.chmod(f.stat().st_mode | 0o200)
     p = subprocess.run([sys.executable, "-m", "pip", "install", "--no-index",
                         "--no-build-isolation", "--target",
                         str(tmp_path / "site"), str(src)],
