@@ -985,6 +985,23 @@ run_free(struct run *r)
 	free(r->prog_msg);
 }
 
+/* run_finish: hand the run's outcome to the caller (the result on success,
+ * the error on failure, never both), free the rest; the outcome. */
+static int
+run_finish(struct run *r, char **result, char **error, const char *fallback)
+{
+	*result = r->outcome == HANDLER_OK ? r->result : NULL;
+	*error = r->outcome == HANDLER_FAILED ? r->error : NULL;
+	if (r->outcome != HANDLER_OK)
+		free(r->result);
+	if (r->outcome != HANDLER_FAILED)
+		free(r->error);
+	if (r->outcome == HANDLER_FAILED && *error == NULL)
+		*error = strdup(fallback);
+	run_free(r);
+	return r->outcome;
+}
+
 /* job_input: the job record as compact JSON (one line: jansson escapes
  * newlines inside strings), with a newline when asked. */
 static char *
@@ -1087,16 +1104,7 @@ oneshot_run(struct handler_ctx *ctx, char **result, char **error)
 		r.outcome = HANDLER_STOPPED;
 	} else
 		oneshot_result(&r, status);
-	*result = r.outcome == HANDLER_OK ? r.result : NULL;
-	*error = r.outcome == HANDLER_FAILED ? r.error : NULL;
-	if (r.outcome != HANDLER_OK)
-		free(r.result);
-	if (r.outcome != HANDLER_FAILED)
-		free(r.error);
-	if (r.outcome == HANDLER_FAILED && *error == NULL)
-		*error = strdup("handler failed");
-	run_free(&r);
-	return r.outcome;
+	return run_finish(&r, result, error, "handler failed");
 }
 
 /* --- persistent mode ---------------------------------------------------- */
@@ -1208,16 +1216,7 @@ persistent_run(struct handler_ctx *ctx, char **result, char **error)
 		r.outcome = HANDLER_FAILED;
 	else if (r.answered && r.result != NULL)
 		r.outcome = HANDLER_OK;
-	*result = r.outcome == HANDLER_OK ? r.result : NULL;
-	*error = r.outcome == HANDLER_FAILED ? r.error : NULL;
-	if (r.outcome != HANDLER_OK)
-		free(r.result);
-	if (r.outcome != HANDLER_FAILED)
-		free(r.error);
-	if (r.outcome == HANDLER_FAILED && *error == NULL)
-		*error = strdup("persistent handler failed");
-	run_free(&r);
-	return r.outcome;
+	return run_finish(&r, result, error, "persistent handler failed");
 }
 
 int
