@@ -77,31 +77,49 @@ static void conn_free(struct conn *c);
 
 /* --- encoding replies ------------------------------------------------- */
 
-static int
-conn_write_json(struct conn *c, json_t *obj)
-{
-	static char *buf;
-	static size_t cap;
-	size_t n;
-	uint8_t hdr[FRAME_HEADER_LEN];
+/* Replies ready to go out are encoded here first (one buffer, reused). */
+static struct {
+	char *data;
+	size_t len, cap;
+} staged;
 
+static int
+staged_reserve(size_t more)
+{
+	char *nd;
+	size_t cap;
+
+	if (staged.len + more <= staged.cap)
+		return 0;
+	cap = staged.len + more + 4096;
+	if ((nd = realloc(staged.data, cap)) == NULL)
+		return -1;
+	staged.data = nd;
+	staged.cap = cap;
+	return 0;
+}
+
+/* stage_reply: append obj as one frame to the staging buffer. */
+static int
+stage_reply(json_t *obj)
+{
+	size_t n, room;
+
+	if (staged_reserve(FRAME_HEADER_LEN + 256) == -1)
+		return -1;
 	for (;;) {
-		n = json_dumpb(obj, buf, cap, JSON_COMPACT);
+		room = staged.cap - staged.len - FRAME_HEADER_LEN;
+		n = json_dumpb(obj, staged.data + staged.len + FRAME_HEADER_LEN,
+		    room, JSON_COMPACT);
 		if (n == 0)
 			return -1;
-		if (n <= cap)
+		if (n <= room)
 			break;
-		char *nb = realloc(buf, n + 4096);
-		if (nb == NULL)
+		if (staged_reserve(FRAME_HEADER_LEN + n) == -1)
 			return -1;
-		buf = nb;
-		cap = n + 4096;
 	}
-	frame_header(hdr, (uint32_t)n);
-	struct evbuffer *out = bufferevent_get_output(c->bev);
-	if (evbuffer_add(out, hdr, sizeof(hdr)) == -1 ||
-	    evbuffer_add(out, buf, n) == -1)
-		return -1;
+	frame_header((uint8_t *)staged.data + staged.len, (uint32_t)n);
+	staged.len += FRAME_HEADER_LEN + n;
 	return 0;
 }
 
@@ -113,19 +131,38 @@ reply_free(struct reply *r)
 	free(r);
 }
 
-/* conn_flush: write every completed reply at the head of the queue. */
+/*
+ * conn_flush: write every completed reply at the head of the queue.  When
+ * nothing is waiting in the output buffer they go straight to the socket in
+ * one send: going through the bufferevent would cost two epoll_ctl calls and
+ * a loop turn per reply.  What the socket does not take is buffered.
+ */
 static void
 conn_flush(struct conn *c)
 {
+	struct evbuffer *out = bufferevent_get_output(c->bev);
 	struct reply *r;
+	ssize_t sent = 0;
 
+	staged.len = 0;
 	while ((r = TAILQ_FIRST(&c->replies)) != NULL && r->done) {
 		TAILQ_REMOVE(&c->replies, r, link);
 		c->pending--;
-		if (conn_write_json(c, r->response) == -1)
+		if (stage_reply(r->response) == -1)
 			log_warnx("client %lu: cannot encode a reply", c->serial);
 		reply_free(r);
 	}
+	if (staged.len == 0)
+		return;
+	if (evbuffer_get_length(out) == 0) {
+		sent = send(bufferevent_getfd(c->bev), staged.data, staged.len,
+		    MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (sent < 0)
+			sent = 0;  /* EAGAIN, or an error the bufferevent will see */
+	}
+	if ((size_t)sent < staged.len &&
+	    evbuffer_add(out, staged.data + sent, staged.len - (size_t)sent) == -1)
+		log_warnx("client %lu: cannot buffer a reply", c->serial);
 }
 
 static void
@@ -214,7 +251,8 @@ reply_new(struct conn *c)
 	return r;
 }
 
-/* conn_fatal: answer a framing error, then close the connection. */
+/* conn_fatal: answer a framing error, then close the connection.  Unless
+ * called from conn_process, c may be freed on return. */
 static void
 conn_fatal(struct conn *c, int code, const char *msg)
 {
@@ -224,6 +262,8 @@ conn_fatal(struct conn *c, int code, const char *msg)
 	bufferevent_disable(c->bev, EV_READ);
 	if (r != NULL)
 		reply_error(r, code, msg, NULL);
+	else if (!c->processing)
+		conn_process(c);
 }
 
 /* conn_groups: the peer's primary gid, and its user's groups (the
@@ -506,8 +546,7 @@ server_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 		    c->serial, srv->nconns - 1);
 		bufferevent_enable(c->bev, EV_WRITE);
 		conn_fatal(c, PERR_BUSY, "too many connections");
-		conn_process(c);
-		return;
+		return;     /* c may be gone: the answer went out at once */
 	}
 	log_debug("client %lu: connected (uid %ld)", c->serial, c->uid);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
