@@ -184,16 +184,31 @@ def test_connection_flood_past_max_connections(jobd):
         c.send_raw(proto.encode({"op": "ping", "id": i}) +
                    proto.encode({"op": "stats", "id": -i}))
         assert c.recv()["id"] == i and c.recv()["id"] == -i
-    # A freed slot is usable again.
+    # A freed slot is usable again, once the daemon has seen the close (a
+    # connection accepted in the same loop turn may still be refused).
     first.pop().close()
-    with proto.connect_when_ready(d.sock, 10) as c:
+
+    def hello_answered():
+        c = proto.connect_when_ready(d.sock, 10)
+        r = c.call("hello")
+        if r.get("ok"):
+            return c
+        assert_error(r, "busy")
+        c.close()
+        return None
+    c = wait_until(hello_answered, 10, msg="a freed slot")
+    with c:
         assert c.ok("hello")["server"] == "jobd"
         # ...and that makes 20 again: the next one is refused.
         with d.client(timeout=10) as extra:
             assert_error(extra.recv(), "busy")
     for c in first:
         c.close()
-    serving(d)
+    # Serving again once the closes are seen (same race as above).
+    assert d.alive(), "jobd died:\n" + d.log_tail(80)
+    with wait_until(hello_answered, 10, msg="a slot after the flood") as c:
+        jid = c.submit("jobd.echo", {"still": "here"})
+        assert c.wait(jid, timeout=20)["result"] == {"still": "here"}
     print("flood: %d connections past max_connections=20 refused in %.2fs"
           % (refused, flood_took))
 
