@@ -1022,7 +1022,7 @@ submit_req(struct store *st, struct req *rq)
 }
 
 /* new_req: a request whose command starts with FCALL fn; NULL if out of
- * memory (the callback is then called from the loop). */
+ * memory, after the callback was told so. */
 static struct req *
 new_req(struct store *st, enum req_kind kind, const char *fn, store_cb *cb,
         void *arg)
@@ -1031,6 +1031,7 @@ new_req(struct store *st, enum req_kind kind, const char *fn, store_cb *cb,
 
 	if (rq == NULL) {
 		log_warnx("store: out of memory");
+		cb(arg, PERR_INTERNAL, "out of memory", NULL);
 		return NULL;
 	}
 	rq->st = st;
@@ -1375,10 +1376,8 @@ store_submit(struct store *st, const struct submit_spec *jobs,
 	struct req *rq = new_req(st, RK_SUBMIT, "jobd_submit", cb, arg);
 	size_t i;
 
-	if (rq == NULL) {
-		cb(arg, PERR_INTERNAL, "out of memory", NULL);
+	if (rq == NULL)
 		return;
-	}
 	if (n == 0 || n > REQUEST_MAX_JOBS) {
 		defer_fail(st, rq, PERR_BAD_REQUEST, "bad number of jobs");
 		return;
@@ -1396,10 +1395,8 @@ one_arg(struct store *st, enum req_kind kind, const char *fn, const char *a1,
 {
 	struct req *rq = new_req(st, kind, fn, cb, arg);
 
-	if (rq == NULL) {
-		cb(arg, PERR_INTERNAL, "out of memory", NULL);
+	if (rq == NULL)
 		return;
-	}
 	if (a1)
 		cmd_add(&rq->cmd, a1);
 	if (a2)
@@ -1437,10 +1434,8 @@ store_requeue_failed(struct store *st, const char *queue, store_cb *cb,
 {
 	struct req *rq = new_req(st, RK_REQUEUE, "jobd_requeue", cb, arg);
 
-	if (rq == NULL) {
-		cb(arg, PERR_INTERNAL, "out of memory", NULL);
+	if (rq == NULL)
 		return;
-	}
 	cmd_add(&rq->cmd, "failed");
 	cmd_add(&rq->cmd, queue ? queue : "");
 	cmd_addll(&rq->cmd, REQUEUE_BATCH);
@@ -1453,10 +1448,8 @@ store_release_owner(struct store *st, const char *owner, const char *error,
 {
 	struct req *rq = new_req(st, RK_REQUEUE, "jobd_release", cb, arg);
 
-	if (rq == NULL) {
-		cb(arg, PERR_INTERNAL, "out of memory", NULL);
+	if (rq == NULL)
 		return;
-	}
 	cmd_add(&rq->cmd, owner);
 	cmd_add(&rq->cmd, error);
 	submit_req(st, rq);
@@ -1469,10 +1462,8 @@ store_list(struct store *st, const char *status, const char *queue,
 {
 	struct req *rq = new_req(st, RK_LIST, "jobd_list", cb, arg);
 
-	if (rq == NULL) {
-		cb(arg, PERR_INTERNAL, "out of memory", NULL);
+	if (rq == NULL)
 		return;
-	}
 	cmd_add(&rq->cmd, status ? status : "");
 	cmd_add(&rq->cmd, queue ? queue : "");
 	cmd_add(&rq->cmd, type ? type : "");
@@ -1488,10 +1479,8 @@ store_stats(struct store *st, store_cb *cb, void *arg)
 {
 	struct req *rq = new_req(st, RK_STATS, "jobd_stats", cb, arg);
 
-	if (rq == NULL) {
-		cb(arg, PERR_INTERNAL, "out of memory", NULL);
+	if (rq == NULL)
 		return;
-	}
 	cmd_queues(&rq->cmd, st->cfg);
 	submit_req(st, rq);
 }
@@ -1526,10 +1515,8 @@ store_progress(struct store *st, const char *job_id, double percent,
 	struct req *rq = new_req(st, RK_EMPTY, "jobd_progress", cb, arg);
 	char *p;
 
-	if (rq == NULL) {
-		cb(arg, PERR_INTERNAL, "out of memory", NULL);
+	if (rq == NULL)
 		return;
-	}
 	if ((p = progress_json(percent, message)) == NULL)
 		rq->cmd.oom = 1;
 	cmd_add(&rq->cmd, job_id);
@@ -1549,10 +1536,8 @@ store_heartbeat(struct store *st, json_t *leases, json_t *workers,
 	size_t i, n;
 	long long ttl = lease_ms(st->cfg);
 
-	if (rq == NULL) {
-		cb(arg, PERR_INTERNAL, "out of memory", NULL);
+	if (rq == NULL)
 		return;
-	}
 	/* The workers as stats shows them, host added. */
 	ws = json_array();
 	if (json_is_array(workers))
@@ -1587,10 +1572,8 @@ store_reap(struct store *st, store_cb *cb, void *arg)
 {
 	struct req *rq = new_req(st, RK_REAP, "jobd_reap", cb, arg);
 
-	if (rq == NULL) {
-		cb(arg, PERR_INTERNAL, "out of memory", NULL);
+	if (rq == NULL)
 		return;
-	}
 	cmd_addll(&rq->cmd, REAP_BATCH);
 	cmd_addll(&rq->cmd, MAX_LOST);
 	cmd_addll(&rq->cmd, lease_ms(st->cfg));
@@ -1623,10 +1606,8 @@ store_fail_job(struct store *st, const char *job_id, const char *token,
 {
 	struct req *rq = new_req(st, RK_FAIL, "jobd_fail", cb, arg);
 
-	if (rq == NULL) {
-		cb(arg, PERR_INTERNAL, "out of memory", NULL);
+	if (rq == NULL)
 		return;
-	}
 	cmd_fail_args(&rq->cmd, job_id, token, error, mode, retry_delay_ms);
 	cmd_add(&rq->cmd, "0");
 	submit_req(st, rq);
