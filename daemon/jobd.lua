@@ -15,6 +15,13 @@
 -- CODE one of NOT_FOUND, CONFLICT, LOST, BAD_REQUEST, and always before the
 -- first write: functions do not roll back.
 --
+-- A job record is one STRING key holding a MessagePack map of string
+-- fields (see RECORD below): one key and one allocation per job whatever
+-- Redis's hash encoding limits are, which keeps a queued 200-byte job near
+-- 500 bytes of Redis memory.  Fields that are empty, zero or the default
+-- are absent.  Ready queues are LISTs (FIFO; a job put back in front is
+-- LPUSHed).
+--
 -- All times are Unix milliseconds of the Redis clock (TIME).
 
 local PROMOTE_MAX = 100     -- due scheduled jobs moved per call
@@ -23,6 +30,7 @@ local ERROR_MAX = 4096      -- bytes of one error text kept
 local SKIP_MAX = 16         -- stale queue entries skipped per queue
 local LIST_SCAN_MAX = 20000 -- ids examined by a list with a type filter
 local HOSTS_MAX = 1000      -- hosts reported by stats
+local ACTIVE_MAX = 10000    -- running jobs examined by stats and list
 
 local TERMINAL = { finished = true, failed = true, canceled = true }
 local STATUSES = { 'started', 'queued', 'scheduled', 'finished', 'failed',
@@ -30,11 +38,12 @@ local STATUSES = { 'started', 'queued', 'scheduled', 'finished', 'failed',
 local VALID_STATUS = { queued = true, scheduled = true, started = true,
                        finished = true, failed = true, canceled = true }
 
--- Fields returned by list (no payload, no result: pages stay small).
-local LIST_FIELDS = { 'id', 'type', 'queue', 'status', 'created_at',
-	'enqueued_at', 'started_at', 'ended_at', 'run_at', 'timeout_ms',
-	'attempts', 'max_retries', 'progress', 'owner', 'meta', 'error',
-	'errors', 'unique_key', 'lost', 'cancel' }
+-- RECORD: type queue payload meta timeout_ms max_retries created_at
+-- enqueued_at status run_at attempts lost result_ttl failure_ttl
+-- unique_key started_at ended_at starts token owner progress result error
+-- errors cancel.  list returns every field but these:
+local LIST_SKIP = { payload = true, result = true, starts = true,
+                    token = true }
 
 local function err(code, id, msg)
 	return redis.error_reply(code .. ' ' .. (id or '-') .. ' ' .. msg)
@@ -60,42 +69,72 @@ local function ikey(c, status, q)
 	return c.K .. 'i:' .. status
 end
 
+-- The record at key k as a table, or nil: absent, or not a record (then
+-- logged: a record jobd cannot read is treated as gone, not as an error
+-- that would stop every call that meets it).
+local function load_key(k)
+	local raw = redis.call('GET', k)
+	if not raw then return nil end
+	local ok, j = pcall(cmsgpack.unpack, raw)
+	if ok and type(j) == 'table' then return j end
+	redis.log(redis.LOG_WARNING, 'jobd: unreadable job record ' .. k)
+	return nil
+end
+
+local function load(c, id) return load_key(jkey(c, id)) end
+
+-- Write the record; ttl > 0 sets its expiry, anything else clears it
+-- (only finished, failed and canceled jobs expire).
+local function save(c, id, j, ttl)
+	if ttl and ttl > 0 then
+		redis.call('SET', jkey(c, id), cmsgpack.pack(j), 'EX', ttl)
+	else
+		redis.call('SET', jkey(c, id), cmsgpack.pack(j))
+	end
+end
+
+-- The record as field/value pairs (the shape HGETALL had), id first.
+local function pairs_of(id, j, skip)
+	local out = { 'id', id }
+	for k, v in pairs(j) do
+		if not (skip and skip[k]) then
+			out[#out + 1] = k
+			out[#out + 1] = v
+		end
+	end
+	return out
+end
+
+local function num(v) return tonumber(v) or 0 end
+
 -- Publish on the namespace's event channel.
 local function publish(c, msg)
 	redis.call('PUBLISH', c.K .. 'events', msg)
 end
 
--- The lowest-scored entry goes first: new jobs take an increasing
--- sequence, jobs put back in front a decreasing negative one.
-local function enqueue(c, id, q, front, fields)
-	local score
+-- Put the job at the back (or the front) of its queue and save it.
+local function enqueue(c, id, j, front)
+	j.status = 'queued'
+	j.enqueued_at = tostring(c.now)
+	j.run_at = nil
+	save(c, id, j)
 	if front then
-		score = redis.call('HINCRBY', c.meta, 'front', -1)
+		redis.call('LPUSH', qkey(c, j.queue), id)
 	else
-		score = redis.call('HINCRBY', c.meta, 'seq', 1)
+		redis.call('RPUSH', qkey(c, j.queue), id)
 	end
-	redis.call('ZADD', qkey(c, q), score, id)
-	fields = fields or {}
-	fields[#fields + 1] = 'status'
-	fields[#fields + 1] = 'queued'
-	fields[#fields + 1] = 'enqueued_at'
-	fields[#fields + 1] = c.now
-	redis.call('HSET', jkey(c, id), unpack(fields))
 	-- Workers skip a paused queue: waking one for it is wasted work.
-	if not c.wake and redis.call('SISMEMBER', c.K .. 'paused', q) == 0 then
+	if not c.wake and redis.call('SISMEMBER', c.K .. 'paused', j.queue) == 0 then
 		c.wake = true
 	end
 end
 
-local function schedule(c, id, q, at, fields)
-	fields = fields or {}
-	fields[#fields + 1] = 'status'
-	fields[#fields + 1] = 'scheduled'
-	fields[#fields + 1] = 'run_at'
-	fields[#fields + 1] = at
-	redis.call('HSET', jkey(c, id), unpack(fields))
+local function schedule(c, id, j, at)
+	j.status = 'scheduled'
+	j.run_at = tostring(at)
+	save(c, id, j)
 	redis.call('ZADD', c.K .. 'scheduled', at, id)
-	redis.call('ZADD', ikey(c, 'scheduled', q), at, id)
+	redis.call('ZADD', ikey(c, 'scheduled', j.queue), at, id)
 end
 
 -- Arm the wake marker that idle workers BZPOPMIN on.
@@ -105,17 +144,22 @@ local function arm(c)
 	end
 end
 
--- Drop a job that is done being "started" from the lease indexes.  The
--- token field is left: leaving "started" is what fences its holder (every
--- token check also wants status started), and the next dequeue replaces it.
-local function unstart(c, id, q)
-	redis.call('ZREM', c.K .. 'active', id)
-	redis.call('ZREM', ikey(c, 'started', q), id)
-end
-
 local function trim(c, key, ttl)
 	if ttl > 0 then
 		redis.call('ZREMRANGEBYSCORE', key, '-inf', '(' .. (c.now - ttl * 1000))
+	end
+end
+
+-- Drop the ids of expired records from the terminal indexes (the records
+-- themselves expire by TTL).  Done by reap and stats, not per job.
+local function trim_indexes(c)
+	for _, st in ipairs({ 'finished', 'failed', 'canceled' }) do
+		local ttl = c.fttl
+		if st == 'finished' then ttl = c.rttl end
+		trim(c, ikey(c, st), ttl)
+		for _, q in ipairs(redis.call('SMEMBERS', c.K .. 'queues')) do
+			trim(c, ikey(c, st, q), ttl)
+		end
 	end
 end
 
@@ -129,52 +173,37 @@ local function release_unique(c, id, ukey)
 	end
 end
 
--- Move a job to a terminal status: index, TTL, unique key, end event.
--- f: the job's {unique_key, result_ttl, failure_ttl} if already read.
-local function finalize(c, id, status, q, extra, f)
-	local jk = jkey(c, id)
-	extra = extra or {}
-	extra[#extra + 1] = 'status'
-	extra[#extra + 1] = status
-	extra[#extra + 1] = 'ended_at'
-	extra[#extra + 1] = c.now
-	redis.call('HSET', jk, unpack(extra))
-	f = f or redis.call('HMGET', jk, 'unique_key', 'result_ttl',
-	                    'failure_ttl')
-	local ttl, cttl
+-- Move a job to a terminal status: save with its TTL, index, unique key,
+-- end event.
+local function finalize(c, id, j, status)
+	j.status = status
+	j.ended_at = tostring(c.now)
+	local ttl
 	if status == 'finished' then
-		ttl, cttl = tonumber(f[2]) or c.rttl, c.rttl
+		ttl = tonumber(j.result_ttl) or c.rttl
 	else
-		ttl, cttl = tonumber(f[3]) or c.fttl, c.fttl
+		ttl = tonumber(j.failure_ttl) or c.fttl
 	end
-	if ttl > 0 then
-		redis.call('EXPIRE', jk, ttl)
-	else
-		redis.call('PERSIST', jk)
-	end
-	local qi, gi = ikey(c, status, q), ikey(c, status)
-	redis.call('ZADD', qi, c.now, id)
-	redis.call('ZADD', gi, c.now, id)
-	trim(c, qi, cttl)
-	trim(c, gi, cttl)
-	release_unique(c, id, f[1])
+	save(c, id, j, ttl)
+	redis.call('ZADD', ikey(c, status, j.queue), c.now, id)
+	redis.call('ZADD', ikey(c, status), c.now, id)
+	release_unique(c, id, j.unique_key)
 	publish(c, 'end ' .. id .. ' ' .. status)
 end
 
 -- Append one entry to the job's error history (last ERRORS_KEPT).
-local function add_error(c, id, attempt, text)
-	local jk = jkey(c, id)
+local function add_error(c, j, attempt, text)
 	text = string.sub(text or '', 1, ERROR_MAX)
 	local hist = {}
-	local old = redis.call('HGET', jk, 'errors')
-	if old then
-		local ok, v = pcall(cjson.decode, old)
+	if j.errors then
+		local ok, v = pcall(cjson.decode, j.errors)
 		if ok and type(v) == 'table' then hist = v end
 	end
 	hist[#hist + 1] = { attempt = tonumber(attempt) or 0, error = text,
 	                    at = c.now }
 	while #hist > ERRORS_KEPT do table.remove(hist, 1) end
-	redis.call('HSET', jk, 'error', text, 'errors', cjson.encode(hist))
+	j.error = text
+	j.errors = cjson.encode(hist)
 end
 
 -- Move due scheduled jobs (at most max) to the back of their queues.
@@ -183,11 +212,10 @@ local function promote(c, max)
 	local due = redis.call('ZRANGEBYSCORE', sk, '-inf', c.now, 'LIMIT', 0, max)
 	for _, id in ipairs(due) do
 		redis.call('ZREM', sk, id)
-		local f = redis.call('HMGET', jkey(c, id), 'status', 'queue')
-		if f[1] == 'scheduled' then
-			redis.call('ZREM', ikey(c, 'scheduled', f[2]), id)
-			redis.call('HDEL', jkey(c, id), 'run_at')
-			enqueue(c, id, f[2], false)
+		local j = load(c, id)
+		if j and j.status == 'scheduled' then
+			redis.call('ZREM', ikey(c, 'scheduled', j.queue), id)
+			enqueue(c, id, j, false)
 		end
 	end
 	return #due
@@ -200,8 +228,8 @@ local function set_of(list)
 end
 
 -- Take the next job for owner: the oldest of the first non-empty,
--- non-paused queue in priority order.  Returns the job's fields (HGETALL)
--- or the ms until the next scheduled job is due (-1: none scheduled).
+-- non-paused queue in priority order.  Returns the job's fields or the ms
+-- until the next scheduled job is due (-1: none scheduled).
 local function take(c, owner, lease_ms, queues)
 	promote(c, PROMOTE_MAX)
 	local paused = set_of(redis.call('SMEMBERS', c.K .. 'paused'))
@@ -209,35 +237,35 @@ local function take(c, owner, lease_ms, queues)
 		if not paused[q] then
 			local qk = qkey(c, q)
 			for _ = 1, SKIP_MAX do
-				local r = redis.call('ZPOPMIN', qk)
-				if #r == 0 then break end
-				local id = r[1]
-				local jk = jkey(c, id)
-				local f = redis.call('HMGET', jk, 'status', 'attempts')
-				if f[1] == 'queued' then
-					-- The queue score is unique per enqueue, so it makes a
-					-- unique lease token.  Queued jobs have no TTL and no
-					-- ended_at (requeue clears them).
-					local token = r[2]
+				local id = redis.call('LPOP', qk)
+				if not id then break end
+				local j = load(c, id)
+				if j and j.status == 'queued' and j.queue == q then
+					-- The token is new for every start: the start count
+					-- fences this record's earlier holders, the time the
+					-- holders of an earlier job with the same id.
+					local starts = num(j.starts) + 1
 					local deadline = c.now + lease_ms
-					redis.call('HSET', jk, 'status', 'started',
-						'attempts', (tonumber(f[2]) or 0) + 1,
-						'started_at', c.now, 'token', token, 'owner', owner,
-						'lease_until', deadline)
+					j.starts = tostring(starts)
+					j.token = c.now .. '.' .. starts
+					j.status = 'started'
+					j.attempts = tostring(num(j.attempts) + 1)
+					j.started_at = tostring(c.now)
+					j.owner = owner
+					save(c, id, j)
 					redis.call('ZADD', c.K .. 'active', deadline, id)
-					redis.call('ZADD', ikey(c, 'started', q), c.now, id)
 					-- Chain the wake-up to the next idle worker.
-					local more = redis.call('ZCARD', qk) > 0
+					local more = redis.call('LLEN', qk) > 0
 					for _, q2 in ipairs(queues) do
 						if more then break end
 						if q2 ~= q and not paused[q2] then
-							more = redis.call('ZCARD', qkey(c, q2)) > 0
+							more = redis.call('LLEN', qkey(c, q2)) > 0
 						end
 					end
 					if more then
 						redis.call('ZADD', c.K .. 'wake', 0, 'w')
 					end
-					return redis.call('HGETALL', jk)
+					return pairs_of(id, j)
 				end
 			end
 		end
@@ -288,8 +316,8 @@ local function submit(keys, args)
 			end
 			local holder = redis.call('GET', c.K .. 'unique:' .. ukey)
 			if holder then
-				local st = redis.call('HGET', jkey(c, holder), 'status')
-				if st and not TERMINAL[st] then
+				local h = load(c, holder)
+				if h and not TERMINAL[h.status] then
 					return err('CONFLICT', holder, 'unique key held')
 				end
 			end
@@ -297,19 +325,19 @@ local function submit(keys, args)
 		end
 	end
 	local out, known = {}, {}
-	for j = 0, n - 1 do
-		local b = 5 + j * NF
+	for k = 0, n - 1 do
+		local b = 5 + k * NF
 		local id, q, ukey = args[b], args[b + 2], args[b + 7]
-		local delay, run_at = tonumber(args[b + 8]) or 0,
-		                      tonumber(args[b + 9]) or 0
-		local fields = { 'id', id, 'type', args[b + 1], 'queue', q,
-			'payload', args[b + 3], 'meta', args[b + 4],
-			'timeout_ms', args[b + 5], 'max_retries', args[b + 6],
-			'attempts', 0, 'lost', 0, 'created_at', c.now,
-			'result_ttl', args[b + 10], 'failure_ttl', args[b + 11] }
+		local delay, run_at = num(args[b + 8]), num(args[b + 9])
+		local j = { type = args[b + 1], queue = q, payload = args[b + 3],
+			timeout_ms = args[b + 5], max_retries = args[b + 6],
+			created_at = tostring(c.now) }
+		local meta = args[b + 4]
+		if meta ~= '' and meta ~= '{}' then j.meta = meta end
+		if args[b + 10] ~= '' then j.result_ttl = args[b + 10] end
+		if args[b + 11] ~= '' then j.failure_ttl = args[b + 11] end
 		if ukey ~= '' then
-			fields[#fields + 1] = 'unique_key'
-			fields[#fields + 1] = ukey
+			j.unique_key = ukey
 			redis.call('SET', c.K .. 'unique:' .. ukey, id)
 		end
 		if not known[q] then
@@ -321,10 +349,10 @@ local function submit(keys, args)
 		if run_at > 0 then at = run_at end
 		out[#out + 1] = id
 		if at > c.now then
-			schedule(c, id, q, at, fields)
+			schedule(c, id, j, at)
 			out[#out + 1] = 'scheduled'
 		else
-			enqueue(c, id, q, false, fields)
+			enqueue(c, id, j, false)
 			out[#out + 1] = 'queued'
 		end
 	end
@@ -344,14 +372,12 @@ local function dequeue(keys, args)
 	return r
 end
 
--- The lease check of finish, fail and progress: the job's fields, or nil
--- when the token no longer holds it (reaped, canceled, finished).
+-- The lease check of finish and fail: the job's record, or nil when the
+-- token no longer holds it (reaped, canceled, finished).
 local function held(c, id, token)
-	local f = redis.call('HMGET', jkey(c, id), 'status', 'token', 'queue',
-		'attempts', 'max_retries', 'cancel', 'unique_key', 'result_ttl',
-		'failure_ttl')
-	if f[1] ~= 'started' or f[2] ~= token then return nil end
-	return f
+	local j = load(c, id)
+	if not j or j.status ~= 'started' or j.token ~= token then return nil end
+	return j
 end
 
 -- finish: ARGV[4] id, [5] token, [6] result (JSON), then the take tail
@@ -360,11 +386,11 @@ local function finish(keys, args)
 	local c = context(keys, args)
 	local id = args[4]
 	local out = 'lost'
-	local f = held(c, id, args[5])
-	if f then
-		unstart(c, id, f[3])
-		finalize(c, id, 'finished', f[3], { 'result', args[6] },
-		         { f[7], f[8], f[9] })
+	local j = held(c, id, args[5])
+	if j then
+		redis.call('ZREM', c.K .. 'active', id)
+		j.result = args[6]
+		finalize(c, id, j, 'finished')
 		out = 'finished'
 	end
 	local owner, lease, queues = take_args(args, 7)
@@ -381,29 +407,29 @@ local function fail(keys, args)
 	local c = context(keys, args)
 	local id, text, mode = args[4], args[6], args[7]
 	local out = 'lost'
-	local f = held(c, id, args[5])
-	if f then
-		local q, attempts = f[3], tonumber(f[4]) or 0
-		local maxr = tonumber(f[5]) or 0
-		unstart(c, id, q)
-		if f[6] == '1' then
-			if text ~= '' then add_error(c, id, attempts, text) end
-			finalize(c, id, 'canceled', q, nil, { f[7], f[8], f[9] })
+	local j = held(c, id, args[5])
+	if j then
+		local attempts = num(j.attempts)
+		redis.call('ZREM', c.K .. 'active', id)
+		j.token = nil
+		if j.cancel == '1' then
+			if text ~= '' then add_error(c, j, attempts, text) end
+			finalize(c, id, j, 'canceled')
 			out = 'canceled'
 		elseif mode == 'requeue' then
 			-- Not the job's fault (shutdown): the attempt does not count.
-			redis.call('HDEL', jkey(c, id), 'token', 'lease_until')
-			enqueue(c, id, q, true, { 'attempts', math.max(attempts - 1, 0) })
+			j.attempts = tostring(math.max(attempts - 1, 0))
+			enqueue(c, id, j, true)
 			out = 'queued'
 		else
-			add_error(c, id, attempts, text)
-			if mode ~= 'final' and attempts < maxr + 1 then
+			add_error(c, j, attempts, text)
+			if mode ~= 'final' and attempts < num(j.max_retries) + 1 then
 				local delay = tonumber(args[8]) or 0
 				if delay < 0 then delay = 0 end
-				schedule(c, id, q, c.now + delay)
+				schedule(c, id, j, c.now + delay)
 				out = 'scheduled'
 			else
-				finalize(c, id, 'failed', q, nil, { f[7], f[8], f[9] })
+				finalize(c, id, j, 'failed')
 				out = 'failed'
 			end
 		end
@@ -426,9 +452,9 @@ local function release(keys, args)
 	local ids = redis.call('ZRANGE', c.K .. 'active', 0, 999)
 	local done = {}
 	for _, id in ipairs(ids) do
-		local f = redis.call('HMGET', jkey(c, id), 'owner', 'token', 'status')
-		if f[1] == owner and f[3] == 'started' and f[2] then
-			fail(keys, { args[1], args[2], args[3], id, f[2], text, 'fail',
+		local j = load(c, id)
+		if j and j.owner == owner and j.status == 'started' and j.token then
+			fail(keys, { args[1], args[2], args[3], id, j.token, text, 'fail',
 			             '0' })
 			done[#done + 1] = id
 		end
@@ -440,38 +466,38 @@ end
 local function cancel(keys, args)
 	local c = context(keys, args)
 	local id = args[4]
-	local jk = jkey(c, id)
-	local f = redis.call('HMGET', jk, 'status', 'queue', 'owner')
-	local st, q = f[1], f[2]
-	if not st then return err('NOT_FOUND', id, 'no such job') end
+	local j = load(c, id)
+	if not j then return err('NOT_FOUND', id, 'no such job') end
+	local st = j.status
 	if TERMINAL[st] then
 		return err('CONFLICT', id, 'job is already ' .. st)
 	end
 	if st == 'started' then
-		redis.call('HSET', jk, 'cancel', 1)
-		publish(c, 'cancel ' .. id .. ' ' .. (f[3] or '-'))
-		return { 'started', 'started', f[3] or '' }
+		j.cancel = '1'
+		save(c, id, j)
+		publish(c, 'cancel ' .. id .. ' ' .. (j.owner or '-'))
+		return { 'started', 'started', j.owner or '' }
 	end
 	if st == 'queued' then
-		redis.call('ZREM', qkey(c, q), id)
+		-- O(queue length), like any removal from the middle of a queue.
+		redis.call('LREM', qkey(c, j.queue), 1, id)
 	else
 		redis.call('ZREM', c.K .. 'scheduled', id)
-		redis.call('ZREM', ikey(c, 'scheduled', q), id)
+		redis.call('ZREM', ikey(c, 'scheduled', j.queue), id)
 	end
-	finalize(c, id, 'canceled', q)
+	finalize(c, id, j, 'canceled')
 	return { 'canceled', st, '' }
 end
 
 -- Put one failed or canceled job back at the end of its queue.  Returns
 -- nil on success, else an error reply (strict) or false (skip).
 local function requeue_one(c, id, strict)
-	local jk = jkey(c, id)
-	local f = redis.call('HMGET', jk, 'status', 'queue', 'unique_key')
-	local st, q, ukey = f[1], f[2], f[3]
-	if not st then
+	local j = load(c, id)
+	if not j then
 		if strict then return err('NOT_FOUND', id, 'no such job') end
 		return false
 	end
+	local st, q, ukey = j.status, j.queue, j.unique_key
 	if st ~= 'failed' and st ~= 'canceled' then
 		if strict then
 			return err('CONFLICT', id, 'job is ' .. st ..
@@ -482,8 +508,8 @@ local function requeue_one(c, id, strict)
 	if ukey and ukey ~= '' then
 		local holder = redis.call('GET', c.K .. 'unique:' .. ukey)
 		if holder and holder ~= id then
-			local hs = redis.call('HGET', jkey(c, holder), 'status')
-			if hs and not TERMINAL[hs] then
+			local h = load(c, holder)
+			if h and not TERMINAL[h.status] then
 				if strict then
 					return err('CONFLICT', holder, 'unique key held')
 				end
@@ -494,10 +520,12 @@ local function requeue_one(c, id, strict)
 	end
 	redis.call('ZREM', ikey(c, st, q), id)
 	redis.call('ZREM', ikey(c, st), id)
-	redis.call('PERSIST', jk)
-	redis.call('HDEL', jk, 'cancel', 'error', 'result', 'ended_at',
-		'started_at', 'progress', 'token', 'lease_until', 'owner')
-	enqueue(c, id, q, false, { 'attempts', 0, 'lost', 0 })
+	for _, f in ipairs({ 'cancel', 'error', 'result', 'ended_at',
+	                     'started_at', 'progress', 'token', 'owner',
+	                     'attempts', 'lost' }) do
+		j[f] = nil
+	end
+	enqueue(c, id, j, false)
 	return nil
 end
 
@@ -534,26 +562,25 @@ end
 local function delete(keys, args)
 	local c = context(keys, args)
 	local id = args[4]
-	local jk = jkey(c, id)
-	local f = redis.call('HMGET', jk, 'status', 'queue', 'unique_key')
-	local st, q = f[1], f[2]
-	if not st then return err('NOT_FOUND', id, 'no such job') end
+	local j = load(c, id)
+	if not j then return err('NOT_FOUND', id, 'no such job') end
+	local st = j.status
 	if not TERMINAL[st] then
 		return err('CONFLICT', id, 'job is ' .. st ..
 		           ', only finished, failed or canceled jobs can be deleted')
 	end
-	redis.call('ZREM', ikey(c, st, q), id)
+	redis.call('ZREM', ikey(c, st, j.queue), id)
 	redis.call('ZREM', ikey(c, st), id)
-	release_unique(c, id, f[3])
-	redis.call('DEL', jk)
+	release_unique(c, id, j.unique_key)
+	redis.call('DEL', jkey(c, id))
 	return { st }
 end
 
--- get: ARGV[4] id.  Returns HGETALL.
+-- get: ARGV[4] id.  Returns the record's field/value pairs.
 local function get(keys, args)
-	local r = redis.call('HGETALL', args[1] .. 'job:' .. args[4])
-	if #r == 0 then return err('NOT_FOUND', args[4], 'no such job') end
-	return r
+	local j = load_key(args[1] .. 'job:' .. args[4])
+	if not j then return err('NOT_FOUND', args[4], 'no such job') end
+	return pairs_of(args[4], j)
 end
 
 -- The known queues: the priority order first, then the others sorted.
@@ -570,52 +597,73 @@ local function all_queues(c, prio)
 	return out
 end
 
--- The index segments a list walks: {key, newest first?}.
+-- The running jobs, oldest lease first, by queue: {queue = {ids}}, plus
+-- every id under ''.  Bounded by ACTIVE_MAX.
+local function running(c)
+	local by = { [''] = {} }
+	for _, id in ipairs(redis.call('ZRANGE', c.K .. 'active', 0,
+	                               ACTIVE_MAX - 1)) do
+		local j = load(c, id)
+		if j and j.status == 'started' then
+			by[j.queue] = by[j.queue] or {}
+			table.insert(by[j.queue], id)
+			table.insert(by[''], id)
+		end
+	end
+	return by
+end
+
+-- A segment of a listing: a ZSET (newest first or not), a queue LIST, or
+-- ids already in hand.
+local function seg_count(s)
+	if s.ids then return #s.ids end
+	if s.list then return redis.call('LLEN', s.key) end
+	return redis.call('ZCARD', s.key)
+end
+
+local function seg_range(s, a, b)
+	if s.ids then
+		local out = {}
+		for i = a + 1, math.min(b + 1, #s.ids) do out[#out + 1] = s.ids[i] end
+		return out
+	end
+	if s.list then return redis.call('LRANGE', s.key, a, b) end
+	if s.rev then return redis.call('ZRANGE', s.key, a, b, 'REV') end
+	return redis.call('ZRANGE', s.key, a, b)
+end
+
+-- The segments a list walks, in order.
 local function segments(c, status, queue, queues)
 	local segs = {}
 	local sts = STATUSES
 	if status ~= '' then sts = { status } end
 	for _, st in ipairs(sts) do
-		local rev = TERMINAL[st] or false
-		if queue ~= '' then
-			local k
-			if st == 'queued' then k = qkey(c, queue)
-			else k = ikey(c, st, queue) end
-			segs[#segs + 1] = { k, rev }
+		if st == 'started' then
+			segs[#segs + 1] = { ids = running(c)[queue] or {} }
 		elseif TERMINAL[st] then
-			segs[#segs + 1] = { ikey(c, st), true }
+			local k = ikey(c, st)
+			if queue ~= '' then k = ikey(c, st, queue) end
+			segs[#segs + 1] = { key = k, rev = true }
 		elseif st == 'scheduled' then
-			segs[#segs + 1] = { c.K .. 'scheduled', false }
+			local k = c.K .. 'scheduled'
+			if queue ~= '' then k = ikey(c, st, queue) end
+			segs[#segs + 1] = { key = k }
+		elseif queue ~= '' then
+			segs[#segs + 1] = { key = qkey(c, queue), list = true }
 		else
 			for _, q in ipairs(queues) do
-				if st == 'queued' then
-					segs[#segs + 1] = { qkey(c, q), false }
-				else
-					segs[#segs + 1] = { ikey(c, st, q), false }
-				end
+				segs[#segs + 1] = { key = qkey(c, q), list = true }
 			end
 		end
 	end
 	return segs
 end
 
-local function zrange(key, rev, a, b)
-	if rev then return redis.call('ZRANGE', key, a, b, 'REV') end
-	return redis.call('ZRANGE', key, a, b)
-end
-
--- The list fields of one job as name/value pairs, or nil if it expired.
+-- The listed fields of one job as name/value pairs, or nil if it expired.
 local function list_record(c, id)
-	local v = redis.call('HMGET', jkey(c, id), unpack(LIST_FIELDS))
-	if not v[1] then return nil end
-	local rec = {}
-	for i, name in ipairs(LIST_FIELDS) do
-		if v[i] then
-			rec[#rec + 1] = name
-			rec[#rec + 1] = v[i]
-		end
-	end
-	return rec
+	local j = load(c, id)
+	if not j then return nil end
+	return pairs_of(id, j, LIST_SKIP)
 end
 
 -- list: ARGV[4] status, [5] queue, [6] type ('' = any), [7] offset,
@@ -636,24 +684,26 @@ local function list(keys, args)
 	local total = 0
 	if jtype == '' then
 		for _, s in ipairs(segs) do
-			s[3] = redis.call('ZCARD', s[1])
-			total = total + s[3]
+			s.n = seg_count(s)
+			total = total + s.n
 		end
 		local skip = offset
 		for _, s in ipairs(segs) do
 			if #out - 1 >= limit then break end
-			if skip >= s[3] then
-				skip = skip - s[3]
+			if skip >= s.n then
+				skip = skip - s.n
 			else
-				local ids = zrange(s[1], s[2], skip,
-				                   skip + limit - (#out - 1) - 1)
+				local ids = seg_range(s, skip, skip + limit - (#out - 1) - 1)
 				skip = 0
 				for _, id in ipairs(ids) do
 					local rec = list_record(c, id)
 					if rec then
 						out[#out + 1] = rec
 					else
-						redis.call('ZREM', s[1], id)
+						-- A stale index entry: its record expired.
+						if not s.ids and not s.list then
+							redis.call('ZREM', s.key, id)
+						end
 						total = total - 1
 					end
 				end
@@ -665,15 +715,15 @@ local function list(keys, args)
 		for _, s in ipairs(segs) do
 			local pos = 0
 			while scanned < LIST_SCAN_MAX do
-				local ids = zrange(s[1], s[2], pos, pos + 499)
+				local ids = seg_range(s, pos, pos + 499)
 				if #ids == 0 then break end
 				pos = pos + #ids
 				scanned = scanned + #ids
 				for _, id in ipairs(ids) do
-					if redis.call('HGET', jkey(c, id), 'type') == jtype then
+					local j = load(c, id)
+					if j and j.type == jtype then
 						if total >= offset and #out - 1 < limit then
-							local rec = list_record(c, id)
-							if rec then out[#out + 1] = rec end
+							out[#out + 1] = pairs_of(id, j, LIST_SKIP)
 						end
 						total = total + 1
 					end
@@ -692,15 +742,14 @@ local function stats(keys, args)
 	local c = context(keys, args)
 	local prio = {}
 	for k = 1, tonumber(args[4]) or 0 do prio[k] = args[4 + k] end
+	trim_indexes(c)
+	local run = running(c)
 	local rows = {}
 	for _, q in ipairs(all_queues(c, prio)) do
-		local row = { q, redis.call('ZCARD', qkey(c, q)) }
-		for _, st in ipairs({ 'scheduled', 'started', 'finished', 'failed',
-		                      'canceled' }) do
-			local k = ikey(c, st, q)
-			if st == 'finished' then trim(c, k, c.rttl)
-			elseif TERMINAL[st] then trim(c, k, c.fttl) end
-			row[#row + 1] = redis.call('ZCARD', k)
+		local row = { q, redis.call('LLEN', qkey(c, q)),
+			redis.call('ZCARD', ikey(c, 'scheduled', q)), #(run[q] or {}) }
+		for _, st in ipairs({ 'finished', 'failed', 'canceled' }) do
+			row[#row + 1] = redis.call('ZCARD', ikey(c, st, q))
 		end
 		row[#row + 1] = redis.call('SISMEMBER', c.K .. 'paused', q)
 		rows[#rows + 1] = row
@@ -724,7 +773,7 @@ local function pause(keys, args)
 		redis.call('SADD', c.K .. 'paused', q)
 	else
 		redis.call('SREM', c.K .. 'paused', q)
-		if redis.call('ZCARD', qkey(c, q)) > 0 then
+		if redis.call('LLEN', qkey(c, q)) > 0 then
 			c.wake = true
 			arm(c)
 		end
@@ -737,21 +786,22 @@ end
 local function progress(keys, args)
 	local c = context(keys, args)
 	local id, token = args[4], args[5]
-	local jk = jkey(c, id)
-	local f = redis.call('HMGET', jk, 'status', 'token')
-	if not f[1] then return err('NOT_FOUND', id, 'no such job') end
-	if f[1] ~= 'started' then
-		return err('CONFLICT', id, 'job is ' .. f[1] .. ', not started')
+	local j = load(c, id)
+	if not j then return err('NOT_FOUND', id, 'no such job') end
+	if j.status ~= 'started' then
+		return err('CONFLICT', id, 'job is ' .. j.status .. ', not started')
 	end
-	if token ~= '' and f[2] ~= token then
+	if token ~= '' and j.token ~= token then
 		return err('LOST', id, 'lease lost')
 	end
-	redis.call('HSET', jk, 'progress', args[6])
+	j.progress = args[6]
+	save(c, id, j)
 	return 'OK'
 end
 
 -- heartbeat: ARGV[4] host, [5] workers JSON, [6] host info TTL ms,
 -- [7] lease_ms, [8] n, then n pairs id token.  Returns {lost, cancel}.
+-- The lease deadline lives in the active index only.
 local function heartbeat(keys, args)
 	local c = context(keys, args)
 	local host, ttl = args[4], tonumber(args[6]) or 30000
@@ -760,13 +810,11 @@ local function heartbeat(keys, args)
 	local lost, canc = {}, {}
 	for k = 0, n - 1 do
 		local id, token = args[9 + 2 * k], args[10 + 2 * k]
-		local f = redis.call('HMGET', jkey(c, id), 'status', 'token', 'cancel')
-		if f[1] == 'started' and f[2] == token then
+		local j = load(c, id) or {}
+		if j.status == 'started' and j.token == token then
 			redis.call('ZADD', c.K .. 'active', 'XX', deadline, id)
-			redis.call('HSET', jkey(c, id), 'lease_until', deadline)
-			if f[3] == '1' then canc[#canc + 1] = id end
-		elseif f[1] ~= 'finished' and f[1] ~= 'failed' and
-		       f[1] ~= 'canceled' then
+			if j.cancel == '1' then canc[#canc + 1] = id end
+		elseif not TERMINAL[j.status] then
 			-- Reaped and queued again, or held by someone else.  (A
 			-- terminal job was just ended by its holder: not lost.)
 			lost[#lost + 1] = id
@@ -786,7 +834,8 @@ end
 -- any other goes back to the front of its queue.  When no reaper ran for
 -- longer than a lease (Redis was down or every master stopped), holders
 -- could not renew either: expired leases get one more lease instead.
--- Also promotes due scheduled jobs.  Returns {requeued, failed}.
+-- Also promotes due scheduled jobs and trims the terminal indexes.
+-- Returns {requeued, failed}.
 local function reap(keys, args)
 	local c = context(keys, args)
 	local limit = tonumber(args[4]) or 100
@@ -806,34 +855,31 @@ local function reap(keys, args)
 	end
 	for _, id in ipairs(ids) do
 		redis.call('ZREM', ak, id)
-		local jk = jkey(c, id)
-		local f = redis.call('HMGET', jk, 'status', 'queue', 'cancel',
-		                     'attempts', 'max_retries', 'owner')
-		if f[1] == 'started' then
-			local q = f[2]
-			unstart(c, id, q)
-			redis.call('HDEL', jk, 'token', 'lease_until')
-			local lost = redis.call('HINCRBY', jk, 'lost', 1)
-			local attempts = tonumber(f[4]) or 0
-			local why = 'lease expired: holder ' .. tostring(f[6] or '?') ..
+		local j = load(c, id)
+		if j and j.status == 'started' then
+			j.token = nil
+			local lost = num(j.lost) + 1
+			j.lost = tostring(lost)
+			local attempts = num(j.attempts)
+			local why = 'lease expired: holder ' .. tostring(j.owner or '?') ..
 			            ' stopped renewing it'
-			if f[3] == '1' then
-				finalize(c, id, 'canceled', q)
+			if j.cancel == '1' then
+				finalize(c, id, j, 'canceled')
 				failed[#failed + 1] = id
-			elseif lost > max_lost or
-			       attempts >= (tonumber(f[5]) or 0) + 1 then
-				add_error(c, id, attempts, 'abandoned: ' .. why ..
+			elseif lost > max_lost or attempts >= num(j.max_retries) + 1 then
+				add_error(c, j, attempts, 'abandoned: ' .. why ..
 				          ' (lost ' .. lost .. ' times)')
-				finalize(c, id, 'failed', q)
+				finalize(c, id, j, 'failed')
 				failed[#failed + 1] = id
 			else
-				add_error(c, id, attempts, why .. '; requeued')
-				enqueue(c, id, q, true)
+				add_error(c, j, attempts, why .. '; requeued')
+				enqueue(c, id, j, true)
 				requeued[#requeued + 1] = id
 			end
 		end
 	end
 	promote(c, PROMOTE_MAX)
+	trim_indexes(c)
 	arm(c)
 	return { requeued, failed }
 end

@@ -444,21 +444,34 @@ def job_specs(n, seed):
 
 # --- reading the outcome ---------------------------------------------------
 
-def job_key(jid, prefix="jobd", ns="main"):
-    return "%s:{%s}:job:%s" % (prefix, ns, jid)
+def _get(p, jid, prefix="jobd", ns="main"):
+    """_get: queue jobd's own record read (the jobd_get function) of jid on
+    p, a Redis client or pipeline."""
+    k = "%s:{%s}:" % (prefix, ns)
+    return p.execute_command("FCALL", "jobd_get", 1, k + "meta", k, 0, 0, jid)
+
+
+def _fields(flat):
+    """_fields: a jobd_get reply as a dict (None: no such job); the
+    counters a record leaves out while they are zero read as "0"."""
+    if not isinstance(flat, list):
+        return None
+    d = {"attempts": "0", "lost": "0"}
+    d.update({flat[i]: flat[i + 1] for i in range(0, len(flat), 2)})
+    return d
 
 
 def read_records(rc, ids):
-    """read_records: id -> the job hash (or None when missing)."""
+    """read_records: id -> the job's fields (or None when missing)."""
     out = {}
     ids = list(ids)
     for i in range(0, len(ids), 500):
         chunk = ids[i:i + 500]
         p = rc.pipeline(transaction=False)
         for jid in chunk:
-            p.hgetall(job_key(jid))
-        for jid, h in zip(chunk, p.execute()):
-            out[jid] = h or None
+            _get(p, jid)
+        for jid, h in zip(chunk, p.execute(raise_on_error=False)):
+            out[jid] = _fields(h)
     return out
 
 
@@ -473,7 +486,10 @@ def wait_run(cluster, jid, n=1, timeout=20.0):
 
 
 def record(rc, jid):
-    return rc.hgetall(job_key(jid))
+    try:
+        return _fields(_get(rc, jid)) or {}
+    except Exception:   # NOT_FOUND
+        return {}
 
 
 def pgid_alive(pgid):

@@ -83,7 +83,11 @@ class Lib:
 
 
 def pairs(flat):
-    return {flat[i]: flat[i + 1] for i in range(0, len(flat), 2)}
+    """pairs: a record's field/value pairs as a dict; the counters a record
+    leaves out while they are zero read as "0"."""
+    d = {"attempts": "0", "lost": "0"}
+    d.update({flat[i]: flat[i + 1] for i in range(0, len(flat), 2)})
+    return d
 
 
 def as_job(r):
@@ -297,7 +301,7 @@ def test_fail_requeue_mode_front_no_attempt(lib):
 def test_cancel(lib):
     lib.submit("q")
     assert lib.call("cancel", "q") == ["canceled", "queued", ""]
-    assert lib.r.zcard(PREFIX + "q:default") == 0
+    assert lib.r.llen(PREFIX + "q:default") == 0
     lib.submit("s", delay_ms=10000)
     assert lib.call("cancel", "s") == ["canceled", "scheduled", ""]
     assert lib.r.zcard(PREFIX + "scheduled") == 0
@@ -476,8 +480,39 @@ def test_terminal_index_trimmed(lib):
     lib.submit("new")
     job = lib.dequeue()
     lib.finish("new", job["token"])
+    # Not per finish: the reaper (each master, once a second) trims.
+    assert lib.r.zcard(PREFIX + "i:finished") == 2
+    lib.call("reap", 100, 3, 30000)
     assert lib.r.zrange(PREFIX + "i:finished", 0, -1) == ["new"]
+    assert lib.r.zrange(PREFIX + "i:finished:default", 0, -1) == ["new"]
     assert lib.stats()[0]["default"]["finished"] == 1
+
+
+def test_stats_trims_too(lib):
+    lib.submit("old")
+    job = lib.dequeue()
+    lib.finish("old", job["token"])
+    lib.r.zadd(PREFIX + "i:finished:default", {"old": 1})
+    assert lib.stats()[0]["default"]["finished"] == 0
+
+
+def test_record_is_one_compact_key(lib):
+    """A queued job is one STRING key (MessagePack) and one LIST entry."""
+    lib.submit("a", payload={"x": "y" * 200})
+    assert lib.r.type(PREFIX + "job:a") == "string"
+    assert lib.r.type(PREFIX + "q:default") == "list"
+    assert lib.r.memory_usage(PREFIX + "job:a") < 200 + 300
+
+
+def test_unreadable_record_is_skipped_not_fatal(lib):
+    lib.submit("a")
+    lib.submit("b")
+    lib.r.set(PREFIX + "job:a", "\xc1 not msgpack")
+    job = lib.dequeue()
+    assert job["id"] == "b"
+    with pytest.raises(Exception) as e:
+        lib.get("a")
+    assert "NOT_FOUND" in str(e.value)
 
 
 def test_wake_marker(lib):
