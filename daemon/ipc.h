@@ -5,7 +5,8 @@
  * worker -> master: IPC_START when it takes a job (the master then renews
  *   its lease and watches its timeout), IPC_HANDLER with the process group
  *   of a handler it spawned (0 when the handler is gone), IPC_END when the
- *   job's outcome is stored.
+ *   job's outcome is stored and no next job came with it (a START while a
+ *   job runs ends that job too).
  * master -> worker: IPC_STOP: stop the current job now (reason given); the
  *   worker kills the handler's process group (TERM, grace, KILL) and ends
  *   the job as the reason says.

@@ -107,9 +107,11 @@ end
 
 local function num(v) return tonumber(v) or 0 end
 
--- Publish on the namespace's event channel.
-local function publish(c, msg)
-	redis.call('PUBLISH', c.K .. 'events', msg)
+-- Publish on one of the namespace's channels: 'events' (cancel requests,
+-- every master listens) or 'ends' (listened to only while a client waits:
+-- a PUBLISH nobody hears costs Redis no write).
+local function publish(c, channel, msg)
+	redis.call('PUBLISH', c.K .. channel, msg)
 end
 
 -- Put the job at the back (or the front) of its queue and save it.
@@ -188,7 +190,7 @@ local function finalize(c, id, j, status)
 	redis.call('ZADD', ikey(c, status, j.queue), c.now, id)
 	redis.call('ZADD', ikey(c, status), c.now, id)
 	release_unique(c, id, j.unique_key)
-	publish(c, 'end ' .. id .. ' ' .. status)
+	publish(c, 'ends', 'end ' .. id .. ' ' .. status)
 end
 
 -- Append one entry to the job's error history (last ERRORS_KEPT).
@@ -475,7 +477,7 @@ local function cancel(keys, args)
 	if st == 'started' then
 		j.cancel = '1'
 		save(c, id, j)
-		publish(c, 'cancel ' .. id .. ' ' .. (j.owner or '-'))
+		publish(c, 'events', 'cancel ' .. id .. ' ' .. (j.owner or '-'))
 		return { 'started', 'started', j.owner or '' }
 	end
 	if st == 'queued' then

@@ -252,6 +252,10 @@ slot_handle(struct slot *s, const struct ipc_msg *msg)
 
 	switch (msg->type) {
 	case IPC_START:
+		/* A START while busy also ends the previous job (the worker
+		 * sends no END for a job followed at once by the next). */
+		if (s->busy)
+			s->jobs_done++;
 		s->busy = 1;
 		s->stop_sent = STOP_NONE;
 		s->pgid = 0;
@@ -603,6 +607,9 @@ store_event(void *arg, enum store_event ev, const char *job_id,
 		server_accept(m.server);
 		ops_recheck_waiters();
 		heartbeat();
+		break;
+	case STORE_EV_WATCHING:
+		ops_recheck_waiters();
 		break;
 	}
 }

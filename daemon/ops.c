@@ -4,7 +4,9 @@
  * Each op turns a validated request into one store call and the store's
  * reply into the response.  wait parks the reply in a table keyed by job
  * id until the job's end event arrives (pub/sub, fed by store.c) or its
- * timer fires: nothing polls Redis.
+ * timer fires: nothing polls Redis.  End events are listened to only while
+ * someone waits (and WATCH_LINGER_S after): unheard, a job's end costs
+ * Redis and the master nothing.
  */
 
 #include <stdio.h>
@@ -15,6 +17,7 @@
 #include <time.h>
 
 #include <event2/event.h>
+#include <event2/event_struct.h>
 
 #include "conn.h"
 #include "log.h"
@@ -26,7 +29,11 @@ static struct {
 	struct store *store;
 	const struct config *cfg;
 	int (*reload)(char *err, size_t errlen);
+	struct event watch_off;    /* stop listening to end events */
 } ops;
+
+/* A client that waits for job after job keeps the subscription. */
+#define WATCH_LINGER_S 10
 
 /* --- job ids: "j_" + ULID (48-bit ms time, 80 random bits) ------------- */
 
@@ -134,7 +141,11 @@ waiter_unlink(struct waiter *w)
 	for (; *pp != NULL; pp = &(*pp)->next) {
 		if (*pp == w) {
 			*pp = w->next;
-			wait_count--;
+			if (--wait_count == 0) {
+				struct timeval tv = { WATCH_LINGER_S, 0 };
+
+				evtimer_add(&ops.watch_off, &tv);
+			}
 			return;
 		}
 	}
@@ -240,13 +251,17 @@ waiter_start(struct reply *r, const char *job_id, double timeout, int is_cancel)
 	h = wait_hash(w->job_id);
 	w->next = wait_table[h];
 	wait_table[h] = w;
-	wait_count++;
+	if (wait_count++ == 0) {
+		evtimer_del(&ops.watch_off);
+		store_watch_ends(ops.store, 1);
+	}
 	reply_set_abort(r, waiter_abort, w);
 	tv.tv_sec = (time_t)timeout;
 	tv.tv_usec = (suseconds_t)((timeout - (double)tv.tv_sec) * 1e6);
 	evtimer_add(w->timer, &tv);
 	/* Registered before looking, so an end event between the look and
-	 * its answer is not missed. */
+	 * its answer is not missed; if the subscription is only now being
+	 * made, STORE_EV_WATCHING looks again once it is. */
 	waiter_check(w);
 }
 
@@ -515,12 +530,21 @@ ops_dispatch(struct reply *r)
 	}
 }
 
+static void
+watch_off_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd; (void)what; (void)arg;
+	if (wait_count == 0)
+		store_watch_ends(ops.store, 0);
+}
+
 void
 ops_init(struct event_base *base, struct store *st, const struct config *cfg)
 {
 	ops.base = base;
 	ops.store = st;
 	ops.cfg = cfg;
+	evtimer_assign(&ops.watch_off, base, watch_off_cb, NULL);
 }
 
 void

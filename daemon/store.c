@@ -18,12 +18,12 @@
 #include <event2/event.h>
 #include <hiredis/hiredis.h>
 #include <hiredis/async.h>
-#include <hiredis/adapters/libevent.h>
 #include <jansson.h>
 
 #include "config.h"
 #include "log.h"
 #include "proto.h"
+#include <hiredis/adapters/libevent.h>
 #include "store.h"
 
 extern const char store_lua_library[];
@@ -156,7 +156,7 @@ cmd_free(struct cmd *c)
 
 /* The key prefix "<prefix>:{<ns>}:" and the derived names. */
 struct names {
-	char *K, *meta, *events, *wake;
+	char *K, *meta, *events, *ends, *wake;
 };
 
 static void
@@ -165,6 +165,7 @@ names_free(struct names *n)
 	free(n->K);
 	free(n->meta);
 	free(n->events);
+	free(n->ends);
 	free(n->wake);
 	memset(n, 0, sizeof(*n));
 }
@@ -195,8 +196,9 @@ names_init(struct names *n, const struct config *cfg)
 	snprintf(n->K, len, "%s:{%s}:", p, ns);
 	n->meta = strcat2(n->K, "meta");
 	n->events = strcat2(n->K, "events");
+	n->ends = strcat2(n->K, "ends");
 	n->wake = strcat2(n->K, "wake");
-	if (!n->meta || !n->events || !n->wake) {
+	if (!n->meta || !n->events || !n->ends || !n->wake) {
 		names_free(n);
 		return -1;
 	}
@@ -622,6 +624,9 @@ struct store {
 	redisAsyncContext *sub; /* SUBSCRIBE */
 	int ac_ready;           /* connected, library loaded */
 	int sub_ready;          /* subscribed */
+	int want_ends;          /* store_watch_ends(on) */
+	enum { ENDS_OFF, ENDS_SUBSCRIBING, ENDS_ON, ENDS_UNSUBSCRIBING }
+	    ends;               /* the "ends" channel on sub */
 	int up;                 /* STORE_EV_UP sent for this link */
 	long long link_started; /* connect began, ms */
 	long long last_progress;/* last reply, or first send when idle, ms */
@@ -661,6 +666,7 @@ link_fail(struct store *st, const char *fmt, ...)
 	vsnprintf(st->lasterr, sizeof(st->lasterr), fmt, ap);
 	va_end(ap);
 	st->ac_ready = st->sub_ready = 0;
+	st->ends = ENDS_OFF;
 	st->failing = 1;
 	event_active(st->ev_defer, EV_TIMEOUT, 0);
 }
@@ -672,6 +678,7 @@ teardown(struct store *st)
 
 	st->ac = st->sub = NULL;
 	st->ac_ready = st->sub_ready = 0;
+	st->ends = ENDS_OFF;
 	st->up = 0;
 	st->pending = 0;
 	/* Requests in flight get a NULL reply: PERR_UNAVAILABLE. */
@@ -1043,6 +1050,41 @@ new_req(struct store *st, enum req_kind kind, const char *fn, store_cb *cb,
 }
 
 /* Subscriber connection. */
+static void on_message(redisAsyncContext *ac, void *r_, void *priv);
+
+/*
+ * ends_sync: move the "ends" subscription towards want_ends.  One
+ * (UN)SUBSCRIBE in flight at a time: hiredis keeps one callback per channel
+ * and drops it when an unsubscribe is confirmed, so overlapping the two
+ * could lose the callback of a later subscribe.
+ */
+static void
+ends_sync(struct store *st)
+{
+	if (st->sub == NULL || st->failing || st->down)
+		return;
+	if (st->want_ends && st->ends == ENDS_OFF) {
+		if (redisAsyncCommand(st->sub, on_message, st, "SUBSCRIBE %s",
+		                      st->n.ends) != REDIS_OK)
+			link_fail(st, "cannot SUBSCRIBE");
+		else
+			st->ends = ENDS_SUBSCRIBING;
+	} else if (!st->want_ends && st->ends == ENDS_ON) {
+		if (redisAsyncCommand(st->sub, NULL, NULL, "UNSUBSCRIBE %s",
+		                      st->n.ends) != REDIS_OK)
+			link_fail(st, "cannot UNSUBSCRIBE");
+		else
+			st->ends = ENDS_UNSUBSCRIBING;
+	}
+}
+
+void
+store_watch_ends(struct store *st, int on)
+{
+	st->want_ends = on != 0;
+	ends_sync(st);
+}
+
 static void
 on_message(redisAsyncContext *ac, void *r_, void *priv)
 {
@@ -1065,9 +1107,18 @@ on_message(redisAsyncContext *ac, void *r_, void *priv)
 		return;
 	kind = r->element[0];
 	data = r->element[2];
-	if (rep_is(kind, "subscribe")) {
-		st->sub_ready = 1;
-		maybe_up(st);
+	if (rep_is(kind, "subscribe") || rep_is(kind, "unsubscribe")) {
+		if (!rep_is(r->element[1], st->n.ends)) {
+			if (rep_is(kind, "subscribe")) {
+				st->sub_ready = 1;
+				maybe_up(st);
+			}
+			return;
+		}
+		st->ends = rep_is(kind, "subscribe") ? ENDS_ON : ENDS_OFF;
+		if (st->ends == ENDS_ON && st->want_ends && st->on_event)
+			st->on_event(st->arg, STORE_EV_WATCHING, NULL, NULL);
+		ends_sync(st);
 		return;
 	}
 	if (!rep_is(kind, "message") || data->type != REDIS_REPLY_STRING ||
@@ -1208,6 +1259,8 @@ on_connect_sub(const redisAsyncContext *cac, int status)
 	if (redisAsyncCommand(ac, on_message, st, "SUBSCRIBE %s",
 	                      st->n.events) != REDIS_OK)
 		link_fail(st, "cannot SUBSCRIBE");
+	else
+		ends_sync(st);
 }
 
 static void
@@ -1263,6 +1316,7 @@ link_start(struct store *st)
 
 	st->link_started = now_ms();
 	st->ac_ready = st->sub_ready = st->up = 0;
+	st->ends = ENDS_OFF;
 	st->pending = 0;
 	if (parse_addr(st->cfg->redis, &a, err, sizeof(err)) < 0) {
 		link_fail(st, "%s", err);

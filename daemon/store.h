@@ -32,9 +32,12 @@ typedef void store_cb(void *arg, int err, const char *errmsg, json_t *reply);
 
 /* Events published by the function library, delivered to every master. */
 enum store_event {
-	STORE_EV_END,     /* job reached a terminal status (status given) */
+	STORE_EV_END,     /* job reached a terminal status (status given);
+	                   * only while store_watch_ends is on */
 	STORE_EV_CANCEL,  /* a started job was asked to stop (owner given) */
 	STORE_EV_UP,      /* the connection (re)came up: re-check waiters */
+	STORE_EV_WATCHING,/* STORE_EV_END events flow from now on: re-check
+	                   * waiters (a job may have ended just before) */
 };
 typedef void store_event_cb(void *arg, enum store_event ev, const char *job_id,
                             const char *detail);
@@ -46,6 +49,10 @@ typedef void store_event_cb(void *arg, enum store_event ev, const char *job_id,
 struct store *store_new(struct event_base *base, const struct config *cfg,
                         store_event_cb *on_event, void *arg);
 void store_set_config(struct store *st, const struct config *cfg);
+/* store_watch_ends: deliver STORE_EV_END events (on) or not.  Off, a job's
+ * end costs no pub/sub message: the master turns it on while a client
+ * waits.  Kept across reconnects. */
+void store_watch_ends(struct store *st, int on);
 /* store_free: callbacks of requests in flight get PERR_UNAVAILABLE. */
 void store_free(struct store *st);
 /* store_available: connected with the library loaded. */

@@ -345,7 +345,10 @@ run_job(struct worker *w, const struct store_job *job)
 		break;
 	}
 done:
-	send_msg(w, IPC_END, job);
+	/* A job handed over with the outcome is announced by its own START,
+	 * which also ends this one: one master wake-up per job, not two. */
+	if (next == NULL)
+		send_msg(w, IPC_END, job);
 	free(result);
 	free(error);
 	return next;

@@ -150,7 +150,8 @@ def test_round_trip(lib):
 
 def test_events_published(lib):
     p = lib.r.pubsub()
-    p.subscribe(PREFIX + "events")
+    p.subscribe(PREFIX + "events", PREFIX + "ends")
+    p.get_message(timeout=1)
     p.get_message(timeout=1)
     lib.submit("e1")
     job = lib.dequeue()
