@@ -45,7 +45,8 @@ TAILQ_HEAD(reply_queue, reply);
 struct conn {
 	struct server *srv;
 	LIST_ENTRY(conn) link;
-	struct bufferevent *bev;
+	struct bufferevent *bev;   /* output (and errors while writing) */
+	struct event *ev_read;     /* input: read() straight into reader */
 	struct frame_reader *reader;
 	struct reply_queue replies; /* in request order */
 	int pending;               /* replies not yet written */
@@ -259,7 +260,7 @@ conn_fatal(struct conn *c, int code, const char *msg)
 	struct reply *r = reply_new(c);
 
 	c->closing = 1;
-	bufferevent_disable(c->bev, EV_READ);
+	event_del(c->ev_read);
 	if (r != NULL)
 		reply_error(r, code, msg, NULL);
 	else if (!c->processing)
@@ -419,34 +420,36 @@ conn_process(struct conn *c)
 	}
 	if (c->pending >= cfg->max_pending ||
 	    evbuffer_get_length(bufferevent_get_output(c->bev)) > CONN_MAX_OUTPUT)
-		bufferevent_disable(c->bev, EV_READ);
+		event_del(c->ev_read);
 	else
-		bufferevent_enable(c->bev, EV_READ);
+		event_add(c->ev_read, NULL);   /* no syscall if already added */
 }
 
+/*
+ * conn_read_cb: input is read here rather than by the bufferevent, whose
+ * reads cost an ioctl(FIONREAD) each and copy through an evbuffer; one
+ * read() per readiness, fed to the frame decoder.
+ */
 static void
-conn_read_cb(struct bufferevent *bev, void *arg)
+conn_read_cb(evutil_socket_t fd, short what, void *arg)
 {
+	static char buf[64 * 1024];
 	struct conn *c = arg;
-	struct evbuffer *in = bufferevent_get_input(bev);
-	struct evbuffer_iovec vec[16];
-	int n;
+	ssize_t n;
 
-	while (evbuffer_get_length(in) > 0) {
-		n = evbuffer_peek(in, -1, NULL, vec, 16);
-		if (n > 16)
-			n = 16;
-		size_t used = 0;
-		for (int i = 0; i < n; i++) {
-			if (frame_reader_feed(c->reader, vec[i].iov_base,
-			    vec[i].iov_len) != FRAME_OK) {
-				evbuffer_drain(in, evbuffer_get_length(in));
-				conn_fatal(c, PERR_INTERNAL, "out of memory");
-				return;
-			}
-			used += vec[i].iov_len;
-		}
-		evbuffer_drain(in, used);
+	(void)what;
+	n = read(fd, buf, sizeof(buf));
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+		return;
+	if (n <= 0) {
+		if (n < 0)
+			log_debug("client %lu: %s", c->serial, strerror(errno));
+		conn_free(c);
+		return;
+	}
+	if (frame_reader_feed(c->reader, buf, (size_t)n) != FRAME_OK) {
+		conn_fatal(c, PERR_INTERNAL, "out of memory");
+		return;
 	}
 	conn_process(c);
 }
@@ -494,6 +497,7 @@ conn_free(struct conn *c)
 			fn(r, r->abort_arg);
 		}
 	}
+	event_free(c->ev_read);
 	bufferevent_free(c->bev);
 	frame_reader_free(c->reader);
 	log_debug("client %lu: closed", c->serial);
@@ -529,7 +533,11 @@ server_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 	TAILQ_INIT(&c->replies);
 	c->reader = frame_reader_new(srv->cfg->max_frame);
 	c->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
-	if (c->reader == NULL || c->bev == NULL) {
+	c->ev_read = event_new(srv->base, fd, EV_READ | EV_PERSIST,
+	    conn_read_cb, c);
+	if (c->reader == NULL || c->bev == NULL || c->ev_read == NULL) {
+		if (c->ev_read != NULL)
+			event_free(c->ev_read);
 		if (c->bev != NULL)
 			bufferevent_free(c->bev);
 		else
@@ -540,7 +548,7 @@ server_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 	}
 	LIST_INSERT_HEAD(&srv->conns, c, link);
 	srv->nconns++;
-	bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
+	bufferevent_setcb(c->bev, NULL, conn_write_cb, conn_event_cb, c);
 	if (srv->nconns > srv->cfg->max_connections) {
 		log_warnx("client %lu refused: %d connections (max_connections)",
 		    c->serial, srv->nconns - 1);
@@ -549,7 +557,8 @@ server_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 		return;     /* c may be gone: the answer went out at once */
 	}
 	log_debug("client %lu: connected (uid %ld)", c->serial, c->uid);
-	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	bufferevent_enable(c->bev, EV_WRITE);
+	event_add(c->ev_read, NULL);
 }
 
 static void
