@@ -1,9 +1,10 @@
 /*
  * handler_exec.c: the exec handler kind.
  *
- * One-shot: fork + execve per job (argv from the config, never a shell),
- * in its own process group; the job record on stdin, the result on stdout,
- * progress lines on JOBD_PROGRESS_FD, the tail of stderr as the error.
+ * One-shot: a vfork-style clone + execve per job (argv from the config,
+ * never a shell), in its own process group; the job record on stdin, the
+ * result on stdout, progress lines on JOBD_PROGRESS_FD, the tail of stderr
+ * as the error.
  *
  * Persistent: one process per type kept across jobs; a job is one line of
  * JSON on its stdin, the answer one line on its stdout.  A process that
@@ -20,10 +21,12 @@
 #include <math.h>
 #include <poll.h>
 #include <pwd.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -45,6 +48,19 @@
 #define READ_CHUNK 65536
 #define DRAIN_MAX_READS 256         /* bound on reads after the exit */
 #define DEFAULT_MAX_OUTPUT (1024 * 1024)
+#define CHILD_STACK (256 * 1024)    /* the spawned child's, until execve */
+#define GROUPS_MAX 65536            /* the kernel's NGROUPS_MAX */
+
+/* The 32-bit id calls where the plain ones take 16-bit ids. */
+#ifdef SYS_setgid32
+#define SYS_SETGID SYS_setgid32
+#define SYS_SETGROUPS SYS_setgroups32
+#define SYS_SETUID SYS_setuid32
+#else
+#define SYS_SETGID SYS_setgid
+#define SYS_SETGROUPS SYS_setgroups
+#define SYS_SETUID SYS_setuid
+#endif
 
 /* A growing byte buffer with a hard bound. */
 struct buf {
@@ -71,6 +87,7 @@ struct persist {
 static struct persist *persists[CONFIG_MAX_TYPES];
 static int npersists;
 static int no_pidfd;        /* the kernel has no pidfd_open */
+static char *child_stack;   /* top of the spawn stack, made once */
 
 /* One job's run against a process. */
 struct run {
@@ -250,7 +267,35 @@ struct identity {
 	gid_t gid;
 	char name[256];
 	char home[PATH_MAX];
+	gid_t *groups;      /* supplementary groups when switching (malloc'd) */
+	int ngroups;
 };
+
+/* identity_groups: the user's groups, looked up here because the child
+ * cannot (initgroups reads files and allocates). */
+static int
+identity_groups(struct identity *id)
+{
+	gid_t *g;
+	int n = 32, want;
+
+	for (;;) {
+		g = realloc(id->groups, (size_t)n * sizeof(*g));
+		if (g == NULL)
+			return -1;
+		id->groups = g;
+		want = n;
+		if (getgrouplist(id->name, id->gid, g, &want) != -1) {
+			id->ngroups = want;
+			return 0;
+		}
+		if (want <= n)
+			want = n * 2;   /* not told how many: grow */
+		if (want > GROUPS_MAX)
+			return -1;
+		n = want;
+	}
+}
 
 static int
 resolve_identity(const struct job_type *t, struct identity *id, char *err,
@@ -283,6 +328,13 @@ resolve_identity(const struct job_type *t, struct identity *id, char *err,
 	}
 	if (pw != NULL && pw->pw_dir != NULL && pw->pw_dir[0] != '\0')
 		snprintf(id->home, sizeof(id->home), "%s", pw->pw_dir);
+	if (id->switch_user && identity_groups(id) == -1) {
+		free(id->groups);
+		id->groups = NULL;
+		snprintf(err, errlen, "cannot list the groups of user %s",
+		    id->name);
+		return -1;
+	}
 	return 0;
 }
 
@@ -332,19 +384,36 @@ build_env(const struct handler_ctx *ctx, const struct identity *id,
 	return rc ? -1 : 0;
 }
 
-/* child_fail: report why the child cannot run on its stderr (the pipe,
- * so it becomes the job's error) and give up.  Async-signal-safe. */
-static void __attribute__((noreturn))
-child_fail(const char *what, const char *arg)
-{
-	const char *msg = strerror(errno);
+/* What the child of spawn() needs, all of it made before the clone: it
+ * shares our memory until it execs, so it may only make async-signal-safe
+ * calls (no malloc, no stdio, no locks). */
+struct child_args {
+	const struct job_type *t;
+	const struct identity *id;
+	char *const *envp;
+	pid_t ppid;
+	int fds[4];         /* its stdin, stdout, stderr, progress (-1: none) */
+	/* Why it could not exec, for spawn() to report: CLONE_VFORK keeps us
+	 * suspended until it has exec'd or exited, so no race. */
+	int fail_errno;
+	const char *fail_what, *fail_arg;
+};
 
+/* child_fail: tell spawn() why the child cannot run and give up.  The
+ * line on its stderr (the pipe) is only read where the clone is a plain
+ * fork (valgrind): then it becomes the job's error.  Async-signal-safe. */
+static void __attribute__((noreturn))
+child_fail(struct child_args *a, const char *what, const char *arg)
+{
+	a->fail_errno = errno != 0 ? errno : EINVAL;
+	a->fail_what = what;
+	a->fail_arg = arg;
 	(void)!write(2, "jobd: cannot ", 13);
 	(void)!write(2, what, strlen(what));
-	(void)!write(2, " ", 1);
-	(void)!write(2, arg, strlen(arg));
-	(void)!write(2, ": ", 2);
-	(void)!write(2, msg, strlen(msg));
+	if (arg != NULL) {
+		(void)!write(2, " ", 1);
+		(void)!write(2, arg, strlen(arg));
+	}
 	(void)!write(2, "\n", 1);
 	_exit(127);
 }
@@ -368,7 +437,8 @@ close_from(int lowfd)
 /* child_limit: lower one resource limit to v (never above the hard limit
  * we have); hard is how far past v the hard limit goes.  Async-signal-safe. */
 static void
-child_limit(int resource, long long v, long long hard, const char *name)
+child_limit(struct child_args *a, int resource, long long v, long long hard,
+            const char *name)
 {
 	struct rlimit rl;
 	rlim_t cur = (rlim_t)v, max = (rlim_t)(v + hard);
@@ -384,23 +454,27 @@ child_limit(int resource, long long v, long long hard, const char *name)
 	rl.rlim_cur = cur;
 	rl.rlim_max = max;
 	if (setrlimit(resource, &rl) == -1)
-		child_fail("set", name);
+		child_fail(a, "set", name);
 }
 
-/* child_exec: the child side of spawn(); never returns.  fds: the child's
- * ends of stdin, stdout, stderr and progress (-1: none). */
-static void __attribute__((noreturn))
-child_exec(const struct job_type *t, pid_t ppid, const int fds[4],
-           const struct identity *id, char *const envp[])
+/* child_exec: the child side of spawn(), on its own stack; never returns.
+ * Runs with every signal blocked (spawn blocks them around the clone). */
+static int
+child_exec(void *arg)
 {
+	struct child_args *a = arg;
+	const struct job_type *t = a->t;
+	const struct identity *id = a->id;
 	sigset_t all;
 	int moved[4], i, sig, nfds;
 
 	setpgid(0, 0);
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	if (getppid() != ppid)
+	if (getppid() != a->ppid)
 		_exit(127);
-	/* The worker ignores SIGPIPE and SIGHUP; a handler starts clean. */
+	/* Our handlers are the worker's, in the worker's memory, and the
+	 * worker ignores SIGPIPE and SIGHUP: all back to the default before
+	 * the mask is cleared, so that a handler starts clean. */
 	for (sig = 1; sig < NSIG; sig++)
 		if (sig != SIGKILL && sig != SIGSTOP)
 			signal(sig, SIG_DFL);
@@ -408,9 +482,9 @@ child_exec(const struct job_type *t, pid_t ppid, const int fds[4],
 	sigprocmask(SIG_SETMASK, &all, NULL);
 
 	/* Move the pipe ends out of the way first: one may sit on 0..3. */
-	nfds = fds[3] >= 0 ? 4 : 3;
+	nfds = a->fds[3] >= 0 ? 4 : 3;
 	for (i = 0; i < nfds; i++) {
-		moved[i] = fcntl(fds[i], F_DUPFD, 10);
+		moved[i] = fcntl(a->fds[i], F_DUPFD, 10);
 		if (moved[i] == -1)
 			_exit(127);
 	}
@@ -420,28 +494,52 @@ child_exec(const struct job_type *t, pid_t ppid, const int fds[4],
 	close_from(nfds);
 
 	if (t->cwd != NULL && t->cwd[0] != '\0' && chdir(t->cwd) == -1)
-		child_fail("chdir to", t->cwd);
+		child_fail(a, "chdir to", t->cwd);
 	/* Limits before the user switch (lowering needs no privilege, but
 	 * the handler must not be able to raise them back).  Past the CPU
 	 * limit the kernel sends SIGXCPU, then SIGKILL a second later. */
-	child_limit(RLIMIT_CPU, t->limit_cpu, 1, "limit_cpu");
-	child_limit(RLIMIT_AS, t->limit_memory, 0, "limit_memory");
-	child_limit(RLIMIT_NOFILE, t->limit_files, 0, "limit_files");
+	child_limit(a, RLIMIT_CPU, t->limit_cpu, 1, "limit_cpu");
+	child_limit(a, RLIMIT_AS, t->limit_memory, 0, "limit_memory");
+	child_limit(a, RLIMIT_NOFILE, t->limit_files, 0, "limit_files");
 	if (t->limit_cpu > 0 || t->limit_memory > 0 || t->limit_files > 0) {
 		struct rlimit none = { 0, 0 };
 
 		(void)setrlimit(RLIMIT_CORE, &none); /* no core of a limit hit */
 	}
 	if (id->switch_user) {
-		if (setgid(id->gid) == -1)
-			child_fail("setgid for", id->name);
-		if (initgroups(id->name, id->gid) == -1)
-			child_fail("initgroups for", id->name);
-		if (setuid(id->uid) == -1)
-			child_fail("setuid to", id->name);
+		/* System calls, not glibc's wrappers: those would change the
+		 * ids of every thread of the worker, whose memory we share. */
+		if (syscall(SYS_SETGID, id->gid) == -1)
+			child_fail(a, "setgid for", id->name);
+		if (syscall(SYS_SETGROUPS, id->ngroups, id->groups) == -1)
+			child_fail(a, "setgroups for", id->name);
+		if (syscall(SYS_SETUID, id->uid) == -1)
+			child_fail(a, "setuid to", id->name);
 	}
-	execve(t->argv[0], t->argv, envp);
-	child_fail("exec", t->argv[0]);
+	execve(t->argv[0], t->argv, a->envp);
+	child_fail(a, "exec", NULL);
+}
+
+/* spawn_stack: the top of the stack spawned children run on until they
+ * exec (one at a time: we are suspended meanwhile), made once, with a
+ * guard page below it. */
+static char *
+spawn_stack(void)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	char *base;
+
+	if (child_stack != NULL)
+		return child_stack;
+	if (page <= 0)
+		page = 4096;
+	base = mmap(NULL, CHILD_STACK + (size_t)page, PROT_READ | PROT_WRITE,
+	    MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+	if (base == MAP_FAILED)
+		return NULL;
+	(void)mprotect(base, (size_t)page, PROT_NONE);
+	child_stack = base + page + CHILD_STACK;
+	return child_stack;
 }
 
 static int
@@ -461,8 +559,11 @@ spawn(const struct handler_ctx *ctx, int per_job, struct proc *p, char *err,
 	struct identity id;
 	struct env env;
 	int pin[2] = { -1, -1 }, pout[2] = { -1, -1 }, perr[2] = { -1, -1 };
-	int pprog[2] = { -1, -1 }, child[4], saved;
-	pid_t pid, ppid;
+	int pprog[2] = { -1, -1 }, saved;
+	struct child_args a;
+	sigset_t all, old;
+	char *stack;
+	pid_t pid;
 
 	memset(p, 0, sizeof(*p));
 	p->pidfd = p->in_fd = p->out_fd = p->err_fd = p->prog_fd = -1;
@@ -474,6 +575,7 @@ spawn(const struct handler_ctx *ctx, int per_job, struct proc *p, char *err,
 		return -1;
 	if (build_env(ctx, &id, per_job, &env) == -1) {
 		env_free(&env);
+		free(id.groups);
 		snprintf(err, errlen, "cannot build the environment");
 		return -1;
 	}
@@ -483,23 +585,51 @@ spawn(const struct handler_ctx *ctx, int per_job, struct proc *p, char *err,
 		snprintf(err, errlen, "pipe: %s", strerror(errno));
 		goto fail;
 	}
-	child[0] = pin[0];
-	child[1] = pout[1];
-	child[2] = perr[1];
-	child[3] = pprog[1];
-	ppid = getpid();
-	pid = fork();
-	if (pid == -1) {
-		snprintf(err, errlen, "fork: %s", strerror(errno));
+	stack = spawn_stack();
+	if (stack == NULL) {
+		snprintf(err, errlen, "child stack: %s", strerror(errno));
 		goto fail;
 	}
-	if (pid == 0)
-		child_exec(t, ppid, child, &id, env.v);
+	memset(&a, 0, sizeof(a));
+	a.t = t;
+	a.id = &id;
+	a.envp = env.v;
+	a.ppid = getpid();
+	a.fds[0] = pin[0];
+	a.fds[1] = pout[1];
+	a.fds[2] = perr[1];
+	a.fds[3] = pprog[1];
+	/*
+	 * Not fork(): copying the worker's page tables and the copy-on-write
+	 * faults that follow cost milliseconds per job.  The child borrows
+	 * our memory until it execs, and we wait.  Signals stay blocked
+	 * until it has reset its dispositions: our handlers must not run in
+	 * it.
+	 */
+	sigfillset(&all);
+	sigprocmask(SIG_SETMASK, &all, &old);
+	pid = clone(child_exec, stack, CLONE_VM | CLONE_VFORK | SIGCHLD, &a);
+	saved = errno;
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	if (pid == -1) {
+		snprintf(err, errlen, "clone: %s", strerror(saved));
+		goto fail;
+	}
+	if (a.fail_errno != 0) {
+		/* It exited instead: collect it and say why. */
+		while (waitpid(pid, NULL, 0) == -1 && errno == EINTR)
+			;
+		snprintf(err, errlen, "%s%s%s: %s", a.fail_what,
+		    a.fail_arg != NULL ? " " : "",
+		    a.fail_arg != NULL ? a.fail_arg : "",
+		    strerror(a.fail_errno));
+		goto fail;
+	}
 
-	/* Both sides set the group, so that it exists before any kill. */
-	setpgid(pid, pid);
+	/* The child made its group before we went on (CLONE_VFORK). */
 	handler_track_group(pid, 1);
 	env_free(&env);
+	free(id.groups);
 	close(pin[0]);
 	close(pout[1]);
 	close(perr[1]);
@@ -533,6 +663,7 @@ spawn(const struct handler_ctx *ctx, int per_job, struct proc *p, char *err,
 fail:
 	saved = errno;
 	env_free(&env);
+	free(id.groups);
 	close_fd(&pin[0]);
 	close_fd(&pin[1]);
 	close_fd(&pout[0]);

@@ -321,3 +321,51 @@ def test_builtin_type_section(jobd):
         t0 = time.monotonic()
         assert c.wait(c.submit("slow", {"seconds": 0.5}))["status"] == "finished"
         assert time.monotonic() - t0 >= 0.45
+
+
+CLEAN_SCRIPT = """#!%s
+import ctypes, json, os, signal, sys
+sys.stdin.read()
+pdeath = ctypes.c_int(0)
+ctypes.CDLL(None).prctl(2, ctypes.byref(pdeath), 0, 0, 0)  # PR_GET_PDEATHSIG
+fds = []
+for fd in range(4, 1024):
+    try:
+        os.fstat(fd)
+        fds.append(fd)
+    except OSError:
+        pass
+print(json.dumps({"own_group": os.getpgrp() == os.getpid(),
+                  "sighup_default": signal.getsignal(signal.SIGHUP) == signal.SIG_DFL,
+                  "blocked": sorted(int(s) for s in
+                                    signal.pthread_sigmask(signal.SIG_BLOCK, [])),
+                  "pdeathsig": pdeath.value, "other_fds": fds}))
+""" % PYTHON3
+
+
+def test_exec_child_starts_clean_and_start_errors_are_clear(jobd, workdir):
+    """A handler runs in its own process group, with default signal
+    dispositions (the worker ignores SIGHUP), nothing blocked, SIGKILL as
+    its parent-death signal and only descriptors 0-3; a handler that cannot
+    start (no program, no working directory) fails its job saying why."""
+    ghost = os.path.join(workdir, "no-such-program")
+    nodir = os.path.join(workdir, "no-such-dir")
+    d = jobd(types={
+        "clean": {"handler": "exec",
+                  "command": write_script(workdir, "clean.py", CLEAN_SCRIPT)},
+        "ghost": {"handler": "exec", "command": [ghost]},
+        "ghost_p": {"handler": "exec", "command": [ghost], "persistent": True},
+        "nodir": {"handler": "exec", "command": ["/bin/true"], "cwd": nodir},
+    })
+    with d.client() as c:
+        rec = c.wait(c.submit("clean"))
+        assert rec["status"] == "finished", rec
+        assert rec["result"] == {"own_group": True, "sighup_default": True,
+                                 "blocked": [], "pdeathsig": 9,
+                                 "other_fds": []}, rec["result"]
+        for t, path in (("ghost", ghost), ("ghost_p", ghost), ("nodir", nodir)):
+            rec = c.wait(c.submit(t))
+            assert rec["status"] == "failed", (t, rec)
+            assert path in rec["error"], (t, rec["error"])
+            assert "No such file or directory" in rec["error"], (t, rec["error"])
+        assert c.wait(c.submit("clean"))["status"] == "finished"
