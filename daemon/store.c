@@ -23,7 +23,7 @@
 #include "config.h"
 #include "log.h"
 #include "proto.h"
-#include <hiredis/adapters/libevent.h>
+#include "redis_loop.h"
 #include "store.h"
 
 extern const char store_lua_library[];
@@ -1298,7 +1298,7 @@ open_one(struct store *st, const struct redis_addr *a,
 		return NULL;
 	}
 	ac->data = st;
-	if (redisLibeventAttach(ac, st->base) != REDIS_OK) {
+	if (redis_loop_attach(ac, st->base) != 0) {
 		link_fail(st, "cannot attach to the event loop");
 		redisAsyncFree(ac);
 		return NULL;
