@@ -155,7 +155,7 @@ def it_children(pid):
     return fl.it.child_pids(pid)
 
 
-def explain(job, runs, killed, redis_spans):
+def explain(job, runs, killed, redis_spans, master_kills=()):
     """explain: for each execution but the last: ('retry', e) after an
     intentional failure, ('explained', e, why) when its handler, worker or
     master was killed (or its master SIGTERMed) after it started, or
@@ -173,6 +173,15 @@ def explain(job, runs, killed, redis_spans):
             if t is not None and t >= e.t - 0.05:
                 why = "%s %d killed/stopped" % (role, pid)
                 break
+        if why is None and e.master == 1:
+            # The worker's master was already dead when the handler
+            # started (the worker took the job in the instant between its
+            # master's death and its own): a master kill just before.
+            t = max((t for t in master_kills if t <= e.t + 0.05),
+                    default=None)
+            if t is not None and e.t - t < 5:
+                why = "worker %d orphaned by a master kill %.2f s before" % (
+                    e.worker, e.t - t)
         if why:
             out.append(("explained", e, why))
             continue
@@ -261,6 +270,8 @@ def test_chaos_load(cluster, aof_redis, fworkdir, capsys):
     finished_unrun, never_accepted_ran = [], []
     fail_reasons = collections.Counter()
     killed = flog.killed()
+    master_kills = [ev["t"] for ev in flog.events
+                    if ev["kind"] in ("kill_master", "sigterm", "sigterm2")]
     spans = flog.redis_down()
     n_exec = dups = explained = retries = 0
     unexplained = []
@@ -284,7 +295,7 @@ def test_chaos_load(cluster, aof_redis, fworkdir, capsys):
                                                   "f.slow", "f.pers") and \
                 not any(e.end == "ok" for e in r):
             finished_unrun.append(jid)
-        ex = explain(jid, r, killed, spans)
+        ex = explain(jid, r, killed, spans, master_kills)
         job_dup_explained = False
         for verdict, e, why in ex:
             if verdict == "retry":
