@@ -50,8 +50,6 @@ ipc_recv(int fd, struct ipc_msg *m)
 	}
 	/* Never trust a peer's strings to be terminated. */
 	m->job_id[sizeof(m->job_id) - 1] = '\0';
-	m->token[sizeof(m->token) - 1] = '\0';
-	m->type_name[sizeof(m->type_name) - 1] = '\0';
 	return 1;
 }
 

@@ -2,11 +2,10 @@
  * ipc.h: messages between the master and one worker over a
  * SOCK_SEQPACKET socketpair (one message per packet, never split).
  *
- * worker -> master: IPC_START when it takes a job (the master then renews
- *   its lease and watches its timeout), IPC_HANDLER with the process group
- *   of a handler it spawned (0 when the handler is gone), IPC_END when the
- *   job's outcome is stored and no next job came with it (a START while a
- *   job runs ends that job too).
+ * worker -> master: IPC_HANDLER with the process group of a handler it
+ *   spawned (0 when the handler is gone), so that the master can kill it
+ *   if the worker dies.  Which job a worker runs is not a message: the
+ *   worker writes it in its scoreboard record (scoreboard.h).
  * master -> worker: IPC_STOP: stop the current job now (reason given); the
  *   worker kills the handler's process group (TERM, grace, KILL) and ends
  *   the job as the reason says.
@@ -17,9 +16,7 @@
 #include <sys/types.h>
 
 enum ipc_type {
-	IPC_START = 1,
 	IPC_HANDLER = 2,
-	IPC_END = 3,
 	IPC_STOP = 4,
 };
 
@@ -35,11 +32,7 @@ struct ipc_msg {
 	int type;               /* enum ipc_type */
 	int reason;             /* IPC_STOP: enum ipc_stop_reason */
 	pid_t pgid;             /* IPC_HANDLER */
-	double timeout;         /* IPC_START: the job's timeout, seconds */
-	int attempt;            /* IPC_START: the job's attempt, from 1 */
 	char job_id[136];
-	char token[64];
-	char type_name[72];     /* IPC_START: job type */
 };
 
 /* ipc_pair: a SOCK_SEQPACKET socketpair, close-on-exec, both ends

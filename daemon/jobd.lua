@@ -41,9 +41,9 @@ local VALID_STATUS = { queued = true, scheduled = true, started = true,
 -- RECORD: type queue payload meta timeout_ms max_retries created_at
 -- enqueued_at status run_at attempts lost result_ttl failure_ttl
 -- unique_key started_at ended_at starts token owner progress result error
--- errors cancel.  list returns every field but these:
+-- errors cancel watch.  list returns every field but these:
 local LIST_SKIP = { payload = true, result = true, starts = true,
-                    token = true }
+                    token = true, watch = true }
 
 local function err(code, id, msg)
 	return redis.error_reply(code .. ' ' .. (id or '-') .. ' ' .. msg)
@@ -108,8 +108,8 @@ end
 local function num(v) return tonumber(v) or 0 end
 
 -- Publish on one of the namespace's channels: 'events' (cancel requests,
--- every master listens) or 'ends' (listened to only while a client waits:
--- a PUBLISH nobody hears costs Redis no write).
+-- every master listens) or 'ends' (the end of a job a client waits for:
+-- see watch).
 local function publish(c, channel, msg)
 	redis.call('PUBLISH', c.K .. channel, msg)
 end
@@ -190,7 +190,9 @@ local function finalize(c, id, j, status)
 	redis.call('ZADD', ikey(c, status, j.queue), c.now, id)
 	redis.call('ZADD', ikey(c, status), c.now, id)
 	release_unique(c, id, j.unique_key)
-	publish(c, 'ends', 'end ' .. id .. ' ' .. status)
+	if j.watch then
+		publish(c, 'ends', 'end ' .. id .. ' ' .. status)
+	end
 end
 
 -- Append one entry to the job's error history (last ERRORS_KEPT).
@@ -524,7 +526,7 @@ local function requeue_one(c, id, strict)
 	redis.call('ZREM', ikey(c, st), id)
 	for _, f in ipairs({ 'cancel', 'error', 'result', 'ended_at',
 	                     'started_at', 'progress', 'token', 'owner',
-	                     'attempts', 'lost' }) do
+	                     'attempts', 'lost', 'watch' }) do
 		j[f] = nil
 	end
 	enqueue(c, id, j, false)
@@ -583,6 +585,23 @@ local function get(keys, args)
 	local j = load_key(args[1] .. 'job:' .. args[4])
 	if not j then return err('NOT_FOUND', args[4], 'no such job') end
 	return pairs_of(args[4], j)
+end
+
+-- watch: ARGV[4] id.  Like get, and a job that has not ended yet is
+-- marked so that its end is published on 'ends': only the ends that a
+-- client waits for cost a pub/sub message (and every listening master a
+-- wake-up), not every job's.  Reading and marking are one step, so an end
+-- cannot slip between them.
+local function watch(keys, args)
+	local c = context(keys, args)
+	local id = args[4]
+	local j = load(c, id)
+	if not j then return err('NOT_FOUND', id, 'no such job') end
+	if not TERMINAL[j.status] and not j.watch then
+		j.watch = '1'
+		save(c, id, j)
+	end
+	return pairs_of(id, j)
 end
 
 -- The known queues: the priority order first, then the others sorted.
@@ -895,6 +914,7 @@ redis.register_function('jobd_requeue', requeue)
 redis.register_function('jobd_delete', delete)
 redis.register_function{ function_name = 'jobd_get', callback = get,
                          flags = { 'no-writes' } }
+redis.register_function('jobd_watch', watch)
 redis.register_function('jobd_list', list)
 redis.register_function('jobd_stats', stats)
 redis.register_function('jobd_pause', pause)

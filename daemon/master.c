@@ -4,8 +4,12 @@
  *
  * Signal handlers are libevent signal events: no work in a raw handler.
  * Each worker has a slot holding its pid, its end of the ipc socketpair and
- * the job it runs, so that the master can renew the job's lease, enforce its
- * timeout, stop it on cancel, and end it if the worker dies.
+ * its scoreboard record (scoreboard.h), where the worker publishes the job
+ * it runs.  The master reads the records when it needs them (heartbeat,
+ * cancel, a worker's death, and a check every CHECK_INTERVAL that arms
+ * timeouts), so that it can renew the job's lease, enforce its timeout,
+ * stop it on cancel, and end it if the worker dies, without a message or a
+ * wake-up per job.
  */
 
 #include <errno.h>
@@ -25,6 +29,7 @@
 #include "log.h"
 #include "master.h"
 #include "ops.h"
+#include "scoreboard.h"
 #include "store.h"
 #include "worker.h"
 
@@ -33,28 +38,28 @@
 #define REAP_INTERVAL   1.0             /* s between reaper passes */
 #define EXIT_DRAIN      5.0             /* s to finish store calls at exit */
 #define READY_WAIT      3.0             /* s to wait for Redis at start */
+/* s between looks at the scoreboard for jobs started since: a timeout
+ * fires at most this late (timeouts are seconds); 10 wake-ups a second
+ * where a drain cost one per job. */
+#define CHECK_INTERVAL  0.1
+#define DEFAULT_TIMEOUT 180.0           /* s, for a job that names none */
 
 struct slot {
 	int used;
 	int index;
 	pid_t pid;
 	int fd;                  /* master's end of the ipc socketpair */
+	struct sb_slot *sb;      /* its worker's scoreboard record */
 	struct event *ev_ctl;
 	struct event *ev_deadline;
 	struct event *ev_respawn;
 	int retiring;            /* from an old config: not respawned */
 	struct timespec spawned_at;
 	double respawn_delay;    /* grows while workers die young */
-	/* the job it runs */
-	int busy;
-	char job_id[136];
-	char token[64];
-	char type[72];
-	int attempt;
-	double timeout;
-	pid_t pgid;
-	int stop_sent;           /* enum ipc_stop_reason */
-	long jobs_done;
+	/* the job it runs, as last read whole from the scoreboard */
+	struct sb_job job;
+	pid_t pgid;              /* the handler group it reported last */
+	int stop_sent;           /* enum ipc_stop_reason, for job.serial */
 };
 
 static struct {
@@ -64,10 +69,12 @@ static struct {
 	struct store *store;
 	struct server *server;
 	struct slot slots[MAX_SLOTS];
+	struct sb_slot *sb;      /* the scoreboard, one record per slot */
 	int stopping;            /* 1: graceful, 2: immediate */
 	int in_flight;           /* master-side store calls not answered */
 	struct event *ev_heartbeat;
 	struct event *ev_reap;
+	struct event *ev_check;
 	struct event *ev_shutdown;
 	struct event *ev_exit;
 	struct event *ev_ready;
@@ -109,17 +116,6 @@ live_workers(void)
 		if (m.slots[i].used && m.slots[i].pid > 0)
 			n++;
 	return n;
-}
-
-static struct slot *
-slot_by_job(const char *job_id)
-{
-	for (int i = 0; i < MAX_SLOTS; i++) {
-		struct slot *s = &m.slots[i];
-		if (s->used && s->busy && strcmp(s->job_id, job_id) == 0)
-			return s;
-	}
-	return NULL;
 }
 
 /* --- ending a job whose worker cannot ------------------------------------ */
@@ -173,22 +169,91 @@ master_release_owner(struct slot *s, const char *error)
 static void
 master_fail_job(struct slot *s, const char *error, enum store_fail_mode mode)
 {
-	const struct job_type *t = config_find_type(m.cfg, s->type);
-	long long delay = t != NULL ?
-	    config_retry_delay_ms(t, s->attempt > 0 ? s->attempt : 1) : 0;
-	char *id = strdup(s->job_id);
+	const struct job_type *t = config_find_type(m.cfg, s->job.type);
+	long long delay = t != NULL ? config_retry_delay_ms(t,
+	    s->job.attempt > 0 ? s->job.attempt : 1) : 0;
+	char *id = strdup(s->job.job_id);
 
 	if (id == NULL)
 		return;
 	m.in_flight++;
-	store_fail_job(m.store, s->job_id, s->token, error, mode, delay,
+	store_fail_job(m.store, s->job.job_id, s->job.token, error, mode, delay,
 	    fail_job_done, id);
 }
 
-/* --- stopping the job of a worker ---------------------------------------- */
+/* --- the job of a worker: scoreboard, timeout, stop ---------------------- */
+
+static void slot_stop(struct slot *s, int reason);
+
+/* slot_arm: the job's timer, at its start + timeout. */
+static void
+slot_arm(struct slot *s)
+{
+	struct timeval tv = tv_of(s->job.timeout -
+	    elapsed_since(&s->job.started));
+
+	evtimer_add(s->ev_deadline, &tv);
+}
+
+/*
+ * slot_sync: take in what the slot's worker published.  A new job gets a
+ * fresh stop state and its timer (act), and is stopped at once past the
+ * shutdown grace; an ended one loses its timer.  0, or -1 when the record
+ * could not be read whole: the last view stands.
+ */
+static int
+slot_sync(struct slot *s, int act)
+{
+	struct sb_job j;
+	int was_busy = s->job.busy;
+
+	if (s->pid <= 0)
+		return 0;
+	if (sb_read(s->sb, &j) == -1)
+		return -1;
+	if (!j.busy) {
+		s->job = j;
+		s->stop_sent = STOP_NONE;
+		if (was_busy)
+			evtimer_del(s->ev_deadline);
+		return 0;
+	}
+	if (was_busy && j.serial == s->job.serial) {
+		s->job = j;
+		return 0;
+	}
+	s->job = j;
+	s->stop_sent = STOP_NONE;
+	if (s->job.timeout <= 0)
+		s->job.timeout = DEFAULT_TIMEOUT;
+	if (act) {
+		slot_arm(s);
+		if (m.stopping == 2)
+			slot_stop(s, STOP_SHUTDOWN);
+	}
+	return 0;
+}
 
 static void
-deadline_cb(evutil_socket_t fd, short what, void *arg);
+sync_all(void)
+{
+	for (int i = 0; i < MAX_SLOTS; i++)
+		if (m.slots[i].used && m.slots[i].pid > 0)
+			(void)slot_sync(&m.slots[i], 1);
+}
+
+static struct slot *
+slot_by_job(const char *job_id)
+{
+	sync_all();
+	for (int i = 0; i < MAX_SLOTS; i++) {
+		struct slot *s = &m.slots[i];
+		if (s->used && s->pid > 0 && s->job.busy &&
+		    strcmp(s->job.job_id, job_id) == 0)
+			return s;
+	}
+	return NULL;
+}
 
 /* slot_stop: ask the worker to stop its job; if it has not ended the job
  * after the kill grace, kill the worker (its death then ends the job). */
@@ -198,37 +263,55 @@ slot_stop(struct slot *s, int reason)
 	struct ipc_msg msg;
 	struct timeval tv;
 
-	if (!s->busy || s->stop_sent)
+	if (!s->job.busy || s->stop_sent)
 		return;
 	memset(&msg, 0, sizeof(msg));
 	msg.type = IPC_STOP;
 	msg.reason = reason;
-	snprintf(msg.job_id, sizeof(msg.job_id), "%s", s->job_id);
+	snprintf(msg.job_id, sizeof(msg.job_id), "%s", s->job.job_id);
 	s->stop_sent = reason;
-	log_info("job %s: stopping (%s) on worker %d", s->job_id,
+	log_info("job %s: stopping (%s) on worker %d", s->job.job_id,
 	    ipc_stop_reason_name(reason), (int)s->pid);
 	if (ipc_send(s->fd, &msg) == -1)
-		log_warn("job %s: cannot reach worker %d", s->job_id,
+		log_warn("job %s: cannot reach worker %d", s->job.job_id,
 		    (int)s->pid);
 	tv = tv_of(m.cfg->grace + BACKSTOP_EXTRA);
 	evtimer_add(s->ev_deadline, &tv);
 }
 
+/* deadline_cb: the timeout, or the kill backstop after a stop, of the job
+ * the slot ran when the timer was armed.  If the worker has moved on to
+ * another job since, slot_sync has armed the timer for that one instead. */
 static void
 deadline_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct slot *s = arg;
+	uint64_t serial = s->job.serial;
+	int was_busy = s->job.busy;
+	struct timeval tv;
 
 	(void)fd; (void)what;
-	if (!s->busy)
+	if (slot_sync(s, 1) == -1) {
+		/* The worker is writing its record: look again soon. */
+		tv = tv_of(0.01);
+		evtimer_add(s->ev_deadline, &tv);
+		return;
+	}
+	if (!s->job.busy || !was_busy || s->job.serial != serial)
 		return;
 	if (!s->stop_sent) {
-		log_info("job %s: timeout after %.3g s", s->job_id, s->timeout);
+		if (elapsed_since(&s->job.started) + 0.001 < s->job.timeout) {
+			slot_arm(s);
+			return;
+		}
+		log_info("job %s: timeout after %.3g s", s->job.job_id,
+		    s->job.timeout);
 		slot_stop(s, STOP_TIMEOUT);
 		return;
 	}
 	log_warnx("job %s: worker %d did not stop it within %.3g s: killing "
-	    "the worker", s->job_id, (int)s->pid, m.cfg->grace + BACKSTOP_EXTRA);
+	    "the worker", s->job.job_id, (int)s->pid,
+	    m.cfg->grace + BACKSTOP_EXTRA);
 	if (s->pgid > 0)
 		kill(-s->pgid, SIGKILL);
 	kill(s->pid, SIGKILL);
@@ -243,43 +326,24 @@ master_stop_job(const char *job_id, int reason)
 		slot_stop(s, reason);
 }
 
+/* check_cb: notice jobs started since the last look, for their timers. */
+static void
+check_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd; (void)what; (void)arg;
+	sync_all();
+}
+
 /* --- worker messages ------------------------------------------------------ */
 
 static void
 slot_handle(struct slot *s, const struct ipc_msg *msg)
 {
-	struct timeval tv;
-
 	switch (msg->type) {
-	case IPC_START:
-		/* A START while busy also ends the previous job (the worker
-		 * sends no END for a job followed at once by the next). */
-		if (s->busy)
-			s->jobs_done++;
-		s->busy = 1;
-		s->stop_sent = STOP_NONE;
-		s->pgid = 0;
-		snprintf(s->job_id, sizeof(s->job_id), "%s", msg->job_id);
-		snprintf(s->token, sizeof(s->token), "%s", msg->token);
-		snprintf(s->type, sizeof(s->type), "%s", msg->type_name);
-		s->attempt = msg->attempt;
-		s->timeout = msg->timeout > 0 ? msg->timeout : 180;
-		tv = tv_of(s->timeout);
-		evtimer_add(s->ev_deadline, &tv);
-		if (m.stopping == 2)
-			slot_stop(s, STOP_SHUTDOWN);
-		break;
 	case IPC_HANDLER:
-		if (s->busy)
-			s->pgid = msg->pgid;
-		break;
-	case IPC_END:
-		if (s->busy && strcmp(s->job_id, msg->job_id) == 0) {
-			s->busy = 0;
-			s->pgid = 0;
-			s->jobs_done++;
-			evtimer_del(s->ev_deadline);
-		}
+		/* Whatever job it is for: the group to kill if the worker
+		 * dies or will not stop is the one reported last. */
+		s->pgid = msg->pgid;
 		break;
 	default:
 		log_warnx("worker %d: unknown message %d", (int)s->pid,
@@ -318,7 +382,9 @@ slot_close(struct slot *s)
 	}
 	if (s->ev_deadline != NULL)
 		evtimer_del(s->ev_deadline);
-	s->busy = 0;
+	memset(&s->job, 0, sizeof(s->job));
+	s->stop_sent = STOP_NONE;
+	s->pgid = 0;
 	s->pid = 0;
 }
 
@@ -342,6 +408,11 @@ slot_spawn(struct slot *s)
 		log_warn("worker slot %d: socketpair", s->index);
 		goto retry;
 	}
+	/* No worker holds the slot: its record is the master's to clear. */
+	sb_reset(s->sb);
+	memset(&s->job, 0, sizeof(s->job));
+	s->stop_sent = STOP_NONE;
+	s->pgid = 0;
 	fflush(NULL);
 	/* Signals stay blocked across fork: until the worker has set its own
 	 * handlers, a SIGTERM for it must wait, not run libevent's handler
@@ -358,20 +429,18 @@ slot_spawn(struct slot *s)
 		goto retry;
 	}
 	if (pid == 0) {
-		/* The worker keeps only its end of the socketpair and stdio:
-		 * the listener, clients and Redis connections are the
-		 * master's. */
+		/* The worker keeps only its end of the socketpair, stdio
+		 * and the scoreboard mapping: the listener, clients and Redis
+		 * connections are the master's. */
 		int keep = fds[1];
 		if (keep > 3)
 			close_range(3, (unsigned)keep - 1, 0);
 		close_range((unsigned)keep + 1, ~0U, 0);
-		_exit(worker_main(m.cfg, keep, s->index));
+		_exit(worker_main(m.cfg, keep, s->sb, s->index));
 	}
 	close(fds[1]);
 	s->pid = pid;
 	s->fd = fds[0];
-	s->busy = 0;
-	s->jobs_done = 0;
 	clock_gettime(CLOCK_MONOTONIC, &s->spawned_at);
 	s->ev_ctl = event_new(m.base, s->fd, EV_READ | EV_PERSIST, ctl_cb, s);
 	event_add(s->ev_ctl, NULL);
@@ -395,6 +464,7 @@ slot_new(int retiring)
 		s->used = 1;
 		s->index = i;
 		s->fd = -1;
+		s->sb = scoreboard_slot(m.sb, i);
 		s->retiring = retiring;
 		s->respawn_delay = 0.1;
 		s->ev_deadline = evtimer_new(m.base, deadline_cb, s);
@@ -429,38 +499,48 @@ worker_died(struct slot *s, int status)
 {
 	char how[96], why[160];
 	int young = elapsed_since(&s->spawned_at) < 1.0;
+	/* What it published last; a record it died writing tells nothing. */
+	int known = slot_sync(s, 0) == 0;
 
 	describe_status(status, how, sizeof(how));
+	snprintf(why, sizeof(why), "worker died: %s", how);
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
 		log_info("worker %d exited (slot %d)", (int)s->pid, s->index);
 	else
 		log_warnx("worker %d %s (slot %d)%s%s", (int)s->pid, how,
-		    s->index, s->busy ? " running job " : "",
-		    s->busy ? s->job_id : "");
-	if (s->busy) {
-		if (s->pgid > 0)
-			kill(-s->pgid, SIGKILL);  /* no orphaned handler */
+		    s->index, s->job.busy ? " running job " : "",
+		    s->job.busy ? s->job.job_id : "");
+	if ((s->job.busy || !known) && s->pgid > 0)
+		kill(-s->pgid, SIGKILL);  /* no orphaned handler */
+	if (!known) {
+		master_release_owner(s, why);
+	} else if (s->job.busy) {
 		switch (s->stop_sent) {
 		case STOP_SHUTDOWN:
 			master_fail_job(s, "interrupted by shutdown",
 			    STORE_REQUEUE);
 			break;
-		case STOP_TIMEOUT:
-			snprintf(why, sizeof(why), "timeout: exceeded %.3g s",
-			    s->timeout);
-			master_fail_job(s, why, STORE_FAIL);
+		case STOP_TIMEOUT: {
+			char to[64];
+
+			snprintf(to, sizeof(to), "timeout: exceeded %.3g s",
+			    s->job.timeout);
+			master_fail_job(s, to, STORE_FAIL);
 			break;
+		}
 		case STOP_CANCEL:
 			master_fail_job(s, "canceled", STORE_FAIL);
 			break;
 		case STOP_LOST:
 			break;   /* someone else holds it now */
 		default:
-			snprintf(why, sizeof(why), "worker died: %s", how);
 			master_fail_job(s, why, STORE_FAIL);
 		}
+		/* It died storing the outcome: a next job may have come with
+		 * it, unpublished. */
+		if (s->job.storing)
+			master_release_owner(s, why);
 	} else if (!(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
-		snprintf(why, sizeof(why), "worker died: %s", how);
 		master_release_owner(s, why);
 	}
 	slot_close(s);
@@ -493,7 +573,8 @@ sigchld_cb(evutil_socket_t sig, short what, void *arg)
 		for (int i = 0; i < MAX_SLOTS; i++) {
 			struct slot *s = &m.slots[i];
 			if (s->used && s->pid == pid) {
-				/* Read what it said before dying (START/END). */
+				/* Read what it said before dying (its
+				 * handler's group). */
 				if (s->ev_ctl != NULL)
 					ctl_cb(s->fd, EV_READ, s);
 				worker_died(s, status);
@@ -539,13 +620,14 @@ heartbeat(void)
 		struct slot *s = &m.slots[i];
 		if (!s->used || s->pid <= 0)
 			continue;
+		(void)slot_sync(s, 1);
 		json_array_append_new(workers, json_pack("{s:i,s:s,s:s?,s:I}",
-		    "pid", (int)s->pid, "state", s->busy ? "busy" : "idle",
-		    "job_id", s->busy ? s->job_id : NULL,
-		    "jobs_done", (json_int_t)s->jobs_done));
-		if (s->busy && s->stop_sent != STOP_LOST)
+		    "pid", (int)s->pid, "state", s->job.busy ? "busy" : "idle",
+		    "job_id", s->job.busy ? s->job.job_id : NULL,
+		    "jobs_done", (json_int_t)s->job.jobs_done));
+		if (s->job.busy && s->stop_sent != STOP_LOST)
 			json_array_append_new(leases, json_pack("{s:s,s:s}",
-			    "job_id", s->job_id, "token", s->token));
+			    "job_id", s->job.job_id, "token", s->job.token));
 	}
 	m.heartbeat_busy = 1;
 	store_heartbeat(m.store, leases, workers, heartbeat_done, NULL);
@@ -658,9 +740,10 @@ master_maybe_exit(void)
 static void
 stop_running_jobs(void)
 {
+	sync_all();
 	for (int i = 0; i < MAX_SLOTS; i++) {
 		struct slot *s = &m.slots[i];
-		if (s->used && s->pid > 0 && s->busy)
+		if (s->used && s->pid > 0 && s->job.busy)
 			slot_stop(s, STOP_SHUTDOWN);
 	}
 }
@@ -803,6 +886,14 @@ master_run(struct config *cfg, master_reload_fn *reload)
 		config_free(cfg);
 		return 1;
 	}
+	/* Before any fork: every worker shares it. */
+	m.sb = scoreboard_map(MAX_SLOTS);
+	if (m.sb == NULL) {
+		log_warn("cannot map the scoreboard");
+		event_base_free(m.base);
+		config_free(cfg);
+		return 1;
+	}
 	/* Signals first: a SIGTERM sent once the socket exists is handled. */
 	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
 		ev_sig[i] = evsignal_new(m.base, sigs[i], signal_cb, NULL);
@@ -818,6 +909,7 @@ master_run(struct config *cfg, master_reload_fn *reload)
 			event_free(ev_sig[i]);
 		event_free(ev_chld);
 		event_base_free(m.base);
+		scoreboard_unmap(m.sb, MAX_SLOTS);
 		config_free(cfg);
 		return 1;
 	}
@@ -832,6 +924,9 @@ master_run(struct config *cfg, master_reload_fn *reload)
 	m.ev_reap = event_new(m.base, -1, EV_PERSIST, reap_cb, NULL);
 	tv = tv_of(REAP_INTERVAL);
 	event_add(m.ev_reap, &tv);
+	m.ev_check = event_new(m.base, -1, EV_PERSIST, check_cb, NULL);
+	tv = tv_of(CHECK_INTERVAL);
+	event_add(m.ev_check, &tv);
 	m.ev_shutdown = evtimer_new(m.base, shutdown_cb, NULL);
 	m.ev_exit = evtimer_new(m.base, exit_cb, NULL);
 	/* Accept clients once Redis is up (STORE_EV_UP), or after a bound. */
@@ -867,10 +962,12 @@ master_run(struct config *cfg, master_reload_fn *reload)
 	event_free(ev_chld);
 	event_free(m.ev_heartbeat);
 	event_free(m.ev_reap);
+	event_free(m.ev_check);
 	event_free(m.ev_shutdown);
 	event_free(m.ev_exit);
 	event_free(m.ev_ready);
 	event_base_free(m.base);
+	scoreboard_unmap(m.sb, MAX_SLOTS);
 	config_free(m.cfg);
 	log_info("stopped");
 	return rc;

@@ -4,9 +4,10 @@
  * Each op turns a validated request into one store call and the store's
  * reply into the response.  wait parks the reply in a table keyed by job
  * id until the job's end event arrives (pub/sub, fed by store.c) or its
- * timer fires: nothing polls Redis.  End events are listened to only while
- * someone waits (and WATCH_LINGER_S after): unheard, a job's end costs
- * Redis and the master nothing.
+ * timer fires: nothing polls Redis.  Only the ends of jobs somebody waits
+ * for are published (store_watch marks them), and they are listened to
+ * only while someone waits (and WATCH_LINGER_S after): the other jobs' ends
+ * cost Redis and the master nothing.
  */
 
 #include <stdio.h>
@@ -113,7 +114,7 @@ struct waiter {
 	struct reply *reply;
 	char job_id[REQUEST_MAX_ID_LEN + 1];
 	struct event *timer;
-	int checking;              /* a store_get is in flight */
+	int checking;              /* a store_watch is in flight */
 	int recheck;               /* an event came while checking */
 	int timed_out;
 	int is_cancel;             /* answers a cancel: reply {"status"} */
@@ -202,7 +203,7 @@ waiter_check(struct waiter *w)
 		return;
 	}
 	w->checking = 1;
-	store_get(ops.store, w->job_id, waiter_got, w);
+	store_watch(ops.store, w->job_id, waiter_got, w);
 }
 
 static void

@@ -1465,6 +1465,12 @@ store_get(struct store *st, const char *job_id, store_cb *cb, void *arg)
 }
 
 void
+store_watch(struct store *st, const char *job_id, store_cb *cb, void *arg)
+{
+	one_arg(st, RK_GET, "jobd_watch", job_id, NULL, cb, arg);
+}
+
+void
 store_cancel(struct store *st, const char *job_id, store_cb *cb, void *arg)
 {
 	one_arg(st, RK_CANCEL, "jobd_cancel", job_id, NULL, cb, arg);

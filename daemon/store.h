@@ -32,8 +32,8 @@ typedef void store_cb(void *arg, int err, const char *errmsg, json_t *reply);
 
 /* Events published by the function library, delivered to every master. */
 enum store_event {
-	STORE_EV_END,     /* job reached a terminal status (status given);
-	                   * only while store_watch_ends is on */
+	STORE_EV_END,     /* a watched job reached a terminal status (status
+	                   * given); only while store_watch_ends is on */
 	STORE_EV_CANCEL,  /* a started job was asked to stop (owner given) */
 	STORE_EV_UP,      /* the connection (re)came up: re-check waiters */
 	STORE_EV_WATCHING,/* STORE_EV_END events flow from now on: re-check
@@ -67,6 +67,10 @@ void store_submit(struct store *st, const struct submit_spec *jobs,
                   char *const *ids, size_t n, store_cb *cb, void *arg);
 /* store_get: reply is the job record (SPEC §3), or PERR_NOT_FOUND. */
 void store_get(struct store *st, const char *job_id, store_cb *cb, void *arg);
+/* store_watch: store_get that also asks for the job's STORE_EV_END (only
+ * watched jobs' ends are published). */
+void store_watch(struct store *st, const char *job_id, store_cb *cb,
+                 void *arg);
 /* store_cancel: reply {"status": after, "previous": before}; a started job
  * stays "started" with its cancel flag set and a STORE_EV_CANCEL event is
  * published to its owner's master.  Terminal jobs: PERR_CONFLICT. */

@@ -2,8 +2,9 @@
  * worker.c: a preforked worker process.  It takes jobs from Redis in
  * priority order (blocking hiredis through store.c's sync face), runs each
  * with its type's handler and stores the outcome, folding the next dequeue
- * into the same round trip.  It tells the master what it runs (ipc.h) so
- * that the master can renew its lease, time it out and cancel it.
+ * into the same round trip.  It publishes what it runs in its scoreboard
+ * record (scoreboard.h), where the master reads it to renew the lease, time
+ * the job out and cancel it: taking or ending a job wakes nobody up.
  *
  * Nothing here uses the master's libevent base.  Signals only set a flag.
  */
@@ -15,11 +16,13 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 #include "config.h"
 #include "handler.h"
 #include "ipc.h"
 #include "log.h"
+#include "scoreboard.h"
 #include "store.h"
 #include "worker.h"
 
@@ -34,6 +37,8 @@ static pid_t master_pid;
 struct worker {
 	const struct config *cfg;
 	int ctl_fd;
+	struct sb_slot *sb;     /* this worker's scoreboard record */
+	struct sb_job rec;      /* what it says; this process is its writer */
 	char owner[320];
 	struct store_sync *ss;  /* NULL while Redis is unreachable */
 	int redis_down;         /* an outage was logged */
@@ -137,22 +142,41 @@ nap(long long ms)
 		poll(NULL, 0, (int)(ms > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : ms));
 }
 
+/* publish_job: the job this worker runs from now on, for the master. */
 static void
-send_msg(struct worker *w, int type, const struct store_job *job)
+publish_job(struct worker *w, const struct store_job *job)
 {
-	struct ipc_msg m;
+	struct sb_job *r = &w->rec;
 
-	memset(&m, 0, sizeof(m));
-	m.type = type;
-	snprintf(m.job_id, sizeof(m.job_id), "%s", job->id);
-	if (type == IPC_START) {
-		snprintf(m.token, sizeof(m.token), "%s", job->token);
-		snprintf(m.type_name, sizeof(m.type_name), "%s", job->type);
-		m.timeout = job->timeout;
-		m.attempt = job->attempt;
-	}
-	if (handler_send(w->ctl_fd, &m) == -1)
-		log_warn("job %s: cannot tell the master", job->id);
+	r->serial++;
+	r->busy = 1;
+	r->storing = 0;
+	r->attempt = job->attempt;
+	r->timeout = job->timeout;
+	clock_gettime(CLOCK_MONOTONIC, &r->started);
+	snprintf(r->job_id, sizeof(r->job_id), "%s", job->id);
+	snprintf(r->token, sizeof(r->token), "%s", job->token);
+	snprintf(r->type, sizeof(r->type), "%s", job->type);
+	sb_write(w->sb, r);
+}
+
+/* publish_storing: the outcome call may hand over a next job: should this
+ * worker die before publishing it, its master looks for it by owner. */
+static void
+publish_storing(struct worker *w)
+{
+	if (!w->rec.busy || w->rec.storing)
+		return;
+	w->rec.storing = 1;
+	sb_write(w->sb, &w->rec);
+}
+
+static void
+publish_idle(struct worker *w)
+{
+	w->rec.busy = 0;
+	w->rec.storing = 0;
+	sb_write(w->sb, &w->rec);
 }
 
 /* connect_once: one connection attempt; logs an outage once. */
@@ -225,6 +249,8 @@ store_outcome(struct worker *w, const struct store_job *job,
 	long long backoff = BACKOFF_MIN_MS;
 	int r;
 
+	if (next != NULL)
+		publish_storing(w);
 	for (;;) {
 		if (w->ss != NULL) {
 			if (result != NULL)
@@ -264,7 +290,7 @@ run_job(struct worker *w, const struct store_job *job)
 	long long t0 = handler_now_ms(), delay;
 	int outcome;
 
-	send_msg(w, IPC_START, job);
+	publish_job(w, job);
 	log_debug("job %s: started (type %s, queue %s, attempt %d)", job->id,
 	    job->type, job->queue, job->attempt);
 
@@ -345,17 +371,18 @@ run_job(struct worker *w, const struct store_job *job)
 		break;
 	}
 done:
-	/* A job handed over with the outcome is announced by its own START,
-	 * which also ends this one: one master wake-up per job, not two. */
+	/* A job handed over with the outcome replaces this one in the record
+	 * (publish_job): one write, not two. */
+	w->rec.jobs_done++;
 	if (next == NULL)
-		send_msg(w, IPC_END, job);
+		publish_idle(w);
 	free(result);
 	free(error);
 	return next;
 }
 
 int
-worker_main(const struct config *cfg, int ctl_fd, int slot)
+worker_main(const struct config *cfg, int ctl_fd, struct sb_slot *sb, int slot)
 {
 	struct worker w;
 	struct store_job *job = NULL, *next;
@@ -378,6 +405,7 @@ worker_main(const struct config *cfg, int ctl_fd, int slot)
 	memset(&w, 0, sizeof(w));
 	w.cfg = cfg;
 	w.ctl_fd = ctl_fd;
+	w.sb = sb;
 	if (gethostname(host, sizeof(host)) == -1)
 		snprintf(host, sizeof(host), "localhost");
 	host[sizeof(host) - 1] = '\0';
@@ -394,20 +422,24 @@ worker_main(const struct config *cfg, int ctl_fd, int slot)
 		r = store_sync_dequeue(w.ss, &job, &wait_ms);
 		if (r == 1) {
 			delay = BACKOFF_MIN_MS;
-			/* Run it, and the ones handed over with each outcome. */
+			/* Run it, and the ones handed over with each outcome.
+			 * A job taken as the master died (or the daemon began
+			 * to stop) goes back at once: nobody would renew its
+			 * lease. */
 			while (job != NULL) {
-				next = run_job(&w, job);
-				store_job_free(job);
-				job = next;
-				if (job != NULL && !master_alive(ctl_fd))
+				if (!master_alive(ctl_fd))
 					stop_flag = 1;
-				if (job != NULL && stopping(&w)) {
+				if (stopping(&w)) {
 					store_outcome(&w, job, NULL,
 					    "interrupted by shutdown",
 					    STORE_REQUEUE, 0, NULL);
+					publish_idle(&w);
 					store_job_free(job);
-					job = NULL;
+					break;
 				}
+				next = run_job(&w, job);
+				store_job_free(job);
+				job = next;
 			}
 			continue;
 		}

@@ -154,10 +154,15 @@ def test_events_published(lib):
     p.get_message(timeout=1)
     p.get_message(timeout=1)
     lib.submit("e1")
+    assert pairs(lib.call("watch", "e1"))["status"] == "queued"
     job = lib.dequeue()
     lib.call("cancel", "e1")
     lib.fail("e1", job["token"], "stopped")
+    # Nobody watches e0: its end is not published.
+    lib.submit("e0")
+    lib.call("cancel", "e0")
     lib.submit("e2")
+    lib.call("watch", "e2")
     lib.call("cancel", "e2")
     msgs = []
     for _ in range(20):
@@ -167,6 +172,19 @@ def test_events_published(lib):
         if len(msgs) == 3:
             break
     assert msgs == ["cancel e1 " + OWNER, "end e1 canceled", "end e2 canceled"]
+
+
+def test_watch_marks_only_unended_jobs(lib):
+    lib.submit("w")
+    job = lib.dequeue()
+    lib.finish("w", job["token"])
+    assert pairs(lib.call("watch", "w"))["status"] == "finished"
+    # An ended job is not written (a write would have cleared its TTL).
+    assert lib.r.ttl(PREFIX + "job:w") > 0
+    assert "watch" not in lib.get("w")
+    with pytest.raises(Exception) as e:
+        lib.call("watch", "nope")
+    assert "NOT_FOUND" in str(e.value)
 
 
 def test_priority_and_fifo(lib):

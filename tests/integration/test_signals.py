@@ -267,3 +267,90 @@ def test_job_that_kills_its_worker_ends_failed_not_looping(jobd, workdir):
         assert c.wait(ok)["status"] == "finished"
     finally:
         c.close()
+
+
+# --- the scoreboard: which job a worker runs, without a message per job ----
+
+def _secs(iso):
+    import datetime
+    return datetime.datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+
+
+def test_timeout_follows_the_job_a_worker_runs_now(jobd):
+    """The master reads which job a worker runs from the scoreboard.  A job
+    handed over right after another on the same worker keeps its whole
+    timeout: the previous job's timer, firing after that job ended, is
+    re-armed for the new one instead of stopping it.  And a job still times
+    out at its own start + timeout (within the master's check period)."""
+    d = jobd(workers=1)
+    with d.client() as c:
+        a = c.submit("jobd.sleep", {"seconds": 1.5}, timeout=2)
+        b = c.submit("jobd.sleep", {"seconds": 1.2}, timeout=2)
+        h = c.submit("jobd.sleep", {"seconds": 30}, timeout=1)
+        ra, rb, rh = (c.wait(j, timeout=60) for j in (a, b, h))
+    assert ra["status"] == "finished", ra
+    # b ran from a's end on: a's timer (a's start + 2 s) fired during b.
+    assert _secs(rb["started_at"]) - _secs(ra["ended_at"]) < 0.4, (ra, rb)
+    assert rb["status"] == "finished" and rb["attempts"] == 1, rb
+    assert rh["status"] == "failed" and "timeout" in rh["error"], rh
+    ran = _secs(rh["ended_at"]) - _secs(rh["started_at"])
+    assert 1.0 <= ran < 3.0, "a 1 s timeout ended the job after %.3f s" % ran
+
+
+def test_stats_follow_the_job_a_worker_runs_now(jobd):
+    """stats (from the heartbeat, which reads the scoreboard) show the job a
+    worker runs now and the jobs it has done, across a job handed over with
+    the previous outcome and a cancel."""
+    d = jobd(workers=1)
+    [pid] = d.wait_workers(1)
+    with d.client() as c:
+        a = c.submit("jobd.sleep", {"seconds": 0.5})
+        b = c.submit("jobd.sleep", {"seconds": 60})
+
+        def mine():
+            ws = [w for w in c.ok("stats")["workers"] if w["pid"] == pid]
+            return ws[0] if ws else None
+        w = wait_until(lambda: (lambda w: w if w and w["job_id"] == b else None)(mine()),
+                       15, msg="stats to show worker %d running %s" % (pid, b))
+        assert w["state"] == "busy" and w["jobs_done"] == 1, w
+        assert c.wait(a)["status"] == "finished"
+        c.ok("cancel", job_id=b)
+        assert c.wait(b)["status"] == "canceled"
+        w = wait_until(lambda: (lambda w: w if w and w["state"] == "idle" else None)(mine()),
+                       15, msg="stats to show worker %d idle" % pid)
+        assert w["job_id"] is None and w["jobs_done"] == 2, w
+
+
+def test_worker_killed_storing_an_outcome_leaves_no_job_to_the_lease(jobd, redis_server):
+    """A worker dies after its outcome call took the next job but before it
+    published that job.  Its record still shows the previous job, marked as
+    being stored: the master fails that one (already finished: a no-op) and
+    finds the next by owner at once, rather than leave it to the lease
+    (30 s here).  Redis is paused for writes so that the outcome call is
+    held; the worker is stopped before the reply reaches it."""
+    d = jobd(workers=1, settings={"lease": 30})
+    [pid] = d.wait_workers(1)
+    with d.client() as c:
+        a = c.submit("jobd.sleep", {"seconds": 1})
+        b = c.submit("jobd.sleep", {"seconds": 60})
+        wait_until(lambda: c.status(a) == "started", 20, interval=0.01)
+        t0 = time.monotonic()
+        assert redis_server.cli("CLIENT", "PAUSE", "20000", "WRITE") == "OK"
+        stopped = False
+        try:
+            # a ends 1 s after its start: its outcome call waits in Redis.
+            time.sleep(max(0.0, t0 + 2.5 - time.monotonic()))
+            os.kill(pid, signal.SIGSTOP)
+            stopped = True
+            assert redis_server.cli("CLIENT", "UNPAUSE") == "OK"
+            wait_until(lambda: c.status(b) == "started", 20,
+                       msg="the outcome call of %s to hand over %s" % (a, b))
+        finally:
+            if stopped:
+                os.kill(pid, signal.SIGKILL)
+            redis_server.cli("CLIENT", "UNPAUSE")
+        rb = c.wait(b, timeout=10)
+        assert rb["status"] == "failed" and "worker died" in rb["error"], rb
+        assert c.wait(a, timeout=10)["status"] == "finished"
+        d.wait_workers(1)
+        assert c.wait(c.submit("jobd.noop"))["status"] == "finished"
