@@ -41,6 +41,7 @@ struct jc_client {
 	struct frame_reader *rd;
 	long long next_id;
 	int errcode;
+	int peer_gone;           /* the last send met a closed connection */
 	char errmsg[JC_ERRMSG_LEN];
 };
 
@@ -227,23 +228,9 @@ do_connect(jc_client *c, double deadline)
 	return JC_OK;
 }
 
-/* stale: whether an idle connection was closed by the daemon (a restart);
- * nothing was sent on it, so reconnecting is safe. */
-static int
-stale(jc_client *c)
-{
-	struct pollfd pfd = { .fd = c->fd, .events = POLLIN };
-
-	if (poll(&pfd, 1, 0) <= 0)
-		return 0;
-	return 1;
-}
-
 static int
 ensure_connected(jc_client *c, double deadline)
 {
-	if (c->fd >= 0 && stale(c))
-		disconnect(c);
 	if (c->fd >= 0)
 		return JC_OK;
 	return do_connect(c, deadline);
@@ -337,6 +324,7 @@ send_all(jc_client *c, const uint8_t *buf, size_t len, double deadline)
 				return rc;
 			continue;
 		}
+		c->peer_gone = n < 0 && (errno == EPIPE || errno == ECONNRESET);
 		set_err(c, JC_ERR_IO, "send to %s: %s", c->path,
 		    n < 0 ? strerror(errno) : "no progress");
 		disconnect(c);
@@ -436,12 +424,13 @@ roundtrip(jc_client *c, json_t *req, double extra, json_t **resp)
 	uint8_t *frame;
 	size_t tlen, flen;
 	double deadline = -1;
-	int rc;
+	int rc, reused;
 
 	*resp = NULL;
 	clear_err(c);
 	if (c->timeout > 0)
 		deadline = now_mono() + c->timeout + (extra > 0 ? extra : 0);
+	reused = c->fd >= 0;
 	if ((rc = ensure_connected(c, deadline)) != JC_OK)
 		return rc;
 
@@ -458,7 +447,17 @@ roundtrip(jc_client *c, json_t *req, double extra, json_t **resp)
 	free(text);
 	if (frame == NULL)
 		return set_err(c, JC_ERR_NOMEM, "out of memory");
+	/* A kept connection the daemon has closed since (a restart) fails
+	 * the send with EPIPE: nothing of the request was taken, so it goes
+	 * again on a new connection.  Cheaper than checking before each
+	 * request, which costs a poll() per call. */
+	c->peer_gone = 0;
 	rc = send_all(c, frame, flen, deadline);
+	if (rc != JC_OK && reused && c->peer_gone &&
+	    (rc = do_connect(c, deadline)) == JC_OK) {
+		clear_err(c);
+		rc = send_all(c, frame, flen, deadline);
+	}
 	free(frame);
 	if (rc != JC_OK)
 		return rc;
