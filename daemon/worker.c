@@ -423,13 +423,18 @@ worker_main(const struct config *cfg, int ctl_fd, struct sb_slot *sb, int slot)
 		if (r == 1) {
 			delay = BACKOFF_MIN_MS;
 			/* Run it, and the ones handed over with each outcome.
-			 * A job taken as the master died (or the daemon began
-			 * to stop) goes back at once: nobody would renew its
-			 * lease. */
-			while (job != NULL) {
-				if (!master_alive(ctl_fd))
+			 * A job taken as the master died goes back at once
+			 * (nobody would renew its lease); so does one handed
+			 * over once the daemon is stopping.  The job taken by
+			 * this dequeue runs even when stopping: it shows as
+			 * started, and a graceful stop lets started jobs
+			 * finish. */
+			for (int first = 1; job != NULL; first = 0) {
+				int orphan = !master_alive(ctl_fd);
+
+				if (orphan)
 					stop_flag = 1;
-				if (stopping(&w)) {
+				if (orphan || (!first && stopping(&w))) {
 					store_outcome(&w, job, NULL,
 					    "interrupted by shutdown",
 					    STORE_REQUEUE, 0, NULL);
