@@ -107,6 +107,15 @@ end
 
 local function num(v) return tonumber(v) or 0 end
 
+-- The opening of the functions that act on one job, ARGV[4]: the context
+-- and the job's record, or nil and a NOT_FOUND reply.
+local function job_of(keys, args)
+	local c = context(keys, args)
+	local j = load(c, args[4])
+	if not j then return nil, err('NOT_FOUND', args[4], 'no such job') end
+	return c, j
+end
+
 -- Publish on one of the namespace's channels: 'events' (cancel requests,
 -- every master listens) or 'ends' (the end of a job a client waits for:
 -- see watch).
@@ -155,11 +164,12 @@ end
 -- Drop the ids of expired records from the terminal indexes (the records
 -- themselves expire by TTL).  Done by reap and stats, not per job.
 local function trim_indexes(c)
+	local queues = redis.call('SMEMBERS', c.K .. 'queues')
 	for _, st in ipairs({ 'finished', 'failed', 'canceled' }) do
 		local ttl = c.fttl
 		if st == 'finished' then ttl = c.rttl end
 		trim(c, ikey(c, st), ttl)
-		for _, q in ipairs(redis.call('SMEMBERS', c.K .. 'queues')) do
+		for _, q in ipairs(queues) do
 			trim(c, ikey(c, st, q), ttl)
 		end
 	end
@@ -468,10 +478,9 @@ end
 
 -- cancel: ARGV[4] id.  Returns {status after, status before, owner}.
 local function cancel(keys, args)
-	local c = context(keys, args)
+	local c, j = job_of(keys, args)
+	if not c then return j end
 	local id = args[4]
-	local j = load(c, id)
-	if not j then return err('NOT_FOUND', id, 'no such job') end
 	local st = j.status
 	if TERMINAL[st] then
 		return err('CONFLICT', id, 'job is already ' .. st)
@@ -564,10 +573,9 @@ end
 -- delete: ARGV[4] id.  Removes a finished, failed or canceled job's record
 -- and its index entries.  Returns {status it had}.
 local function delete(keys, args)
-	local c = context(keys, args)
+	local c, j = job_of(keys, args)
+	if not c then return j end
 	local id = args[4]
-	local j = load(c, id)
-	if not j then return err('NOT_FOUND', id, 'no such job') end
 	local st = j.status
 	if not TERMINAL[st] then
 		return err('CONFLICT', id, 'job is ' .. st ..
@@ -593,10 +601,9 @@ end
 -- wake-up), not every job's.  Reading and marking are one step, so an end
 -- cannot slip between them.
 local function watch(keys, args)
-	local c = context(keys, args)
+	local c, j = job_of(keys, args)
+	if not c then return j end
 	local id = args[4]
-	local j = load(c, id)
-	if not j then return err('NOT_FOUND', id, 'no such job') end
 	if not TERMINAL[j.status] and not j.watch then
 		j.watch = '1'
 		save(c, id, j)
@@ -805,10 +812,9 @@ end
 -- progress: ARGV[4] id, [5] token ('' = whoever holds it), [6] progress
 -- JSON.
 local function progress(keys, args)
-	local c = context(keys, args)
+	local c, j = job_of(keys, args)
+	if not c then return j end
 	local id, token = args[4], args[5]
-	local j = load(c, id)
-	if not j then return err('NOT_FOUND', id, 'no such job') end
 	if j.status ~= 'started' then
 		return err('CONFLICT', id, 'job is ' .. j.status .. ', not started')
 	end
