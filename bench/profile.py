@@ -52,6 +52,18 @@ def cpu_s(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def faults_switches(pid):
+    """Minor page faults and context switches (voluntary + not) so far."""
+    with open("/proc/%d/stat" % pid) as f:
+        minflt = int(f.read().rsplit(")", 1)[1].split()[7])
+    sw = 0
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if "ctxt_switches" in line:
+                sw += int(line.split()[1])
+    return minflt, sw
+
+
 def children(pid):
     out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True,
                          text=True).stdout.split()
@@ -101,12 +113,24 @@ def main():
         pids = [rp.pid, jp.pid] + workers
         r.config_resetstat()
         before = {p: cpu_s(p) for p in pids}
+        fs0 = {p: faults_switches(p) for p in pids}
+        perf = None
+        if os.environ.get("PERF"):   # PERF=master|redis: perf record it
+            target = rp.pid if os.environ["PERF"] == "redis" else jp.pid
+            perf = subprocess.Popen(["perf", "record", "-q", "-g", "-o",
+                                     os.environ.get("PERF_OUT", "perf.data"),
+                                     "-p", str(target)])
+            time.sleep(0.5)
         t0 = time.monotonic()
         argv = ([jobbench, ARGS[wl][0], "-s", jsock, "-n", str(n)] +
                 ARGS[wl][1:] + sys.argv[4:])
         res = subprocess.run(argv, capture_output=True, text=True)
         wall = time.monotonic() - t0
         after = {p: cpu_s(p) for p in pids}
+        fs1 = {p: faults_switches(p) for p in pids}
+        if perf:
+            perf.send_signal(2)
+            perf.wait()
         kids = os.times()
 
         def us(pids_):
@@ -116,6 +140,11 @@ def main():
               "workers %.1f  client %.1f" % (
                   wl, n, wall, us([rp.pid]), us([jp.pid]), us(workers),
                   (kids.children_user + kids.children_system) * 1e6 / n))
+        for name, ps in (("redis", [rp.pid]), ("master", [jp.pid]),
+                         ("workers", workers)):
+            print("  %-8s per job: %.2f page faults, %.2f context switches" % (
+                name, sum(fs1[p][0] - fs0[p][0] for p in ps) / n,
+                sum(fs1[p][1] - fs0[p][1] for p in ps) / n))
         cs = r.info("commandstats")
         for k, v in sorted(cs.items(), key=lambda kv: -kv[1]["usec"])[:8]:
             print("  %-18s calls %8d  %6.2f us/call  %6.2f us/job" % (

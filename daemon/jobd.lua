@@ -31,6 +31,8 @@ local SKIP_MAX = 16         -- stale queue entries skipped per queue
 local LIST_SCAN_MAX = 20000 -- ids examined by a list with a type filter
 local HOSTS_MAX = 1000      -- hosts reported by stats
 local ACTIVE_MAX = 10000    -- running jobs examined by stats and list
+local PUSH_MAX = 1000       -- ids per RPUSH (unpack's stack limit)
+local MEMO_MS = 1000        -- longest a memo below is trusted
 
 local TERMINAL = { finished = true, failed = true, canceled = true }
 local STATUSES = { 'started', 'queued', 'scheduled', 'finished', 'failed',
@@ -49,15 +51,21 @@ local function err(code, id, msg)
 	return redis.error_reply(code .. ' ' .. (id or '-') .. ' ' .. msg)
 end
 
+-- An integer as text.  tostring() and number arguments of redis.call go
+-- through printf's floating-point path, several times slower.
+local function int_s(n) return string.format('%d', n) end
+
 local function context(keys, args)
 	local t = redis.call('TIME')
 	local K = args[1]
+	local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 	return {
 		K = K,
 		meta = keys[1],
 		rttl = tonumber(args[2]) or 0,
 		fttl = tonumber(args[3]) or 0,
-		now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000),
+		now = now,
+		now_s = int_s(now),
 		wake = false,
 	}
 end
@@ -107,6 +115,49 @@ end
 
 local function num(v) return tonumber(v) or 0 end
 
+local function set_of(list)
+	local s = {}
+	for _, v in ipairs(list) do s[v] = true end
+	return s
+end
+
+-- Memos in this Redis's Lua state, per namespace, that let the hot calls
+-- skip a read (each redis.call costs more than the command it runs): when
+-- the next scheduled job can be due, which queues are paused, which are
+-- known.  They live while the library is loaded (a restart, a failover or
+-- FUNCTION LOAD starts them empty); these functions keep them exact, and
+-- each is read again after MEMO_MS so that a change made behind their back
+-- (FLUSHALL, a hand edit) is seen within that time.
+local memo_due, memo_paused, memo_queues = {}, {}, {}
+
+local function memo_fresh(c, m)
+	return m ~= nil and c.now < m.exp and c.now >= m.exp - MEMO_MS
+end
+
+-- The namespace's paused queues as a set.
+local function paused_set(c)
+	local m = memo_paused[c.K]
+	if not memo_fresh(c, m) then
+		m = { set = set_of(redis.call('SMEMBERS', c.K .. 'paused')),
+		      exp = c.now + MEMO_MS }
+		memo_paused[c.K] = m
+	end
+	return m.set
+end
+
+-- Add q to the known queues (stats and list find queues there).
+local function note_queue(c, q)
+	local m = memo_queues[c.K]
+	if not memo_fresh(c, m) then
+		m = { set = {}, exp = c.now + MEMO_MS }
+		memo_queues[c.K] = m
+	end
+	if not m.set[q] then
+		redis.call('SADD', c.K .. 'queues', q)
+		m.set[q] = true
+	end
+end
+
 -- The opening of the functions that act on one job, ARGV[4]: the context
 -- and the job's record, or nil and a NOT_FOUND reply.
 local function job_of(keys, args)
@@ -123,29 +174,38 @@ local function publish(c, channel, msg)
 	redis.call('PUBLISH', c.K .. channel, msg)
 end
 
--- Put the job at the back (or the front) of its queue and save it.
-local function enqueue(c, id, j, front)
+local function mark_queued(c, id, j)
 	j.status = 'queued'
-	j.enqueued_at = tostring(c.now)
+	j.enqueued_at = c.now_s
 	j.run_at = nil
 	save(c, id, j)
-	if front then
-		redis.call('LPUSH', qkey(c, j.queue), id)
-	else
-		redis.call('RPUSH', qkey(c, j.queue), id)
+end
+
+-- Put ids (saved as queued) at the back, or the front, of queue q.
+local function push(c, q, ids, front)
+	local cmd = front and 'LPUSH' or 'RPUSH'
+	for i = 1, #ids, PUSH_MAX do
+		redis.call(cmd, qkey(c, q),
+		           unpack(ids, i, math.min(i + PUSH_MAX - 1, #ids)))
 	end
 	-- Workers skip a paused queue: waking one for it is wasted work.
-	if not c.wake and redis.call('SISMEMBER', c.K .. 'paused', j.queue) == 0 then
-		c.wake = true
-	end
+	if not paused_set(c)[q] then c.wake = true end
+end
+
+-- Put the job at the back (or the front) of its queue and save it.
+local function enqueue(c, id, j, front)
+	mark_queued(c, id, j)
+	push(c, j.queue, { id }, front)
 end
 
 local function schedule(c, id, j, at)
 	j.status = 'scheduled'
-	j.run_at = tostring(at)
+	j.run_at = int_s(at)
 	save(c, id, j)
-	redis.call('ZADD', c.K .. 'scheduled', at, id)
-	redis.call('ZADD', ikey(c, 'scheduled', j.queue), at, id)
+	redis.call('ZADD', c.K .. 'scheduled', j.run_at, id)
+	redis.call('ZADD', ikey(c, 'scheduled', j.queue), j.run_at, id)
+	local m = memo_due[c.K]
+	if m and at < m.at then m.at = at end
 end
 
 -- Arm the wake marker that idle workers BZPOPMIN on.
@@ -189,7 +249,7 @@ end
 -- end event.
 local function finalize(c, id, j, status)
 	j.status = status
-	j.ended_at = tostring(c.now)
+	j.ended_at = c.now_s
 	local ttl
 	if status == 'finished' then
 		ttl = tonumber(j.result_ttl) or c.rttl
@@ -197,8 +257,8 @@ local function finalize(c, id, j, status)
 		ttl = tonumber(j.failure_ttl) or c.fttl
 	end
 	save(c, id, j, ttl)
-	redis.call('ZADD', ikey(c, status, j.queue), c.now, id)
-	redis.call('ZADD', ikey(c, status), c.now, id)
+	redis.call('ZADD', ikey(c, status, j.queue), c.now_s, id)
+	redis.call('ZADD', ikey(c, status), c.now_s, id)
 	release_unique(c, id, j.unique_key)
 	if j.watch then
 		publish(c, 'ends', 'end ' .. id .. ' ' .. status)
@@ -221,7 +281,10 @@ local function add_error(c, j, attempt, text)
 end
 
 -- Move due scheduled jobs (at most max) to the back of their queues.
+-- Skipped while the memo says none can be due yet.
 local function promote(c, max)
+	local m = memo_due[c.K]
+	if memo_fresh(c, m) and c.now < m.at then return 0 end
 	local sk = c.K .. 'scheduled'
 	local due = redis.call('ZRANGEBYSCORE', sk, '-inf', c.now, 'LIMIT', 0, max)
 	for _, id in ipairs(due) do
@@ -232,21 +295,22 @@ local function promote(c, max)
 			enqueue(c, id, j, false)
 		end
 	end
+	local nxt = redis.call('ZRANGE', sk, 0, 0, 'WITHSCORES')
+	local at = c.now + MEMO_MS
+	if nxt[2] and tonumber(nxt[2]) < at then at = tonumber(nxt[2]) end
+	memo_due[c.K] = { at = at, exp = c.now + MEMO_MS }
 	return #due
-end
-
-local function set_of(list)
-	local s = {}
-	for _, v in ipairs(list) do s[v] = true end
-	return s
 end
 
 -- Take the next job for owner: the oldest of the first non-empty,
 -- non-paused queue in priority order.  Returns the job's fields or the ms
--- until the next scheduled job is due (-1: none scheduled).
-local function take(c, owner, lease_ms, queues)
+-- until the next scheduled job is due (-1: none scheduled).  chain: the
+-- taker was idle (dequeue), so it passes the wake-up on to the next idle
+-- worker if work is left; a busy worker taking its next job (finish, fail)
+-- consumed no wake-up and passes none on.
+local function take(c, owner, lease_ms, queues, chain)
 	promote(c, PROMOTE_MAX)
-	local paused = set_of(redis.call('SMEMBERS', c.K .. 'paused'))
+	local paused = paused_set(c)
 	for _, q in ipairs(queues) do
 		if not paused[q] then
 			local qk = qkey(c, q)
@@ -259,25 +323,26 @@ local function take(c, owner, lease_ms, queues)
 					-- fences this record's earlier holders, the time the
 					-- holders of an earlier job with the same id.
 					local starts = num(j.starts) + 1
-					local deadline = c.now + lease_ms
-					j.starts = tostring(starts)
-					j.token = c.now .. '.' .. starts
+					j.starts = int_s(starts)
+					j.token = c.now_s .. '.' .. j.starts
 					j.status = 'started'
-					j.attempts = tostring(num(j.attempts) + 1)
-					j.started_at = tostring(c.now)
+					j.attempts = int_s(num(j.attempts) + 1)
+					j.started_at = c.now_s
 					j.owner = owner
 					save(c, id, j)
-					redis.call('ZADD', c.K .. 'active', deadline, id)
-					-- Chain the wake-up to the next idle worker.
-					local more = redis.call('LLEN', qk) > 0
-					for _, q2 in ipairs(queues) do
-						if more then break end
-						if q2 ~= q and not paused[q2] then
-							more = redis.call('LLEN', qkey(c, q2)) > 0
+					redis.call('ZADD', c.K .. 'active',
+					           int_s(c.now + lease_ms), id)
+					if chain then
+						local more = redis.call('LLEN', qk) > 0
+						for _, q2 in ipairs(queues) do
+							if more then break end
+							if q2 ~= q and not paused[q2] then
+								more = redis.call('LLEN', qkey(c, q2)) > 0
+							end
 						end
-					end
-					if more then
-						redis.call('ZADD', c.K .. 'wake', 0, 'w')
+						if more then
+							redis.call('ZADD', c.K .. 'wake', 0, 'w')
+						end
 					end
 					return pairs_of(id, j)
 				end
@@ -303,12 +368,13 @@ local function take_args(args, i)
 end
 
 ---------------------------------------------------------------------------
--- submit: ARGV[4] = n, then n groups of 12 fields:
+-- submit: ARGV[4] = n, then n groups of 13 fields:
 --   id type queue payload meta timeout_ms max_retries unique_key delay_ms
---   run_at_ms result_ttl failure_ttl
--- ('' unique_key: none; delay_ms > 0 or run_at_ms > 0 schedules).
+--   run_at_ms result_ttl failure_ttl fresh
+-- ('' unique_key: none; delay_ms > 0 or run_at_ms > 0 schedules; fresh
+-- '1': the daemon made the id (a ULID), so it is not looked up).
 -- All or nothing.  Returns {id, status, id, status, ...}.
-local NF = 12
+local NF = 13
 local function submit(keys, args)
 	local c = context(keys, args)
 	local n = tonumber(args[4])
@@ -320,7 +386,8 @@ local function submit(keys, args)
 	for j = 0, n - 1 do
 		local b = 5 + j * NF
 		local id, ukey = args[b], args[b + 7]
-		if ids[id] or redis.call('EXISTS', jkey(c, id)) == 1 then
+		if ids[id] or (args[b + 12] ~= '1' and
+		               redis.call('EXISTS', jkey(c, id)) == 1) then
 			return err('CONFLICT', id, 'job id already used')
 		end
 		ids[id] = true
@@ -338,14 +405,15 @@ local function submit(keys, args)
 			uniq[ukey] = id
 		end
 	end
-	local out, known = {}, {}
+	-- One RPUSH per queue for the whole batch, in submit order.
+	local out, ready, order = {}, {}, {}
 	for k = 0, n - 1 do
 		local b = 5 + k * NF
 		local id, q, ukey = args[b], args[b + 2], args[b + 7]
 		local delay, run_at = num(args[b + 8]), num(args[b + 9])
 		local j = { type = args[b + 1], queue = q, payload = args[b + 3],
 			timeout_ms = args[b + 5], max_retries = args[b + 6],
-			created_at = tostring(c.now) }
+			created_at = c.now_s }
 		local meta = args[b + 4]
 		if meta ~= '' and meta ~= '{}' then j.meta = meta end
 		if args[b + 10] ~= '' then j.result_ttl = args[b + 10] end
@@ -354,10 +422,7 @@ local function submit(keys, args)
 			j.unique_key = ukey
 			redis.call('SET', c.K .. 'unique:' .. ukey, id)
 		end
-		if not known[q] then
-			redis.call('SADD', c.K .. 'queues', q)
-			known[q] = true
-		end
+		note_queue(c, q)
 		local at = 0
 		if delay > 0 then at = c.now + delay end
 		if run_at > 0 then at = run_at end
@@ -366,10 +431,16 @@ local function submit(keys, args)
 			schedule(c, id, j, at)
 			out[#out + 1] = 'scheduled'
 		else
-			enqueue(c, id, j, false)
+			mark_queued(c, id, j)
+			if not ready[q] then
+				ready[q] = {}
+				order[#order + 1] = q
+			end
+			table.insert(ready[q], id)
 			out[#out + 1] = 'queued'
 		end
 	end
+	for _, q in ipairs(order) do push(c, q, ready[q], false) end
 	arm(c)
 	return out
 end
@@ -381,7 +452,7 @@ local function dequeue(keys, args)
 	local n = tonumber(args[6]) or 0
 	local queues = {}
 	for k = 1, n do queues[k] = args[6 + k] end
-	local r = take(c, args[4], tonumber(args[5]) or 30000, queues)
+	local r = take(c, args[4], tonumber(args[5]) or 30000, queues, true)
 	arm(c)
 	return r
 end
@@ -797,6 +868,7 @@ local function pause(keys, args)
 	local c = context(keys, args)
 	local q = args[4]
 	redis.call('SADD', c.K .. 'queues', q)
+	memo_paused[c.K] = nil
 	if args[5] == '1' then
 		redis.call('SADD', c.K .. 'paused', q)
 	else

@@ -587,6 +587,7 @@ cmd_submit_job(struct cmd *c, const struct submit_spec *s, const char *id)
 	cmd_addll(c, run_at);
 	cmd_addll(c, s->result_ttl);
 	cmd_addll(c, s->failure_ttl);
+	cmd_add(c, s->job_id == NULL ? "1" : "0");   /* our ULID: fresh */
 	free(payload);
 	free(meta);
 }

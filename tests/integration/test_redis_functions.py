@@ -46,7 +46,8 @@ class Lib:
                      j.get("timeout_ms", 60000), j.get("retries", 0),
                      j.get("unique_key", ""), j.get("delay_ms", 0),
                      j.get("run_at_ms", 0), j.get("result_ttl", RTTL),
-                     j.get("failure_ttl", FTTL)]
+                     j.get("failure_ttl", FTTL),
+                     "1" if j.get("fresh") else "0"]
         r = self.call("submit", *args)
         assert r[0::2] == [j["id"] for j in jobs]
         return r[1::2]
@@ -543,6 +544,53 @@ def test_wake_marker(lib):
     lib.r.delete(PREFIX + "wake")
     lib.dequeue()
     assert lib.r.zcard(PREFIX + "wake") == 0
+
+
+def test_busy_taker_passes_no_wake(lib):
+    """Only an idle worker's dequeue passes the wake-up on; a worker that
+    finishes and takes its next job consumed none."""
+    lib.submit_many([{"id": "a"}, {"id": "b"}, {"id": "c"}])
+    job = lib.dequeue()
+    lib.r.delete(PREFIX + "wake")
+    out, nxt = lib.finish("a", job["token"], next_=True)
+    assert out == "finished" and nxt["id"] == "b"
+    assert lib.r.zcard(PREFIX + "wake") == 0
+
+
+def test_schedule_earlier_than_memo(lib):
+    """A take remembers when the next scheduled job is due; a job
+    scheduled later with an earlier due time still runs on time."""
+    assert lib.submit("late", delay_ms=60000) == "scheduled"
+    w = lib.dequeue()
+    assert isinstance(w, int) and 59000 < w <= 60000
+    assert lib.submit("soon", delay_ms=200) == "scheduled"
+    time.sleep(0.25)
+    assert lib.dequeue()["id"] == "soon"
+
+
+def test_memo_sees_outside_change(lib):
+    """A queue paused behind the functions' back (not by jobd_pause) is
+    skipped within a second."""
+    lib.submit_many([{"id": "h1", "queue": "high"},
+                     {"id": "h2", "queue": "high"}])
+    assert lib.dequeue()["id"] == "h1"
+    lib.r.sadd(PREFIX + "paused", "high")
+    time.sleep(1.1)
+    assert lib.dequeue() == -1
+
+
+def test_fresh_ids_in_one_push(lib):
+    """Daemon-made ids skip the lookup; a batch keeps its order per queue
+    and a caller-chosen id that exists is still refused."""
+    jobs = [{"id": "f%03d" % i, "fresh": True,
+             "queue": ("high", "low")[i % 2]} for i in range(300)]
+    assert lib.submit_many(jobs) == ["queued"] * 300
+    assert lib.r.lrange(PREFIX + "q:high", 0, -1) == \
+        ["f%03d" % i for i in range(0, 300, 2)]
+    assert lib.r.scard(PREFIX + "queues") == 2
+    with pytest.raises(Exception) as e:
+        lib.submit("f000")
+    assert str(e.value).startswith("CONFLICT f000 ")
 
 
 def test_get_not_found(lib):
