@@ -368,23 +368,21 @@ local function take_args(args, i)
 end
 
 ---------------------------------------------------------------------------
--- submit: ARGV[4] = n, then n groups of 13 fields:
+-- submit: ARGV[4..] one or more groups, each n then n jobs of 13 fields:
 --   id type queue payload meta timeout_ms max_retries unique_key delay_ms
 --   run_at_ms result_ttl failure_ttl fresh
 -- ('' unique_key: none; delay_ms > 0 or run_at_ms > 0 schedules; fresh
 -- '1': the daemon made the id (a ULID), so it is not looked up).
--- All or nothing.  Returns {id, status, id, status, ...}.
+-- A group is one client's submit or submit_many, all or nothing; the
+-- master puts the submits of one event-loop turn in one call.  Returns one
+-- entry per group: {id, status, id, status, ...}, or its error.
 local NF = 13
-local function submit(keys, args)
-	local c = context(keys, args)
-	local n = tonumber(args[4])
-	if not n or n < 1 or #args ~= 4 + n * NF then
-		return err('BAD_REQUEST', nil, 'submit: bad argument count')
-	end
-	-- Every conflict is found before the first write.
+
+-- The checks of one group, before any of its writes: nil, or the error.
+local function submit_check(c, args, b0, n)
 	local ids, uniq = {}, {}
-	for j = 0, n - 1 do
-		local b = 5 + j * NF
+	for k = 0, n - 1 do
+		local b = b0 + k * NF
 		local id, ukey = args[b], args[b + 7]
 		if ids[id] or (args[b + 12] ~= '1' and
 		               redis.call('EXISTS', jkey(c, id)) == 1) then
@@ -405,10 +403,15 @@ local function submit(keys, args)
 			uniq[ukey] = id
 		end
 	end
-	-- One RPUSH per queue for the whole batch, in submit order.
-	local out, ready, order = {}, {}, {}
+	return nil
+end
+
+-- The writes of one group.  Queued ids are collected in ready (per queue,
+-- in submit order) for one RPUSH per queue for the whole call.
+local function submit_write(c, args, b0, n, ready)
+	local out = {}
 	for k = 0, n - 1 do
-		local b = 5 + k * NF
+		local b = b0 + k * NF
 		local id, q, ukey = args[b], args[b + 2], args[b + 7]
 		local delay, run_at = num(args[b + 8]), num(args[b + 9])
 		local j = { type = args[b + 1], queue = q, payload = args[b + 3],
@@ -434,13 +437,38 @@ local function submit(keys, args)
 			mark_queued(c, id, j)
 			if not ready[q] then
 				ready[q] = {}
-				order[#order + 1] = q
+				ready[#ready + 1] = q
 			end
 			table.insert(ready[q], id)
 			out[#out + 1] = 'queued'
 		end
 	end
-	for _, q in ipairs(order) do push(c, q, ready[q], false) end
+	return out
+end
+
+local function submit(keys, args)
+	local c = context(keys, args)
+	-- The shape of every group first: a malformed call writes nothing.
+	local starts = {}
+	local i = 4
+	while i <= #args do
+		local n = tonumber(args[i])
+		if not n or n < 1 or n ~= math.floor(n) or i + n * NF > #args then
+			return err('BAD_REQUEST', nil, 'submit: bad argument count')
+		end
+		starts[#starts + 1] = i
+		i = i + 1 + n * NF
+	end
+	if #starts == 0 then
+		return err('BAD_REQUEST', nil, 'submit: no jobs')
+	end
+	local out, ready = {}, {}
+	for g, b in ipairs(starts) do
+		local n = tonumber(args[b])
+		out[g] = submit_check(c, args, b + 1, n) or
+		         submit_write(c, args, b + 1, n, ready)
+	end
+	for _, q in ipairs(ready) do push(c, q, ready[q], false) end
 	arm(c)
 	return out
 end

@@ -639,7 +639,10 @@ struct store {
 	struct event *ev_defer;
 	struct event *ev_tick;
 	struct event *ev_retry;
+	struct event *ev_group; /* sends the open submit group */
 	struct req *dq_head, *dq_tail;  /* deferred failures */
+	struct req *group;      /* submits of this loop turn (see below) */
+	size_t group_jobs;
 
 	char status[256];
 	char lasterr[200];
@@ -846,6 +849,37 @@ send_library(struct store *st, redisCallbackFn *fn)
 	cmd_free(&c);
 }
 
+/* group_result: one group's entry of a submit reply: an array of
+ * {job_id, status}, or {"err": PERR_*, "msg": text, "reply": holder}. */
+static json_t *
+group_result(const redisReply *g)
+{
+	char msg[512];
+	json_t *a, *holder = NULL;
+	int err = PERR_INTERNAL;
+	size_t i;
+
+	if (g->type == REDIS_REPLY_ARRAY) {
+		a = json_array();
+		for (i = 0; i + 1 < g->elements; i += 2) {
+			json_t *e = json_object();
+
+			json_object_set_new(e, "job_id", rep_str(g->element[i]));
+			json_object_set_new(e, "status",
+			                    rep_str(g->element[i + 1]));
+			json_array_append_new(a, e);
+		}
+		return a;
+	}
+	if (g->type == REDIS_REPLY_ERROR)
+		err = map_error(g, msg, sizeof(msg), &holder);
+	else
+		snprintf(msg, sizeof(msg), "unexpected reply from redis (type %d)",
+		         g->type);
+	return json_pack("{s:i,s:s,s:o?}", "err", err, "msg", msg, "reply",
+	                 holder);
+}
+
 static json_t *
 convert(struct req *rq, redisReply *r, int *err, char *msg, size_t msglen)
 {
@@ -855,15 +889,11 @@ convert(struct req *rq, redisReply *r, int *err, char *msg, size_t msglen)
 	*err = PERR_OK;
 	switch (rq->kind) {
 	case RK_SUBMIT:
+		if (r->type != REDIS_REPLY_ARRAY)
+			break;
 		a = json_array();
-		for (i = 0; r->type == REDIS_REPLY_ARRAY && i + 1 < r->elements;
-		     i += 2) {
-			json_t *e = json_object();
-
-			json_object_set_new(e, "job_id", rep_str(r->element[i]));
-			json_object_set_new(e, "status", rep_str(r->element[i + 1]));
-			json_array_append_new(a, e);
-		}
+		for (i = 0; i < r->elements; i++)
+			json_array_append_new(a, group_result(r->element[i]));
 		return a;
 	case RK_GET:
 		if (r->type != REDIS_REPLY_ARRAY || r->elements == 0)
@@ -1013,12 +1043,18 @@ on_reply(redisAsyncContext *ac, void *r_, void *priv)
 	req_free(rq);
 }
 
+static void group_flush(struct store *st);
+static void on_group(evutil_socket_t fd, short what, void *arg);
+
 /* submit_req: send rq (its cmd built by the caller) or fail it. */
 static void
 submit_req(struct store *st, struct req *rq)
 {
 	char msg[256];
 
+	/* Redis runs the master's commands in the order they were made. */
+	if (st->group != NULL && rq != st->group)
+		group_flush(st);
 	if (cmd_finish(&rq->cmd) < 0) {
 		defer_fail(st, rq, PERR_INTERNAL, "out of memory");
 		return;
@@ -1353,7 +1389,8 @@ store_new(struct event_base *base, const struct config *cfg,
 	st->ev_defer = event_new(base, -1, 0, on_defer, st);
 	st->ev_tick = event_new(base, -1, EV_PERSIST, on_tick, st);
 	st->ev_retry = evtimer_new(base, on_retry, st);
-	if (!st->ev_defer || !st->ev_tick || !st->ev_retry)
+	st->ev_group = event_new(base, -1, 0, on_group, st);
+	if (!st->ev_defer || !st->ev_tick || !st->ev_retry || !st->ev_group)
 		goto fail;
 	event_add(st->ev_tick, &tick);
 	link_start(st);
@@ -1365,6 +1402,8 @@ fail:
 		event_free(st->ev_tick);
 	if (st->ev_retry)
 		event_free(st->ev_retry);
+	if (st->ev_group)
+		event_free(st->ev_group);
 	names_free(&st->n);
 	free(st);
 	return NULL;
@@ -1398,10 +1437,12 @@ store_free(struct store *st)
 	st->down = 1;           /* no reconnect from here on */
 	snprintf(st->lasterr, sizeof(st->lasterr), "shutting down");
 	teardown(st);
+	group_flush(st);        /* fails it: the link is down */
 	flush_deferred(st);
 	event_free(st->ev_defer);
 	event_free(st->ev_tick);
 	event_free(st->ev_retry);
+	event_free(st->ev_group);
 	names_free(&st->n);
 	free(st);
 }
@@ -1424,23 +1465,125 @@ store_status(const struct store *st)
 	return st->status;
 }
 
+/*
+ * Submit groups.  The submits made in one turn of the event loop (several
+ * clients' at once) go to Redis as one FCALL, each submit a group of its
+ * own, all or nothing as before: one call into Lua, one TIME, one RPUSH
+ * per queue instead of one of each per submit.  The group is sent by
+ * ev_group at the end of the turn, when it holds GROUP_MAX_JOBS jobs, or
+ * before any other command (submit_req), so that Redis still sees the
+ * master's commands in the order they were made.
+ */
+#define GROUP_MAX_JOBS 1000
+
+struct group {
+	struct { store_cb *cb; void *arg; } *m;
+	size_t n, cap;
+};
+
+/* group_done: the req callback of a group: each member gets its entry. */
+static void
+group_done(void *arg, int err, const char *msg, json_t *reply)
+{
+	struct group *g = arg;
+	size_t i;
+
+	for (i = 0; i < g->n; i++) {
+		json_t *e = json_array_get(reply, i);
+		int gerr;
+
+		if (err != PERR_OK) {
+			g->m[i].cb(g->m[i].arg, err, msg, reply);
+		} else if (json_is_array(e)) {
+			g->m[i].cb(g->m[i].arg, PERR_OK, NULL, e);
+		} else if (json_is_object(e)) {
+			gerr = (int)json_integer_value(json_object_get(e, "err"));
+			msg = json_string_value(json_object_get(e, "msg"));
+			if (gerr == PERR_INTERNAL)
+				log_warnx("%s", msg);
+			g->m[i].cb(g->m[i].arg, gerr, msg,
+			           json_object_get(e, "reply"));
+		} else {
+			g->m[i].cb(g->m[i].arg, PERR_INTERNAL,
+			           "unexpected reply from redis", NULL);
+		}
+	}
+	free(g->m);
+	free(g);
+}
+
+static void
+group_flush(struct store *st)
+{
+	struct req *rq = st->group;
+
+	if (rq == NULL)
+		return;
+	st->group = NULL;
+	st->group_jobs = 0;
+	submit_req(st, rq);
+}
+
+static void
+on_group(evutil_socket_t fd, short what, void *arg)
+{
+	group_flush(arg);
+}
+
+/* group_join: a place for one more member in the open group (opened if
+ * need be); NULL if out of memory. */
+static struct group *
+group_join(struct store *st, size_t njobs, store_cb *cb, void *arg)
+{
+	struct group *g;
+
+	if (st->group != NULL && st->group_jobs + njobs > GROUP_MAX_JOBS)
+		group_flush(st);
+	if (st->group == NULL) {
+		if ((g = calloc(1, sizeof(*g))) == NULL)
+			return NULL;
+		if ((st->group = new_req(st, RK_SUBMIT, "jobd_submit",
+		    group_done, g)) == NULL)
+			return NULL;    /* group_done freed g */
+		event_active(st->ev_group, EV_TIMEOUT, 0);
+	}
+	g = st->group->arg;
+	if (g->n == g->cap) {
+		size_t ncap = g->cap ? g->cap * 2 : 8;
+		void *nm = realloc(g->m, ncap * sizeof(*g->m));
+
+		if (nm == NULL)
+			return NULL;
+		g->m = nm;
+		g->cap = ncap;
+	}
+	g->m[g->n].cb = cb;
+	g->m[g->n].arg = arg;
+	g->n++;
+	st->group_jobs += njobs;
+	return g;
+}
+
 void
 store_submit(struct store *st, const struct submit_spec *jobs,
              char *const *ids, size_t n, store_cb *cb, void *arg)
 {
-	struct req *rq = new_req(st, RK_SUBMIT, "jobd_submit", cb, arg);
+	struct req *rq;
 	size_t i;
 
-	if (rq == NULL)
-		return;
 	if (n == 0 || n > REQUEST_MAX_JOBS) {
-		defer_fail(st, rq, PERR_BAD_REQUEST, "bad number of jobs");
+		if ((rq = new_req(st, RK_EMPTY, "jobd_submit", cb, arg)) != NULL)
+			defer_fail(st, rq, PERR_BAD_REQUEST, "bad number of jobs");
 		return;
 	}
-	cmd_addll(&rq->cmd, (long long)n);
+	if (group_join(st, n, cb, arg) == NULL) {
+		log_warnx("store: out of memory");
+		cb(arg, PERR_INTERNAL, "out of memory", NULL);
+		return;
+	}
+	cmd_addll(&st->group->cmd, (long long)n);
 	for (i = 0; i < n; i++)
-		cmd_submit_job(&rq->cmd, &jobs[i], ids[i]);
-	submit_req(st, rq);
+		cmd_submit_job(&st->group->cmd, &jobs[i], ids[i]);
 }
 
 /* one_arg: the many calls that take one string argument. */
@@ -1854,7 +1997,8 @@ field_dup(const redisReply *r, const char *name)
 	return strdup("");
 }
 
-/* job_from: a store_job from a job's HGETALL; NULL if out of memory. */
+/* job_from: a store_job from a take's reply (the record's field/value
+ * pairs); NULL if out of memory. */
 static struct store_job *
 job_from(const redisReply *r)
 {

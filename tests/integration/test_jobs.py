@@ -594,3 +594,52 @@ def test_redis_memory_returns_to_baseline_after_ttls(jobd, redis_server):
         assert st.get("finished", 0) <= 2 and st.get("failed", 0) == 0, st
     finally:
         c.close()
+
+
+def test_submits_of_one_turn_share_a_call_and_stay_separate(daemon,
+                                                           redis_server):
+    """Submits that reach the master together go to Redis as one call
+    (one FCALL for the lot), yet each answers for itself, all or nothing,
+    in order with the requests around it."""
+    r = redis_server.client()
+    c = daemon.client()
+    c.ok("pause", queue="default")
+    c.submit("jobd.noop", job_id="held")
+    reqs = [
+        {"op": "submit", "type": "jobd.noop", "job_id": "t1", "id": 0},
+        {"op": "submit", "type": "jobd.noop", "job_id": "held", "id": 1},
+        {"op": "submit_many", "id": 2, "jobs": [
+            {"type": "jobd.noop", "job_id": "t2"},
+            {"type": "jobd.noop", "job_id": "t1"}]},
+        {"op": "submit", "type": "jobd.noop", "unique_key": "k", "id": 3},
+        {"op": "submit", "type": "jobd.noop", "unique_key": "k", "id": 4},
+        {"op": "submit_many", "id": 5, "jobs": [
+            {"type": "jobd.noop", "job_id": "t3"},
+            {"type": "jobd.noop", "job_id": "t4"}]},
+        {"op": "get", "job_id": "t3", "id": 6},
+        {"op": "submit", "type": "jobd.noop", "job_id": "t5", "id": 7},
+    ]
+    before = int(r.info("commandstats")["cmdstat_fcall"]["calls"])
+    c.send_raw(b"".join(proto.encode(q) for q in reqs))
+    got = [c.recv() for _ in reqs]
+    calls = int(r.info("commandstats")["cmdstat_fcall"]["calls"]) - before
+    assert [g["id"] for g in got] == list(range(len(reqs)))
+    assert got[0]["ok"] and got[0]["job_id"] == "t1"
+    assert_error(got[1], "conflict")
+    assert got[1]["job_id"] == "held"
+    assert_error(got[2], "conflict")
+    assert got[2]["job_id"] == "t1"
+    assert_error(c.call("get", job_id="t2"), "not_found")
+    assert got[3]["ok"]
+    assert_error(got[4], "conflict")
+    assert got[4]["job_id"] == got[3]["job_id"]
+    assert got[5]["job_ids"] == ["t3", "t4"]
+    assert got[6]["ok"] and got[6]["job"]["status"] == "queued"
+    assert got[7]["ok"] and got[7]["job_id"] == "t5"
+    # Six submits before the get, one after: two calls (workers' own
+    # calls can add to the count, but not six).
+    assert calls < 6, calls
+    c.ok("resume", queue="default")
+    for jid in ("t1", "t3", "t4", "t5", got[3]["job_id"]):
+        assert c.wait(jid)["status"] == "finished"
+    c.close()

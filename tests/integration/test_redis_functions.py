@@ -37,7 +37,8 @@ class Lib:
         return self.r.execute_command("FCALL", "jobd_" + fn, 1, META, PREFIX,
                                       RTTL, FTTL, *args)
 
-    def submit_many(self, jobs):
+    @staticmethod
+    def group_args(jobs):
         args = [len(jobs)]
         for j in jobs:
             args += [j["id"], j.get("type", "t"), j.get("queue", "default"),
@@ -48,7 +49,19 @@ class Lib:
                      j.get("run_at_ms", 0), j.get("result_ttl", RTTL),
                      j.get("failure_ttl", FTTL),
                      "1" if j.get("fresh") else "0"]
-        r = self.call("submit", *args)
+        return args
+
+    def submit_groups(self, groups):
+        """One call with several groups: one result (list or error) each."""
+        args = []
+        for jobs in groups:
+            args += self.group_args(jobs)
+        return self.call("submit", *args)
+
+    def submit_many(self, jobs):
+        r = self.submit_groups([jobs])[0]
+        if isinstance(r, Exception):
+            raise r
         assert r[0::2] == [j["id"] for j in jobs]
         return r[1::2]
 
@@ -591,6 +604,35 @@ def test_fresh_ids_in_one_push(lib):
     with pytest.raises(Exception) as e:
         lib.submit("f000")
     assert str(e.value).startswith("CONFLICT f000 ")
+
+
+def test_groups_each_all_or_nothing(lib):
+    """Several clients' submits in one call: a group that conflicts
+    writes nothing, the others are stored, and later groups see earlier
+    ones (a unique key taken by group 1 is held for group 3)."""
+    r = lib.submit_groups([
+        [{"id": "g1", "unique_key": "u"}],
+        [{"id": "g2"}, {"id": "g1"}],
+        [{"id": "g3", "unique_key": "u"}],
+        [{"id": "g4"}, {"id": "g5", "queue": "low"}],
+    ])
+    assert r[0] == ["g1", "queued"]
+    assert isinstance(r[1], Exception) and \
+        str(r[1]).startswith("CONFLICT g1 job id already used")
+    assert isinstance(r[2], Exception) and \
+        str(r[2]).startswith("CONFLICT g1 unique key held")
+    assert r[3] == ["g4", "queued", "g5", "queued"]
+    assert not lib.r.exists(PREFIX + "job:g2")
+    assert not lib.r.exists(PREFIX + "job:g3")
+    assert lib.r.lrange(PREFIX + "q:default", 0, -1) == ["g1", "g4"]
+
+
+def test_submit_malformed_writes_nothing(lib):
+    args = lib.group_args([{"id": "m1"}]) + [2, "m2"]
+    with pytest.raises(Exception) as e:
+        lib.call("submit", *args)
+    assert str(e.value).startswith("BAD_REQUEST - submit: bad argument")
+    assert not lib.r.exists(PREFIX + "job:m1")
 
 
 def test_get_not_found(lib):
