@@ -77,14 +77,14 @@ local function ikey(c, status, q)
 	return c.K .. 'i:' .. status
 end
 
--- The record at key k as a table, or nil: absent, or not a record (then
--- logged: a record jobd cannot read is treated as gone, not as an error
--- that would stop every call that meets it).
+-- The record at key k as a table and as stored, or nil: absent, or not a
+-- record (then logged: a record jobd cannot read is treated as gone, not
+-- as an error that would stop every call that meets it).
 local function load_key(k)
 	local raw = redis.call('GET', k)
 	if not raw then return nil end
 	local ok, j = pcall(cmsgpack.unpack, raw)
-	if ok and type(j) == 'table' then return j end
+	if ok and type(j) == 'table' then return j, raw end
 	redis.log(redis.LOG_WARNING, 'jobd: unreadable job record ' .. k)
 	return nil
 end
@@ -92,25 +92,25 @@ end
 local function load(c, id) return load_key(jkey(c, id)) end
 
 -- Write the record; ttl > 0 sets its expiry, anything else clears it
--- (only finished, failed and canceled jobs expire).
+-- (only finished, failed and canceled jobs expire).  Returns what it
+-- stored.
 local function save(c, id, j, ttl)
+	local raw = cmsgpack.pack(j)
 	if ttl and ttl > 0 then
-		redis.call('SET', jkey(c, id), cmsgpack.pack(j), 'EX', ttl)
+		redis.call('SET', jkey(c, id), raw, 'EX', ttl)
 	else
-		redis.call('SET', jkey(c, id), cmsgpack.pack(j))
+		redis.call('SET', jkey(c, id), raw)
 	end
+	return raw
 end
 
--- The record as field/value pairs (the shape HGETALL had), id first.
-local function pairs_of(id, j, skip)
-	local out = { 'id', id }
-	for k, v in pairs(j) do
-		if not (skip and skip[k]) then
-			out[#out + 1] = k
-			out[#out + 1] = v
-		end
+-- A record as the functions return it: {id, MessagePack map}, the form it
+-- is stored in (store.c decodes it); skip: fields left out.
+local function record_out(id, j, skip)
+	if skip then
+		for k in pairs(skip) do j[k] = nil end
 	end
-	return out
+	return { id, cmsgpack.pack(j) }
 end
 
 local function num(v) return tonumber(v) or 0 end
@@ -303,7 +303,7 @@ local function promote(c, max)
 end
 
 -- Take the next job for owner: the oldest of the first non-empty,
--- non-paused queue in priority order.  Returns the job's fields or the ms
+-- non-paused queue in priority order.  Returns {id, record} or the ms
 -- until the next scheduled job is due (-1: none scheduled).  chain: the
 -- taker was idle (dequeue), so it passes the wake-up on to the next idle
 -- worker if work is left; a busy worker taking its next job (finish, fail)
@@ -329,7 +329,7 @@ local function take(c, owner, lease_ms, queues, chain)
 					j.attempts = int_s(num(j.attempts) + 1)
 					j.started_at = c.now_s
 					j.owner = owner
-					save(c, id, j)
+					local raw = save(c, id, j)
 					redis.call('ZADD', c.K .. 'active',
 					           int_s(c.now + lease_ms), id)
 					if chain then
@@ -344,7 +344,7 @@ local function take(c, owner, lease_ms, queues, chain)
 							redis.call('ZADD', c.K .. 'wake', 0, 'w')
 						end
 					end
-					return pairs_of(id, j)
+					return { id, raw }
 				end
 			end
 		end
@@ -474,7 +474,7 @@ local function submit(keys, args)
 end
 
 -- dequeue: ARGV[4] owner, [5] lease_ms, [6] nqueues, [7..] queues in
--- priority order.  Returns the job's fields or the ms to wait.
+-- priority order.  Returns {id, record} or the ms to wait.
 local function dequeue(keys, args)
 	local c = context(keys, args)
 	local n = tonumber(args[6]) or 0
@@ -687,11 +687,11 @@ local function delete(keys, args)
 	return { st }
 end
 
--- get: ARGV[4] id.  Returns the record's field/value pairs.
+-- get: ARGV[4] id.  Returns {id, record}, the record as stored.
 local function get(keys, args)
-	local j = load_key(args[1] .. 'job:' .. args[4])
+	local j, raw = load_key(args[1] .. 'job:' .. args[4])
 	if not j then return err('NOT_FOUND', args[4], 'no such job') end
-	return pairs_of(args[4], j)
+	return { args[4], raw }
 end
 
 -- watch: ARGV[4] id.  Like get, and a job that has not ended yet is
@@ -705,9 +705,9 @@ local function watch(keys, args)
 	local id = args[4]
 	if not TERMINAL[j.status] and not j.watch then
 		j.watch = '1'
-		save(c, id, j)
+		return { id, save(c, id, j) }
 	end
-	return pairs_of(id, j)
+	return record_out(id, j)
 end
 
 -- The known queues: the priority order first, then the others sorted.
@@ -786,11 +786,11 @@ local function segments(c, status, queue, queues)
 	return segs
 end
 
--- The listed fields of one job as name/value pairs, or nil if it expired.
+-- The listed fields of one job, or nil if it expired.
 local function list_record(c, id)
 	local j = load(c, id)
 	if not j then return nil end
-	return pairs_of(id, j, LIST_SKIP)
+	return record_out(id, j, LIST_SKIP)
 end
 
 -- list: ARGV[4] status, [5] queue, [6] type ('' = any), [7] offset,
@@ -850,7 +850,7 @@ local function list(keys, args)
 					local j = load(c, id)
 					if j and j.type == jtype then
 						if total >= offset and #out - 1 < limit then
-							out[#out + 1] = pairs_of(id, j, LIST_SKIP)
+							out[#out + 1] = record_out(id, j, LIST_SKIP)
 						end
 						total = total + 1
 					end

@@ -19,6 +19,7 @@
 #include <hiredis/hiredis.h>
 #include <hiredis/async.h>
 #include <jansson.h>
+#include <msgpack.h>
 
 #include "config.h"
 #include "log.h"
@@ -409,79 +410,173 @@ errors_history(const char *s, size_t n)
 }
 
 /*
- * record_from: the SPEC §3 record from field/value pairs (elements from
- * r->element[from]).  full: payload and result included (null if absent).
- * Extra fields: run_at (scheduled jobs), errors (last 5 errors:
- * {attempt, error, at}), unique_key, lost (lease losses), cancel_requested.
+ * A record as jobd.lua returns it: {id, MessagePack map of strings}, the
+ * form it is stored in.  The fields point into the decoded map.
  */
-static json_t *
-record_from(const redisReply *r, size_t from, int full)
+struct field {
+	const char *v;
+	size_t len;
+};
+
+enum { F_TYPE, F_QUEUE, F_STATUS, F_CREATED, F_ENQUEUED, F_STARTED, F_ENDED,
+       F_RUN_AT, F_TIMEOUT, F_ATTEMPTS, F_MAXR, F_PROGRESS, F_OWNER, F_META,
+       F_PAYLOAD, F_RESULT, F_ERROR, F_ERRORS, F_UNIQUE, F_LOST, F_CANCEL,
+       F_TOKEN, F__COUNT };
+
+static const char *const field_names[F__COUNT] = {
+	"type", "queue", "status", "created_at", "enqueued_at", "started_at",
+	"ended_at", "run_at", "timeout_ms", "attempts", "max_retries",
+	"progress", "owner", "meta", "payload", "result", "error", "errors",
+	"unique_key", "lost", "cancel", "token",
+};
+
+struct record {
+	struct field id;
+	struct field f[F__COUNT];       /* .v NULL: absent */
+	msgpack_unpacked u;
+};
+
+/* record_decode: -1 if r is not a record; record_done() either way. */
+static int
+record_decode(const redisReply *r, struct record *rec)
 {
-	const redisReply *f[32];
-	static const char *names[] = {
-		"id", "type", "queue", "status", "created_at", "enqueued_at",
-		"started_at", "ended_at", "run_at", "timeout_ms", "attempts",
-		"max_retries", "progress", "owner", "meta", "payload", "result",
-		"error", "errors", "unique_key", "lost", "cancel", NULL
-	};
-	enum { ID, TYPE, QUEUE, STATUS, CREATED, ENQUEUED, STARTED, ENDED,
-	       RUN_AT, TIMEOUT, ATTEMPTS, MAXR, PROGRESS, OWNER, META, PAYLOAD,
-	       RESULT, ERROR, ERRORS, UNIQUE, LOST, CANCEL };
-	json_t *o;
-	size_t i;
+	const msgpack_object_kv *kv;
+	size_t off = 0, i;
 	int k;
 
-	memset(f, 0, sizeof(f));
-	for (i = from; i + 1 < r->elements; i += 2) {
-		const redisReply *name = r->element[i];
+	memset(rec, 0, sizeof(*rec));
+	msgpack_unpacked_init(&rec->u);
+	if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+	    r->element[0]->type != REDIS_REPLY_STRING ||
+	    r->element[1]->type != REDIS_REPLY_STRING)
+		return -1;
+	rec->id.v = r->element[0]->str;
+	rec->id.len = r->element[0]->len;
+	if (msgpack_unpack_next(&rec->u, r->element[1]->str, r->element[1]->len,
+	    &off) != MSGPACK_UNPACK_SUCCESS ||
+	    rec->u.data.type != MSGPACK_OBJECT_MAP)
+		return -1;
+	kv = rec->u.data.via.map.ptr;
+	for (i = 0; i < rec->u.data.via.map.size; i++) {
+		const msgpack_object_str *key = &kv[i].key.via.str;
 
-		if (name->type != REDIS_REPLY_STRING)
-			continue;
-		for (k = 0; names[k]; k++)
-			if (rep_is(name, names[k])) {
-				f[k] = r->element[i + 1];
+		if (kv[i].key.type != MSGPACK_OBJECT_STR ||
+		    kv[i].val.type != MSGPACK_OBJECT_STR)
+			continue;       /* jobd writes strings only */
+		for (k = 0; k < F__COUNT; k++)
+			if (strlen(field_names[k]) == key->size &&
+			    memcmp(field_names[k], key->ptr, key->size) == 0) {
+				rec->f[k].v = kv[i].val.via.str.ptr;
+				rec->f[k].len = kv[i].val.via.str.size;
 				break;
 			}
 	}
+	return 0;
+}
+
+static void
+record_done(struct record *rec)
+{
+	msgpack_unpacked_destroy(&rec->u);
+}
+
+static json_t *
+field_str(const struct field *f)
+{
+	return f->v ? json_stringn(f->v, f->len) : json_null();
+}
+
+static long long
+field_ll(const struct field *f)
+{
+	char b[32];
+
+	if (f->v == NULL || f->len >= sizeof(b))
+		return 0;
+	memcpy(b, f->v, f->len);
+	b[f->len] = '\0';
+	return strtoll(b, NULL, 10);
+}
+
+/* field_json: a field holding JSON text; dflt (a new reference) when
+ * absent. */
+static json_t *
+field_json(const struct field *f, json_t *dflt)
+{
+	if (f->v == NULL)
+		return dflt;
+	json_decref(dflt);
+	return json_text(f->v, f->len);
+}
+
+/*
+ * record_json: the SPEC §3 record of rec.  full: payload and result
+ * included (null if absent).  Extra fields: run_at (scheduled jobs), errors
+ * (last 5 errors: {attempt, error, at}), unique_key, lost (lease losses),
+ * cancel_requested.
+ */
+static json_t *
+record_json(const struct record *rec, int full)
+{
+	const struct field *f = rec->f;
+	json_t *o;
+
 	if ((o = json_object()) == NULL)
 		return NULL;
-	json_object_set_new(o, "job_id", rep_str(f[ID]));
-	json_object_set_new(o, "type", rep_str(f[TYPE]));
-	json_object_set_new(o, "queue", rep_str(f[QUEUE]));
-	json_object_set_new(o, "status", rep_str(f[STATUS]));
-	json_object_set_new(o, "created_at", iso_time(rep_ll(f[CREATED])));
-	json_object_set_new(o, "enqueued_at", iso_time(rep_ll(f[ENQUEUED])));
-	json_object_set_new(o, "started_at", iso_time(rep_ll(f[STARTED])));
-	json_object_set_new(o, "ended_at", iso_time(rep_ll(f[ENDED])));
-	if (f[RUN_AT])
-		json_object_set_new(o, "run_at", iso_time(rep_ll(f[RUN_AT])));
-	json_object_set_new(o, "timeout", seconds_value(rep_ll(f[TIMEOUT])));
-	json_object_set_new(o, "attempts", json_integer(rep_ll(f[ATTEMPTS])));
-	json_object_set_new(o, "max_retries", json_integer(rep_ll(f[MAXR])));
-	json_object_set_new(o, "progress", f[PROGRESS] && f[PROGRESS]->type ==
-	    REDIS_REPLY_STRING ? json_text(f[PROGRESS]->str, f[PROGRESS]->len) :
-	    json_null());
-	json_object_set_new(o, "worker", rep_str(f[OWNER]));
-	json_object_set_new(o, "meta", f[META] && f[META]->type ==
-	    REDIS_REPLY_STRING ? json_text(f[META]->str, f[META]->len) :
-	    json_object());
-	if (full || f[PAYLOAD])
-		json_object_set_new(o, "payload", f[PAYLOAD] && f[PAYLOAD]->type ==
-		    REDIS_REPLY_STRING ? json_text(f[PAYLOAD]->str,
-		    f[PAYLOAD]->len) : json_null());
-	if (full || f[RESULT])
-		json_object_set_new(o, "result", f[RESULT] && f[RESULT]->type ==
-		    REDIS_REPLY_STRING ? json_text(f[RESULT]->str,
-		    f[RESULT]->len) : json_null());
-	json_object_set_new(o, "error", rep_str(f[ERROR]));
-	json_object_set_new(o, "errors", f[ERRORS] && f[ERRORS]->type ==
-	    REDIS_REPLY_STRING ? errors_history(f[ERRORS]->str, f[ERRORS]->len) :
-	    json_array());
-	if (f[UNIQUE])
-		json_object_set_new(o, "unique_key", rep_str(f[UNIQUE]));
-	json_object_set_new(o, "lost", json_integer(rep_ll(f[LOST])));
-	if (rep_ll(f[CANCEL]) == 1)
+	json_object_set_new(o, "job_id", field_str(&rec->id));
+	json_object_set_new(o, "type", field_str(&f[F_TYPE]));
+	json_object_set_new(o, "queue", field_str(&f[F_QUEUE]));
+	json_object_set_new(o, "status", field_str(&f[F_STATUS]));
+	json_object_set_new(o, "created_at", iso_time(field_ll(&f[F_CREATED])));
+	json_object_set_new(o, "enqueued_at",
+	                    iso_time(field_ll(&f[F_ENQUEUED])));
+	json_object_set_new(o, "started_at", iso_time(field_ll(&f[F_STARTED])));
+	json_object_set_new(o, "ended_at", iso_time(field_ll(&f[F_ENDED])));
+	if (f[F_RUN_AT].v)
+		json_object_set_new(o, "run_at",
+		                    iso_time(field_ll(&f[F_RUN_AT])));
+	json_object_set_new(o, "timeout",
+	                    seconds_value(field_ll(&f[F_TIMEOUT])));
+	json_object_set_new(o, "attempts",
+	                    json_integer(field_ll(&f[F_ATTEMPTS])));
+	json_object_set_new(o, "max_retries",
+	                    json_integer(field_ll(&f[F_MAXR])));
+	json_object_set_new(o, "progress",
+	                    field_json(&f[F_PROGRESS], json_null()));
+	json_object_set_new(o, "worker", field_str(&f[F_OWNER]));
+	json_object_set_new(o, "meta", field_json(&f[F_META], json_object()));
+	if (full) {
+		json_object_set_new(o, "payload",
+		                    field_json(&f[F_PAYLOAD], json_null()));
+		json_object_set_new(o, "result",
+		                    field_json(&f[F_RESULT], json_null()));
+	}
+	json_object_set_new(o, "error", field_str(&f[F_ERROR]));
+	json_object_set_new(o, "errors", f[F_ERRORS].v ?
+	    errors_history(f[F_ERRORS].v, f[F_ERRORS].len) : json_array());
+	if (f[F_UNIQUE].v)
+		json_object_set_new(o, "unique_key", field_str(&f[F_UNIQUE]));
+	json_object_set_new(o, "lost", json_integer(field_ll(&f[F_LOST])));
+	if (field_ll(&f[F_CANCEL]) == 1)
 		json_object_set_new(o, "cancel_requested", json_true());
+	return o;
+}
+
+/* record_from: the record JSON of a {id, record} reply; NULL if it is not
+ * one (logged: a record jobd cannot read is reported, not fatal). */
+static json_t *
+record_from(const redisReply *r, int full)
+{
+	struct record rec;
+	json_t *o = NULL;
+
+	if (record_decode(r, &rec) == 0)
+		o = record_json(&rec, full);
+	else
+		log_warnx("redis: a job record jobd cannot read (%.*s)",
+		    rec.id.v ? (int)(rec.id.len > 100 ? 100 : rec.id.len) : 1,
+		    rec.id.v ? rec.id.v : "?");
+	record_done(&rec);
 	return o;
 }
 
@@ -896,9 +991,9 @@ convert(struct req *rq, redisReply *r, int *err, char *msg, size_t msglen)
 			json_array_append_new(a, group_result(r->element[i]));
 		return a;
 	case RK_GET:
-		if (r->type != REDIS_REPLY_ARRAY || r->elements == 0)
+		if ((o = record_from(r, 1)) == NULL)
 			break;
-		return record_from(r, 0, 1);
+		return o;
 	case RK_CANCEL:
 		if (r->type != REDIS_REPLY_ARRAY || r->elements < 2)
 			break;
@@ -913,12 +1008,11 @@ convert(struct req *rq, redisReply *r, int *err, char *msg, size_t msglen)
 	case RK_LIST:
 		if (r->type != REDIS_REPLY_ARRAY || r->elements < 1)
 			break;
-		o = json_object();
 		a = json_array();
 		for (i = 1; i < r->elements; i++)
-			if (r->element[i]->type == REDIS_REPLY_ARRAY)
-				json_array_append_new(a,
-				    record_from(r->element[i], 0, 0));
+			if ((o = record_from(r->element[i], 0)) != NULL)
+				json_array_append_new(a, o);
+		o = json_object();
 		json_object_set_new(o, "jobs", a);
 		json_object_set_new(o, "total", json_integer(rep_ll(r->element[0])));
 		return o;
@@ -1985,33 +2079,30 @@ store_job_free(struct store_job *job)
 }
 
 static char *
-field_dup(const redisReply *r, const char *name)
+field_dup(const struct field *f)
 {
-	size_t i;
-
-	for (i = 0; i + 1 < r->elements; i += 2)
-		if (rep_is(r->element[i], name) &&
-		    r->element[i + 1]->type == REDIS_REPLY_STRING)
-			return strndup(r->element[i + 1]->str,
-			               r->element[i + 1]->len);
-	return strdup("");
+	return f->v ? strndup(f->v, f->len) : strdup("");
 }
 
-/* job_from: a store_job from a take's reply (the record's field/value
- * pairs); NULL if out of memory. */
+/* job_from: a store_job from a take's {id, record}; NULL if out of memory
+ * or not a record. */
 static struct store_job *
 job_from(const redisReply *r)
 {
 	struct store_job *j = calloc(1, sizeof(*j));
-	json_t *rec;
+	struct record rd;
+	json_t *rec = NULL;
 
 	if (j == NULL)
 		return NULL;
-	j->record = rec = record_from(r, 0, 1);
-	j->id = field_dup(r, "id");
-	j->token = field_dup(r, "token");
-	j->type = field_dup(r, "type");
-	j->queue = field_dup(r, "queue");
+	if (record_decode(r, &rd) == 0) {
+		j->record = rec = record_json(&rd, 1);
+		j->id = field_dup(&rd.id);
+		j->token = field_dup(&rd.f[F_TOKEN]);
+		j->type = field_dup(&rd.f[F_TYPE]);
+		j->queue = field_dup(&rd.f[F_QUEUE]);
+	}
+	record_done(&rd);
 	if (!rec || !j->id || !j->token || !j->type || !j->queue) {
 		store_job_free(j);
 		return NULL;

@@ -451,23 +451,35 @@ def _get(p, jid, prefix="jobd", ns="main"):
     return p.execute_command("FCALL", "jobd_get", 1, k + "meta", k, 0, 0, jid)
 
 
-def _fields(flat):
-    """_fields: a jobd_get reply as a dict (None: no such job); the
-    counters a record leaves out while they are zero read as "0"."""
-    if not isinstance(flat, list):
+def _fields(r):
+    """_fields: a jobd_get reply, {id, MessagePack map}, as a dict (None: no
+    such job); the counters a record leaves out while they are zero read as
+    "0"."""
+    import msgpack  # Debian's python3-msgpack
+    if not isinstance(r, list):
         return None
     d = {"attempts": "0", "lost": "0"}
-    d.update({flat[i]: flat[i + 1] for i in range(0, len(flat), 2)})
+    d.update(msgpack.unpackb(r[1], raw=False))
     return d
+
+
+def _raw(rc):
+    """_raw: a client of rc's Redis that reads replies as bytes: records
+    come back as MessagePack, not text."""
+    import redis
+    kw = rc.connection_pool.connection_kwargs
+    return redis.Redis(unix_socket_path=kw["path"],
+                       socket_timeout=kw.get("socket_timeout"))
 
 
 def read_records(rc, ids):
     """read_records: id -> the job's fields (or None when missing)."""
+    raw = _raw(rc)
     out = {}
     ids = list(ids)
     for i in range(0, len(ids), 500):
         chunk = ids[i:i + 500]
-        p = rc.pipeline(transaction=False)
+        p = raw.pipeline(transaction=False)
         for jid in chunk:
             _get(p, jid)
         for jid, h in zip(chunk, p.execute(raise_on_error=False)):
@@ -487,7 +499,7 @@ def wait_run(cluster, jid, n=1, timeout=20.0):
 
 def record(rc, jid):
     try:
-        return _fields(_get(rc, jid)) or {}
+        return _fields(_get(_raw(rc), jid)) or {}
     except Exception:   # NOT_FOUND
         return {}
 

@@ -7,7 +7,7 @@
 # FAULTS_REDIS_DOWN_CHAOS (2), FAULTS_DRAIN (150), FAULTS_SEED; see
 # docs/reliability.md.
 
-PY_MODULES="pytest redis"
+PY_MODULES="pytest redis msgpack"
 . "$(dirname "$0")/../pytest-env.sh"
 "$PYTHON3" -m pytest -q -p no:cacheprovider -rfE tests/faults "$@"
 rc=$?

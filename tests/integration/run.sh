@@ -4,7 +4,7 @@
 # the real jobd in $JOBD_BUILDDIR and a real redis-server.
 # Exit 77 (skip) only when redis-server or pytest is genuinely absent.
 
-PY_MODULES="pytest"
+PY_MODULES="pytest msgpack"
 . "$(dirname "$0")/../pytest-env.sh"
 
 # pytest: 0 passed, 1 failures, 2 interrupted, 3 internal error, 4 usage,

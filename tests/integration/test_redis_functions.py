@@ -29,13 +29,17 @@ class Lib:
     """Lib: thin wrappers over the FCALLs, with the calling convention."""
 
     def __init__(self, r):
+        import redis  # Debian's python3-redis
         self.r = r
+        # Records come back as MessagePack: bytes, not text.
+        self.raw = redis.Redis(
+            unix_socket_path=r.connection_pool.connection_kwargs["path"])
         with open(LUA) as f:
             r.execute_command("FUNCTION", "LOAD", "REPLACE", f.read())
 
-    def call(self, fn, *args):
-        return self.r.execute_command("FCALL", "jobd_" + fn, 1, META, PREFIX,
-                                      RTTL, FTTL, *args)
+    def call(self, fn, *args, raw=False):
+        return (self.raw if raw else self.r).execute_command(
+            "FCALL", "jobd_" + fn, 1, META, PREFIX, RTTL, FTTL, *args)
 
     @staticmethod
     def group_args(jobs):
@@ -69,25 +73,26 @@ class Lib:
         return self.submit_many([dict(id=id, **kw)])[0]
 
     def dequeue(self, queues=QUEUES, lease_ms=30000, owner=OWNER):
-        r = self.call("dequeue", owner, lease_ms, len(queues), *queues)
+        r = self.call("dequeue", owner, lease_ms, len(queues), *queues,
+                      raw=True)
         return as_job(r)
 
     def finish(self, id, token, result="{}", next_=False):
         tail = ["1", OWNER, 30000, len(QUEUES)] + QUEUES if next_ else ["0"]
-        out, nxt = self.call("finish", id, token, result, *tail)
-        return out, as_job(nxt)
+        out, nxt = self.call("finish", id, token, result, *tail, raw=True)
+        return out.decode(), as_job(nxt)
 
     def fail(self, id, token, error="boom", mode="fail", delay_ms=0):
         out, nxt = self.call("fail", id, token, error, mode, delay_ms, "0")
         return out
 
     def get(self, id):
-        return pairs(self.call("get", id))
+        return record(self.call("get", id, raw=True))
 
     def list(self, status="", queue="", type_="", offset=0, limit=100):
         r = self.call("list", status, queue, type_, offset, limit,
-                      len(QUEUES), *QUEUES)
-        return r[0], [pairs(x) for x in r[1:]]
+                      len(QUEUES), *QUEUES, raw=True)
+        return r[0], [record(x) for x in r[1:]]
 
     def stats(self):
         rows, workers = self.call("stats", len(QUEUES), *QUEUES)
@@ -96,18 +101,21 @@ class Lib:
         return {row[0]: dict(zip(names, row[1:])) for row in rows}, workers
 
 
-def pairs(flat):
-    """pairs: a record's field/value pairs as a dict; the counters a record
-    leaves out while they are zero read as "0"."""
-    d = {"attempts": "0", "lost": "0"}
-    d.update({flat[i]: flat[i + 1] for i in range(0, len(flat), 2)})
+def record(r):
+    """record: a {id, MessagePack map} reply as a dict of its fields with
+    "id"; the counters a record leaves out while they are zero read as
+    "0"."""
+    import msgpack  # Debian's python3-msgpack
+    jid, raw = r
+    d = {"attempts": "0", "lost": "0", "id": jid.decode()}
+    d.update(msgpack.unpackb(raw, raw=False))
     return d
 
 
 def as_job(r):
     """as_job: a dequeue reply: the job's fields, or the wait in ms."""
     if isinstance(r, list):
-        return pairs(r)
+        return record(r)
     return r
 
 
@@ -168,7 +176,7 @@ def test_events_published(lib):
     p.get_message(timeout=1)
     p.get_message(timeout=1)
     lib.submit("e1")
-    assert pairs(lib.call("watch", "e1"))["status"] == "queued"
+    assert record(lib.call("watch", "e1", raw=True))["status"] == "queued"
     job = lib.dequeue()
     lib.call("cancel", "e1")
     lib.fail("e1", job["token"], "stopped")
@@ -176,7 +184,7 @@ def test_events_published(lib):
     lib.submit("e0")
     lib.call("cancel", "e0")
     lib.submit("e2")
-    lib.call("watch", "e2")
+    lib.call("watch", "e2", raw=True)
     lib.call("cancel", "e2")
     msgs = []
     for _ in range(20):
@@ -192,7 +200,7 @@ def test_watch_marks_only_unended_jobs(lib):
     lib.submit("w")
     job = lib.dequeue()
     lib.finish("w", job["token"])
-    assert pairs(lib.call("watch", "w"))["status"] == "finished"
+    assert record(lib.call("watch", "w", raw=True))["status"] == "finished"
     # An ended job is not written (a write would have cleared its TTL).
     assert lib.r.ttl(PREFIX + "job:w") > 0
     assert "watch" not in lib.get("w")
