@@ -7,8 +7,10 @@ Starts a private redis-server (Unix socket, persistence off) and jobd from
 BUILD (2 workers, or $WORKERS) in a temporary directory, runs one jobbench
 workload (W1, W1p, W1b, W2, W2x, W3), and prints the jobbench result, the
 CPU time (utime+stime from /proc) per job of Redis, the jobd master, its
-workers and the client, and Redis's INFO commandstats per job.  Everything
-it starts is stopped, whatever happens.  The figures in docs/performance.md
+workers and the client, their page faults and context switches per job,
+and Redis's INFO commandstats per job.  PERF=redis or PERF=master also
+records that process with `perf record -g` into $PERF_OUT (perf.data).
+Everything it starts is stopped, whatever happens.  The figures in docs/performance.md
 ("What changed" and "What bounds each figure") come from it.
 
 BUILD must hold jobd and bench-tools/jobbench (bench/run.sh builds both).

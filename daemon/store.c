@@ -653,7 +653,7 @@ function_missing(const redisReply *r)
 	        strncmp(r->str, "NOSCRIPT", 8) == 0);
 }
 
-/* The submit arguments of one job (the 12 of jobd.lua's submit). */
+/* The submit arguments of one job (the 13 of jobd.lua's submit). */
 static void
 cmd_submit_job(struct cmd *c, const struct submit_spec *s, const char *id)
 {
@@ -2166,7 +2166,8 @@ take_result(struct store_sync *ss, const redisReply *r,
 
 	if (r->type == REDIS_REPLY_ARRAY && r->elements >= 2) {
 		if ((*job = job_from(r)) == NULL) {
-			snprintf(ss->err, sizeof(ss->err), "out of memory");
+			snprintf(ss->err, sizeof(ss->err), "cannot read the job "
+			         "record taken (or out of memory)");
 			return -1;
 		}
 		return 1;
