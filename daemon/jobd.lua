@@ -174,13 +174,6 @@ local function publish(c, channel, msg)
 	redis.call('PUBLISH', c.K .. channel, msg)
 end
 
-local function mark_queued(c, id, j)
-	j.status = 'queued'
-	j.enqueued_at = c.now_s
-	j.run_at = nil
-	save(c, id, j)
-end
-
 -- Put ids (saved as queued) at the back, or the front, of queue q.
 local function push(c, q, ids, front)
 	local cmd = front and 'LPUSH' or 'RPUSH'
@@ -194,7 +187,10 @@ end
 
 -- Put the job at the back (or the front) of its queue and save it.
 local function enqueue(c, id, j, front)
-	mark_queued(c, id, j)
+	j.status = 'queued'
+	j.enqueued_at = c.now_s
+	j.run_at = nil
+	save(c, id, j)
 	push(c, j.queue, { id }, front)
 end
 
@@ -368,23 +364,25 @@ local function take_args(args, i)
 end
 
 ---------------------------------------------------------------------------
--- submit: ARGV[4..] one or more groups, each n then n jobs of 13 fields:
---   id type queue payload meta timeout_ms max_retries unique_key delay_ms
---   run_at_ms result_ttl failure_ttl fresh
+-- submit: ARGV[4..] one or more groups, each n then n jobs of 7 fields:
+--   id queue unique_key delay_ms run_at_ms fresh record
 -- ('' unique_key: none; delay_ms > 0 or run_at_ms > 0 schedules; fresh
--- '1': the daemon made the id (a ULID), so it is not looked up).
+-- '1': the daemon made the id (a ULID), so it is not looked up; record:
+-- the job's record packed by the master, a MessagePack map whose header
+-- counts three more fields than it holds: status, created_at, and
+-- enqueued_at or run_at, which are appended here).
 -- A group is one client's submit or submit_many, all or nothing; the
 -- master puts the submits of one event-loop turn in one call.  Returns one
 -- entry per group: {id, status, id, status, ...}, or its error.
-local NF = 13
+local NF = 7
 
 -- The checks of one group, before any of its writes: nil, or the error.
 local function submit_check(c, args, b0, n)
 	local ids, uniq = {}, {}
 	for k = 0, n - 1 do
 		local b = b0 + k * NF
-		local id, ukey = args[b], args[b + 7]
-		if ids[id] or (args[b + 12] ~= '1' and
+		local id, ukey = args[b], args[b + 2]
+		if ids[id] or (args[b + 5] ~= '1' and
 		               redis.call('EXISTS', jkey(c, id)) == 1) then
 			return err('CONFLICT', id, 'job id already used')
 		end
@@ -409,20 +407,16 @@ end
 -- The writes of one group.  Queued ids are collected in ready (per queue,
 -- in submit order) for one RPUSH per queue for the whole call.
 local function submit_write(c, args, b0, n, ready)
+	local mp = cmsgpack.pack
+	local created = mp('created_at') .. mp(c.now_s)
+	local queued = mp('status') .. mp('queued') .. created ..
+	               mp('enqueued_at') .. mp(c.now_s)
 	local out = {}
 	for k = 0, n - 1 do
 		local b = b0 + k * NF
-		local id, q, ukey = args[b], args[b + 2], args[b + 7]
-		local delay, run_at = num(args[b + 8]), num(args[b + 9])
-		local j = { type = args[b + 1], queue = q, payload = args[b + 3],
-			timeout_ms = args[b + 5], max_retries = args[b + 6],
-			created_at = c.now_s }
-		local meta = args[b + 4]
-		if meta ~= '' and meta ~= '{}' then j.meta = meta end
-		if args[b + 10] ~= '' then j.result_ttl = args[b + 10] end
-		if args[b + 11] ~= '' then j.failure_ttl = args[b + 11] end
+		local id, q, ukey = args[b], args[b + 1], args[b + 2]
+		local delay, run_at = num(args[b + 3]), num(args[b + 4])
 		if ukey ~= '' then
-			j.unique_key = ukey
 			redis.call('SET', c.K .. 'unique:' .. ukey, id)
 		end
 		note_queue(c, q)
@@ -431,10 +425,12 @@ local function submit_write(c, args, b0, n, ready)
 		if run_at > 0 then at = run_at end
 		out[#out + 1] = id
 		if at > c.now then
+			local j = cmsgpack.unpack(args[b + 6] .. mp('status') ..
+				mp('scheduled') .. created .. mp('run_at') .. mp(int_s(at)))
 			schedule(c, id, j, at)
 			out[#out + 1] = 'scheduled'
 		else
-			mark_queued(c, id, j)
+			redis.call('SET', jkey(c, id), args[b + 6] .. queued)
 			if not ready[q] then
 				ready[q] = {}
 				ready[#ready + 1] = q

@@ -653,13 +653,34 @@ function_missing(const redisReply *r)
 	        strncmp(r->str, "NOSCRIPT", 8) == 0);
 }
 
-/* The submit arguments of one job (the 13 of jobd.lua's submit). */
-static void
-cmd_submit_job(struct cmd *c, const struct submit_spec *s, const char *id)
+/* pack_str: one MessagePack string; -1 when out of memory. */
+static int
+pack_str(msgpack_packer *pk, const char *v)
 {
-	char *payload, *meta;
+	size_t n = strlen(v);
+
+	return msgpack_pack_str(pk, n) == 0 &&
+	       msgpack_pack_str_body(pk, v, n) == 0 ? 0 : -1;
+}
+
+/*
+ * cmd_submit_job: the submit arguments of one job, the 7 of jobd.lua's
+ * submit: id queue unique_key delay_ms run_at_ms fresh record.  The record
+ * is packed here, a MessagePack map of strings whose header already counts
+ * the three fields Redis adds (status, created_at, and enqueued_at or
+ * run_at), so that Lua only appends them and stores it.  sb: scratch.
+ */
+static void
+cmd_submit_job(struct cmd *c, const struct submit_spec *s, const char *id,
+               msgpack_sbuffer *sb)
+{
+	char *payload, *meta, tmo[24], retries[24], rttl[24], fttl[24];
+	const char *f[9][2];
 	long long delay = 0, run_at = 0;
 	const char *q = s->queue && *s->queue ? s->queue : "default";
+	msgpack_packer pk;
+	size_t n = 0, i;
+	int rc;
 
 	payload = json_dumps(s->payload ? s->payload : json_null(),
 	                     JSON_COMPACT | JSON_ENCODE_ANY);
@@ -671,19 +692,35 @@ cmd_submit_job(struct cmd *c, const struct submit_spec *s, const char *id)
 		delay = (long long)(s->delay * 1000);
 	if (s->run_at_ms > 0)
 		run_at = s->run_at_ms;
+	snprintf(tmo, sizeof(tmo), "%lld", (long long)(s->timeout * 1000));
+	snprintf(retries, sizeof(retries), "%d", s->retries);
+	snprintf(rttl, sizeof(rttl), "%lld", s->result_ttl);
+	snprintf(fttl, sizeof(fttl), "%lld", s->failure_ttl);
+	f[n][0] = "type", f[n++][1] = s->type;
+	f[n][0] = "queue", f[n++][1] = q;
+	f[n][0] = "payload", f[n++][1] = payload ? payload : "null";
+	f[n][0] = "timeout_ms", f[n++][1] = tmo;
+	f[n][0] = "max_retries", f[n++][1] = retries;
+	f[n][0] = "result_ttl", f[n++][1] = rttl;
+	f[n][0] = "failure_ttl", f[n++][1] = fttl;
+	if (meta != NULL && strcmp(meta, "{}") != 0)
+		f[n][0] = "meta", f[n++][1] = meta;
+	if (s->unique_key != NULL && *s->unique_key != '\0')
+		f[n][0] = "unique_key", f[n++][1] = s->unique_key;
+	msgpack_sbuffer_clear(sb);
+	msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
+	rc = msgpack_pack_map(&pk, n + 3);
+	for (i = 0; i < n && rc == 0; i++)
+		rc = pack_str(&pk, f[i][0]) == 0 ? pack_str(&pk, f[i][1]) : -1;
+	if (rc != 0)
+		c->oom = 1;
 	cmd_add(c, id);
-	cmd_add(c, s->type);
 	cmd_add(c, q);
-	cmd_add(c, payload ? payload : "{}");
-	cmd_add(c, meta ? meta : "{}");
-	cmd_addll(c, (long long)(s->timeout * 1000));
-	cmd_addll(c, s->retries);
 	cmd_add(c, s->unique_key ? s->unique_key : "");
 	cmd_addll(c, delay);
 	cmd_addll(c, run_at);
-	cmd_addll(c, s->result_ttl);
-	cmd_addll(c, s->failure_ttl);
 	cmd_add(c, s->job_id == NULL ? "1" : "0");   /* our ULID: fresh */
+	cmd_addn(c, sb->data ? sb->data : "", sb->size);
 	free(payload);
 	free(meta);
 }
@@ -739,6 +776,7 @@ struct store {
 	struct req *dq_head, *dq_tail;  /* deferred failures */
 	struct req *group;      /* submits of this loop turn (see below) */
 	size_t group_jobs;
+	msgpack_sbuffer sb;     /* cmd_submit_job's scratch */
 
 	char status[256];
 	char lasterr[200];
@@ -1473,6 +1511,7 @@ store_new(struct event_base *base, const struct config *cfg,
 	st->on_event = on_event;
 	st->arg = arg;
 	st->backoff_ms = BACKOFF_MIN_MS;
+	msgpack_sbuffer_init(&st->sb);
 	if (gethostname(st->host, sizeof(st->host) - 1) < 0)
 		strcpy(st->host, "localhost");
 	snprintf(st->hb_id, sizeof(st->hb_id), "%s:%ld", st->host,
@@ -1500,6 +1539,7 @@ fail:
 	if (st->ev_group)
 		event_free(st->ev_group);
 	names_free(&st->n);
+	msgpack_sbuffer_destroy(&st->sb);
 	free(st);
 	return NULL;
 }
@@ -1539,6 +1579,7 @@ store_free(struct store *st)
 	event_free(st->ev_retry);
 	event_free(st->ev_group);
 	names_free(&st->n);
+	msgpack_sbuffer_destroy(&st->sb);
 	free(st);
 }
 
@@ -1678,7 +1719,7 @@ store_submit(struct store *st, const struct submit_spec *jobs,
 	}
 	cmd_addll(&st->group->cmd, (long long)n);
 	for (i = 0; i < n; i++)
-		cmd_submit_job(&st->group->cmd, &jobs[i], ids[i]);
+		cmd_submit_job(&st->group->cmd, &jobs[i], ids[i], &st->sb);
 }
 
 /* one_arg: the many calls that take one string argument. */

@@ -43,16 +43,27 @@ class Lib:
 
     @staticmethod
     def group_args(jobs):
+        """The arguments of one group: per job id queue unique_key delay_ms
+        run_at_ms fresh record, the record packed as the master does."""
+        import msgpack  # Debian's python3-msgpack
         args = [len(jobs)]
         for j in jobs:
-            args += [j["id"], j.get("type", "t"), j.get("queue", "default"),
-                     json.dumps(j.get("payload", {})),
-                     json.dumps(j.get("meta", {})),
-                     j.get("timeout_ms", 60000), j.get("retries", 0),
-                     j.get("unique_key", ""), j.get("delay_ms", 0),
-                     j.get("run_at_ms", 0), j.get("result_ttl", RTTL),
-                     j.get("failure_ttl", FTTL),
-                     "1" if j.get("fresh") else "0"]
+            rec = {"type": j.get("type", "t"),
+                   "queue": j.get("queue", "default"),
+                   "payload": json.dumps(j.get("payload", {})),
+                   "timeout_ms": str(j.get("timeout_ms", 60000)),
+                   "max_retries": str(j.get("retries", 0)),
+                   "result_ttl": str(j.get("result_ttl", RTTL)),
+                   "failure_ttl": str(j.get("failure_ttl", FTTL))}
+            if j.get("meta"):
+                rec["meta"] = json.dumps(j["meta"])
+            if j.get("unique_key"):
+                rec["unique_key"] = j["unique_key"]
+            packed = bytes([0x80 | (len(rec) + 3)]) + b"".join(
+                msgpack.packb(k) + msgpack.packb(v) for k, v in rec.items())
+            args += [j["id"], rec["queue"], j.get("unique_key", ""),
+                     j.get("delay_ms", 0), j.get("run_at_ms", 0),
+                     "1" if j.get("fresh") else "0", packed]
         return args
 
     def submit_groups(self, groups):
