@@ -322,24 +322,19 @@ submit_done(void *arg, int err, const char *msg, json_t *reply)
 {
 	struct reply *r = arg;
 	struct request *req = reply_request(r);
+	json_t *ids = json_object_get(reply, "job_ids");
 
 	if (err != PERR_OK) {
 		reply_store_error(r, err, msg, reply);
 		return;
 	}
-	if (req->op == OP_SUBMIT) {
-		json_t *first = json_array_get(reply, 0);
+	if (req->op == OP_SUBMIT)
 		reply_ok(r, json_pack("{s:O?,s:O?}",
-		    "job_id", json_object_get(first, "job_id"),
-		    "status", json_object_get(first, "status")));
-		return;
-	}
-	json_t *ids = json_array();
-	size_t i;
-	json_t *v;
-	json_array_foreach(reply, i, v)
-		json_array_append(ids, json_object_get(v, "job_id"));
-	reply_ok(r, json_pack("{s:o}", "job_ids", ids));
+		    "job_id", json_array_get(ids, 0),
+		    "status", json_array_get(json_object_get(reply, "statuses"),
+		    0)));
+	else
+		reply_ok(r, json_pack("{s:O?}", "job_ids", ids));
 }
 
 static void

@@ -983,27 +983,24 @@ send_library(struct store *st, redisCallbackFn *fn)
 	cmd_free(&c);
 }
 
-/* group_result: one group's entry of a submit reply: an array of
- * {job_id, status}, or {"err": PERR_*, "msg": text, "reply": holder}. */
+/* group_result: one group's entry of a submit reply: {"job_ids": [...],
+ * "statuses": [...]}, or {"err": PERR_*, "msg": text, "reply": holder}. */
 static json_t *
 group_result(const redisReply *g)
 {
 	char msg[512];
-	json_t *a, *holder = NULL;
+	json_t *ids, *sts, *holder = NULL;
 	int err = PERR_INTERNAL;
 	size_t i;
 
 	if (g->type == REDIS_REPLY_ARRAY) {
-		a = json_array();
+		ids = json_array();
+		sts = json_array();
 		for (i = 0; i + 1 < g->elements; i += 2) {
-			json_t *e = json_object();
-
-			json_object_set_new(e, "job_id", rep_str(g->element[i]));
-			json_object_set_new(e, "status",
-			                    rep_str(g->element[i + 1]));
-			json_array_append_new(a, e);
+			json_array_append_new(ids, rep_str(g->element[i]));
+			json_array_append_new(sts, rep_str(g->element[i + 1]));
 		}
-		return a;
+		return json_pack("{s:o,s:o}", "job_ids", ids, "statuses", sts);
 	}
 	if (g->type == REDIS_REPLY_ERROR)
 		err = map_error(g, msg, sizeof(msg), &holder);
@@ -1630,7 +1627,7 @@ group_done(void *arg, int err, const char *msg, json_t *reply)
 
 		if (err != PERR_OK) {
 			g->m[i].cb(g->m[i].arg, err, msg, reply);
-		} else if (json_is_array(e)) {
+		} else if (json_object_get(e, "job_ids") != NULL) {
 			g->m[i].cb(g->m[i].arg, PERR_OK, NULL, e);
 		} else if (json_is_object(e)) {
 			gerr = (int)json_integer_value(json_object_get(e, "err"));
