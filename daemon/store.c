@@ -424,12 +424,16 @@ enum { F_TYPE, F_QUEUE, F_STATUS, F_CREATED, F_ENQUEUED, F_STARTED, F_ENDED,
        F_PAYLOAD, F_RESULT, F_ERROR, F_ERRORS, F_UNIQUE, F_LOST, F_CANCEL,
        F_TOKEN, F__COUNT };
 
-static const char *const field_names[F__COUNT] = {
-	"type", "queue", "status", "created_at", "enqueued_at", "started_at",
-	"ended_at", "run_at", "timeout_ms", "attempts", "max_retries",
-	"progress", "owner", "meta", "payload", "result", "error", "errors",
-	"unique_key", "lost", "cancel", "token",
+#define FIELD(s) { s, sizeof(s) - 1 }
+static const struct { const char *name; size_t len; } field_names[F__COUNT] = {
+	FIELD("type"), FIELD("queue"), FIELD("status"), FIELD("created_at"),
+	FIELD("enqueued_at"), FIELD("started_at"), FIELD("ended_at"),
+	FIELD("run_at"), FIELD("timeout_ms"), FIELD("attempts"),
+	FIELD("max_retries"), FIELD("progress"), FIELD("owner"), FIELD("meta"),
+	FIELD("payload"), FIELD("result"), FIELD("error"), FIELD("errors"),
+	FIELD("unique_key"), FIELD("lost"), FIELD("cancel"), FIELD("token"),
 };
+#undef FIELD
 
 struct record {
 	struct field id;
@@ -465,8 +469,8 @@ record_decode(const redisReply *r, struct record *rec)
 		    kv[i].val.type != MSGPACK_OBJECT_STR)
 			continue;       /* jobd writes strings only */
 		for (k = 0; k < F__COUNT; k++)
-			if (strlen(field_names[k]) == key->size &&
-			    memcmp(field_names[k], key->ptr, key->size) == 0) {
+			if (field_names[k].len == key->size &&
+			    memcmp(field_names[k].name, key->ptr, key->size) == 0) {
 				rec->f[k].v = kv[i].val.via.str.ptr;
 				rec->f[k].len = kv[i].val.via.str.size;
 				break;
