@@ -104,12 +104,10 @@ local function save(c, id, j, ttl)
 	return raw
 end
 
--- A record as the functions return it: {id, MessagePack map}, the form it
--- is stored in (store.c decodes it); skip: fields left out.
+-- A record as list returns it: {id, MessagePack map}, the form it is
+-- stored in (store.c decodes it), without the fields in skip.
 local function record_out(id, j, skip)
-	if skip then
-		for k in pairs(skip) do j[k] = nil end
-	end
+	for k in pairs(skip) do j[k] = nil end
 	return { id, cmsgpack.pack(j) }
 end
 
@@ -158,13 +156,13 @@ local function note_queue(c, q)
 	end
 end
 
--- The opening of the functions that act on one job, ARGV[4]: the context
--- and the job's record, or nil and a NOT_FOUND reply.
+-- The opening of the functions that act on one job, ARGV[4]: the context,
+-- the job's record and its stored bytes, or nil and a NOT_FOUND reply.
 local function job_of(keys, args)
 	local c = context(keys, args)
-	local j = load(c, args[4])
+	local j, raw = load(c, args[4])
 	if not j then return nil, err('NOT_FOUND', args[4], 'no such job') end
-	return c, j
+	return c, j, raw
 end
 
 -- Publish on one of the namespace's channels: 'events' (cancel requests,
@@ -696,14 +694,14 @@ end
 -- wake-up), not every job's.  Reading and marking are one step, so an end
 -- cannot slip between them.
 local function watch(keys, args)
-	local c, j = job_of(keys, args)
+	local c, j, raw = job_of(keys, args)
 	if not c then return j end
 	local id = args[4]
 	if not TERMINAL[j.status] and not j.watch then
 		j.watch = '1'
-		return { id, save(c, id, j) }
+		raw = save(c, id, j)
 	end
-	return record_out(id, j)
+	return { id, raw }
 end
 
 -- The known queues: the priority order first, then the others sorted.
