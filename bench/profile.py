@@ -8,8 +8,8 @@ BUILD (2 workers, or $WORKERS) in a temporary directory, runs one jobbench
 workload (W1, W1p, W1b, W2, W2x, W3), and prints the jobbench result, the
 CPU time (utime+stime from /proc) per job of Redis, the jobd master, its
 workers and the client, their page faults and context switches per job,
-and Redis's INFO commandstats per job.  PERF=redis or PERF=master also
-records that process with `perf record -g` into $PERF_OUT (perf.data).
+and Redis's INFO commandstats per job.  PERF=redis, master or client
+also records that process with `perf record -g` into $PERF_OUT (perf.data).
 Everything it starts is stopped, whatever happens.  The figures in docs/performance.md
 ("What changed" and "What bounds each figure") come from it.
 
@@ -117,19 +117,36 @@ def main():
         before = {p: cpu_s(p) for p in pids}
         fs0 = {p: faults_switches(p) for p in pids}
         perf = None
-        if os.environ.get("PERF"):   # PERF=master|redis: perf record it
+        if os.environ.get("PERF") in ("master", "redis"):   # perf record it
             target = rp.pid if os.environ["PERF"] == "redis" else jp.pid
             perf = subprocess.Popen(["perf", "record", "-q", "-g", "-o",
                                      os.environ.get("PERF_OUT", "perf.data"),
                                      "-p", str(target)])
             time.sleep(0.5)
+        strace = None
+        if os.environ.get("STRACE"):   # STRACE=master|redis|client: count system calls
+            who = os.environ["STRACE"]
+            if who != "client":
+                target = rp.pid if who == "redis" else jp.pid
+                strace = subprocess.Popen(["strace", "-c", "-q", "-p", str(target)])
+                time.sleep(0.5)
         t0 = time.monotonic()
         argv = ([jobbench, ARGS[wl][0], "-s", jsock, "-n", str(n)] +
                 ARGS[wl][1:] + sys.argv[4:])
+        if os.environ.get("STRACE") == "client":
+            argv = ["strace", "-c", "-q", "-f", "-o", "/dev/stderr"] + argv
+        elif os.environ.get("PERF") == "client":
+            argv = ["perf", "record", "-q", "-g", "-o",
+                    os.environ.get("PERF_OUT", "perf.data"), "--"] + argv
         res = subprocess.run(argv, capture_output=True, text=True)
+        if os.environ.get("STRACE") == "client":
+            sys.stderr.write(res.stderr)
         wall = time.monotonic() - t0
         after = {p: cpu_s(p) for p in pids}
         fs1 = {p: faults_switches(p) for p in pids}
+        if strace:
+            strace.send_signal(2)
+            strace.wait()
         if perf:
             perf.send_signal(2)
             perf.wait()

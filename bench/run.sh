@@ -75,7 +75,7 @@ CC=${CC:-cc}
 $CC -O2 -g -Wall -Wextra -I"$SRC/libclient" "$BENCH/jobbench.c" \
 	-L"$BUILD/libclient/.libs" -Wl,-rpath,"$BUILD/libclient/.libs" \
 	-ljobclient -ljansson -lpthread -o "$TOOLS/jobbench"
-$CC -O2 -g -Wall -Wextra "$BENCH/rawpush.c" -lhiredis -o "$TOOLS/rawpush"
+$CC -O2 -g -Wall -Wextra "$BENCH/rawpush.c" -lhiredis -lpthread -o "$TOOLS/rawpush"
 
 # ---- peers: install what is missing (full runs only); what cannot be
 # installed is reported as missing, never dropped silently.

@@ -412,17 +412,18 @@ reply_error(jc_client *c, json_t *resp)
 }
 
 /*
- * roundtrip: send req (borrowed; an "id" is added unless it has one) and
- * read its reply into *resp (new reference, also set when the daemon
- * answered an error).  extra: seconds added to the handle's timeout.
+ * roundtrip_text: send the request text (borrowed) whose "id" is id
+ * (borrowed) and read its reply into *resp (new reference, also set when
+ * the daemon answered an error).  extra: seconds added to the handle's
+ * timeout.
  */
 static int
-roundtrip(jc_client *c, json_t *req, double extra, json_t **resp)
+roundtrip_text(jc_client *c, const char *text, size_t tlen, json_t *id,
+    double extra, json_t **resp)
 {
-	json_t *id, *rid;
-	char *text;
+	json_t *rid;
 	uint8_t *frame;
-	size_t tlen, flen;
+	size_t flen;
 	double deadline = -1;
 	int rc, reused;
 
@@ -433,18 +434,7 @@ roundtrip(jc_client *c, json_t *req, double extra, json_t **resp)
 	reused = c->fd >= 0;
 	if ((rc = ensure_connected(c, deadline)) != JC_OK)
 		return rc;
-
-	if ((id = json_object_get(req, "id")) == NULL) {
-		if (json_object_set_new(req, "id",
-		    json_integer(++c->next_id)) != 0)
-			return set_err(c, JC_ERR_NOMEM, "out of memory");
-		id = json_object_get(req, "id");
-	}
-	if ((text = json_dumps(req, JSON_COMPACT)) == NULL)
-		return set_err(c, JC_ERR_NOMEM, "cannot encode the request");
-	tlen = strlen(text);
 	frame = frame_encode(text, tlen, &flen);
-	free(text);
 	if (frame == NULL)
 		return set_err(c, JC_ERR_NOMEM, "out of memory");
 	/* A kept connection the daemon has closed since (a restart) fails
@@ -480,6 +470,29 @@ roundtrip(jc_client *c, json_t *req, double extra, json_t **resp)
 		    "reply id does not match the request");
 	}
 	return reply_error(c, *resp);
+}
+
+/* roundtrip: roundtrip_text of req (borrowed; an "id" is added unless it
+ * has one). */
+static int
+roundtrip(jc_client *c, json_t *req, double extra, json_t **resp)
+{
+	json_t *id;
+	char *text;
+	int rc;
+
+	*resp = NULL;
+	if ((id = json_object_get(req, "id")) == NULL) {
+		if (json_object_set_new(req, "id",
+		    json_integer(++c->next_id)) != 0)
+			return set_err(c, JC_ERR_NOMEM, "out of memory");
+		id = json_object_get(req, "id");
+	}
+	if ((text = json_dumps(req, JSON_COMPACT)) == NULL)
+		return set_err(c, JC_ERR_NOMEM, "cannot encode the request");
+	rc = roundtrip_text(c, text, strlen(text), id, extra, resp);
+	free(text);
+	return rc;
 }
 
 /* call: roundtrip that consumes req and keeps the reply only on success. */
@@ -765,15 +778,80 @@ invalid:
 	return JC_ERR_INVALID;
 }
 
+/*
+ * one_array_text: whether text is "[...]" whose closing bracket is its
+ * last non-space character, strings and escapes skipped.  It checks the
+ * brackets only: the daemon parses the request whole and rejects what is
+ * not JSON.  That is enough to splice text into a request unparsed: the
+ * value the daemon reads after "jobs": is all of text and nothing else.
+ */
+static int
+one_array_text(const char *text)
+{
+	const char *p = text + strspn(text, " \t\r\n");
+	size_t depth = 0;
+	int in_str = 0;
+
+	if (*p != '[')
+		return 0;
+	for (; *p != '\0'; p++) {
+		if (in_str) {
+			if (*p == '\\' && p[1] != '\0')
+				p++;
+			else if (*p == '"')
+				in_str = 0;
+		} else if (*p == '"') {
+			in_str = 1;
+		} else if (*p == '[' || *p == '{') {
+			depth++;
+		} else if (*p == ']' || *p == '}') {
+			if (depth == 0)
+				return 0;
+			if (--depth == 0)
+				return p[1 + strspn(p + 1, " \t\r\n")] == '\0';
+		}
+	}
+	return 0;
+}
+
+/*
+ * jc_submit_many sends the caller's text as it is (parsing and encoding
+ * 100 jobs again would cost the client more than the daemon's work).
+ * Text that is not one array, or that the daemon finds is not JSON, is
+ * parsed here after all, for the same error as every other argument.
+ */
 JC_EXPORT int
 jc_submit_many(jc_client *c, const char *jobs_json, char **job_ids)
 {
-	json_t *jobs;
+	static const char head[] = "{\"op\":\"submit_many\",\"id\":";
+	json_t *id = NULL, *resp = NULL, *jobs;
+	char *text;
+	size_t hl, jl;
 	int rc;
 
 	if ((rc = begin(c, job_ids)) != JC_OK)
 		return rc;
 	CHECK_ARG(c, jobs_json != NULL, "jobs is NULL");
+	if (one_array_text(jobs_json)) {
+		jl = strlen(jobs_json);
+		if ((text = malloc(sizeof head + 32 + jl)) == NULL ||
+		    (id = json_integer(++c->next_id)) == NULL) {
+			free(text);
+			return set_err(c, JC_ERR_NOMEM, "out of memory");
+		}
+		hl = (size_t)sprintf(text, "%s%" JSON_INTEGER_FORMAT ",\"jobs\":",
+		    head, json_integer_value(id));
+		memcpy(text + hl, jobs_json, jl);
+		text[hl + jl] = '}';
+		rc = roundtrip_text(c, text, hl + jl + 1, id, 0, &resp);
+		free(text);
+		json_decref(id);
+		if (rc == JC_OK)
+			rc = ids_out(c, resp, job_ids);
+		json_decref(resp);
+		if (rc != JC_ERR_BAD_JSON)
+			return rc;
+	}
 	if ((jobs = parse_arg(c, jobs_json, "jobs", 0)) == NULL)
 		return JC_ERR_INVALID;
 	if (!json_is_array(jobs)) {

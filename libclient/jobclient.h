@@ -128,7 +128,9 @@ int jc_submit(jc_client *c, const char *type, const char *payload_json,
 
 /* jc_submit_many: jobs_json is an array of submit objects ({"type": ...,
  * "payload": ..., options...}); all or nothing.  *job_ids receives a JSON
- * array of the new ids. */
+ * array of the new ids.  The text goes to the daemon as given (not parsed
+ * and encoded again); text that is not one JSON array fails with
+ * JC_ERR_INVALID, as before. */
 int jc_submit_many(jc_client *c, const char *jobs_json, char **job_ids);
 
 /* jc_get: the job record (SPEC §3) as JSON in *job. */

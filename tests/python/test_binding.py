@@ -3,6 +3,7 @@ daemon, and threads."""
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 import time
@@ -103,6 +104,38 @@ def test_submit_many_list_stats(client):
     with pytest.raises(JobdError) as e:
         client.submit_many([{"type": "jobd.noop"}, {"type": "nope"}])
     assert e.value.code == "unknown_type"
+
+
+def test_submit_many_sends_the_callers_text(client):
+    """jc_submit_many passes the caller's JSON text on unparsed; what is not
+    one array of jobs is still refused as an invalid argument, and nothing
+    outside the array can reach the request."""
+    def raw(text):
+        return client._json(client._lib.jc_submit_many, text.encode())
+
+    # Brackets, braces and escaped quotes inside strings; whitespace around.
+    tricky = {"s": "]}\\\"[{", "t": "\u00e9\u2603"}
+    ids = raw(' \n[ {"type": "jobd.echo",\n  "payload": %s} ,'
+              '{"type":"jobd.noop"} ]\n ' % json.dumps(tricky))
+    assert len(ids) == 2
+    assert client.wait(ids[0], timeout=10)["status"] == "finished"
+    assert client.result(ids[0])["result"] == tricky
+    before = client.list(status="queued", limit=1)["total"]
+    for text, why in [
+            ('[{"type":"jobd.noop"},]',                     # not JSON
+             "jobs: unexpected token near ']' (line 1, column 23)"),
+            ('[{"type":"jobd.noop"}', "end of file"),        # unclosed
+            ('[{"type":"jobd.noop"}],"op":"cancel_all"', "end of file"),
+            ('[{"a":1]}', "expected"),                       # mismatched
+            ('{"type":"jobd.noop"}', "not an array"),
+            ('[{"type":"jobd.noop","payload":"]"]', "expected")]:
+        with pytest.raises(JobdError) as e:
+            raw(text)
+        assert e.value.code == "invalid", text
+        assert why in str(e.value), (text, str(e.value))
+    # The connection is still good, and nothing was submitted.
+    assert client.list(status="queued", limit=1)["total"] == before
+    assert len(raw('[{"type":"jobd.noop"}]')) == 1
 
 
 def test_pause_resume_cancel_requeue(client):
