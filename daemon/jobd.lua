@@ -402,14 +402,31 @@ local function submit_check(c, args, b0, n)
 	return nil
 end
 
+-- The fields jobd.lua appends to the master's packed record (three more
+-- than the map header the master wrote counts), packed once per call: a
+-- cmsgpack.pack costs about a microsecond, several per group added up.
+-- (cmsgpack is not there while the library loads: packed on first use.)
+local MP
+
+local function submit_tail(c)
+	local mp = cmsgpack.pack
+	if not MP then
+		MP = { queued = mp('status') .. mp('queued'),
+		       scheduled = mp('status') .. mp('scheduled'),
+		       created = mp('created_at'), enqueued = mp('enqueued_at'),
+		       run_at = mp('run_at') }
+	end
+	local created = MP.created .. mp(c.now_s)
+	return {
+		queued = MP.queued .. created .. MP.enqueued .. mp(c.now_s),
+		scheduled = MP.scheduled .. created .. MP.run_at,
+	}
+end
+
 -- The writes of one group.  Queued ids are collected in ready (per queue,
 -- in submit order) for one RPUSH per queue for the whole call.
-local function submit_write(c, args, b0, n, ready)
-	local mp = cmsgpack.pack
-	local created = mp('created_at') .. mp(c.now_s)
-	local queued = mp('status') .. mp('queued') .. created ..
-	               mp('enqueued_at') .. mp(c.now_s)
-	local out = {}
+local function submit_write(c, args, b0, n, ready, tail)
+	local out, last_q = {}, nil
 	for k = 0, n - 1 do
 		local b = b0 + k * NF
 		local id, q, ukey = args[b], args[b + 1], args[b + 2]
@@ -417,18 +434,21 @@ local function submit_write(c, args, b0, n, ready)
 		if ukey ~= '' then
 			redis.call('SET', c.K .. 'unique:' .. ukey, id)
 		end
-		note_queue(c, q)
+		if q ~= last_q then
+			note_queue(c, q)
+			last_q = q
+		end
 		local at = 0
 		if delay > 0 then at = c.now + delay end
 		if run_at > 0 then at = run_at end
 		out[#out + 1] = id
 		if at > c.now then
-			local j = cmsgpack.unpack(args[b + 6] .. mp('status') ..
-				mp('scheduled') .. created .. mp('run_at') .. mp(int_s(at)))
+			local j = cmsgpack.unpack(args[b + 6] .. tail.scheduled ..
+				cmsgpack.pack(int_s(at)))
 			schedule(c, id, j, at)
 			out[#out + 1] = 'scheduled'
 		else
-			redis.call('SET', jkey(c, id), args[b + 6] .. queued)
+			redis.call('SET', jkey(c, id), args[b + 6] .. tail.queued)
 			if not ready[q] then
 				ready[q] = {}
 				ready[#ready + 1] = q
@@ -456,11 +476,11 @@ local function submit(keys, args)
 	if #starts == 0 then
 		return err('BAD_REQUEST', nil, 'submit: no jobs')
 	end
-	local out, ready = {}, {}
+	local out, ready, tail = {}, {}, submit_tail(c)
 	for g, b in ipairs(starts) do
 		local n = tonumber(args[b])
 		out[g] = submit_check(c, args, b + 1, n) or
-		         submit_write(c, args, b + 1, n, ready)
+		         submit_write(c, args, b + 1, n, ready, tail)
 	end
 	for _, q in ipairs(ready) do push(c, q, ready[q], false) end
 	arm(c)
