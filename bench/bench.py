@@ -3,9 +3,10 @@
 
 Starts a private redis-server (Unix socket; persistence off, then
 appendonly yes + appendfsync everysec), a fresh jobd for every measured run,
-and the peers, runs each workload RUNS times, and writes
-bench/results/<stamp>.json and .md (plus latest.json / latest.md), then
-prints the Markdown.  Exit status 1 when any workload failed.
+and the peers, runs every workload RUNS times in rounds (each round runs
+every system once, so that a slow phase of the machine hits all alike),
+and writes bench/results/<stamp>.json and .md (plus latest.json /
+latest.md), then prints the Markdown.  Exit status 1 when any workload failed.
 
 Everything listens on Unix sockets or 127.0.0.1 only; every wait is bounded.
 """
@@ -259,6 +260,8 @@ class Suite:
         self.rawpush = os.path.join(args.tools, "rawpush")
         self.top = tempfile.mkdtemp(prefix="jobd-bench-")
         self.results = {}   # key "system/mode/workload" -> entry
+        self.samples = {}   # the same key -> every round's samples
+        self.failed = set()  # (system, mode, workload) that failed once
         self.failures = []
         self.fatal = []     # jobd/raw failures: always fail the run
         self.missing = {}
@@ -266,17 +269,22 @@ class Suite:
 
     def record(self, system, mode, wl, metric, unit, samples, n, key=None,
                note=None):
+        """Add this round's samples to the entry's and summarise them all."""
+        k = "%s/%s/%s/%s" % (system, mode, wl, metric)
+        samples = self.samples.setdefault(k, []) + list(samples)
+        self.samples[k] = samples
         e = summarise(samples, key or metric)
         e.update(system=system, mode=mode, workload=wl, metric=metric,
                  unit=unit, n=n, samples=[s.get(key or metric)
                                           for s in samples])
         if note:
             e["note"] = note
-        self.results["%s/%s/%s/%s" % (system, mode, wl, metric)] = e
+        self.results[k] = e
         log("  %-9s %-4s %-5s %-14s %12.1f %s (%s runs, N=%s)" % (
             system, mode, wl, metric, e["median"], unit, e["runs"], n))
 
     def fail(self, system, mode, wl, err):
+        self.failed.add((system, mode, wl))
         msg = "%s %s %s: %s" % (system, mode, wl, err)
         log("FAILED:", msg)
         self.failures.append(msg)
@@ -285,6 +293,8 @@ class Suite:
 
     def measure(self, system, mode, wl, fn, metrics, n):
         """fn() -> dict; metrics: [(metric, unit)]."""
+        if (system, mode, wl) in self.failed:
+            return None
         samples = []
         try:
             for _ in range(self.runs):
@@ -301,7 +311,7 @@ class Suite:
         noise from other work on the machine hits every mode alike.
         fn(redis) -> dict."""
         samples = {m: [] for m in redises}
-        failed = set()
+        failed = {m for m in redises if (system, m, wl) in self.failed}
         for _ in range(self.runs):
             for mode, redis in redises.items():
                 if mode in failed:
@@ -596,40 +606,50 @@ class Suite:
         try:
             fn(*a)
         finally:
-            self.section_secs[name] = round(time.monotonic() - t, 1)
-            log("section %s: %.1f s" % (name, self.section_secs[name]))
+            secs = time.monotonic() - t
+            self.section_secs[name] = round(
+                self.section_secs.get(name, 0) + secs, 1)
+            log("section %s: %.1f s" % (name, secs))
 
     def run(self):
+        """Round-robin: every system runs each workload once per round, so
+        that a slow phase of the machine (they last tens of seconds here)
+        hits jobd and its peers alike and the ratios stay side by side."""
         t0 = time.monotonic()
         self.loadavg_start = os.getloadavg()
         self.section_secs = {}
         modes = ["off"] if (self.a.smoke or self.a.no_aof) else ["off",
                                                                   "aof"]
+        self.rounds, self.runs = self.runs, 1
         redises = {}
         try:
             for mode in modes:
                 redises[mode] = Redis(self.top, mode == "aof")
             self.redis_version = redises["off"].version
-            self.section("jobd", self.jobd_suite, redises)
-            if self.want("W1") or self.want("W1b"):
-                self.section("raw", self.raw_suite, redises)
-            if not self.a.no_peers:
-                for mode in (modes if self.a.peers_aof else ["off"]):
-                    self.section("rq/" + mode, self.rq_suite,
-                                 redises[mode], mode)
-                    self.section("bullmq/" + mode, self.bull_suite,
-                                 redises[mode], mode)
-            if self.a.scaling and not self.a.smoke and not self.a.only:
-                self.section("scaling", self.scaling, redises["off"])
+            for rnd in range(self.rounds):
+                log("round %d of %d" % (rnd + 1, self.rounds))
+                self.round(redises, modes)
         finally:
             for r in redises.values():
                 r.stop()
-        if not self.a.no_peers:
-            for mode in (modes if self.a.peers_aof else ["off"]):
-                self.section("beanstalkd/" + mode, self.beanstalk_suite, mode)
-                self.section("gearmand/" + mode, self.gearman_suite, mode)
         self.elapsed = time.monotonic() - t0
         shutil.rmtree(self.top, ignore_errors=True)
+
+    def round(self, redises, modes):
+        self.section("jobd", self.jobd_suite, redises)
+        if self.want("W1") or self.want("W1b"):
+            self.section("raw", self.raw_suite, redises)
+        if not self.a.no_peers:
+            for mode in (modes if self.a.peers_aof else ["off"]):
+                self.section("rq/" + mode, self.rq_suite,
+                             redises[mode], mode)
+                self.section("bullmq/" + mode, self.bull_suite,
+                             redises[mode], mode)
+                self.section("beanstalkd/" + mode, self.beanstalk_suite,
+                             mode)
+                self.section("gearmand/" + mode, self.gearman_suite, mode)
+        if self.a.scaling and not self.a.smoke and not self.a.only:
+            self.section("scaling", self.scaling, redises["off"])
 
 
 class PeerServer:
@@ -987,7 +1007,7 @@ def main():
         n_by["%s %s" % (v["system"], v["workload"])] = v["n"]
     doc = {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(),
-        "mode": "smoke" if a.smoke else "full", "runs": s.runs,
+        "mode": "smoke" if a.smoke else "full", "runs": s.rounds,
         "jobd_commit": a.commit or commit, "build": a.build_info or "CFLAGS=-O2 -g",
         "redis": getattr(s, "redis_version", "?"),
         "host": {"cpu": cpu, "cpus": os.cpu_count(),
