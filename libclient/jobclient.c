@@ -481,7 +481,7 @@ roundtrip(jc_client *c, json_t *req, double extra, json_t **resp)
 	char *text;
 	int rc;
 
-	*resp = NULL;
+	*resp = NULL;   /* also on the failures before the round trip */
 	if ((id = json_object_get(req, "id")) == NULL) {
 		if (json_object_set_new(req, "id",
 		    json_integer(++c->next_id)) != 0)
