@@ -9,15 +9,18 @@ workload (W1, W1p, W1b, W2, W2x, W3), and prints the jobbench result, the
 CPU time (utime+stime from /proc) per job of Redis, the jobd master, its
 workers and the client, their page faults and context switches per job,
 and Redis's INFO commandstats per job.  PERF=redis, master or client
-also records that process with `perf record -g` into $PERF_OUT (perf.data).
-Everything it starts is stopped, whatever happens.  The figures in docs/performance.md
-("What changed" and "What bounds each figure") come from it.
+also records that process with `perf record -g` into $PERF_OUT (perf.data);
+STRACE=redis, master or client counts its system calls (`strace -c`).
+Everything it starts is stopped, whatever happens.  The figures in
+docs/performance.md ("What changed" and "What bounds each figure") come
+from it.
 
 BUILD must hold jobd and bench-tools/jobbench (bench/run.sh builds both).
 """
 import json
 import os
 import shutil
+import signal
 import socket
 import struct
 import subprocess
@@ -46,6 +49,12 @@ def call(sock, req):
         return json.loads(d)
     finally:
         s.close()
+
+
+# The tracers PERF=redis|master|client and STRACE=redis|master|client run.
+TRACERS = [("PERF", ["perf", "record", "-q", "-g", "-o",
+                     os.environ.get("PERF_OUT", "perf.data")]),
+           ("STRACE", ["strace", "-c", "-q", "-f"])]
 
 
 def cpu_s(pid):
@@ -116,40 +125,30 @@ def main():
         r.config_resetstat()
         before = {p: cpu_s(p) for p in pids}
         fs0 = {p: faults_switches(p) for p in pids}
-        perf = None
-        if os.environ.get("PERF") in ("master", "redis"):   # perf record it
-            target = rp.pid if os.environ["PERF"] == "redis" else jp.pid
-            perf = subprocess.Popen(["perf", "record", "-q", "-g", "-o",
-                                     os.environ.get("PERF_OUT", "perf.data"),
-                                     "-p", str(target)])
+        # PERF= and STRACE= name the process to trace: attached to Redis or
+        # the master now, or wrapped around the client below.
+        tracing = [(prefix, os.environ[var]) for var, prefix in TRACERS
+                   if os.environ.get(var)]
+        attached = []
+        for prefix, who in tracing:
+            if who in ("redis", "master"):
+                pid = rp.pid if who == "redis" else jp.pid
+                attached.append(subprocess.Popen(prefix + ["-p", str(pid)]))
+        if attached:
             time.sleep(0.5)
-        strace = None
-        if os.environ.get("STRACE"):   # STRACE=master|redis|client: count system calls
-            who = os.environ["STRACE"]
-            if who != "client":
-                target = rp.pid if who == "redis" else jp.pid
-                strace = subprocess.Popen(["strace", "-c", "-q", "-p", str(target)])
-                time.sleep(0.5)
         t0 = time.monotonic()
         argv = ([jobbench, ARGS[wl][0], "-s", jsock, "-n", str(n)] +
                 ARGS[wl][1:] + sys.argv[4:])
-        if os.environ.get("STRACE") == "client":
-            argv = ["strace", "-c", "-q", "-f", "-o", "/dev/stderr"] + argv
-        elif os.environ.get("PERF") == "client":
-            argv = ["perf", "record", "-q", "-g", "-o",
-                    os.environ.get("PERF_OUT", "perf.data"), "--"] + argv
+        for prefix, who in tracing:
+            if who == "client":
+                argv = prefix + ["--"] + argv
         res = subprocess.run(argv, capture_output=True, text=True)
-        if os.environ.get("STRACE") == "client":
-            sys.stderr.write(res.stderr)
         wall = time.monotonic() - t0
         after = {p: cpu_s(p) for p in pids}
         fs1 = {p: faults_switches(p) for p in pids}
-        if strace:
-            strace.send_signal(2)
-            strace.wait()
-        if perf:
-            perf.send_signal(2)
-            perf.wait()
+        for t in attached:
+            t.send_signal(signal.SIGINT)
+            t.wait()
         kids = os.times()
 
         def us(pids_):
