@@ -8,9 +8,10 @@ BUILD (2 workers, or $WORKERS) in a temporary directory, runs one jobbench
 workload (W1, W1p, W1b, W2, W2x, W3), and prints the jobbench result, the
 CPU time (utime+stime from /proc) per job of Redis, the jobd master, its
 workers and the client, their page faults and context switches per job,
-and Redis's INFO commandstats per job.  PERF=redis, master or client
-also records that process with `perf record -g` into $PERF_OUT (perf.data);
-STRACE=redis, master or client counts its system calls (`strace -c`).
+and Redis's INFO commandstats per job.  PERF=redis, master, worker (the
+first one) or client also records that process with `perf record -g` into
+$PERF_OUT (perf.data); STRACE= the same names counts its system calls
+(`strace -c`).
 Everything it starts is stopped, whatever happens.  The figures in
 docs/performance.md ("What changed" and "What bounds each figure") come
 from it.
@@ -125,14 +126,15 @@ def main():
         r.config_resetstat()
         before = {p: cpu_s(p) for p in pids}
         fs0 = {p: faults_switches(p) for p in pids}
-        # PERF= and STRACE= name the process to trace: attached to Redis or
-        # the master now, or wrapped around the client below.
+        # PERF= and STRACE= name the process to trace: attached to Redis, the
+        # master or the first worker now, or wrapped around the client below.
         tracing = [(prefix, os.environ[var]) for var, prefix in TRACERS
                    if os.environ.get(var)]
         attached = []
         for prefix, who in tracing:
-            if who in ("redis", "master"):
-                pid = rp.pid if who == "redis" else jp.pid
+            pid = {"redis": rp.pid, "master": jp.pid,
+                   "worker": workers[0]}.get(who)
+            if pid is not None:
                 attached.append(subprocess.Popen(prefix + ["-p", str(pid)]))
         if attached:
             time.sleep(0.5)
