@@ -32,6 +32,7 @@ local LIST_SCAN_MAX = 20000 -- ids examined by a list with a type filter
 local HOSTS_MAX = 1000      -- hosts reported by stats
 local ACTIVE_MAX = 10000    -- running jobs examined by stats and list
 local PUSH_MAX = 1000       -- ids per RPUSH (unpack's stack limit)
+local SCORE_MAX = 2 ^ 53    -- the largest score list's merge bisects over
 local MEMO_MS = 1000        -- longest a memo below is trusted
 
 local TERMINAL = { finished = true, failed = true, canceled = true }
@@ -122,11 +123,11 @@ end
 -- Memos in this Redis's Lua state, per namespace, that let the hot calls
 -- skip a read (each redis.call costs more than the command it runs): when
 -- the next scheduled job can be due, which queues are paused, which are
--- known.  They live while the library is loaded (a restart, a failover or
--- FUNCTION LOAD starts them empty); these functions keep them exact, and
--- each is read again after MEMO_MS so that a change made behind their back
--- (FLUSHALL, a hand edit) is seen within that time.
-local memo_due, memo_paused, memo_queues = {}, {}, {}
+-- known, which were found empty.  They live while the library is loaded (a
+-- restart, a failover or FUNCTION LOAD starts them empty); these functions
+-- keep them exact, and each is read again after MEMO_MS so that a change
+-- made behind their back (FLUSHALL, a hand edit) is seen within that time.
+local memo_due, memo_paused, memo_queues, memo_empty = {}, {}, {}, {}
 
 local function memo_fresh(c, m)
 	return m ~= nil and c.now < m.exp and c.now >= m.exp - MEMO_MS
@@ -139,6 +140,19 @@ local function paused_set(c)
 		m = { set = set_of(redis.call('SMEMBERS', c.K .. 'paused')),
 		      exp = c.now + MEMO_MS }
 		memo_paused[c.K] = m
+	end
+	return m.set
+end
+
+-- The queues an LPOP found empty since, as a set.  Every push to a queue
+-- is push() below, which strikes the queue off: a take skips the LPOP of a
+-- queue that is empty (the high-priority one, mostly) without missing a
+-- job.
+local function empty_set(c)
+	local m = memo_empty[c.K]
+	if not memo_fresh(c, m) then
+		m = { set = {}, exp = c.now + MEMO_MS }
+		memo_empty[c.K] = m
 	end
 	return m.set
 end
@@ -179,6 +193,8 @@ local function push(c, q, ids, front)
 		redis.call(cmd, qkey(c, q),
 		           unpack(ids, i, math.min(i + PUSH_MAX - 1, #ids)))
 	end
+	local m = memo_empty[c.K]
+	if m then m.set[q] = nil end
 	-- Workers skip a paused queue: waking one for it is wasted work.
 	if not paused_set(c)[q] then c.wake = true end
 end
@@ -222,7 +238,6 @@ local function trim_indexes(c)
 	for _, st in ipairs({ 'finished', 'failed', 'canceled' }) do
 		local ttl = c.fttl
 		if st == 'finished' then ttl = c.rttl end
-		trim(c, ikey(c, st), ttl)
 		for _, q in ipairs(queues) do
 			trim(c, ikey(c, st, q), ttl)
 		end
@@ -252,7 +267,6 @@ local function finalize(c, id, j, status)
 	end
 	save(c, id, j, ttl)
 	redis.call('ZADD', ikey(c, status, j.queue), c.now_s, id)
-	redis.call('ZADD', ikey(c, status), c.now_s, id)
 	release_unique(c, id, j.unique_key)
 	if j.watch then
 		publish(c, 'ends', 'end ' .. id .. ' ' .. status)
@@ -304,13 +318,16 @@ end
 -- consumed no wake-up and passes none on.
 local function take(c, owner, lease_ms, queues, chain)
 	promote(c, PROMOTE_MAX)
-	local paused = paused_set(c)
+	local paused, empty = paused_set(c), empty_set(c)
 	for _, q in ipairs(queues) do
-		if not paused[q] then
+		if not paused[q] and not empty[q] then
 			local qk = qkey(c, q)
 			for _ = 1, SKIP_MAX do
 				local id = redis.call('LPOP', qk)
-				if not id then break end
+				if not id then
+					empty[q] = true
+					break
+				end
 				local j = load(c, id)
 				if j and j.status == 'queued' and j.queue == q then
 					-- The token is new for every start: the start count
@@ -330,7 +347,7 @@ local function take(c, owner, lease_ms, queues, chain)
 						local more = redis.call('LLEN', qk) > 0
 						for _, q2 in ipairs(queues) do
 							if more then break end
-							if q2 ~= q and not paused[q2] then
+							if q2 ~= q and not paused[q2] and not empty[q2] then
 								more = redis.call('LLEN', qkey(c, q2)) > 0
 							end
 						end
@@ -615,6 +632,20 @@ local function cancel(keys, args)
 	return { 'canceled', st, '' }
 end
 
+-- The known queues: the priority order first, then the others sorted.
+local function all_queues(c, prio)
+	local out, seen = {}, {}
+	for _, q in ipairs(prio) do
+		if not seen[q] then out[#out + 1] = q; seen[q] = true end
+	end
+	local rest = redis.call('SMEMBERS', c.K .. 'queues')
+	table.sort(rest)
+	for _, q in ipairs(rest) do
+		if not seen[q] then out[#out + 1] = q; seen[q] = true end
+	end
+	return out
+end
+
 -- Put one failed or canceled job back at the end of its queue.  Returns
 -- nil on success, else an error reply (strict) or false (skip).
 local function requeue_one(c, id, strict)
@@ -645,7 +676,6 @@ local function requeue_one(c, id, strict)
 		redis.call('SET', c.K .. 'unique:' .. ukey, id)
 	end
 	redis.call('ZREM', ikey(c, st, q), id)
-	redis.call('ZREM', ikey(c, st), id)
 	for _, f in ipairs({ 'cancel', 'error', 'result', 'ended_at',
 	                     'started_at', 'progress', 'token', 'owner',
 	                     'attempts', 'lost', 'watch' }) do
@@ -666,16 +696,19 @@ local function requeue(keys, args)
 		out[1] = args[5]
 	else
 		local limit = tonumber(args[6]) or 1000
-		local q = args[5]
-		local k
-		if q == '' then k = ikey(c, 'failed') else k = ikey(c, 'failed', q) end
-		local ids = redis.call('ZRANGE', k, 0, limit - 1)
-		for _, id in ipairs(ids) do
-			if requeue_one(c, id, false) == nil then
-				out[#out + 1] = id
-			else
-				-- Stale index entry (the record expired).
-				redis.call('ZREM', k, id)
+		local queues = { args[5] }
+		if args[5] == '' then queues = all_queues(c, {}) end
+		for _, q in ipairs(queues) do
+			if #out >= limit then break end
+			local k = ikey(c, 'failed', q)
+			local ids = redis.call('ZRANGE', k, 0, limit - #out - 1)
+			for _, id in ipairs(ids) do
+				if requeue_one(c, id, false) == nil then
+					out[#out + 1] = id
+				else
+					-- Stale index entry (the record expired).
+					redis.call('ZREM', k, id)
+				end
 			end
 		end
 	end
@@ -695,7 +728,6 @@ local function delete(keys, args)
 		           ', only finished, failed or canceled jobs can be deleted')
 	end
 	redis.call('ZREM', ikey(c, st, j.queue), id)
-	redis.call('ZREM', ikey(c, st), id)
 	release_unique(c, id, j.unique_key)
 	redis.call('DEL', jkey(c, id))
 	return { st }
@@ -724,20 +756,6 @@ local function watch(keys, args)
 	return { id, raw }
 end
 
--- The known queues: the priority order first, then the others sorted.
-local function all_queues(c, prio)
-	local out, seen = {}, {}
-	for _, q in ipairs(prio) do
-		if not seen[q] then out[#out + 1] = q; seen[q] = true end
-	end
-	local rest = redis.call('SMEMBERS', c.K .. 'queues')
-	table.sort(rest)
-	for _, q in ipairs(rest) do
-		if not seen[q] then out[#out + 1] = q; seen[q] = true end
-	end
-	return out
-end
-
 -- The running jobs, oldest lease first, by queue: {queue = {ids}}, plus
 -- every id under ''.  Bounded by ACTIVE_MAX.
 local function running(c)
@@ -754,11 +772,80 @@ local function running(c)
 	return by
 end
 
--- A segment of a listing: a ZSET (newest first or not), a queue LIST, or
+-- The number of entries with a score >= x in the ZSETs keys.
+local function count_from(keys, x)
+	local n = 0
+	for _, k in ipairs(keys) do
+		n = n + redis.call('ZCOUNT', k, int_s(x), '+inf')
+	end
+	return n
+end
+
+-- Entries a..b (from 0) of the ZSETs keys read as one, newest first: by
+-- score, then by id, both descending, as ZRANGE REV orders one ZSET.  The
+-- score of entry a is found by bisection on ZCOUNT, so a deep page costs
+-- about 40 ZCOUNTs per ZSET more than the first, never a walk of the
+-- entries before it.  from[id] is set to the ZSET each id came from.
+local function merge_range(keys, a, b, from)
+	local low, high
+	-- Scores are times in ms; a hand-made one beyond 2^53 (or inf) is
+	-- taken as that bound, so the bisection below ends.
+	local function bounded(x)
+		x = math.floor(tonumber(x) or 0)
+		if x ~= x then return 0 end
+		return math.max(math.min(x, SCORE_MAX), -SCORE_MAX)
+	end
+	for _, k in ipairs(keys) do
+		local first = redis.call('ZRANGE', k, 0, 0, 'WITHSCORES')
+		if first[2] then
+			local last = redis.call('ZRANGE', k, -1, -1, 'WITHSCORES')
+			local f = bounded(first[2])
+			local l = bounded(last[2]) + 1
+			if not low or f < low then low = f end
+			if not high or l > high then high = l end
+		end
+	end
+	if not low or count_from(keys, low) <= a then return {} end
+	-- Entry a's score is in [low, high): count_from(low) > a while
+	-- count_from(high) <= a.
+	for _ = 1, 60 do
+		if high - low <= 1 then break end
+		local mid = math.floor((low + high) / 2)
+		if count_from(keys, mid) > a then low = mid else high = mid end
+	end
+	local above = count_from(keys, high)
+	local want = b - above + 1
+	local cand = {}
+	for _, k in ipairs(keys) do
+		local r = redis.call('ZRANGE', k, '(' .. int_s(high), '-inf',
+		                     'BYSCORE', 'REV', 'LIMIT', 0, want, 'WITHSCORES')
+		for i = 1, #r, 2 do
+			cand[#cand + 1] = { id = r[i], score = tonumber(r[i + 1]), key = k }
+		end
+	end
+	table.sort(cand, function(x, y)
+		if x.score ~= y.score then return x.score > y.score end
+		return x.id > y.id
+	end)
+	local out = {}
+	for i = a - above + 1, math.min(want, #cand) do
+		out[#out + 1] = cand[i].id
+		from[cand[i].id] = cand[i].key
+	end
+	return out
+end
+
+-- A segment of a listing: a ZSET (newest first or not), several ZSETs
+-- merged newest first (a terminal status across queues), a queue LIST, or
 -- ids already in hand.
 local function seg_count(s)
 	if s.ids then return #s.ids end
 	if s.list then return redis.call('LLEN', s.key) end
+	if s.merge then
+		local n = 0
+		for _, k in ipairs(s.merge) do n = n + redis.call('ZCARD', k) end
+		return n
+	end
 	return redis.call('ZCARD', s.key)
 end
 
@@ -769,6 +856,7 @@ local function seg_range(s, a, b)
 		return out
 	end
 	if s.list then return redis.call('LRANGE', s.key, a, b) end
+	if s.merge then return merge_range(s.merge, a, b, s.from) end
 	if s.rev then return redis.call('ZRANGE', s.key, a, b, 'REV') end
 	return redis.call('ZRANGE', s.key, a, b)
 end
@@ -781,10 +869,12 @@ local function segments(c, status, queue, queues)
 	for _, st in ipairs(sts) do
 		if st == 'started' then
 			segs[#segs + 1] = { ids = running(c)[queue] or {} }
+		elseif TERMINAL[st] and queue ~= '' then
+			segs[#segs + 1] = { key = ikey(c, st, queue), rev = true }
 		elseif TERMINAL[st] then
-			local k = ikey(c, st)
-			if queue ~= '' then k = ikey(c, st, queue) end
-			segs[#segs + 1] = { key = k, rev = true }
+			local keys = {}
+			for _, q in ipairs(queues) do keys[#keys + 1] = ikey(c, st, q) end
+			segs[#segs + 1] = { merge = keys, from = {} }
 		elseif st == 'scheduled' then
 			local k = c.K .. 'scheduled'
 			if queue ~= '' then k = ikey(c, st, queue) end
@@ -843,7 +933,8 @@ local function list(keys, args)
 					else
 						-- A stale index entry: its record expired.
 						if not s.ids and not s.list then
-							redis.call('ZREM', s.key, id)
+							redis.call('ZREM', s.from and s.from[id] or s.key,
+							           id)
 						end
 						total = total - 1
 					end

@@ -522,20 +522,63 @@ def test_list_and_stats_exact(lib):
     assert total == 1 and len(page) == 1
 
 
+def test_list_terminal_across_queues_pages_newest_first(lib):
+    """A terminal status listed across queues is the queues' indexes
+    merged newest first (then by id, descending), and every page of it,
+    deep or not, is the same slice of that order."""
+    jobs = [{"id": "j%02d" % i, "queue": QUEUES[i % 3]} for i in range(30)]
+    lib.submit_many(jobs)
+    for _ in range(30):
+        job = lib.dequeue()
+        lib.finish(job["id"], job["token"])
+    # End times with ties within and across queues, and one far older.
+    ends = {"j%02d" % i: 1_700_000_000_000 + (i * 7) % 11 for i in range(30)}
+    ends["j29"] = 5
+    for jid, at in ends.items():
+        q = QUEUES[int(jid[1:]) % 3]
+        lib.r.zadd(PREFIX + "i:finished:" + q, {jid: at})
+    order = sorted(ends, key=lambda j: (ends[j], j), reverse=True)
+    for limit in (1, 4, 30):
+        for offset in range(0, 32):
+            total, page = lib.list(status="finished", offset=offset,
+                                   limit=limit)
+            assert total == 30
+            assert [j["id"] for j in page] == order[offset:offset + limit]
+    # An entry whose record expired is skipped and dropped from its index.
+    lib.r.delete(PREFIX + "job:" + order[0])
+    total, page = lib.list(status="finished", limit=2)
+    assert order[0] not in [j["id"] for j in page] and total == 29
+    total, page = lib.list(status="finished", limit=2)
+    assert [j["id"] for j in page] == order[1:3] and total == 29
+    assert lib.r.zscore(PREFIX + "i:finished:" +
+                        QUEUES[int(order[0][1:]) % 3], order[0]) is None
+
+
+def test_requeue_all_failed_across_queues_bounded(lib):
+    lib.submit_many([{"id": "f%d" % i, "queue": QUEUES[i % 3]}
+                     for i in range(6)])
+    for _ in range(6):
+        job = lib.dequeue()
+        lib.fail(job["id"], job["token"], "bad")
+    first = lib.call("requeue", "failed", "", 4)
+    assert len(first) == 4
+    rest = lib.call("requeue", "failed", "", 100)
+    assert sorted(first + rest) == ["f%d" % i for i in range(6)]
+    assert all(lib.get("f%d" % i)["status"] == "queued" for i in range(6))
+
+
 def test_terminal_index_trimmed(lib):
     lib.submit("old")
     job = lib.dequeue()
     lib.finish("old", job["token"])
     # Age the index entry past the configured result TTL.
     lib.r.zadd(PREFIX + "i:finished:default", {"old": 1})
-    lib.r.zadd(PREFIX + "i:finished", {"old": 1})
     lib.submit("new")
     job = lib.dequeue()
     lib.finish("new", job["token"])
     # Not per finish: the reaper (each master, once a second) trims.
-    assert lib.r.zcard(PREFIX + "i:finished") == 2
+    assert lib.r.zcard(PREFIX + "i:finished:default") == 2
     lib.call("reap", 100, 3, 30000)
-    assert lib.r.zrange(PREFIX + "i:finished", 0, -1) == ["new"]
     assert lib.r.zrange(PREFIX + "i:finished:default", 0, -1) == ["new"]
     assert lib.stats()[0]["default"]["finished"] == 1
 
@@ -609,6 +652,44 @@ def test_memo_sees_outside_change(lib):
     lib.r.sadd(PREFIX + "paused", "high")
     time.sleep(1.1)
     assert lib.dequeue() == -1
+
+
+def test_queue_found_empty_gets_every_new_job(lib):
+    """A take skips a queue it found empty; a job reaching that queue by
+    any road (submit, a due scheduled job, a retry, a shutdown's put-back,
+    a requeue) is still
+    taken before the lower queues' jobs."""
+    assert lib.dequeue() == -1          # every queue found empty
+    lib.submit_many([{"id": "d%d" % i} for i in range(4)])
+    lib.submit("h1", queue="high")
+    assert lib.dequeue()["id"] == "h1"
+    lib.submit("h2", queue="high", delay_ms=100)
+    time.sleep(0.15)
+    assert lib.dequeue()["id"] == "h2"  # promoted when due
+    job = lib.dequeue()
+    assert job["id"] == "d0"
+    lib.submit("h3", queue="high", retries=1)
+    assert lib.dequeue()["id"] == "h3"
+    assert lib.fail("h3", lib.get("h3")["token"]) == "scheduled"
+    assert lib.dequeue()["id"] == "h3"  # its retry, due at once
+    assert lib.fail("h3", lib.get("h3")["token"], mode="requeue") == \
+        "queued"
+    assert lib.dequeue()["id"] == "h3"  # put back in front (shutdown)
+    assert lib.fail("h3", lib.get("h3")["token"], mode="final") == "failed"
+    assert lib.call("requeue", "job", "h3") == ["h3"]
+    assert lib.dequeue()["id"] == "h3"  # requeued by hand
+    assert [lib.dequeue()["id"] for _ in range(3)] == ["d1", "d2", "d3"]
+
+
+def test_empty_memo_sees_outside_push(lib):
+    """An id pushed onto a queue behind the functions' back (not by
+    jobd.lua) is taken within a second."""
+    lib.submit("h1", queue="high")
+    lib.r.lpop(PREFIX + "q:high")
+    assert lib.dequeue() == -1
+    lib.r.rpush(PREFIX + "q:high", "h1")
+    time.sleep(1.1)
+    assert lib.dequeue()["id"] == "h1"
 
 
 def test_fresh_ids_in_one_push(lib):
