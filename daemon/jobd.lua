@@ -98,7 +98,7 @@ local function load(c, id) return load_key(jkey(c, id)) end
 local function save(c, id, j, ttl)
 	local raw = cmsgpack.pack(j)
 	if ttl and ttl > 0 then
-		redis.call('SET', jkey(c, id), raw, 'EX', ttl)
+		redis.call('SET', jkey(c, id), raw, 'EX', int_s(ttl))
 	else
 		redis.call('SET', jkey(c, id), raw)
 	end
