@@ -74,8 +74,7 @@ end
 local function jkey(c, id) return c.K .. 'job:' .. id end
 local function qkey(c, q) return c.K .. 'q:' .. q end
 local function ikey(c, status, q)
-	if q then return c.K .. 'i:' .. status .. ':' .. q end
-	return c.K .. 'i:' .. status
+	return c.K .. 'i:' .. status .. ':' .. q
 end
 
 -- The record at key k as a table and as stored, or nil: absent, or not a
@@ -241,6 +240,9 @@ local function trim_indexes(c)
 		for _, q in ipairs(queues) do
 			trim(c, ikey(c, st, q), ttl)
 		end
+		-- An index across queues, which earlier builds kept: no longer
+		-- read or trimmed, so dropped.
+		redis.call('UNLINK', c.K .. 'i:' .. st)
 	end
 end
 

@@ -583,6 +583,15 @@ def test_terminal_index_trimmed(lib):
     assert lib.stats()[0]["default"]["finished"] == 1
 
 
+def test_reap_drops_the_old_index_across_queues(lib):
+    """Earlier builds kept i:<status> across queues; nothing reads or
+    trims it now, so the reaper drops it."""
+    lib.r.zadd(PREFIX + "i:finished", {"old": 1})
+    lib.r.zadd(PREFIX + "i:failed", {"old": 1})
+    lib.call("reap", 100, 3, 30000)
+    assert not lib.r.exists(PREFIX + "i:finished", PREFIX + "i:failed")
+
+
 def test_stats_trims_too(lib):
     lib.submit("old")
     job = lib.dequeue()
