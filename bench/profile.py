@@ -11,10 +11,9 @@ workers and the client, their page faults and context switches per job,
 and Redis's INFO commandstats per job.  PERF=redis, master, worker (the
 first one) or client also records that process with `perf record -g` into
 $PERF_OUT (perf.data); STRACE= the same names counts its system calls
-(`strace -c`).
-Everything it starts is stopped, whatever happens.  The figures in
-docs/performance.md ("What changed" and "What bounds each figure") come
-from it.
+(`strace -c`).  Everything it starts is stopped, whatever happens.  The
+figures in docs/performance.md ("What changed" and "What bounds each
+figure") come from it.
 
 BUILD must hold jobd and bench-tools/jobbench (bench/run.sh builds both).
 """
@@ -52,7 +51,7 @@ def call(sock, req):
         s.close()
 
 
-# The tracers PERF=redis|master|client and STRACE=redis|master|client run.
+# The tracers PERF= and STRACE= (redis, master, worker or client) run.
 TRACERS = [("PERF", ["perf", "record", "-q", "-g", "-o",
                      os.environ.get("PERF_OUT", "perf.data")]),
            ("STRACE", ["strace", "-c", "-q", "-f"])]

@@ -132,6 +132,16 @@ local function memo_fresh(c, m)
 	return m ~= nil and c.now < m.exp and c.now >= m.exp - MEMO_MS
 end
 
+-- The namespace's set in a memo of sets, started empty when stale.
+local function memo_set(c, memo)
+	local m = memo[c.K]
+	if not memo_fresh(c, m) then
+		m = { set = {}, exp = c.now + MEMO_MS }
+		memo[c.K] = m
+	end
+	return m.set
+end
+
 -- The namespace's paused queues as a set.
 local function paused_set(c)
 	local m = memo_paused[c.K]
@@ -147,25 +157,14 @@ end
 -- is push() below, which strikes the queue off: a take skips the LPOP of a
 -- queue that is empty (the high-priority one, mostly) without missing a
 -- job.
-local function empty_set(c)
-	local m = memo_empty[c.K]
-	if not memo_fresh(c, m) then
-		m = { set = {}, exp = c.now + MEMO_MS }
-		memo_empty[c.K] = m
-	end
-	return m.set
-end
+local function empty_set(c) return memo_set(c, memo_empty) end
 
 -- Add q to the known queues (stats and list find queues there).
 local function note_queue(c, q)
-	local m = memo_queues[c.K]
-	if not memo_fresh(c, m) then
-		m = { set = {}, exp = c.now + MEMO_MS }
-		memo_queues[c.K] = m
-	end
-	if not m.set[q] then
+	local set = memo_set(c, memo_queues)
+	if not set[q] then
 		redis.call('SADD', c.K .. 'queues', q)
-		m.set[q] = true
+		set[q] = true
 	end
 end
 
