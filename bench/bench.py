@@ -256,6 +256,12 @@ class Suite:
         self.N = SMOKE if args.smoke else FULL
         self.runs = args.runs or (1 if args.smoke else 3)
         self.bindir = args.build
+        # --baseline: a second jobd build measured in the same rounds as
+        # system "base", so that a change is compared with the build before
+        # it under the same noise.
+        self.bindirs = {"jobd": args.build}
+        if args.baseline:
+            self.bindirs["base"] = args.baseline
         self.jobbench = os.path.join(args.tools, "jobbench")
         self.rawpush = os.path.join(args.tools, "rawpush")
         self.top = tempfile.mkdtemp(prefix="jobd-bench-")
@@ -288,7 +294,7 @@ class Suite:
         msg = "%s %s %s: %s" % (system, mode, wl, err)
         log("FAILED:", msg)
         self.failures.append(msg)
-        if system in ("jobd", "raw"):
+        if system in ("jobd", "base", "raw"):
             self.fatal.append(msg)
 
     def measure(self, system, mode, wl, fn, metrics, n):
@@ -329,12 +335,13 @@ class Suite:
 
     # ---- jobd
 
-    def with_jobd(self, redis, fn, workers=2, daemons=1):
+    def with_jobd(self, redis, fn, workers=2, daemons=1, system="jobd"):
         redis.flush()
         ds = []
         try:
             for i in range(daemons):
-                ds.append(Jobd(self.bindir, self.top, redis.sock, workers, i))
+                ds.append(Jobd(self.bindirs[system], self.top, redis.sock,
+                               workers, i))
             return fn(ds[0].sock if daemons == 1 else [d.sock for d in ds],
                       ds)
         finally:
@@ -344,9 +351,10 @@ class Suite:
     def jb(self, *argv, timeout=900):
         return run_json([self.jobbench] + [str(x) for x in argv], timeout)
 
-    def jobd_suite(self, redises):
+    def jobd_suite(self, redises, system="jobd"):
         N = self.N
-        log("jobd, redis persistence: %s (interleaved)" % ", ".join(redises))
+        log("%s (%s), redis persistence: %s (interleaved)" % (
+            system, self.bindirs[system], ", ".join(redises)))
         W = [
             ("W1", lambda s, d: self.jb("submit", "-s", s, "-n", N["W1"],
                                         "-c", 1), N["W1"]),
@@ -374,19 +382,20 @@ class Suite:
                     if wl.startswith("W1"):
                         jobd_call(s, {"op": "pause", "queue": "default"})
                     return fn(s, ds)
-                return self.with_jobd(redis, body)
-            self.measure_modes("jobd", wl, once, [("jobs_per_s", "jobs/s")],
+                return self.with_jobd(redis, body, system=system)
+            self.measure_modes(system, wl, once, [("jobs_per_s", "jobs/s")],
                                n, redises)
         if self.want("W3"):
-            self.measure_modes("jobd", "W3", lambda redis: self.with_jobd(
+            self.measure_modes(system, "W3", lambda redis: self.with_jobd(
                 redis, lambda s, d: self.jb("latency", "-s", s, "-n",
-                                            N["W3"])),
+                                            N["W3"]), system=system),
                 [("p50_ms", "ms"), ("p99_ms", "ms"), ("max_ms", "ms")],
                 N["W3"], redises)
         if self.want("MEM"):
             self.measure_modes(
-                "jobd", "MEM", lambda redis: self.with_jobd(
-                    redis, lambda s, d: self.memory(redis, s, d[0])),
+                system, "MEM", lambda redis: self.with_jobd(
+                    redis, lambda s, d: self.memory(redis, s, d[0]),
+                    system=system),
                 [("bytes_per_job", "B"), ("beyond_payload", "B"),
                  ("master_rss_at", "KiB"), ("master_rss_end", "KiB"),
                  ("worker_rss_at", "KiB"), ("worker_rss_end", "KiB"),
@@ -628,6 +637,7 @@ class Suite:
             self.redis_version = redises["off"].version
             for rnd in range(self.rounds):
                 log("round %d of %d" % (rnd + 1, self.rounds))
+                self.round_no = rnd
                 self.round(redises, modes)
         finally:
             for r in redises.values():
@@ -636,7 +646,10 @@ class Suite:
         shutil.rmtree(self.top, ignore_errors=True)
 
     def round(self, redises, modes):
-        self.section("jobd", self.jobd_suite, redises)
+        # The build and its baseline take turns going first.
+        builds = sorted(self.bindirs, reverse=self.round_no % 2 == 1)
+        for system in builds:
+            self.section(system, self.jobd_suite, redises, system)
         if self.want("W1") or self.want("W1b"):
             self.section("raw", self.raw_suite, redises)
         if not self.a.no_peers:
@@ -853,6 +866,28 @@ def targets(res):
     return out
 
 
+def baseline_table(doc):
+    """The build beside its baseline, measured in the same rounds."""
+    res = doc["results"]
+    L = ["| workload | baseline %s | this build %s | change |" % (
+        doc["baseline"]["commit"], doc["jobd_commit"]), "|---|---|---|---|"]
+    for label, wl, metric, higher in ROWS:
+        for mode in ("off", "aof"):
+            b = get(res, "base", mode, wl, metric)
+            j = get(res, "jobd", mode, wl, metric)
+            if not (b and j):
+                continue
+            L.append("| %s%s | %s | %s | %+.1f%% |" % (
+                label, ", AOF" if mode == "aof" else "", fmt(b), fmt(j),
+                100 * (j["median"] / b["median"] - 1)))
+    L.append("")
+    L.append("Both builds run each workload once per round, taking turns "
+             "to go first, against the same Redis; the change is of the "
+             "medians (for latency and memory, lower is better).")
+    L.append("")
+    return L
+
+
 def markdown(doc):
     res = doc["results"]
     L = []
@@ -932,6 +967,8 @@ def markdown(doc):
             L.append("| %s daemon%s × %s workers | %s |" % (
                 d, "s" if d != "1" else "", w, fmt(v)))
         L.append("")
+    if doc.get("baseline"):
+        L += baseline_table(doc)
     L.append("| target | measured | met |")
     L.append("|---|---|---|")
     for text, val, ok in doc["targets"]:
@@ -971,6 +1008,10 @@ def main():
     ap.add_argument("--out", default=os.path.join(HERE, "results"))
     ap.add_argument("--build-info", default="")
     ap.add_argument("--commit", default="", help="what the build was built from")
+    ap.add_argument("--baseline", default="",
+                    help="a second jobd build, measured beside --build")
+    ap.add_argument("--baseline-commit", default="",
+                    help="what the baseline was built from")
     a = ap.parse_args()
     s = Suite(a)
 
@@ -1017,6 +1058,9 @@ def main():
         "section_secs": s.section_secs,
         "results": s.results, "n_by_system": n_by,
     }
+    if a.baseline:
+        doc["baseline"] = {"build": a.baseline,
+                           "commit": a.baseline_commit or "?"}
     doc["loadavg_end"] = os.getloadavg()
     doc["loadavg_start"] = s.loadavg_start
     doc["targets"] = targets(s.results)

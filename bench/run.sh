@@ -18,6 +18,9 @@
 #   --scaling         also W2 with 1/2/4/8 workers and 2/4 daemons
 #   --builddir DIR    build jobd here (default bench/_build); --prebuilt DIR
 #                     uses an existing build as is
+#   --baseline REV|DIR  also measure an earlier jobd in the same rounds
+#                     (DIR: a build directory; REV: a git revision, built
+#                     -O2 -g in bench/_baseline/REV) and print the change
 #
 # Needs: redis-server, /usr/bin/python3 with python3-redis (scripts/deps.sh
 # installs both), hiredis, jansson.  Only Unix sockets and 127.0.0.1.
@@ -31,6 +34,7 @@ SMOKE=no
 INSTALL=yes
 PEERS=yes
 PASS=()
+BASELINE=
 
 while [ $# -gt 0 ]; do
 	case "$1" in
@@ -41,7 +45,8 @@ while [ $# -gt 0 ]; do
 	--no-aof|--peers-aof|--scaling) PASS+=("$1") ;;
 	--builddir) BUILD=$2; shift ;;
 	--prebuilt) PREBUILT=$2; shift ;;
-	-h|--help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	--baseline) BASELINE=$2; shift ;;
+	-h|--help) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "run.sh: unknown option $1 (try --help)" >&2; exit 2 ;;
 	esac
 	shift
@@ -67,6 +72,37 @@ fi
 for f in jobd libclient/.libs/libjobclient.so; do
 	[ -e "$BUILD/$f" ] || { say "missing $BUILD/$f"; exit 1; }
 done
+
+# ---- the baseline: a build directory, or a revision built beside this one
+BASE_ARGS=()
+if [ -n "$BASELINE" ]; then
+	if [ -x "$BASELINE/jobd" ]; then
+		BASE_BUILD=$(cd "$BASELINE" && pwd)
+		BASE_COMMIT=$(cat "$BASE_BUILD/.bench-commit" 2>/dev/null ||
+			git -C "$BASE_BUILD" describe --always 2>/dev/null || echo "$BASELINE")
+	else
+		rev=$(git -C "$SRC" rev-parse --short "$BASELINE^{commit}") || {
+			say "--baseline $BASELINE: neither a jobd build nor a git revision"
+			exit 2
+		}
+		BASE_SRC=$BENCH/_baseline/$rev/src
+		BASE_BUILD=$BENCH/_baseline/$rev/build
+		if [ ! -x "$BASE_BUILD/jobd" ]; then
+			say "building baseline $rev in $BASE_BUILD"
+			rm -rf "$BASE_SRC"
+			mkdir -p "$BASE_SRC"
+			git -C "$SRC" archive "$rev" | tar -x -C "$BASE_SRC"
+			bash "$BASE_SRC/scripts/build.sh" --no-deps --builddir "$BASE_BUILD" \
+				CFLAGS='-O2 -g' >"$BENCH/.build-baseline.log" 2>&1 || {
+				tail -n 40 "$BENCH/.build-baseline.log" >&2
+				say "baseline build failed (log: bench/.build-baseline.log)"
+				exit 1
+			}
+		fi
+		BASE_COMMIT=$rev
+	fi
+	BASE_ARGS=(--baseline "$BASE_BUILD" --baseline-commit "$BASE_COMMIT")
+fi
 
 # ---- the load generators
 TOOLS=$BUILD/bench-tools
@@ -113,5 +149,6 @@ fi
 say "running ($([ "$SMOKE" = yes ] && echo smoke || echo full))"
 exec /usr/bin/python3 "$BENCH/bench.py" --build "$BUILD" --tools "$TOOLS" \
 	--build-info "CFLAGS=-O2 -g, $(${CC} --version | head -n1)" \
-	--commit "$(cat "$BUILD/.bench-commit" 2>/dev/null || echo unknown)" \
-	"${MISSING[@]}" "${PASS[@]}"
+	--commit "$(cat "$BUILD/.bench-commit" 2>/dev/null ||
+		git -C "$SRC" describe --always --dirty 2>/dev/null || echo unknown)" \
+	"${MISSING[@]}" "${BASE_ARGS[@]}" "${PASS[@]}"
