@@ -68,6 +68,8 @@ void jfmt(json_t *v, char *buf, size_t len);
 void print_json(json_t *v);
 void print_job(json_t *job);
 int print_outcome(struct jobctl *, json_t *job);
+char *text_escape(const char *s);
+int json_escape_text(json_t *v);
 
 /* cmd_jobs.c */
 int cmd_submit(struct jobctl *, int, char **);

@@ -170,9 +170,12 @@ int
 ctl_fail(struct jobctl *ctl, int err)
 {
 	const char *msg = ctl->jc != NULL ? jc_errmsg(ctl->jc) : "";
+	char *safe = text_escape(*msg != '\0' ? msg : jc_strerror(err));
 
+	/* The daemon's message may quote what a handler or client wrote. */
 	fprintf(stderr, "jobctl: %s: %s\n", jc_code_name(err),
-	    *msg != '\0' ? msg : jc_strerror(err));
+	    safe != NULL ? safe : jc_strerror(err));
+	free(safe);
 	return EXIT_ERR;
 }
 
@@ -206,6 +209,11 @@ ctl_request(struct jobctl *ctl, json_t *req, json_t **resp)
 		jc_free(out);
 		if (*resp != NULL)
 			json_object_del(*resp, "id");
+		/* Human output shows what handlers wrote: made safe here, once. */
+		if (*resp != NULL && !ctl->json && json_escape_text(*resp) == -1) {
+			json_decref(*resp);
+			*resp = NULL;
+		}
 	}
 	if (rc == JC_OK && *resp != NULL)
 		return 0;
@@ -216,10 +224,15 @@ ctl_request(struct jobctl *ctl, json_t *req, json_t **resp)
 	if (ctl->json && *resp != NULL)
 		print_json(*resp);
 	held = jstr(*resp, "job_id");
-	if (rc == JC_ERR_CONFLICT && held != NULL)
+	if (rc == JC_ERR_CONFLICT && held != NULL) {
+		char *safe = text_escape(jc_errmsg(ctl->jc));
+		char *by = text_escape(held);
+
 		fprintf(stderr, "jobctl: conflict: %s (held by %s)\n",
-		    jc_errmsg(ctl->jc), held);
-	else
+		    safe != NULL ? safe : "", by != NULL ? by : "?");
+		free(safe);
+		free(by);
+	} else
 		ctl_fail(ctl, rc);
 	json_decref(*resp);
 	*resp = NULL;

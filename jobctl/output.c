@@ -236,3 +236,151 @@ print_outcome(struct jobctl *ctl, json_t *job)
 	    status ? status : "in an unknown state");
 	return EXIT_ERR;
 }
+
+/*
+ * utf8_len: the length of the well-formed UTF-8 sequence at s (1-4), or 0
+ * if s does not start one (a stray byte, an overlong form, a surrogate).
+ */
+static size_t
+utf8_len(const unsigned char *s, unsigned *cp)
+{
+	size_t n, i;
+	unsigned c = s[0], min;
+
+	if (c < 0x80) {
+		*cp = c;
+		return 1;
+	}
+	if (c >= 0xc2 && c <= 0xdf)
+		n = 2, c &= 0x1f, min = 0x80;
+	else if (c >= 0xe0 && c <= 0xef)
+		n = 3, c &= 0x0f, min = 0x800;
+	else if (c >= 0xf0 && c <= 0xf4)
+		n = 4, c &= 0x07, min = 0x10000;
+	else
+		return 0;
+	for (i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		c = c << 6 | (s[i] & 0x3f);
+	}
+	if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
+		return 0;
+	*cp = c;
+	return n;
+}
+
+/* escaped: code points a terminal acts on or that reorder what it shows:
+ * C0 and C1 controls, DEL, and the bidirectional overrides. */
+static int
+escaped(unsigned cp)
+{
+	return cp < 0x20 || (cp >= 0x7f && cp <= 0x9f) ||
+	    (cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069);
+}
+
+/*
+ * text_escape: s as one line that is safe to show on a terminal: what
+ * escaped() names becomes \n, \r, \t, \e or \u{XXXX}, a byte that is not
+ * UTF-8 becomes \xNN; everything else, other scripts included, is kept.
+ * Returns a new string (NULL only when out of memory).
+ */
+char *
+text_escape(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t len = strlen(s), n, o = 0;
+	char *out = malloc(len * 10 + 1);   /* \u{XXXX} is the longest: 8 */
+	unsigned cp;
+
+	if (out == NULL)
+		return NULL;
+	while (*p != '\0') {
+		n = utf8_len(p, &cp);
+		if (n == 0) {
+			o += (size_t)sprintf(out + o, "\\x%02X", *p);
+			p++;
+			continue;
+		}
+		if (!escaped(cp)) {
+			memcpy(out + o, p, n);
+			o += n;
+		} else if (cp == '\n') {
+			o += (size_t)sprintf(out + o, "\\n");
+		} else if (cp == '\r') {
+			o += (size_t)sprintf(out + o, "\\r");
+		} else if (cp == '\t') {
+			o += (size_t)sprintf(out + o, "\\t");
+		} else if (cp == 0x1b) {
+			o += (size_t)sprintf(out + o, "\\e");
+		} else {
+			o += (size_t)sprintf(out + o, "\\u{%04X}", cp);
+		}
+		p += n;
+	}
+	out[o] = '\0';
+	return out;
+}
+
+/* needs_escape: whether text_escape() would change s. */
+static int
+needs_escape(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t n;
+	unsigned cp;
+
+	for (; *p != '\0'; p += n)
+		if ((n = utf8_len(p, &cp)) == 0 || escaped(cp))
+			return 1;
+	return 0;
+}
+
+/*
+ * json_escape_text: make every string in v, keys included, safe for a
+ * terminal (text_escape) in place: a response is made safe once, where
+ * it arrives, so that nothing printed from it for humans can move the
+ * cursor, clear the screen or forge a line.  -1 when out of memory.
+ */
+int
+json_escape_text(json_t *v)
+{
+	const char *key;
+	json_t *m, *copy;
+	void *tmp;
+	char *e;
+	size_t i;
+
+	if (json_is_string(v)) {
+		if (!needs_escape(json_string_value(v)))
+			return 0;
+		if ((e = text_escape(json_string_value(v))) == NULL)
+			return -1;
+		i = (size_t)json_string_set(v, e);
+		free(e);
+		return i == 0 ? 0 : -1;
+	}
+	if (json_is_array(v)) {
+		json_array_foreach(v, i, m)
+			if (json_escape_text(m) == -1)
+				return -1;
+		return 0;
+	}
+	if (!json_is_object(v))
+		return 0;
+	json_object_foreach_safe(v, tmp, key, m) {
+		if (json_escape_text(m) == -1)
+			return -1;
+		if (!needs_escape(key))
+			continue;
+		if ((e = text_escape(key)) == NULL)
+			return -1;
+		copy = json_incref(m);
+		json_object_del(v, key);
+		i = (size_t)json_object_set_new(v, e, copy);
+		free(e);
+		if (i != 0)
+			return -1;
+	}
+	return 0;
+}

@@ -5,7 +5,7 @@ import subprocess
 
 import pytest
 
-from jobd_itest import JOB_ID_RE, run_jobctl, wait_until
+from jobd_itest import JOB_ID_RE, run_jobctl, wait_until, write_script
 
 
 def js(r):
@@ -226,3 +226,57 @@ def test_c_example_submits_and_waits(shared_daemon):
     failed = subprocess.run([exe, "jobd.fail", "{}"], env=env,
                             capture_output=True, text=True, timeout=60)
     assert failed.returncode == 3
+
+
+HOSTILE = "\x1b[2J\x1b[H\rFORGED: line\nFORGED status: \x07\x9b31m\u202eevil\x7f"
+HOSTILE_HANDLER = r'''
+import json, os, sys
+json.load(sys.stdin)
+msg = %r
+with os.fdopen(int(os.environ["JOBD_PROGRESS_FD"]), "w") as p:
+    p.write(json.dumps({"percent": 50, "message": msg}) + "\n")
+sys.stderr.write(msg)
+sys.exit(3)
+'''
+
+
+def assert_terminal_safe(text, what):
+    """No byte a terminal acts on: C0/C1 controls (but the lines jobctl
+    itself ends), DEL, bidi overrides; and no forged line."""
+    for ch in text:
+        assert ch == "\n" or not (ord(ch) < 0x20 or 0x7f <= ord(ch) <= 0x9f
+                                  or 0x202a <= ord(ch) <= 0x202e), (
+            "%s: %r in %r" % (what, ch, text))
+    assert not any(line.startswith("FORGED")
+                   for line in text.splitlines()), (what, text)
+
+
+def test_human_output_escapes_control_characters(jobd, workdir):
+    """A handler's progress message, error and result cannot clear the
+    terminal or forge lines through jobctl's human output; --json keeps
+    the exact text."""
+    import sys
+    script = write_script(workdir, "hostile.py", HOSTILE_HANDLER % HOSTILE)
+    d = jobd(types={"hostile": {"handler": "exec",
+                                "command": [sys.executable, script],
+                                "retries": 0}})
+    bad = submit_id(d, "hostile", "{}")
+    assert d.jobctl("wait", bad).returncode == 3
+    echo = submit_id(d, "jobd.echo", json.dumps(HOSTILE))
+    assert d.jobctl("wait", echo).returncode == 0
+    for args in (["status", bad], ["wait", bad], ["result", bad],
+                 ["result", echo], ["status", echo],
+                 ["list", "--status", "failed"], ["list"]):
+        r = d.jobctl(*args)
+        assert_terminal_safe(r.stdout, "stdout of jobctl %s" % args)
+        assert_terminal_safe(r.stderr, "stderr of jobctl %s" % args)
+    r = d.jobctl("status", bad)
+    assert "\\e[2J" in r.stdout and "\\u{009B}" in r.stdout, r.stdout
+    assert "\\u{202E}evil" in r.stdout, r.stdout
+    # Non-ASCII text that is not a control stays as it is.
+    ok = submit_id(d, "jobd.echo", json.dumps("érable 東京"))
+    d.jobctl("wait", ok)
+    assert d.jobctl("result", ok).stdout.strip() == "érable 東京"
+    # Machines get the exact bytes.
+    rec = record(js(d.jobctl("--json", "result", echo)))
+    assert rec["result"] == HOSTILE
