@@ -304,3 +304,49 @@ def test_llm_needs_url_and_key(tmp_path):
     assert not make_settings(tmp_path, LLM_API_URL="http://x").llm_enabled
     assert make_settings(tmp_path, LLM_API_URL="http://x",
                          LLM_API_KEY="k").llm_enabled
+
+
+# --- hostile query parameters -----------------------------------------------
+
+@pytest.mark.parametrize("query", [
+    "limit=abc", "limit=", "limit=1.5", "limit=1e3", "limit=0x10",
+    "offset=abc", "offset=-", "limit=" + "9" * 5000, "limit=1_000",
+    "offset=%00",
+])
+def test_malformed_list_parameters_are_400_json(client, query):
+    r = client.get("/api/stories?" + query)
+    assert r.status_code == 400, (query, r.status_code, r.data[:200])
+    assert r.is_json and "must be an integer" in r.get_json()["error"]
+
+
+def test_list_parameters_are_clamped(client):
+    ids = [generate(client)["story_id"] for _ in range(3)]
+    every = client.get("/api/stories").get_json()["stories"]
+    assert len(every) == 3
+    r = client.get("/api/stories?limit=-1")
+    assert r.status_code == 200 and r.get_json()["stories"] == []
+    r = client.get("/api/stories?limit=99999999")
+    assert r.status_code == 200 and len(r.get_json()["stories"]) == 3
+    r = client.get("/api/stories?offset=-5&limit=2")
+    assert [s["story_id"] for s in r.get_json()["stories"]] == \
+        [s["story_id"] for s in every[:2]]
+    r = client.get("/api/stories?offset=%2B1&limit=%201%20")
+    assert [s["story_id"] for s in r.get_json()["stories"]] == \
+        [s["story_id"] for s in every[1:2]]
+    assert set(ids) == {s["story_id"] for s in every}
+
+
+def test_background_parameter_must_be_a_boolean(client):
+    story_id = generate(client)["story_id"]
+    r = client.get("/api/story/%s/export/txt?background=banana" % story_id)
+    assert r.status_code == 400 and r.is_json, r.data[:200]
+    assert "'background'" in r.get_json()["error"]
+    r = client.get("/api/story/%s/export/txt?background=false" % story_id)
+    assert r.status_code == 200
+
+
+def test_flask_errors_are_json(client):
+    r = client.get("/api/no/such/route")
+    assert r.status_code == 404 and r.is_json and r.get_json()["error"]
+    r = client.put("/api/stories")
+    assert r.status_code == 405 and r.is_json and r.get_json()["error"]

@@ -22,9 +22,11 @@ from __future__ import annotations
 
 import io
 import logging
+import re
 from typing import Any, Dict, Mapping, Optional, Tuple
 
 from flask import Flask, Response, jsonify, request, send_file
+from werkzeug.exceptions import HTTPException
 
 from .background import JobdError, JobdUnavailable, JobQueue
 from .background import LibraryNotFoundError
@@ -79,6 +81,37 @@ def _body() -> Dict[str, Any]:
     return data
 
 
+_INT_ARG = re.compile(r"[+-]?[0-9]{1,18}")
+_BOOL_ARGS = {"1": True, "true": True, "yes": True, "on": True,
+              "0": False, "false": False, "no": False, "off": False}
+
+
+def _int_arg(name: str, default: int, lo: int, hi: int) -> int:
+    """Query parameter *name* as an integer clamped to [lo, hi]; a value
+    that is not an integer is the client's error (400), not ours (500)."""
+    raw = request.args.get(name)
+    if raw is None:
+        return default
+    if not _INT_ARG.fullmatch(raw.strip()):
+        raise ValidationError(
+            f"query parameter {name!r} must be an integer, got {raw[:40]!r}")
+    return max(lo, min(hi, int(raw)))
+
+
+def _bool_arg(name: str) -> bool:
+    """Query parameter *name* as a boolean (true/false, 1/0, yes/no,
+    on/off); anything else is a 400 rather than a silent false."""
+    raw = request.args.get(name)
+    if raw is None:
+        return False
+    value = _BOOL_ARGS.get(raw.strip().lower())
+    if value is None:
+        raise ValidationError(
+            f"query parameter {name!r} must be true or false, "
+            f"got {raw[:40]!r}")
+    return value
+
+
 def _send(f: ExportFile) -> Response:
     return send_file(io.BytesIO(f.data), mimetype=f.mimetype,
                      as_attachment=True, download_name=f.filename,
@@ -109,7 +142,7 @@ def create_app(settings: Optional[Settings] = None,
     def background(data: Optional[Mapping[str, Any]] = None) -> bool:
         if data is not None and "background" in data:
             return parse_bool(data.get("background"))
-        return parse_bool(request.args.get("background"))
+        return _bool_arg("background")
 
     # -- errors ------------------------------------------------------------
 
@@ -120,6 +153,11 @@ def create_app(settings: Optional[Settings] = None,
     @app.errorhandler(StoryNotFound)
     def _missing(exc: StoryNotFound) -> JsonResponse:
         return _error(404, str(exc), story_id=exc.story_id)
+
+    @app.errorhandler(HTTPException)
+    def _http(exc: HTTPException) -> JsonResponse:
+        # Flask's own answers (404, 405, 413 ...) as JSON, like ours.
+        return _error(exc.code or 500, exc.description or exc.name)
 
     @app.errorhandler(LLMError)
     def _llm(exc: LLMError) -> JsonResponse:
@@ -144,8 +182,8 @@ def create_app(settings: Optional[Settings] = None,
 
     @app.get("/api/stories")
     def stories() -> JsonResponse:
-        limit = min(int(request.args.get("limit", 100)), 1000)
-        offset = int(request.args.get("offset", 0))
+        limit = _int_arg("limit", 100, 0, 1000)
+        offset = _int_arg("offset", 0, 0, 10**9)
         items = [s.to_dict(content=False)
                  for s in service.store.list(limit, offset)]
         return jsonify({"stories": items}), 200
