@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -214,11 +215,21 @@ do_connect(jc_client *c, double deadline)
 		rc = errno == 0 ? 0 : -1;
 	}
 	if (rc < 0) {
-		/* EAGAIN: the daemon's listen backlog is full. */
-		set_err(c, JC_ERR_CONNECT, "cannot connect to %s: %s",
-		    c->path, strerror(errno));
+		int saved = errno;
+		struct stat st;
+
 		close(fd);
-		return JC_ERR_CONNECT;
+		/* Connecting to a file that is no socket says "Connection
+		 * refused", as if a daemon were down: say what it is. */
+		if (saved == ECONNREFUSED && stat(c->path, &st) == 0 &&
+		    !S_ISSOCK(st.st_mode))
+			return set_err(c, JC_ERR_CONNECT,
+			    "cannot connect to %s: not a socket (a %s)", c->path,
+			    S_ISDIR(st.st_mode) ? "directory" : S_ISREG(st.st_mode) ?
+			    "regular file" : "file of another kind");
+		/* EAGAIN: the daemon's listen backlog is full. */
+		return set_err(c, JC_ERR_CONNECT, "cannot connect to %s: %s",
+		    c->path, strerror(saved));
 	}
 	if ((c->rd = frame_reader_new(JC_MAX_RESPONSE)) == NULL) {
 		close(fd);

@@ -47,6 +47,19 @@ def test_unreachable_daemon_is_exit_1(workdir):
     assert r.stderr.strip()
 
 
+def test_socket_that_is_not_a_socket(workdir):
+    """A JOBD_SOCKET naming a file or directory says so, not "Connection
+    refused" as if a daemon were down."""
+    plain = os.path.join(workdir, "plain")
+    open(plain, "w").close()
+    for path, kind in ((plain, "regular file"), (workdir, "directory")):
+        r = run_jobctl("ping", env={"JOBD_SOCKET": path})
+        assert r.returncode == 1, r
+        assert "not a socket (a %s)" % kind in r.stderr, r.stderr
+    r = run_jobctl("ping", env={"JOBD_SOCKET": plain + ".missing"})
+    assert r.returncode == 1 and "No such file" in r.stderr, r.stderr
+
+
 @pytest.mark.parametrize("args", [
     [], ["frobnicate"], ["submit"], ["status"], ["wait"], ["cancel"],
     ["submit", "jobd.noop", "--timeout"], ["list", "--limit", "many"],
