@@ -3,12 +3,16 @@
 # then a summary.  Exits non-zero on any failure and prints the logs of the
 # failed tests so that CI output shows why.
 #
-#   scripts/test.sh            normal build (_build), then ASan+UBSan (_build-asan)
+#   scripts/test.sh            normal build (_build), ASan+UBSan (_build-asan),
+#                              then clang -O0 (_build-clang)
 #   scripts/test.sh --normal   the normal build only
 #   scripts/test.sh --asan     the ASan+UBSan build only
+#   scripts/test.sh --clang    clang -O0 -g: build, unit tests and a quick
+#                              part of the integration tests (what only
+#                              another compiler or -O0 shows: links, warnings)
 #   extra arguments go to configure (e.g. --enable-werror)
 #
-# JOBD_TEST_FLAVOURS="normal asan" does the same as the flags.
+# JOBD_TEST_FLAVOURS="normal asan clang" does the same as the flags.
 set -uo pipefail
 
 SRCDIR=$(cd "$(dirname "$0")/.." && pwd)
@@ -18,13 +22,14 @@ while [ $# -gt 0 ]; do
 	case "$1" in
 	--asan) FLAVOURS="$FLAVOURS asan" ;;
 	--normal) FLAVOURS="$FLAVOURS normal" ;;
-	--all) FLAVOURS="normal asan" ;;
-	-h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	--clang) FLAVOURS="$FLAVOURS clang" ;;
+	--all) FLAVOURS="normal asan clang" ;;
+	-h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) CONF_ARGS+=("$1") ;;
 	esac
 	shift
 done
-[ -n "${FLAVOURS// /}" ] || FLAVOURS="normal asan"
+[ -n "${FLAVOURS// /}" ] || FLAVOURS="normal asan clang"
 
 bash "$SRCDIR/scripts/deps.sh" || { echo "test: deps.sh failed" >&2; exit 1; }
 
@@ -61,12 +66,17 @@ summary() {
 	done < <(find "$dir" -name '*.trs' | sort)
 }
 
+# The clang flavour's part of the integration tests (pytest -k).
+CLANG_QUICK=${JOBD_CLANG_QUICK:-test_protocol or test_jobctl}
+
 declare -A RESULT
 overall=0
 for flavour in $FLAVOURS; do
 	case "$flavour" in
 	normal) builddir=$SRCDIR/_build; bargs=() ;;
 	asan) builddir=$SRCDIR/_build-asan; bargs=(--asan) ;;
+	clang) builddir=$SRCDIR/_build-clang
+		bargs=(--builddir "$builddir" CC=clang "CFLAGS=-O0 -g") ;;
 	*) echo "test: unknown flavour '$flavour'" >&2; exit 2 ;;
 	esac
 	echo
@@ -83,7 +93,13 @@ for flavour in $FLAVOURS; do
 	# Tests run one at a time: they time real processes on 2 cores.
 	checks=(check)
 	[ "$flavour" = normal ] && checks+=(check-valgrind)
-	if make -C "$builddir" -j1 "${checks[@]}"; then
+	# clang: the unit tests, then the integration tests of the protocol
+	# and jobctl (a few minutes; the whole suite runs in the other two).
+	[ "$flavour" = clang ] && checks=(check-unit)
+	if make -C "$builddir" -j1 "${checks[@]}" &&
+	    { [ "$flavour" != clang ] ||
+	      JOBD_BUILDDIR=$builddir JOBD_SRCDIR=$SRCDIR \
+	      sh "$SRCDIR/tests/integration/run.sh" -k "$CLANG_QUICK"; }; then
 		RESULT[$flavour]="PASS ($((SECONDS - start)) s)"
 	else
 		RESULT[$flavour]="FAIL ($((SECONDS - start)) s)"
