@@ -1,6 +1,6 @@
 /*
- * proto.h: constants of the jobd wire protocol (SPEC §2) shared by the
- * daemon, libjobclient and jobctl.  Error numbers are stable: never
+ * proto.h: constants of the jobd wire protocol (docs/protocol.md) shared
+ * by the daemon, libjobclient and jobctl.  Error numbers are stable: never
  * renumber, only append.
  */
 #ifndef JOBD_PROTO_H
@@ -10,7 +10,7 @@
 #define PROTO_DEFAULT_MAX_FRAME (8u * 1024 * 1024)
 #define PROTO_DEFAULT_SOCKET   "/run/jobd/jobd.sock"
 
-/* proto_err: protocol error codes, in the order of SPEC §2. */
+/* proto_err: protocol error codes, as docs/protocol.md numbers them. */
 enum proto_err {
 	PERR_OK = 0,
 	PERR_BAD_JSON = 1,

@@ -1,6 +1,6 @@
 /*
- * ops.h: the protocol operations (SPEC §2), one function per op, on top of
- * store.c; and the registry of clients waiting for jobs to end.
+ * ops.h: the protocol operations (docs/protocol.md), one function per op,
+ * on top of store.c; and the registry of clients waiting for jobs to end.
  */
 #ifndef JOBD_OPS_H
 #define JOBD_OPS_H

@@ -1,5 +1,5 @@
 /*
- * request.c: parsing and validation of one client request (SPEC §2).
+ * request.c: parsing and validation of one client request (docs/protocol.md).
  *
  * Every field is checked for type and bounds and every message names the
  * field.  JSON null counts as "absent" for optional fields (clients often

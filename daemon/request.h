@@ -1,5 +1,5 @@
 /*
- * request.h: parsing and validation of one client request (SPEC §2).
+ * request.h: parsing and validation of one client request (docs/protocol.md).
  * Turns a frame's JSON into a struct request whose fields are checked for
  * presence, type and bounds, with the job type's defaults applied; or into
  * a protocol error with a message naming the offending field.

@@ -515,10 +515,10 @@ field_json(const struct field *f, json_t *dflt)
 }
 
 /*
- * record_json: the SPEC §3 record of rec.  full: payload and result
- * included (null if absent).  Extra fields: run_at (scheduled jobs), errors
- * (last 5 errors: {attempt, error, at}), unique_key, lost (lease losses),
- * cancel_requested.
+ * record_json: the record of rec (docs/protocol.md).  full: payload and
+ * result included (null if absent).  Extra fields: run_at (scheduled
+ * jobs), errors (last 5 errors: {attempt, error, at}), unique_key, lost
+ * (lease losses), cancel_requested.
  */
 static json_t *
 record_json(const struct record *rec, int full)

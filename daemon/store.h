@@ -66,7 +66,7 @@ const char *store_status(const struct store *st);
  * "statuses": [...]}, in the order of jobs. */
 void store_submit(struct store *st, const struct submit_spec *jobs,
                   char *const *ids, size_t n, store_cb *cb, void *arg);
-/* store_get: reply is the job record (SPEC §3), or PERR_NOT_FOUND. */
+/* store_get: reply is the job record (docs/protocol.md), or PERR_NOT_FOUND. */
 void store_get(struct store *st, const char *job_id, store_cb *cb, void *arg);
 /* store_watch: store_get that also asks for the job's STORE_EV_END (only
  * watched jobs' ends are published). */
@@ -148,7 +148,7 @@ struct store_job {
 	int attempt;        /* 1 for the first run */
 	int max_retries;
 	double timeout;     /* seconds */
-	json_t *record;     /* the full record (SPEC §3), owned */
+	json_t *record;     /* the full record (docs/protocol.md), owned */
 };
 void store_job_free(struct store_job *job);
 

@@ -11,7 +11,7 @@
 
 #include "jobclient.h"
 
-/* Exit statuses (SPEC §6). */
+/* Exit statuses (docs/jobctl.md, EXIT STATUS). */
 #define EXIT_OK 0
 #define EXIT_ERR 1
 #define EXIT_USAGE 2

@@ -163,7 +163,7 @@ print_field(const char *key, const char *value)
 	printf("%-13s %s\n", label, value);
 }
 
-/* print_job: a job record (SPEC §3) as "field: value" lines. */
+/* print_job: a job record (docs/protocol.md) as "field: value" lines. */
 void
 print_job(json_t *job)
 {

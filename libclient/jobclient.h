@@ -5,9 +5,10 @@
  * - Every exported symbol starts with jc_ (macros with JC_).
  * - A jc_client is an opaque handle on one connection to one daemon.
  * - Functions return a jc_err: JC_OK (0) on success, a positive error
- *   otherwise.  Codes 1..11 are the server's protocol errors (SPEC §2);
- *   codes from 100 are raised by the library itself.  jc_errmsg() gives
- *   the message of the last error on that handle.
+ *   otherwise.  Codes 1..11 are the server's protocol errors
+ *   (docs/protocol.md); codes from 100 are raised by the library
+ *   itself.  jc_errmsg() gives the message of the last error on that
+ *   handle.
  * - Strings returned through char ** out-parameters are new, NUL-terminated,
  *   owned by the caller and released with jc_free().  Input strings are
  *   borrowed for the duration of the call only.
@@ -42,7 +43,7 @@ extern "C" {
 
 typedef enum jc_err {
 	JC_OK = 0,
-	/* errors reported by the daemon (SPEC §2 codes) */
+	/* errors reported by the daemon (docs/protocol.md) */
 	JC_ERR_BAD_JSON = 1,
 	JC_ERR_BAD_REQUEST = 2,
 	JC_ERR_UNKNOWN_OP = 3,
@@ -117,11 +118,11 @@ int jc_ping(jc_client *c);
 
 /*
  * jc_submit: submit one job of the given type.  payload_json may be NULL
- * ({}).  options_json may be NULL or an object with any of the SPEC submit
- * fields: queue, timeout, retries, job_id, unique_key, delay, run_at,
- * result_ttl, meta.  On success *job_id receives the new job's id.  On
- * JC_ERR_CONFLICT *job_id (when not NULL) receives the id of the job that
- * holds the id or unique key.
+ * ({}).  options_json may be NULL or an object with any of the submit
+ * fields of docs/protocol.md: queue, timeout, retries, job_id,
+ * unique_key, delay, run_at, result_ttl, meta.  On success *job_id
+ * receives the new job's id.  On JC_ERR_CONFLICT *job_id (when not NULL)
+ * receives the id of the job that holds the id or unique key.
  */
 int jc_submit(jc_client *c, const char *type, const char *payload_json,
               const char *options_json, char **job_id);
@@ -133,7 +134,7 @@ int jc_submit(jc_client *c, const char *type, const char *payload_json,
  * JC_ERR_INVALID, as before. */
 int jc_submit_many(jc_client *c, const char *jobs_json, char **job_ids);
 
-/* jc_get: the job record (SPEC §3) as JSON in *job. */
+/* jc_get: the job record (docs/protocol.md) as JSON in *job. */
 int jc_get(jc_client *c, const char *job_id, char **job);
 
 /* jc_result: {"status", "result" | "error"} as JSON in *result. */

@@ -101,7 +101,7 @@ def wait_for_socket(path: Path, timeout: float = 10.0,
 
 
 def jobd_request(path: Path, request: dict, timeout: float = 5.0) -> dict:
-    """One raw protocol round trip (SPEC §2 framing), without the binding."""
+    """One raw round trip (docs/protocol.md framing), without the binding."""
     import json
     import struct
     with socket.socket(socket.AF_UNIX) as s:

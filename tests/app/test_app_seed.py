@@ -1,5 +1,5 @@
 """One test per behaviour the app's RQ-era documentation states
-(shared/seeds/000_*.txt, "Background Job Support"), now on jobd."""
+(docs/background-jobs.md, "Background Job Support"), now on jobd."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""Handler kinds (SPEC §4): exec (one-shot and persistent), http, builtin;
-timeouts, progress, cancel of running handlers."""
+"""Handler kinds (docs/jobd.md, HANDLERS): exec (one-shot and persistent),
+http, builtin; timeouts, progress, cancel of running handlers."""
 import http.server
 import json
 import os

@@ -1,4 +1,5 @@
-"""jobctl (SPEC §6): every verb, --json and tables, exit codes 0/1/2/3."""
+"""jobctl (docs/jobctl.md): every verb, --json and tables, exit codes
+0/1/2/3."""
 import json
 import os
 import subprocess

@@ -1,5 +1,6 @@
-"""Job operations (SPEC §2, §3): submit, get, result, wait, cancel, requeue,
-list, stats, pause/resume, priorities, retries, delays, unique keys."""
+"""Job operations (docs/protocol.md): submit, get, result, wait, cancel,
+requeue, list, stats, pause/resume, priorities, retries, delays, unique
+keys."""
 import datetime
 import os
 import threading

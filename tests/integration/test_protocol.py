@@ -1,4 +1,5 @@
-"""The wire protocol (SPEC §2): hello, ids, pipelining, errors, bad frames."""
+"""The wire protocol (docs/protocol.md): hello, ids, pipelining, errors,
+bad frames."""
 import json
 import random
 import socket

@@ -1,5 +1,5 @@
-"""Process supervision (SPEC §5): worker respawn, SIGTERM, SIGHUP, several
-daemons on one Redis."""
+"""Process supervision (docs/jobd.md, SIGNALS): worker respawn, SIGTERM,
+SIGHUP, several daemons on one Redis."""
 import collections
 import os
 import random

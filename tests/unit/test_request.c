@@ -1,4 +1,4 @@
-/* test_request.c: request parsing and validation (SPEC §2). */
+/* test_request.c: request parsing and validation (docs/protocol.md). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

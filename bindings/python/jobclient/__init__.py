@@ -9,8 +9,9 @@ compiled extension of its own.
     >>> c.get(job_id)["status"]
     'queued'
 
-Errors raise :class:`JobdError` (``.code`` is the SPEC §2 code); a daemon
-that cannot be reached raises :class:`JobdUnavailable`, a subclass.  A
+Errors raise :class:`JobdError` (``.code`` is the error code of
+docs/protocol.md); a daemon that cannot be reached raises
+:class:`JobdUnavailable`, a subclass.  A
 :class:`Client` may be shared by all the threads of a web server: it keeps
 one connection per thread.  See docs/python.md.
 """

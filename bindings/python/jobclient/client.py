@@ -28,7 +28,7 @@ log = logging.getLogger("jobclient")
 #: Statuses after which a job no longer changes by itself.
 TERMINAL_STATUSES = frozenset({"finished", "failed", "canceled"})
 
-#: A job record (SPEC §3) as a dict.
+#: A job record (docs/protocol.md, "The job record") as a dict.
 JobRecord = Dict[str, Any]
 
 _JC_ERR_CONNECT = 100
@@ -195,10 +195,10 @@ class Client:
         return json.loads(text) if text else None
 
     # ------------------------------------------------------------------
-    # the API (SPEC §7)
+    # the API (docs/python.md)
 
     def call(self, request: Mapping[str, Any]) -> Dict[str, Any]:
-        """Send any protocol request (SPEC §2) and return the response.
+        """Send any request of docs/protocol.md and return the response.
 
         Raises :class:`JobdError` when the daemon answers ``"ok": false``;
         the exception's ``response`` holds the whole answer.
@@ -226,8 +226,8 @@ class Client:
             job_type: a type configured in jobd (``unknown_type`` otherwise).
             payload: any JSON-serialisable value (default ``{}``).
             queue, timeout, retries, job_id, unique_key, delay, run_at,
-            result_ttl, meta: the SPEC §2 submit options; ``None`` leaves
-                the job type's default.
+            result_ttl, meta: the submit options (docs/protocol.md);
+                ``None`` leaves the job type's default.
 
         Raises:
             JobdError: with ``code == "conflict"`` and ``job_id`` set to the
@@ -257,7 +257,7 @@ class Client:
                           _dumps([dict(j) for j in jobs]))
 
     def get(self, job_id: str) -> JobRecord:
-        """The job record (SPEC §3).  ``not_found`` if there is none."""
+        """The job record (docs/protocol.md); ``not_found`` if none."""
         return self._json(self._lib.jc_get, job_id.encode(), idempotent=True)
 
     def result(self, job_id: str) -> Dict[str, Any]:

@@ -1,10 +1,10 @@
 """Exceptions raised by the jobclient binding.
 
-Every error the daemon reports (SPEC §2) and every error libjobclient raises
-itself becomes a :class:`JobdError` whose ``code`` is the protocol name of
-the error (``"not_found"``, ``"conflict"``, ...) or, for errors of the
-library, ``"connect"``, ``"io"``, ``"timeout"``, ``"protocol"``, ``"nomem"``
-or ``"invalid"``.
+Every error the daemon reports (docs/protocol.md) and every error
+libjobclient raises itself becomes a :class:`JobdError` whose ``code`` is
+the protocol name of the error (``"not_found"``, ``"conflict"``, ...) or,
+for errors of the library, ``"connect"``, ``"io"``, ``"timeout"``,
+``"protocol"``, ``"nomem"`` or ``"invalid"``.
 
 A daemon that cannot be used at all -- its socket cannot be reached, the
 connection broke, or the daemon itself cannot reach Redis -- raises
@@ -53,8 +53,9 @@ class JobdError(Exception):
     """An error reported by jobd or by libjobclient.
 
     Attributes:
-        code: the protocol name of the error (SPEC §2) or the library's
-            own name for it (``"connect"``, ``"io"``, ``"timeout"``, ...).
+        code: the protocol name of the error (docs/protocol.md) or
+            the library's own name for it (``"connect"``, ``"io"``,
+            ``"timeout"``, ...).
         errno: libjobclient's numeric ``jc_err`` value (0 if unknown).
         message: the human-readable message.
         job_id: for ``conflict`` on submit, the id of the job that already

@@ -1,6 +1,6 @@
 """The story app's HTTP API (Flask).
 
-Endpoints (SPEC §8):
+Endpoints (docs/storyapp.md, "HTTP API"):
 
 - ``POST /api/generate`` -- ``{"idea", "character", "theme", "genre",
   "length", "background"}``
