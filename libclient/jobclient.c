@@ -34,6 +34,9 @@
 #define JC_DEFAULT_TIMEOUT 30.0
 #define JC_ERRMSG_LEN 512
 #define JC_RECV_CHUNK 65536
+/* Requests larger than this are checked against the daemon's max_frame
+ * before they are sent (one hello per connection). */
+#define JC_ASK_MAX_FRAME_ABOVE (64u * 1024)
 
 struct jc_client {
 	char *path;
@@ -43,6 +46,8 @@ struct jc_client {
 	long long next_id;
 	int errcode;
 	int peer_gone;           /* the last send met a closed connection */
+	size_t max_frame;        /* the daemon's (hello) on this connection;
+	                          * 0: not asked yet */
 	char errmsg[JC_ERRMSG_LEN];
 };
 
@@ -132,6 +137,7 @@ disconnect(jc_client *c)
 	c->fd = -1;
 	frame_reader_free(c->rd);
 	c->rd = NULL;
+	c->max_frame = 0;   /* a new connection may meet a new config */
 }
 
 static double
@@ -315,17 +321,27 @@ jc_free(void *p)
 
 /* ---- one round trip ---------------------------------------------------- */
 
+static int roundtrip(jc_client *c, json_t *req, double extra, json_t **resp);
+
+/*
+ * send_all: send len bytes; *sent says how many the daemon took.  A
+ * connection the daemon closed (peer_gone) stays open for salvage_reply()
+ * and the caller disconnects it.
+ */
 static int
-send_all(jc_client *c, const uint8_t *buf, size_t len, double deadline)
+send_all(jc_client *c, const uint8_t *buf, size_t len, double deadline,
+    size_t *sent)
 {
 	ssize_t n;
 	int rc;
 
+	*sent = 0;
 	while (len > 0) {
 		n = send(c->fd, buf, len, MSG_NOSIGNAL);
 		if (n > 0) {
 			buf += n;
 			len -= (size_t)n;
+			*sent += (size_t)n;
 			continue;
 		}
 		if (n < 0 && errno == EINTR)
@@ -338,7 +354,41 @@ send_all(jc_client *c, const uint8_t *buf, size_t len, double deadline)
 		c->peer_gone = n < 0 && (errno == EPIPE || errno == ECONNRESET);
 		set_err(c, JC_ERR_IO, "send to %s: %s", c->path,
 		    n < 0 ? strerror(errno) : "no progress");
-		disconnect(c);
+		if (!c->peer_gone)
+			disconnect(c);
+		return JC_ERR_IO;
+	}
+	return JC_OK;
+}
+
+/*
+ * salvage_reply: the frame the daemon wrote before it closed the
+ * connection in the middle of a request (over max_frame, busy), read
+ * without waiting from what the socket still holds.  JC_OK with *resp,
+ * or an error when there is none.
+ */
+static int
+salvage_reply(jc_client *c, json_t **resp)
+{
+	char chunk[JC_RECV_CHUNK];
+	const char *payload;
+	size_t len;
+	ssize_t n;
+
+	for (;;) {
+		if (frame_reader_next(c->rd, &payload, &len) == FRAME_OK)
+			break;
+		n = recv(c->fd, chunk, sizeof(chunk), MSG_DONTWAIT);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0 || frame_reader_feed(c->rd, chunk, (size_t)n) !=
+		    FRAME_OK)
+			return JC_ERR_IO;
+	}
+	*resp = json_loadb(payload, len, 0, NULL);
+	if (!json_is_object(*resp)) {
+		json_decref(*resp);
+		*resp = NULL;
 		return JC_ERR_IO;
 	}
 	return JC_OK;
@@ -423,6 +473,75 @@ reply_error(jc_client *c, json_t *resp)
 }
 
 /*
+ * send_request: send a request's frame.  A kept connection the daemon has
+ * closed since (a restart) takes nothing of it, so it goes again on a new
+ * connection: cheaper than checking before each request, which costs a
+ * poll() per call.  A daemon that took part of it, answered and closed
+ * (over max_frame, busy) gave the answer to report: *resp is set.
+ */
+static int
+send_request(jc_client *c, const uint8_t *frame, size_t flen,
+    double deadline, int reused, json_t **resp)
+{
+	size_t sent;
+	int rc;
+
+	for (int again = reused;; again = 0) {
+		c->peer_gone = 0;
+		rc = send_all(c, frame, flen, deadline, &sent);
+		if (rc == JC_OK || !c->peer_gone)
+			return rc;
+		if (sent > 0 && salvage_reply(c, resp) == JC_OK) {
+			disconnect(c);
+			rc = reply_error(c, *resp);
+			return rc != JC_OK ? rc : set_err(c, JC_ERR_PROTOCOL,
+			    "the daemon closed the connection after an answer");
+		}
+		disconnect(c);
+		if (!again || sent > 0)
+			return rc;
+		if ((rc = do_connect(c, deadline)) != JC_OK)
+			return rc;
+		clear_err(c);
+	}
+}
+
+/*
+ * check_max_frame: refuse, before sending it, a request the daemon would
+ * refuse for its size (and then close the connection).  The daemon's
+ * max_frame is asked once per connection, and only for large requests.
+ */
+static int
+check_max_frame(jc_client *c, size_t tlen)
+{
+	json_t *req, *resp = NULL, *mf;
+	int rc;
+
+	if (c->max_frame == 0) {
+		req = json_pack("{s:s}", "op", "hello");
+		if (req == NULL)
+			return set_err(c, JC_ERR_NOMEM, "out of memory");
+		rc = roundtrip(c, req, 0, &resp);
+		json_decref(req);
+		mf = json_object_get(resp, "max_frame");
+		if (rc == JC_OK && json_is_integer(mf) &&
+		    json_integer_value(mf) > 0)
+			c->max_frame = (size_t)json_integer_value(mf);
+		else if (rc == JC_OK || resp != NULL)
+			c->max_frame = SIZE_MAX;   /* an older daemon: let it judge */
+		json_decref(resp);
+		if (c->max_frame == 0)
+			return rc;   /* the connection failed */
+		clear_err(c);
+	}
+	if (tlen > c->max_frame)
+		return set_err(c, JC_ERR_FRAME_TOO_LARGE,
+		    "request of %zu bytes is over the daemon's max_frame of %zu "
+		    "bytes (not sent)", tlen, c->max_frame);
+	return JC_OK;
+}
+
+/*
  * roundtrip_text: send the request text (borrowed) whose "id" is id
  * (borrowed) and read its reply into *resp (new reference, also set when
  * the daemon answered an error).  extra: seconds added to the handle's
@@ -445,22 +564,15 @@ roundtrip_text(jc_client *c, const char *text, size_t tlen, json_t *id,
 	reused = c->fd >= 0;
 	if ((rc = ensure_connected(c, deadline)) != JC_OK)
 		return rc;
+	if (tlen > JC_ASK_MAX_FRAME_ABOVE &&
+	    (rc = check_max_frame(c, tlen)) != JC_OK)
+		return rc;
 	frame = frame_encode(text, tlen, &flen);
 	if (frame == NULL)
 		return set_err(c, JC_ERR_NOMEM, "out of memory");
-	/* A kept connection the daemon has closed since (a restart) fails
-	 * the send with EPIPE: nothing of the request was taken, so it goes
-	 * again on a new connection.  Cheaper than checking before each
-	 * request, which costs a poll() per call. */
-	c->peer_gone = 0;
-	rc = send_all(c, frame, flen, deadline);
-	if (rc != JC_OK && reused && c->peer_gone &&
-	    (rc = do_connect(c, deadline)) == JC_OK) {
-		clear_err(c);
-		rc = send_all(c, frame, flen, deadline);
-	}
+	rc = send_request(c, frame, flen, deadline, reused, resp);
 	free(frame);
-	if (rc != JC_OK)
+	if (rc != JC_OK || *resp != NULL)   /* failed, or answered early */
 		return rc;
 
 	if ((rc = read_frame(c, resp, deadline)) != JC_OK)

@@ -21,7 +21,12 @@
  * independent.  jc_strerror() and jc_version() are thread-safe.
  *
  * Connection: a handle connects on jc_open() and, when a connection drops,
- * the failing call returns JC_ERR_IO and the next call reconnects.
+ * the failing call returns JC_ERR_IO and the next call reconnects.  When
+ * the daemon refuses a request and closes the connection (over max_frame,
+ * busy), the call returns the daemon's error (JC_ERR_FRAME_TOO_LARGE,
+ * JC_ERR_BUSY) with its message, not JC_ERR_IO.  A request over 64 KiB
+ * is first checked against the daemon's max_frame (asked with "hello"
+ * once per connection) and refused unsent with JC_ERR_FRAME_TOO_LARGE.
  */
 #ifndef JOBCLIENT_H
 #define JOBCLIENT_H

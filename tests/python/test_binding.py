@@ -189,6 +189,14 @@ def test_progress_from_a_handler(client):
     (lambda c: c.submit("jobd.noop", timeout=-1), "bad_request"),
     (lambda c: c.submit("jobd.noop", {"blob": "x" * 70000}),
      "frame_too_large"),
+    # larger than the socket's buffer: the daemon would answer and close
+    # in the middle of the send ("Broken pipe"); the library asks hello's
+    # max_frame first and refuses it unsent
+    (lambda c: c.submit("jobd.noop", {"blob": "x" * (3 << 20)}),
+     "frame_too_large"),
+    (lambda c: c.submit_many([{"type": "jobd.noop",
+                               "payload": "x" * (1 << 20)}] * 3),
+     "frame_too_large"),
 ])
 def test_error_codes(client, call, code):
     with pytest.raises(JobdError) as e:

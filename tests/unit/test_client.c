@@ -28,6 +28,11 @@
 
 #include "jobclient.h"
 
+/* The fake reads frames up to FAKE_MAX_FRAME but its hello says
+ * FAKE_HELLO_MAX_FRAME: a daemon whose limit a reload lowered since. */
+#define FAKE_MAX_FRAME (1u << 20)
+#define FAKE_HELLO_MAX_FRAME (2u << 20)
+
 struct fixture {
 	char dir[64];
 	char path[128];
@@ -95,7 +100,13 @@ recv_request(int fd)
 	if (read_full(fd, h, 4) != 0)
 		return NULL;
 	len = (size_t)h[0] << 24 | (size_t)h[1] << 16 | (size_t)h[2] << 8 | h[3];
-	if (len == 0 || len > (1u << 20) || (buf = malloc(len)) == NULL)
+	if (len > FAKE_MAX_FRAME) {
+		/* as the daemon: answer without an id, close unread */
+		send_frame(fd, "{\"ok\":false,\"error\":{\"code\":"
+		    "\"frame_too_large\",\"message\":\"over max_frame\"}}");
+		return NULL;
+	}
+	if (len == 0 || (buf = malloc(len)) == NULL)
 		return NULL;
 	if (read_full(fd, buf, len) != 0) {
 		free(buf);
@@ -179,6 +190,9 @@ serve_one(int fd, json_t *req)
 		    "want")), "message", "scripted failure"));
 	if (strcmp(op, "ping") == 0)
 		return reply(fd, req, json_pack("{sb}", "ok", 1));
+	if (strcmp(op, "hello") == 0)
+		return reply(fd, req, json_pack("{sbsI}", "ok", 1, "max_frame",
+		    (json_int_t)FAKE_HELLO_MAX_FRAME));
 	if (strcmp(op, "submit") == 0) {
 		const char *uk = json_string_value(json_object_get(req,
 		    "unique_key"));
@@ -580,6 +594,44 @@ test_server_closes(void **state)
 	jc_close(c);
 }
 
+/* big_call: jc_call of an echo request of about len bytes. */
+static int
+big_call(jc_client *c, size_t len)
+{
+	char *req = malloc(len + 64);
+	int rc;
+
+	assert_non_null(req);
+	strcpy(req, "{\"op\":\"x\",\"pad\":\"");
+	memset(req + strlen(req), 'x', len);
+	strcpy(req + 17 + len, "\"}");
+	rc = jc_call(c, req, NULL);
+	free(req);
+	return rc;
+}
+
+static void
+test_frame_too_large(void **state)
+{
+	jc_client *c = open_ok(*state);
+
+	/* Over the max_frame that hello states: refused before sending,
+	 * and the connection stays. */
+	assert_int_equal(big_call(c, 3u << 20), JC_ERR_FRAME_TOO_LARGE);
+	assert_non_null(strstr(jc_errmsg(c), "over the daemon's max_frame "
+	    "of 2097152 bytes (not sent)"));
+	assert_int_equal(jc_ping(c), JC_OK);
+	/* Under hello's figure but over what the daemon takes now: it
+	 * answers and closes in the middle of the send; that answer is
+	 * what the caller sees, not "Broken pipe". */
+	assert_int_equal(big_call(c, (3u << 20) / 2), JC_ERR_FRAME_TOO_LARGE);
+	assert_string_equal(jc_errmsg(c), "over max_frame");
+	assert_int_equal(jc_ping(c), JC_OK);
+	/* and a small one goes through as before */
+	assert_int_equal(big_call(c, 1000), JC_OK);
+	jc_close(c);
+}
+
 static void
 test_timeout(void **state)
 {
@@ -715,6 +767,7 @@ main(void)
 		cmocka_unit_test(test_ops),
 		cmocka_unit_test(test_wait),
 		cmocka_unit_test(test_server_closes),
+		cmocka_unit_test(test_frame_too_large),
 		cmocka_unit_test(test_timeout),
 		cmocka_unit_test(test_protocol_errors),
 		cmocka_unit_test(test_connect_missing),
