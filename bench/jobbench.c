@@ -31,6 +31,7 @@
 #include <jansson.h>
 
 #include "jobclient.h"
+#include "bench_clock.h"
 
 static const char *opt_sock;
 static long opt_n = 1000;
@@ -41,15 +42,6 @@ static int opt_payload = 200;
 static const char *opt_queue = "default";
 static double opt_timeout = 600;
 static char *payload_json;  /* opt_payload bytes of JSON */
-
-static double
-now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 static void
 die(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));

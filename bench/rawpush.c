@@ -35,19 +35,11 @@
 #include <unistd.h>
 
 #include <hiredis/hiredis.h>
+#include "bench_clock.h"
 
 static const char *sock_path;
 static char *payload;
 static int bytes;
-
-static double
-now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 static void
 check(redisContext *c, redisReply *r)

@@ -26,20 +26,12 @@
 #include <unistd.h>
 
 #include <libgearman/gearman.h>
+#include "../bench_clock.h"
 
 static char host[64];
 static in_port_t port;
 static char body[201];
 static const char *kind = "noop";
-
-static double
-now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 static void
 die(const char *what, const char *why)
