@@ -1,14 +1,13 @@
 /*
- * store.c: everything that touches Redis.  Each job state change is one
- * FCALL of the function library in jobd.lua (compiled in as
- * store_lua_library).  The asynchronous face serves the master on its
- * libevent loop; the blocking face serves the workers.  Key schema and
- * state machine: docs/architecture.md.
+ * store.c: the store's asynchronous face (store.h), serving the master on
+ * its libevent loop: the connection for commands (pipelined, with its
+ * timeouts and reconnection), the subscribed one, and the grouping of
+ * submits.  Each job state change is one FCALL of the function library in
+ * jobd.lua (compiled in as store_lua_library).  Commands are built by
+ * store_cmd.c, replies read by store_record.c; the workers' blocking face
+ * is store_sync.c.  Key schema and state machine: docs/architecture.md.
  */
 #include <sys/time.h>
-#include <errno.h>
-#include <limits.h>
-#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,7 +25,10 @@
 #include "log.h"
 #include "proto.h"
 #include "redis_loop.h"
+#include "redis_url.h"
 #include "store.h"
+#include "store_cmd.h"
+#include "store_record.h"
 
 extern const char store_lua_library[];
 
@@ -34,15 +36,9 @@ extern const char store_lua_library[];
 #define COMMAND_TIMEOUT_MS  10000   /* a reply later than this: drop */
 #define BACKOFF_MIN_MS      100
 #define BACKOFF_MAX_MS      5000
-#define WAIT_CAP_MS         5000    /* store_sync_wait block cap */
-#define SYNC_SOCK_TIMEOUT_S 15      /* > WAIT_CAP_MS */
 #define REAP_BATCH          100
 #define MAX_LOST            3       /* lease losses before "abandoned" */
 #define REQUEUE_BATCH       10000
-#define ERROR_TEXT_MAX      4096
-
-/* ---------------------------------------------------------------------- */
-/* Shared helpers                                                          */
 
 static long long
 now_ms(void)
@@ -53,693 +49,9 @@ now_ms(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/*
- * A Redis command, formatted as RESP while its arguments are added, so
- * that it can be sent as is (redis*FormattedCommand) and kept for a retry.
- * HDR bytes are reserved in front for the "*<argc>\r\n" header.
- */
-#define CMD_HDR 24
-
-struct cmd {
-	char *buf;
-	size_t len, cap;
-	int argc;
-	int oom;
-	size_t start;           /* set by cmd_finish */
-};
-
-static void
-cmd_init(struct cmd *c)
-{
-	memset(c, 0, sizeof(*c));
-	c->len = CMD_HDR;
-}
-
-static int
-cmd_reserve(struct cmd *c, size_t more)
-{
-	size_t ncap;
-	char *nb;
-
-	if (c->oom)
-		return -1;
-	if (c->len + more <= c->cap)
-		return 0;
-	ncap = c->cap ? c->cap : 512;
-	while (ncap < c->len + more) {
-		if (ncap > SIZE_MAX / 2) {
-			c->oom = 1;
-			return -1;
-		}
-		ncap *= 2;
-	}
-	if ((nb = realloc(c->buf, ncap)) == NULL) {
-		c->oom = 1;
-		return -1;
-	}
-	c->buf = nb;
-	c->cap = ncap;
-	return 0;
-}
-
-static void
-cmd_addn(struct cmd *c, const char *s, size_t n)
-{
-	int h;
-
-	if (cmd_reserve(c, n + 32) < 0)
-		return;
-	h = snprintf(c->buf + c->len, 32, "$%zu\r\n", n);
-	c->len += (size_t)h;
-	if (n > 0)
-		memcpy(c->buf + c->len, s, n);
-	c->len += n;
-	c->buf[c->len++] = '\r';
-	c->buf[c->len++] = '\n';
-	c->argc++;
-}
-
-static void
-cmd_add(struct cmd *c, const char *s)
-{
-	cmd_addn(c, s ? s : "", s ? strlen(s) : 0);
-}
-
-static void
-cmd_addll(struct cmd *c, long long v)
-{
-	char b[32];
-	int n = snprintf(b, sizeof(b), "%lld", v);
-
-	cmd_addn(c, b, (size_t)n);
-}
-
-/* cmd_finish: write the header; the command is buf+start, len-start. */
-static int
-cmd_finish(struct cmd *c)
-{
-	char h[CMD_HDR];
-	int n;
-
-	if (c->oom || c->buf == NULL)
-		return -1;
-	n = snprintf(h, sizeof(h), "*%d\r\n", c->argc);
-	c->start = CMD_HDR - (size_t)n;
-	memcpy(c->buf + c->start, h, (size_t)n);
-	return 0;
-}
-
-static void
-cmd_free(struct cmd *c)
-{
-	free(c->buf);
-	c->buf = NULL;
-}
-
-/* The key prefix "<prefix>:{<ns>}:" and the derived names. */
-struct names {
-	char *K, *meta, *events, *ends, *wake;
-};
-
-static void
-names_free(struct names *n)
-{
-	free(n->K);
-	free(n->meta);
-	free(n->events);
-	free(n->ends);
-	free(n->wake);
-	memset(n, 0, sizeof(*n));
-}
-
-static char *
-strcat2(const char *a, const char *b)
-{
-	size_t la = strlen(a), lb = strlen(b);
-	char *s = malloc(la + lb + 1);
-
-	if (s) {
-		memcpy(s, a, la);
-		memcpy(s + la, b, lb + 1);
-	}
-	return s;
-}
-
-static int
-names_init(struct names *n, const struct config *cfg)
-{
-	const char *p = cfg->prefix ? cfg->prefix : "jobd";
-	const char *ns = cfg->ns ? cfg->ns : "main";
-	size_t len = strlen(p) + strlen(ns) + 8;
-
-	memset(n, 0, sizeof(*n));
-	if ((n->K = malloc(len)) == NULL)
-		return -1;
-	snprintf(n->K, len, "%s:{%s}:", p, ns);
-	n->meta = strcat2(n->K, "meta");
-	n->events = strcat2(n->K, "events");
-	n->ends = strcat2(n->K, "ends");
-	n->wake = strcat2(n->K, "wake");
-	if (!n->meta || !n->events || !n->ends || !n->wake) {
-		names_free(n);
-		return -1;
-	}
-	return 0;
-}
-
-/* The head of every FCALL: function, the meta key, the common ARGV. */
-static void
-cmd_fcall(struct cmd *c, const struct names *n, const struct config *cfg,
-          const char *fn)
-{
-	cmd_init(c);
-	cmd_add(c, "FCALL");
-	cmd_add(c, fn);
-	cmd_add(c, "1");
-	cmd_add(c, n->meta);
-	cmd_add(c, n->K);
-	cmd_addll(c, cfg->result_ttl);
-	cmd_addll(c, cfg->failure_ttl);
-}
-
-static void
-cmd_queues(struct cmd *c, const struct config *cfg)
-{
-	int i, nq = cfg->nqueues;
-
-	if (nq < 0)
-		nq = 0;
-	if (nq > CONFIG_MAX_QUEUES)
-		nq = CONFIG_MAX_QUEUES;
-	cmd_addll(c, nq);
-	for (i = 0; i < nq; i++)
-		cmd_add(c, cfg->queues[i]);
-}
-
-static long long
-lease_ms(const struct config *cfg)
-{
-	double l = cfg->lease > 0 ? cfg->lease : 30;
-
-	return (long long)(l * 1000);
-}
-
-/* A parsed Redis address. */
-struct redis_addr {
-	char path[PATH_MAX];    /* unix socket, or "" */
-	char host[256];
-	int port;
-	int db;
-};
-
-static int
-parse_addr(const char *url, struct redis_addr *a, char *err, size_t errlen)
-{
-	const char *p, *e;
-	size_t n;
-
-	memset(a, 0, sizeof(*a));
-	a->port = 6379;
-	if (url == NULL || *url == '\0')
-		url = "redis://127.0.0.1:6379/0";
-	if (strncmp(url, "unix://", 7) == 0 || url[0] == '/') {
-		p = url[0] == '/' ? url : url + 7;
-		if (*p == '\0' || strlen(p) >= sizeof(a->path)) {
-			snprintf(err, errlen, "bad redis address '%s'", url);
-			return -1;
-		}
-		strcpy(a->path, p);
-		return 0;
-	}
-	if (strncmp(url, "redis://", 8) != 0) {
-		snprintf(err, errlen, "bad redis address '%s' (redis://host:port/db "
-		         "or unix:///path)", url);
-		return -1;
-	}
-	p = url + 8;
-	if ((e = strchr(p, '@')) != NULL)      /* credentials: not supported */
-		p = e + 1;
-	if (*p == '[') {
-		if ((e = strchr(p, ']')) == NULL)
-			goto bad;
-		n = (size_t)(e - p - 1);
-		if (n == 0 || n >= sizeof(a->host))
-			goto bad;
-		memcpy(a->host, p + 1, n);
-		p = e + 1;
-	} else {
-		n = strcspn(p, ":/");
-		if (n >= sizeof(a->host))
-			goto bad;
-		memcpy(a->host, p, n);
-		p += n;
-	}
-	if (a->host[0] == '\0')
-		strcpy(a->host, "127.0.0.1");
-	if (*p == ':') {
-		char *end;
-		long v = strtol(p + 1, &end, 10);
-
-		if (end == p + 1 || v < 1 || v > 65535)
-			goto bad;
-		a->port = (int)v;
-		p = end;
-	}
-	if (*p == '/' && p[1] != '\0') {
-		char *end;
-		long v = strtol(p + 1, &end, 10);
-
-		if (end == p + 1 || *end != '\0' || v < 0 || v > 1000000)
-			goto bad;
-		a->db = (int)v;
-	} else if (*p != '\0' && strcmp(p, "/") != 0) {
-		goto bad;
-	}
-	return 0;
-bad:
-	snprintf(err, errlen, "bad redis address '%s'", url);
-	return -1;
-}
-
-/* ---------------------------------------------------------------------- */
-/* Reply conversion                                                        */
-
-static int
-rep_is(const redisReply *r, const char *s)
-{
-	return r && (r->type == REDIS_REPLY_STRING ||
-	             r->type == REDIS_REPLY_STATUS) &&
-	       r->len == strlen(s) && memcmp(r->str, s, r->len) == 0;
-}
-
-static long long
-rep_ll(const redisReply *r)
-{
-	if (r == NULL)
-		return 0;
-	if (r->type == REDIS_REPLY_INTEGER)
-		return r->integer;
-	if (r->type == REDIS_REPLY_STRING)
-		return strtoll(r->str, NULL, 10);
-	return 0;
-}
-
-static json_t *
-rep_str(const redisReply *r)
-{
-	if (r == NULL || r->type != REDIS_REPLY_STRING)
-		return json_null();
-	return json_stringn(r->str, r->len);
-}
-
-/* iso_time: Unix ms as "2025-01-01T12:00:00.123Z". */
-static json_t *
-iso_time(long long ms)
-{
-	char b[40];
-	struct tm tm;
-	time_t t;
-
-	if (ms <= 0)
-		return json_null();
-	t = (time_t)(ms / 1000);
-	if (gmtime_r(&t, &tm) == NULL)
-		return json_null();
-	snprintf(b, sizeof(b), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
-	         tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-	         tm.tm_min, tm.tm_sec, (int)(ms % 1000));
-	return json_string(b);
-}
-
-/* json_text: JSON text stored by jobd; raw text as a string if it is not
- * JSON (never fails a read). */
-static json_t *
-json_text(const char *s, size_t n)
-{
-	json_t *v = json_loadb(s, n, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
-
-	return v ? v : json_stringn(s, n);
-}
-
-static json_t *
-seconds_value(long long ms)
-{
-	if (ms % 1000 == 0)
-		return json_integer(ms / 1000);
-	return json_real((double)ms / 1000.0);
-}
-
-/* errors_history: the "errors" field with its "at" times as ISO-8601. */
-static json_t *
-errors_history(const char *s, size_t n)
-{
-	json_t *a = json_loadb(s, n, 0, NULL);
-	json_t *e;
-	size_t i;
-
-	if (!json_is_array(a)) {
-		json_decref(a);
-		return json_array();
-	}
-	json_array_foreach(a, i, e) {
-		json_t *at = json_object_get(e, "at");
-
-		if (json_is_integer(at))
-			json_object_set_new(e, "at", iso_time(json_integer_value(at)));
-	}
-	return a;
-}
-
-/*
- * A record as jobd.lua returns it: {id, MessagePack map of strings}, the
- * form it is stored in.  The fields point into the decoded map.
- */
-struct field {
-	const char *v;
-	size_t len;
-};
-
-enum { F_TYPE, F_QUEUE, F_STATUS, F_CREATED, F_ENQUEUED, F_STARTED, F_ENDED,
-       F_RUN_AT, F_TIMEOUT, F_ATTEMPTS, F_MAXR, F_PROGRESS, F_OWNER, F_META,
-       F_PAYLOAD, F_RESULT, F_ERROR, F_ERRORS, F_UNIQUE, F_LOST, F_CANCEL,
-       F_TOKEN, F__COUNT };
-
-#define FIELD(s) { s, sizeof(s) - 1 }
-static const struct { const char *name; size_t len; } field_names[F__COUNT] = {
-	FIELD("type"), FIELD("queue"), FIELD("status"), FIELD("created_at"),
-	FIELD("enqueued_at"), FIELD("started_at"), FIELD("ended_at"),
-	FIELD("run_at"), FIELD("timeout_ms"), FIELD("attempts"),
-	FIELD("max_retries"), FIELD("progress"), FIELD("owner"), FIELD("meta"),
-	FIELD("payload"), FIELD("result"), FIELD("error"), FIELD("errors"),
-	FIELD("unique_key"), FIELD("lost"), FIELD("cancel"), FIELD("token"),
-};
-#undef FIELD
-
-struct record {
-	struct field id;
-	struct field f[F__COUNT];       /* .v NULL: absent */
-	msgpack_unpacked u;
-};
-
-/* record_decode: -1 if r is not a record; record_done() either way. */
-static int
-record_decode(const redisReply *r, struct record *rec)
-{
-	const msgpack_object_kv *kv;
-	size_t off = 0, i;
-	int k;
-
-	memset(rec, 0, sizeof(*rec));
-	msgpack_unpacked_init(&rec->u);
-	if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
-	    r->element[0]->type != REDIS_REPLY_STRING ||
-	    r->element[1]->type != REDIS_REPLY_STRING)
-		return -1;
-	rec->id.v = r->element[0]->str;
-	rec->id.len = r->element[0]->len;
-	if (msgpack_unpack_next(&rec->u, r->element[1]->str, r->element[1]->len,
-	    &off) != MSGPACK_UNPACK_SUCCESS ||
-	    rec->u.data.type != MSGPACK_OBJECT_MAP)
-		return -1;
-	kv = rec->u.data.via.map.ptr;
-	for (i = 0; i < rec->u.data.via.map.size; i++) {
-		const msgpack_object_str *key = &kv[i].key.via.str;
-
-		if (kv[i].key.type != MSGPACK_OBJECT_STR ||
-		    kv[i].val.type != MSGPACK_OBJECT_STR)
-			continue;       /* jobd writes strings only */
-		for (k = 0; k < F__COUNT; k++)
-			if (field_names[k].len == key->size &&
-			    memcmp(field_names[k].name, key->ptr, key->size) == 0) {
-				rec->f[k].v = kv[i].val.via.str.ptr;
-				rec->f[k].len = kv[i].val.via.str.size;
-				break;
-			}
-	}
-	return 0;
-}
-
-static void
-record_done(struct record *rec)
-{
-	msgpack_unpacked_destroy(&rec->u);
-}
-
-static json_t *
-field_str(const struct field *f)
-{
-	return f->v ? json_stringn(f->v, f->len) : json_null();
-}
-
-static long long
-field_ll(const struct field *f)
-{
-	char b[32];
-
-	if (f->v == NULL || f->len >= sizeof(b))
-		return 0;
-	memcpy(b, f->v, f->len);
-	b[f->len] = '\0';
-	return strtoll(b, NULL, 10);
-}
-
-/* field_json: a field holding JSON text; dflt (a new reference) when
- * absent. */
-static json_t *
-field_json(const struct field *f, json_t *dflt)
-{
-	if (f->v == NULL)
-		return dflt;
-	json_decref(dflt);
-	return json_text(f->v, f->len);
-}
-
-/*
- * record_json: the record of rec (docs/protocol.md).  full: payload and
- * result included (null if absent).  Extra fields: run_at (scheduled
- * jobs), errors (last 5 errors: {attempt, error, at}), unique_key, lost
- * (lease losses), cancel_requested.
- */
-static json_t *
-record_json(const struct record *rec, int full)
-{
-	const struct field *f = rec->f;
-	json_t *o;
-
-	if ((o = json_object()) == NULL)
-		return NULL;
-	json_object_set_new(o, "job_id", field_str(&rec->id));
-	json_object_set_new(o, "type", field_str(&f[F_TYPE]));
-	json_object_set_new(o, "queue", field_str(&f[F_QUEUE]));
-	json_object_set_new(o, "status", field_str(&f[F_STATUS]));
-	json_object_set_new(o, "created_at", iso_time(field_ll(&f[F_CREATED])));
-	json_object_set_new(o, "enqueued_at",
-	                    iso_time(field_ll(&f[F_ENQUEUED])));
-	json_object_set_new(o, "started_at", iso_time(field_ll(&f[F_STARTED])));
-	json_object_set_new(o, "ended_at", iso_time(field_ll(&f[F_ENDED])));
-	if (f[F_RUN_AT].v)
-		json_object_set_new(o, "run_at",
-		                    iso_time(field_ll(&f[F_RUN_AT])));
-	json_object_set_new(o, "timeout",
-	                    seconds_value(field_ll(&f[F_TIMEOUT])));
-	json_object_set_new(o, "attempts",
-	                    json_integer(field_ll(&f[F_ATTEMPTS])));
-	json_object_set_new(o, "max_retries",
-	                    json_integer(field_ll(&f[F_MAXR])));
-	json_object_set_new(o, "progress",
-	                    field_json(&f[F_PROGRESS], json_null()));
-	json_object_set_new(o, "worker", field_str(&f[F_OWNER]));
-	json_object_set_new(o, "meta", field_json(&f[F_META], json_object()));
-	if (full) {
-		json_object_set_new(o, "payload",
-		                    field_json(&f[F_PAYLOAD], json_null()));
-		json_object_set_new(o, "result",
-		                    field_json(&f[F_RESULT], json_null()));
-	}
-	json_object_set_new(o, "error", field_str(&f[F_ERROR]));
-	json_object_set_new(o, "errors", f[F_ERRORS].v ?
-	    errors_history(f[F_ERRORS].v, f[F_ERRORS].len) : json_array());
-	if (f[F_UNIQUE].v)
-		json_object_set_new(o, "unique_key", field_str(&f[F_UNIQUE]));
-	json_object_set_new(o, "lost", json_integer(field_ll(&f[F_LOST])));
-	if (field_ll(&f[F_CANCEL]) == 1)
-		json_object_set_new(o, "cancel_requested", json_true());
-	return o;
-}
-
-/* record_from: the record JSON of a {id, record} reply; NULL if it is not
- * one (logged: a record jobd cannot read is reported, not fatal). */
-static json_t *
-record_from(const redisReply *r, int full)
-{
-	struct record rec;
-	json_t *o = NULL;
-
-	if (record_decode(r, &rec) == 0)
-		o = record_json(&rec, full);
-	else
-		log_warnx("redis: a job record jobd cannot read (%.*s)",
-		    rec.id.v ? (int)(rec.id.len > 100 ? 100 : rec.id.len) : 1,
-		    rec.id.v ? rec.id.v : "?");
-	record_done(&rec);
-	return o;
-}
-
-static json_t *
-str_array(const redisReply *r)
-{
-	json_t *a = json_array();
-	size_t i;
-
-	if (a && r && r->type == REDIS_REPLY_ARRAY)
-		for (i = 0; i < r->elements; i++)
-			json_array_append_new(a, rep_str(r->element[i]));
-	return a;
-}
-
-/*
- * map_error: a Redis error reply to a PERR_* code, message in msg, and for
- * CONFLICT {"job_id": holder} in *reply.  The library's errors read
- * "CODE <job_id|-> <message>".
- */
-static int
-map_error(const redisReply *r, char *msg, size_t msglen, json_t **reply)
-{
-	static const struct { const char *code; int err; } codes[] = {
-		{ "NOT_FOUND", PERR_NOT_FOUND },
-		{ "CONFLICT", PERR_CONFLICT },
-		{ "LOST", PERR_CONFLICT },
-		{ "BAD_REQUEST", PERR_BAD_REQUEST },
-		{ "LOADING", PERR_UNAVAILABLE },
-		{ "MASTERDOWN", PERR_UNAVAILABLE },
-		{ "READONLY", PERR_UNAVAILABLE },
-		{ "BUSY", PERR_UNAVAILABLE },
-		{ "OOM", PERR_BUSY },
-	};
-	const char *s = r->str, *sp, *id, *rest;
-	size_t n, i, idlen;
-
-	*reply = NULL;
-	sp = memchr(s, ' ', r->len);
-	n = sp ? (size_t)(sp - s) : r->len;
-	for (i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
-		if (strlen(codes[i].code) != n || memcmp(s, codes[i].code, n) != 0)
-			continue;
-		if (i >= 4 || sp == NULL) {
-			snprintf(msg, msglen, "redis: %.*s", (int)r->len, s);
-			return codes[i].err;
-		}
-		id = sp + 1;
-		rest = memchr(id, ' ', r->len - (size_t)(id - s));
-		idlen = rest ? (size_t)(rest - id) : r->len - (size_t)(id - s);
-		rest = rest ? rest + 1 : "";
-		if (codes[i].err == PERR_CONFLICT &&
-		    !(idlen == 1 && id[0] == '-')) {
-			*reply = json_object();
-			json_object_set_new(*reply, "job_id", json_stringn(id, idlen));
-		}
-		if (idlen == 1 && id[0] == '-')
-			snprintf(msg, msglen, "%s", rest);
-		else
-			snprintf(msg, msglen, "job %.*s: %s", (int)idlen, id, rest);
-		return codes[i].err;
-	}
-	snprintf(msg, msglen, "redis: %.*s", (int)(r->len > 300 ? 300 : r->len),
-	         s);
-	return PERR_INTERNAL;
-}
-
-static int
-function_missing(const redisReply *r)
-{
-	return r && r->type == REDIS_REPLY_ERROR &&
-	       (strstr(r->str, "Function not found") != NULL ||
-	        strncmp(r->str, "NOSCRIPT", 8) == 0);
-}
-
-/* pack_str: one MessagePack string; -1 when out of memory. */
-static int
-pack_str(msgpack_packer *pk, const char *v)
-{
-	size_t n = strlen(v);
-
-	return msgpack_pack_str(pk, n) == 0 &&
-	       msgpack_pack_str_body(pk, v, n) == 0 ? 0 : -1;
-}
-
-/*
- * cmd_submit_job: the submit arguments of one job, the 7 of jobd.lua's
- * submit: id queue unique_key delay_ms run_at_ms fresh record.  The record
- * is packed here, a MessagePack map of strings whose header already counts
- * the three fields Redis adds (status, created_at, and enqueued_at or
- * run_at), so that Lua only appends them and stores it.  sb: scratch.
- */
-static void
-cmd_submit_job(struct cmd *c, const struct submit_spec *s, const char *id,
-               msgpack_sbuffer *sb)
-{
-	char *payload, *meta, tmo[24], retries[24], rttl[24], fttl[24];
-	const char *f[9][2];
-	long long delay = 0, run_at = 0;
-	const char *q = s->queue && *s->queue ? s->queue : "default";
-	msgpack_packer pk;
-	size_t n = 0, i;
-	int rc;
-
-	payload = json_dumps(s->payload ? s->payload : json_null(),
-	                     JSON_COMPACT | JSON_ENCODE_ANY);
-	meta = s->meta ? json_dumps(s->meta, JSON_COMPACT | JSON_ENCODE_ANY) :
-	       NULL;
-	if (payload == NULL || (s->meta && meta == NULL))
-		c->oom = 1;
-	if (s->delay > 0)
-		delay = (long long)(s->delay * 1000);
-	if (s->run_at_ms > 0)
-		run_at = s->run_at_ms;
-	snprintf(tmo, sizeof(tmo), "%lld", (long long)(s->timeout * 1000));
-	snprintf(retries, sizeof(retries), "%d", s->retries);
-	snprintf(rttl, sizeof(rttl), "%lld", s->result_ttl);
-	snprintf(fttl, sizeof(fttl), "%lld", s->failure_ttl);
-	f[n][0] = "type", f[n++][1] = s->type;
-	f[n][0] = "queue", f[n++][1] = q;
-	f[n][0] = "payload", f[n++][1] = payload ? payload : "null";
-	f[n][0] = "timeout_ms", f[n++][1] = tmo;
-	f[n][0] = "max_retries", f[n++][1] = retries;
-	f[n][0] = "result_ttl", f[n++][1] = rttl;
-	f[n][0] = "failure_ttl", f[n++][1] = fttl;
-	if (meta != NULL && strcmp(meta, "{}") != 0)
-		f[n][0] = "meta", f[n++][1] = meta;
-	if (s->unique_key != NULL && *s->unique_key != '\0')
-		f[n][0] = "unique_key", f[n++][1] = s->unique_key;
-	msgpack_sbuffer_clear(sb);
-	msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
-	rc = msgpack_pack_map(&pk, n + 3);
-	for (i = 0; i < n && rc == 0; i++)
-		rc = pack_str(&pk, f[i][0]) == 0 ? pack_str(&pk, f[i][1]) : -1;
-	if (rc != 0)
-		c->oom = 1;
-	cmd_add(c, id);
-	cmd_add(c, q);
-	cmd_add(c, s->unique_key ? s->unique_key : "");
-	cmd_addll(c, delay);
-	cmd_addll(c, run_at);
-	cmd_add(c, s->job_id == NULL ? "1" : "0");   /* our ULID: fresh */
-	cmd_addn(c, sb->data ? sb->data : "", sb->size);
-	free(payload);
-	free(meta);
-}
-
-/* ---------------------------------------------------------------------- */
-/* Asynchronous face                                                       */
-
-enum req_kind {
-	RK_SUBMIT, RK_GET, RK_CANCEL, RK_REQUEUE, RK_LIST, RK_STATS,
-	RK_EMPTY, RK_HEARTBEAT, RK_REAP, RK_FAIL,
-};
-
 struct req {
 	struct store *st;
-	enum req_kind kind;
+	enum rep_kind kind;
 	store_cb *cb;
 	void *arg;
 	struct cmd cmd;         /* kept for one retry after a reload */
@@ -754,7 +66,7 @@ struct store {
 	const struct config *cfg;
 	store_event_cb *on_event;
 	void *arg;
-	struct names n;
+	struct cmd_names n;
 	char host[256];         /* gethostname */
 	char hb_id[300];        /* host:pid: this master in stats */
 
@@ -987,150 +299,6 @@ send_library(struct store *st, redisCallbackFn *fn)
 	cmd_free(&c);
 }
 
-/* group_result: one group's entry of a submit reply: {"job_ids": [...],
- * "statuses": [...]}, or {"err": PERR_*, "msg": text, "reply": holder}. */
-static json_t *
-group_result(const redisReply *g)
-{
-	char msg[512];
-	json_t *ids, *sts, *holder = NULL;
-	int err = PERR_INTERNAL;
-	size_t i;
-
-	if (g->type == REDIS_REPLY_ARRAY) {
-		ids = json_array();
-		sts = json_array();
-		for (i = 0; i + 1 < g->elements; i += 2) {
-			json_array_append_new(ids, rep_str(g->element[i]));
-			json_array_append_new(sts, rep_str(g->element[i + 1]));
-		}
-		return json_pack("{s:o,s:o}", "job_ids", ids, "statuses", sts);
-	}
-	if (g->type == REDIS_REPLY_ERROR)
-		err = map_error(g, msg, sizeof(msg), &holder);
-	else
-		snprintf(msg, sizeof(msg), "unexpected reply from redis (type %d)",
-		         g->type);
-	return json_pack("{s:i,s:s,s:o?}", "err", err, "msg", msg, "reply",
-	                 holder);
-}
-
-static json_t *
-convert(struct req *rq, redisReply *r, int *err, char *msg, size_t msglen)
-{
-	json_t *o = NULL, *a;
-	size_t i;
-
-	*err = PERR_OK;
-	switch (rq->kind) {
-	case RK_SUBMIT:
-		if (r->type != REDIS_REPLY_ARRAY)
-			break;
-		a = json_array();
-		for (i = 0; i < r->elements; i++)
-			json_array_append_new(a, group_result(r->element[i]));
-		return a;
-	case RK_GET:
-		if ((o = record_from(r, 1)) == NULL)
-			break;
-		return o;
-	case RK_CANCEL:
-		if (r->type != REDIS_REPLY_ARRAY || r->elements < 2)
-			break;
-		o = json_object();
-		json_object_set_new(o, "status", rep_str(r->element[0]));
-		json_object_set_new(o, "previous", rep_str(r->element[1]));
-		return o;
-	case RK_REQUEUE:
-		o = json_object();
-		json_object_set_new(o, "job_ids", str_array(r));
-		return o;
-	case RK_LIST:
-		if (r->type != REDIS_REPLY_ARRAY || r->elements < 1)
-			break;
-		a = json_array();
-		for (i = 1; i < r->elements; i++)
-			if ((o = record_from(r->element[i], 0)) != NULL)
-				json_array_append_new(a, o);
-		o = json_object();
-		json_object_set_new(o, "jobs", a);
-		json_object_set_new(o, "total", json_integer(rep_ll(r->element[0])));
-		return o;
-	case RK_STATS: {
-		static const char *sts[] = { "queued", "scheduled", "started",
-		                             "finished", "failed", "canceled" };
-		json_t *queues, *workers, *totals;
-		long long tot[6] = { 0 };
-		size_t k;
-
-		if (r->type != REDIS_REPLY_ARRAY || r->elements < 2)
-			break;
-		queues = json_object();
-		workers = json_array();
-		totals = json_object();
-		for (i = 0; i < r->element[0]->elements; i++) {
-			redisReply *row = r->element[0]->element[i];
-			json_t *q;
-
-			if (row->type != REDIS_REPLY_ARRAY || row->elements < 8 ||
-			    row->element[0]->type != REDIS_REPLY_STRING)
-				continue;
-			q = json_object();
-			for (k = 0; k < 6; k++) {
-				long long v = rep_ll(row->element[k + 1]);
-
-				json_object_set_new(q, sts[k], json_integer(v));
-				tot[k] += v;
-			}
-			json_object_set_new(q, "paused",
-			                    json_boolean(rep_ll(row->element[7])));
-			json_object_set_new(queues, row->element[0]->str, q);
-		}
-		for (k = 0; k < 6; k++)
-			json_object_set_new(totals, sts[k], json_integer(tot[k]));
-		for (i = 0; i < r->element[1]->elements; i++) {
-			redisReply *w = r->element[1]->element[i];
-			json_t *ws, *e;
-			size_t j;
-
-			if (w->type != REDIS_REPLY_STRING)
-				continue;
-			ws = json_loadb(w->str, w->len, 0, NULL);
-			if (json_is_array(ws))
-				json_array_foreach(ws, j, e)
-					json_array_append(workers, e);
-			json_decref(ws);
-		}
-		o = json_object();
-		json_object_set_new(o, "queues", queues);
-		json_object_set_new(o, "workers", workers);
-		json_object_set_new(o, "totals", totals);
-		return o;
-	}
-	case RK_EMPTY:
-		return json_object();
-	case RK_HEARTBEAT:
-	case RK_REAP:
-		if (r->type != REDIS_REPLY_ARRAY || r->elements < 2)
-			break;
-		o = json_object();
-		json_object_set_new(o, rq->kind == RK_REAP ? "requeued" : "lost",
-		                    str_array(r->element[0]));
-		json_object_set_new(o, rq->kind == RK_REAP ? "failed" : "cancel",
-		                    str_array(r->element[1]));
-		return o;
-	case RK_FAIL:
-		if (r->type != REDIS_REPLY_ARRAY || r->elements < 1)
-			break;
-		o = json_object();
-		json_object_set_new(o, "status", rep_str(r->element[0]));
-		return o;
-	}
-	*err = PERR_INTERNAL;
-	snprintf(msg, msglen, "unexpected reply from redis (type %d)", r->type);
-	return NULL;
-}
-
 static void
 on_reply(redisAsyncContext *ac, void *r_, void *priv)
 {
@@ -1147,7 +315,7 @@ on_reply(redisAsyncContext *ac, void *r_, void *priv)
 		req_free(rq);
 		return;
 	}
-	if (function_missing(r) && !rq->retried) {
+	if (rep_function_missing(r) && !rq->retried) {
 		/* Redis restarted or was flushed: load and retry once, in
 		 * order on the same connection. */
 		log_warnx("redis: %s; loading the function library again", r->str);
@@ -1161,15 +329,16 @@ on_reply(redisAsyncContext *ac, void *r_, void *priv)
 		return;
 	}
 	if (r->type == REDIS_REPLY_ERROR) {
-		err = map_error(r, msg, sizeof(msg), &reply);
+		err = rep_error(r, msg, sizeof(msg), &reply);
 		if (err == PERR_INTERNAL)
 			log_warnx("%s", msg);
 	} else {
 		msg[0] = '\0';
-		reply = convert(rq, r, &err, msg, sizeof(msg));
-		if (reply == NULL && err == PERR_OK) {
+		err = PERR_OK;
+		if ((reply = rep_convert(rq->kind, r)) == NULL) {
 			err = PERR_INTERNAL;
-			snprintf(msg, sizeof(msg), "out of memory");
+			snprintf(msg, sizeof(msg), "unexpected reply from redis "
+			         "(type %d)", r->type);
 		}
 	}
 	rq->cb(rq->arg, err, err ? msg : NULL, reply);
@@ -1202,7 +371,7 @@ submit_req(struct store *st, struct req *rq)
 /* new_req: a request whose command starts with FCALL fn; NULL if out of
  * memory, after the callback was told so. */
 static struct req *
-new_req(struct store *st, enum req_kind kind, const char *fn, store_cb *cb,
+new_req(struct store *st, enum rep_kind kind, const char *fn, store_cb *cb,
         void *arg)
 {
 	struct req *rq = calloc(1, sizeof(*rq));
@@ -1383,7 +552,7 @@ on_connect_ac(const redisAsyncContext *cac, int status)
 {
 	redisAsyncContext *ac = (redisAsyncContext *)cac;
 	struct store *st = ac->data;
-	struct redis_addr a;
+	struct redis_url a;
 	struct cmd c;
 	char err[256];
 
@@ -1394,7 +563,7 @@ on_connect_ac(const redisAsyncContext *cac, int status)
 		link_fail(st, "%s", ac->errstr);
 		return;
 	}
-	if (parse_addr(st->cfg->redis, &a, err, sizeof(err)) == 0 && a.db != 0 &&
+	if (redis_url_parse(st->cfg->redis, &a, err, sizeof(err)) == 0 && a.db != 0 &&
 	    a.path[0] == '\0') {
 		cmd_init(&c);
 		cmd_add(&c, "SELECT");
@@ -1450,7 +619,7 @@ on_disconnect(const redisAsyncContext *cac, int status)
 }
 
 static redisAsyncContext *
-open_one(struct store *st, const struct redis_addr *a,
+open_one(struct store *st, const struct redis_url *a,
          redisConnectCallback *on_conn)
 {
 	redisAsyncContext *ac;
@@ -1482,14 +651,14 @@ open_one(struct store *st, const struct redis_addr *a,
 static void
 link_start(struct store *st)
 {
-	struct redis_addr a;
+	struct redis_url a;
 	char err[256];
 
 	st->link_started = now_ms();
 	st->ac_ready = st->sub_ready = st->up = 0;
 	st->ends = ENDS_OFF;
 	st->pending = 0;
-	if (parse_addr(st->cfg->redis, &a, err, sizeof(err)) < 0) {
+	if (redis_url_parse(st->cfg->redis, &a, err, sizeof(err)) < 0) {
 		link_fail(st, "%s", err);
 		return;
 	}
@@ -1519,7 +688,7 @@ store_new(struct event_base *base, const struct config *cfg,
 	         (long)getpid());
 	snprintf(st->status, sizeof(st->status),
 	         "redis unreachable: connecting");
-	if (names_init(&st->n, cfg) < 0)
+	if (cmd_names_init(&st->n, cfg) < 0)
 		goto fail;
 	st->ev_defer = event_new(base, -1, 0, on_defer, st);
 	st->ev_tick = event_new(base, -1, EV_PERSIST, on_tick, st);
@@ -1539,7 +708,7 @@ fail:
 		event_free(st->ev_retry);
 	if (st->ev_group)
 		event_free(st->ev_group);
-	names_free(&st->n);
+	cmd_names_free(&st->n);
 	msgpack_sbuffer_destroy(&st->sb);
 	free(st);
 	return NULL;
@@ -1550,15 +719,15 @@ store_set_config(struct store *st, const struct config *cfg)
 {
 	const struct config *old = st->cfg;
 	int relink;
-	struct names n;
+	struct cmd_names n;
 
 	relink = strcmp(old->redis ? old->redis : "", cfg->redis ? cfg->redis :
 	                "") != 0;
 	st->cfg = cfg;
-	if (names_init(&n, cfg) == 0) {
+	if (cmd_names_init(&n, cfg) == 0) {
 		if (strcmp(n.K, st->n.K) != 0)
 			relink = 1;
-		names_free(&st->n);
+		cmd_names_free(&st->n);
 		st->n = n;
 	}
 	if (relink)
@@ -1579,7 +748,7 @@ store_free(struct store *st)
 	event_free(st->ev_tick);
 	event_free(st->ev_retry);
 	event_free(st->ev_group);
-	names_free(&st->n);
+	cmd_names_free(&st->n);
 	msgpack_sbuffer_destroy(&st->sb);
 	free(st);
 }
@@ -1679,7 +848,7 @@ group_join(struct store *st, size_t njobs, store_cb *cb, void *arg)
 	if (st->group == NULL) {
 		if ((g = calloc(1, sizeof(*g))) == NULL)
 			return NULL;
-		if ((st->group = new_req(st, RK_SUBMIT, "jobd_submit",
+		if ((st->group = new_req(st, REP_SUBMIT, "jobd_submit",
 		    group_done, g)) == NULL)
 			return NULL;    /* group_done freed g */
 		event_active(st->ev_group, EV_TIMEOUT, 0);
@@ -1709,7 +878,7 @@ store_submit(struct store *st, const struct submit_spec *jobs,
 	size_t i;
 
 	if (n == 0 || n > REQUEST_MAX_JOBS) {
-		if ((rq = new_req(st, RK_EMPTY, "jobd_submit", cb, arg)) != NULL)
+		if ((rq = new_req(st, REP_EMPTY, "jobd_submit", cb, arg)) != NULL)
 			defer_fail(st, rq, PERR_BAD_REQUEST, "bad number of jobs");
 		return;
 	}
@@ -1725,7 +894,7 @@ store_submit(struct store *st, const struct submit_spec *jobs,
 
 /* one_arg: the many calls that take one string argument. */
 static void
-one_arg(struct store *st, enum req_kind kind, const char *fn, const char *a1,
+one_arg(struct store *st, enum rep_kind kind, const char *fn, const char *a1,
         const char *a2, store_cb *cb, void *arg)
 {
 	struct req *rq = new_req(st, kind, fn, cb, arg);
@@ -1742,38 +911,38 @@ one_arg(struct store *st, enum req_kind kind, const char *fn, const char *a1,
 void
 store_get(struct store *st, const char *job_id, store_cb *cb, void *arg)
 {
-	one_arg(st, RK_GET, "jobd_get", job_id, NULL, cb, arg);
+	one_arg(st, REP_GET, "jobd_get", job_id, NULL, cb, arg);
 }
 
 void
 store_watch(struct store *st, const char *job_id, store_cb *cb, void *arg)
 {
-	one_arg(st, RK_GET, "jobd_watch", job_id, NULL, cb, arg);
+	one_arg(st, REP_GET, "jobd_watch", job_id, NULL, cb, arg);
 }
 
 void
 store_cancel(struct store *st, const char *job_id, store_cb *cb, void *arg)
 {
-	one_arg(st, RK_CANCEL, "jobd_cancel", job_id, NULL, cb, arg);
+	one_arg(st, REP_CANCEL, "jobd_cancel", job_id, NULL, cb, arg);
 }
 
 void
 store_requeue(struct store *st, const char *job_id, store_cb *cb, void *arg)
 {
-	one_arg(st, RK_REQUEUE, "jobd_requeue", "job", job_id, cb, arg);
+	one_arg(st, REP_REQUEUE, "jobd_requeue", "job", job_id, cb, arg);
 }
 
 void
 store_delete(struct store *st, const char *job_id, store_cb *cb, void *arg)
 {
-	one_arg(st, RK_EMPTY, "jobd_delete", job_id, NULL, cb, arg);
+	one_arg(st, REP_EMPTY, "jobd_delete", job_id, NULL, cb, arg);
 }
 
 void
 store_requeue_failed(struct store *st, const char *queue, store_cb *cb,
                      void *arg)
 {
-	struct req *rq = new_req(st, RK_REQUEUE, "jobd_requeue", cb, arg);
+	struct req *rq = new_req(st, REP_REQUEUE, "jobd_requeue", cb, arg);
 
 	if (rq == NULL)
 		return;
@@ -1787,7 +956,7 @@ void
 store_release_owner(struct store *st, const char *owner, const char *error,
                     store_cb *cb, void *arg)
 {
-	struct req *rq = new_req(st, RK_REQUEUE, "jobd_release", cb, arg);
+	struct req *rq = new_req(st, REP_REQUEUE, "jobd_release", cb, arg);
 
 	if (rq == NULL)
 		return;
@@ -1801,7 +970,7 @@ store_list(struct store *st, const char *status, const char *queue,
            const char *type, long offset, long limit, store_cb *cb,
            void *arg)
 {
-	struct req *rq = new_req(st, RK_LIST, "jobd_list", cb, arg);
+	struct req *rq = new_req(st, REP_LIST, "jobd_list", cb, arg);
 
 	if (rq == NULL)
 		return;
@@ -1818,7 +987,7 @@ store_list(struct store *st, const char *status, const char *queue,
 void
 store_stats(struct store *st, store_cb *cb, void *arg)
 {
-	struct req *rq = new_req(st, RK_STATS, "jobd_stats", cb, arg);
+	struct req *rq = new_req(st, REP_STATS, "jobd_stats", cb, arg);
 
 	if (rq == NULL)
 		return;
@@ -1830,35 +999,19 @@ void
 store_pause(struct store *st, const char *queue, int paused, store_cb *cb,
             void *arg)
 {
-	one_arg(st, RK_EMPTY, "jobd_pause", queue, paused ? "1" : "0", cb, arg);
-}
-
-static char *
-progress_json(double percent, const char *message)
-{
-	json_t *p = json_object();
-	char *s;
-
-	if (p == NULL)
-		return NULL;
-	json_object_set_new(p, "percent", json_real(percent));
-	json_object_set_new(p, "message", message ? json_string(message) :
-	                    json_null());
-	s = json_dumps(p, JSON_COMPACT);
-	json_decref(p);
-	return s;
+	one_arg(st, REP_EMPTY, "jobd_pause", queue, paused ? "1" : "0", cb, arg);
 }
 
 void
 store_progress(struct store *st, const char *job_id, double percent,
                const char *message, store_cb *cb, void *arg)
 {
-	struct req *rq = new_req(st, RK_EMPTY, "jobd_progress", cb, arg);
+	struct req *rq = new_req(st, REP_EMPTY, "jobd_progress", cb, arg);
 	char *p;
 
 	if (rq == NULL)
 		return;
-	if ((p = progress_json(percent, message)) == NULL)
+	if ((p = cmd_progress_json(percent, message)) == NULL)
 		rq->cmd.oom = 1;
 	cmd_add(&rq->cmd, job_id);
 	cmd_add(&rq->cmd, "");
@@ -1871,11 +1024,11 @@ void
 store_heartbeat(struct store *st, json_t *leases, json_t *workers,
                 store_cb *cb, void *arg)
 {
-	struct req *rq = new_req(st, RK_HEARTBEAT, "jobd_heartbeat", cb, arg);
+	struct req *rq = new_req(st, REP_HEARTBEAT, "jobd_heartbeat", cb, arg);
 	json_t *ws, *w, *l;
 	char *text;
 	size_t i, n;
-	long long ttl = lease_ms(st->cfg);
+	long long ttl = cmd_lease_ms(st->cfg);
 
 	if (rq == NULL)
 		return;
@@ -1896,7 +1049,7 @@ store_heartbeat(struct store *st, json_t *leases, json_t *workers,
 	cmd_add(&rq->cmd, st->hb_id);
 	cmd_add(&rq->cmd, text ? text : "[]");
 	cmd_addll(&rq->cmd, ttl < 1000 ? 1000 : ttl);   /* 3x lease/3 */
-	cmd_addll(&rq->cmd, lease_ms(st->cfg));
+	cmd_addll(&rq->cmd, cmd_lease_ms(st->cfg));
 	free(text);
 	n = json_is_array(leases) ? json_array_size(leases) : 0;
 	cmd_addll(&rq->cmd, (long long)n);
@@ -1911,33 +1064,14 @@ store_heartbeat(struct store *st, json_t *leases, json_t *workers,
 void
 store_reap(struct store *st, store_cb *cb, void *arg)
 {
-	struct req *rq = new_req(st, RK_REAP, "jobd_reap", cb, arg);
+	struct req *rq = new_req(st, REP_REAP, "jobd_reap", cb, arg);
 
 	if (rq == NULL)
 		return;
 	cmd_addll(&rq->cmd, REAP_BATCH);
 	cmd_addll(&rq->cmd, MAX_LOST);
-	cmd_addll(&rq->cmd, lease_ms(st->cfg));
+	cmd_addll(&rq->cmd, cmd_lease_ms(st->cfg));
 	submit_req(st, rq);
-}
-
-static void
-cmd_fail_args(struct cmd *c, const char *job_id, const char *token,
-              const char *error, enum store_fail_mode mode,
-              long long retry_delay_ms)
-{
-	size_t elen = error ? strlen(error) : 0;
-
-	cmd_add(c, job_id);
-	cmd_add(c, token);
-	/* The tail of a long error is the informative part (stderr). */
-	if (elen > ERROR_TEXT_MAX)
-		cmd_addn(c, error + elen - ERROR_TEXT_MAX, ERROR_TEXT_MAX);
-	else
-		cmd_add(c, error ? error : "");
-	cmd_add(c, mode == STORE_REQUEUE ? "requeue" :
-	    mode == STORE_FAIL_FINAL ? "final" : "fail");
-	cmd_addll(c, retry_delay_ms < 0 ? 0 : retry_delay_ms);
 }
 
 void
@@ -1945,440 +1079,11 @@ store_fail_job(struct store *st, const char *job_id, const char *token,
                const char *error, enum store_fail_mode mode,
                long long retry_delay_ms, store_cb *cb, void *arg)
 {
-	struct req *rq = new_req(st, RK_FAIL, "jobd_fail", cb, arg);
+	struct req *rq = new_req(st, REP_FAIL, "jobd_fail", cb, arg);
 
 	if (rq == NULL)
 		return;
 	cmd_fail_args(&rq->cmd, job_id, token, error, mode, retry_delay_ms);
 	cmd_add(&rq->cmd, "0");
 	submit_req(st, rq);
-}
-
-/* ---------------------------------------------------------------------- */
-/* Blocking face                                                           */
-
-struct store_sync {
-	const struct config *cfg;
-	redisContext *c;
-	struct names n;
-	char owner[300];
-	char err[256];
-};
-
-static void
-sync_drop(struct store_sync *ss)
-{
-	if (ss->c) {
-		redisFree(ss->c);
-		ss->c = NULL;
-	}
-}
-
-static int
-sync_open(struct store_sync *ss)
-{
-	struct redis_addr a;
-	struct timeval ct = { CONNECT_TIMEOUT_MS / 1000, 0 };
-	struct timeval st = { SYNC_SOCK_TIMEOUT_S, 0 };
-	redisReply *r;
-
-	if (ss->c)
-		return 0;
-	if (parse_addr(ss->cfg->redis, &a, ss->err, sizeof(ss->err)) < 0)
-		return -1;
-	if (a.path[0])
-		ss->c = redisConnectUnixWithTimeout(a.path, ct);
-	else
-		ss->c = redisConnectWithTimeout(a.host, a.port, ct);
-	if (ss->c == NULL || ss->c->err) {
-		snprintf(ss->err, sizeof(ss->err), "redis unreachable: %s",
-		         ss->c ? ss->c->errstr : "out of memory");
-		sync_drop(ss);
-		return -1;
-	}
-	redisSetTimeout(ss->c, st);
-	if (a.db != 0 && a.path[0] == '\0') {
-		r = redisCommand(ss->c, "SELECT %d", a.db);
-		if (r == NULL || r->type == REDIS_REPLY_ERROR) {
-			snprintf(ss->err, sizeof(ss->err), "redis SELECT: %s",
-			         r ? r->str : ss->c->errstr);
-			freeReplyObject(r);
-			sync_drop(ss);
-			return -1;
-		}
-		freeReplyObject(r);
-	}
-	return 0;
-}
-
-/* sync_load: FUNCTION LOAD REPLACE the library. */
-static int
-sync_load(struct store_sync *ss)
-{
-	const char *argv[4] = { "FUNCTION", "LOAD", "REPLACE",
-	                        store_lua_library };
-	redisReply *r = redisCommandArgv(ss->c, 4, argv, NULL);
-	int rc = 0;
-
-	if (r == NULL || r->type == REDIS_REPLY_ERROR) {
-		snprintf(ss->err, sizeof(ss->err), "redis FUNCTION LOAD: %s",
-		         r ? r->str : ss->c->errstr);
-		rc = -1;
-	}
-	if (r == NULL)
-		sync_drop(ss);
-	freeReplyObject(r);
-	return rc;
-}
-
-/*
- * sync_reply: send what was appended and read its reply.  The wait is a
- * poll() for input, not a blocking read(): when Redis reads the request,
- * the kernel signals write space to every task asleep on this socket,
- * which wakes one blocked in read() for nothing (it sleeps again until the
- * reply), while a poll() for POLLIN is not woken.  One context switch per
- * call instead of two, and no wake-up for Redis to pay.
- */
-static int
-sync_reply(struct store_sync *ss, void **rv)
-{
-	struct pollfd pfd = { .fd = ss->c->fd, .events = POLLIN };
-	int done = 0, n;
-
-	*rv = NULL;
-	do {
-		if (redisBufferWrite(ss->c, &done) != REDIS_OK)
-			return -1;
-	} while (!done);
-	for (;;) {
-		if (redisReaderGetReply(ss->c->reader, rv) != REDIS_OK) {
-			snprintf(ss->c->errstr, sizeof(ss->c->errstr), "%s",
-			         ss->c->reader->errstr);
-			return -1;
-		}
-		if (*rv != NULL)
-			return 0;
-		n = poll(&pfd, 1, SYNC_SOCK_TIMEOUT_S * 1000);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			snprintf(ss->c->errstr, sizeof(ss->c->errstr), "%s",
-			         n == 0 ? "no reply within the socket timeout" :
-			         strerror(errno));
-			return -1;
-		}
-		if (redisBufferRead(ss->c) != REDIS_OK)
-			return -1;
-	}
-}
-
-/* sync_call: send c, return the reply (caller frees) or NULL with ss->err
- * set.  Error replies are returned as replies; a missing library is
- * loaded and the call retried once. */
-static redisReply *
-sync_call(struct store_sync *ss, struct cmd *c)
-{
-	redisReply *r = NULL;
-	void *rv;
-	int tries;
-
-	if (cmd_finish(c) < 0) {
-		snprintf(ss->err, sizeof(ss->err), "out of memory");
-		return NULL;
-	}
-	for (tries = 0; tries < 2; tries++) {
-		if (sync_open(ss) < 0)
-			return NULL;
-		if (redisAppendFormattedCommand(ss->c, c->buf + c->start,
-		                                c->len - c->start) != REDIS_OK ||
-		    sync_reply(ss, &rv) != 0) {
-			snprintf(ss->err, sizeof(ss->err), "redis unreachable: %s",
-			         ss->c->errstr);
-			sync_drop(ss);
-			return NULL;
-		}
-		r = rv;
-		if (!function_missing(r) || tries > 0)
-			return r;
-		freeReplyObject(r);
-		r = NULL;
-		if (sync_load(ss) < 0)
-			return NULL;
-	}
-	return r;
-}
-
-struct store_sync *
-store_sync_connect(const struct config *cfg, const char *owner, char *err,
-                   size_t errlen)
-{
-	struct store_sync *ss = calloc(1, sizeof(*ss));
-
-	if (ss == NULL) {
-		snprintf(err, errlen, "out of memory");
-		return NULL;
-	}
-	ss->cfg = cfg;
-	snprintf(ss->owner, sizeof(ss->owner), "%s", owner ? owner : "");
-	if (names_init(&ss->n, cfg) < 0) {
-		snprintf(err, errlen, "out of memory");
-		free(ss);
-		return NULL;
-	}
-	if (sync_open(ss) < 0) {
-		snprintf(err, errlen, "%s", ss->err);
-		store_sync_free(ss);
-		return NULL;
-	}
-	return ss;
-}
-
-void
-store_sync_free(struct store_sync *ss)
-{
-	if (ss == NULL)
-		return;
-	sync_drop(ss);
-	names_free(&ss->n);
-	free(ss);
-}
-
-const char *
-store_sync_errmsg(const struct store_sync *ss)
-{
-	return ss->err;
-}
-
-void
-store_job_free(struct store_job *job)
-{
-	if (job == NULL)
-		return;
-	free(job->id);
-	free(job->token);
-	free(job->type);
-	free(job->queue);
-	json_decref(job->record);
-	free(job);
-}
-
-static char *
-field_dup(const struct field *f)
-{
-	return f->v ? strndup(f->v, f->len) : strdup("");
-}
-
-/* job_from: a store_job from a take's {id, record}; NULL if out of memory
- * or not a record. */
-static struct store_job *
-job_from(const redisReply *r)
-{
-	struct store_job *j = calloc(1, sizeof(*j));
-	struct record rd;
-	json_t *rec = NULL;
-
-	if (j == NULL)
-		return NULL;
-	if (record_decode(r, &rd) == 0) {
-		j->record = rec = record_json(&rd, 1);
-		j->id = field_dup(&rd.id);
-		j->token = field_dup(&rd.f[F_TOKEN]);
-		j->type = field_dup(&rd.f[F_TYPE]);
-		j->queue = field_dup(&rd.f[F_QUEUE]);
-	}
-	record_done(&rd);
-	if (!rec || !j->id || !j->token || !j->type || !j->queue) {
-		store_job_free(j);
-		return NULL;
-	}
-	j->attempt = (int)json_integer_value(json_object_get(rec, "attempts"));
-	j->max_retries = (int)json_integer_value(json_object_get(rec,
-	                                                     "max_retries"));
-	j->timeout = json_number_value(json_object_get(rec, "timeout"));
-	return j;
-}
-
-/* take_result: a dequeue reply (job fields or wait ms) to the
- * store_sync_dequeue convention. */
-static int
-take_result(struct store_sync *ss, const redisReply *r,
-            struct store_job **job, long long *wait_ms)
-{
-	long long w;
-
-	if (r->type == REDIS_REPLY_ARRAY && r->elements >= 2) {
-		if ((*job = job_from(r)) == NULL) {
-			snprintf(ss->err, sizeof(ss->err), "cannot read the job "
-			         "record taken (or out of memory)");
-			return -1;
-		}
-		return 1;
-	}
-	w = r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
-	if (w < 0 || w > WAIT_CAP_MS)
-		w = WAIT_CAP_MS;
-	if (wait_ms)
-		*wait_ms = w;
-	return 0;
-}
-
-static int
-error_reply(struct store_sync *ss, redisReply *r)
-{
-	snprintf(ss->err, sizeof(ss->err), "redis: %.*s",
-	         (int)(r->len > 200 ? 200 : r->len), r->str);
-	freeReplyObject(r);
-	return -1;
-}
-
-static void
-cmd_take_tail(struct cmd *c, struct store_sync *ss)
-{
-	cmd_add(c, ss->owner);
-	cmd_addll(c, lease_ms(ss->cfg));
-	cmd_queues(c, ss->cfg);
-}
-
-int
-store_sync_dequeue(struct store_sync *ss, struct store_job **job,
-                   long long *wait_ms)
-{
-	struct cmd c;
-	redisReply *r;
-	int rc;
-
-	*job = NULL;
-	cmd_fcall(&c, &ss->n, ss->cfg, "jobd_dequeue");
-	cmd_take_tail(&c, ss);
-	r = sync_call(ss, &c);
-	cmd_free(&c);
-	if (r == NULL)
-		return -1;
-	if (r->type == REDIS_REPLY_ERROR)
-		return error_reply(ss, r);
-	rc = take_result(ss, r, job, wait_ms);
-	freeReplyObject(r);
-	return rc;
-}
-
-int
-store_sync_wait(struct store_sync *ss, long long timeout_ms)
-{
-	struct cmd c;
-	redisReply *r;
-	char t[32];
-
-	if (timeout_ms <= 0)
-		return 0;
-	if (timeout_ms > WAIT_CAP_MS)
-		timeout_ms = WAIT_CAP_MS;
-	snprintf(t, sizeof(t), "%lld.%03lld", timeout_ms / 1000,
-	         timeout_ms % 1000);
-	cmd_init(&c);
-	cmd_add(&c, "BZPOPMIN");
-	cmd_add(&c, ss->n.wake);
-	cmd_add(&c, t);
-	r = sync_call(ss, &c);
-	cmd_free(&c);
-	if (r == NULL)
-		return -1;
-	if (r->type == REDIS_REPLY_ERROR)
-		return error_reply(ss, r);
-	freeReplyObject(r);
-	return 0;
-}
-
-/* end_call: finish or fail (cmd built up to the take flag). */
-static int
-end_call(struct store_sync *ss, struct cmd *c, const struct store_job *job,
-         struct store_job **next)
-{
-	redisReply *r;
-	int rc = 0;
-
-	if (next) {
-		*next = NULL;
-		cmd_add(c, "1");
-		cmd_take_tail(c, ss);
-	} else {
-		cmd_add(c, "0");
-	}
-	r = sync_call(ss, c);
-	cmd_free(c);
-	if (r == NULL)
-		return -1;
-	if (r->type == REDIS_REPLY_ERROR)
-		return error_reply(ss, r);
-	if (r->type != REDIS_REPLY_ARRAY || r->elements < 2) {
-		snprintf(ss->err, sizeof(ss->err), "unexpected reply from redis");
-		freeReplyObject(r);
-		return -1;
-	}
-	if (rep_is(r->element[0], "lost"))
-		log_warnx("job %s: lease lost (reaped or canceled), outcome "
-		          "dropped", job->id);
-	if (next)
-		rc = take_result(ss, r->element[1], next, NULL);
-	freeReplyObject(r);
-	return rc;
-}
-
-int
-store_sync_finish(struct store_sync *ss, const struct store_job *job,
-                  const char *result_json, struct store_job **next)
-{
-	struct cmd c;
-	size_t len = result_json ? strlen(result_json) : 0;
-
-	if (ss->cfg->max_result > 0 && (long long)len > ss->cfg->max_result) {
-		char e[160];
-
-		snprintf(e, sizeof(e), "result too large: %zu bytes (max_result "
-		         "%lld)", len, ss->cfg->max_result);
-		return store_sync_fail(ss, job, e, STORE_FAIL, 0, next);
-	}
-	cmd_fcall(&c, &ss->n, ss->cfg, "jobd_finish");
-	cmd_add(&c, job->id);
-	cmd_add(&c, job->token);
-	cmd_add(&c, len ? result_json : "null");
-	return end_call(ss, &c, job, next);
-}
-
-int
-store_sync_fail(struct store_sync *ss, const struct store_job *job,
-                const char *error, enum store_fail_mode mode,
-                long long retry_delay_ms, struct store_job **next)
-{
-	struct cmd c;
-
-	cmd_fcall(&c, &ss->n, ss->cfg, "jobd_fail");
-	cmd_fail_args(&c, job->id, job->token, error, mode, retry_delay_ms);
-	return end_call(ss, &c, job, next);
-}
-
-int
-store_sync_progress(struct store_sync *ss, const struct store_job *job,
-                    double percent, const char *message)
-{
-	struct cmd c;
-	redisReply *r;
-	char *p = progress_json(percent, message);
-
-	if (p == NULL) {
-		snprintf(ss->err, sizeof(ss->err), "out of memory");
-		return -1;
-	}
-	cmd_fcall(&c, &ss->n, ss->cfg, "jobd_progress");
-	cmd_add(&c, job->id);
-	cmd_add(&c, job->token);
-	cmd_add(&c, p);
-	free(p);
-	r = sync_call(ss, &c);
-	cmd_free(&c);
-	if (r == NULL)
-		return -1;
-	if (r->type == REDIS_REPLY_ERROR)
-		return error_reply(ss, r);
-	freeReplyObject(r);
-	return 0;
 }
