@@ -231,6 +231,38 @@ utf8_len(const unsigned char *s, size_t n)
 	return len;
 }
 
+int
+handler_buf_add(struct handler_buf *b, const char *s, size_t n, size_t max)
+{
+	size_t cap;
+	char *d;
+
+	if (n > max || b->len > max - n)
+		return -1;
+	if (b->len + n + 1 > b->cap) {
+		cap = b->cap ? b->cap : 4096;
+		while (cap < b->len + n + 1)
+			cap *= 2;
+		d = realloc(b->d, cap);
+		if (d == NULL)
+			return -1;
+		b->d = d;
+		b->cap = cap;
+	}
+	memcpy(b->d + b->len, s, n);
+	b->len += n;
+	b->d[b->len] = '\0';
+	return 0;
+}
+
+void
+handler_buf_free(struct handler_buf *b)
+{
+	free(b->d);
+	b->d = NULL;
+	b->len = b->cap = 0;
+}
+
 char *
 handler_text(const char *buf, size_t len)
 {

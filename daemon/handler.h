@@ -65,6 +65,16 @@ long long handler_now_ms(void);
  * safe for a JSON string (invalid UTF-8 and NULs become '?', trailing
  * white space dropped).  NULL on allocation failure. */
 char *handler_text(const char *buf, size_t len);
+/* A growing byte buffer with a hard bound: what a handler wrote. */
+struct handler_buf {
+	char *d;            /* NUL-terminated; NULL while empty */
+	size_t len, cap;
+};
+/* handler_buf_add: append n bytes; -1 when the result would pass max (or
+ * no memory), and then b is as it was. */
+int handler_buf_add(struct handler_buf *b, const char *s, size_t n,
+    size_t max);
+void handler_buf_free(struct handler_buf *b);
 /* handler_strdupf: malloc'd formatted text (NULL on allocation failure). */
 char *handler_strdupf(const char *fmt, ...)
 	__attribute__((format(printf, 1, 2)));

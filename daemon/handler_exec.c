@@ -62,12 +62,6 @@
 #define SYS_SETUID SYS_setuid
 #endif
 
-/* A growing byte buffer with a hard bound. */
-struct buf {
-	char *d;
-	size_t len, cap;
-};
-
 /* A running handler process. */
 struct proc {
 	pid_t pid;          /* 0: none */
@@ -96,11 +90,11 @@ struct run {
 	int persistent;
 	char *in;           /* what to write to stdin */
 	size_t in_len, in_off;
-	struct buf out;     /* one-shot: all stdout; persistent: the line */
+	struct handler_buf out;     /* one-shot: all stdout; persistent: the line */
 	size_t max_out;
 	char tail[TAIL_MAX * 2];
 	size_t tail_len;
-	struct buf pline;   /* one-shot: a partial progress line */
+	struct handler_buf pline;   /* one-shot: a partial progress line */
 	int pline_skip;     /* dropping an over-long progress line */
 	/* Progress coalescing: the newest line waits for its slot. */
 	int prog_pending;
@@ -116,38 +110,6 @@ struct run {
 	char *error;        /* set early when we killed it on purpose */
 };
 
-static void
-buf_free(struct buf *b)
-{
-	free(b->d);
-	b->d = NULL;
-	b->len = b->cap = 0;
-}
-
-/* buf_add: append; -1 when the result would pass max (or no memory). */
-static int
-buf_add(struct buf *b, const char *s, size_t n, size_t max)
-{
-	size_t cap;
-	char *d;
-
-	if (n > max || b->len > max - n)
-		return -1;
-	if (b->len + n + 1 > b->cap) {
-		cap = b->cap ? b->cap : 4096;
-		while (cap < b->len + n + 1)
-			cap *= 2;
-		d = realloc(b->d, cap);
-		if (d == NULL)
-			return -1;
-		b->d = d;
-		b->cap = cap;
-	}
-	memcpy(b->d + b->len, s, n);
-	b->len += n;
-	b->d[b->len] = '\0';
-	return 0;
-}
 
 static void
 close_fd(int *fd)
@@ -743,10 +705,10 @@ progress_input(struct run *r, const char *s, size_t n)
 	while (n > 0) {
 		nl = memchr(s, '\n', n);
 		k = nl != NULL ? (size_t)(nl - s) : n;
-		if (!r->pline_skip && buf_add(&r->pline, s, k,
+		if (!r->pline_skip && handler_buf_add(&r->pline, s, k,
 		    PROGRESS_LINE_MAX) == -1) {
 			r->pline_skip = 1;
-			buf_free(&r->pline);
+			handler_buf_free(&r->pline);
 		}
 		if (nl == NULL)
 			return;
@@ -853,7 +815,7 @@ answer_input(struct run *r, const char *s, size_t n)
 	while (n > 0 && !r->answered && r->p->out_fd >= 0) {
 		nl = memchr(s, '\n', n);
 		k = nl != NULL ? (size_t)(nl - s) : n;
-		if (buf_add(&r->out, s, k, r->max_out) == -1) {
+		if (handler_buf_add(&r->out, s, k, r->max_out) == -1) {
 			fail_kill(r, handler_strdupf("output exceeds %zu bytes",
 			    r->max_out));
 			return;
@@ -874,7 +836,7 @@ stdout_input(struct run *r, const char *s, size_t n)
 		answer_input(r, s, n);
 		return;
 	}
-	if (buf_add(&r->out, s, n, r->max_out) == -1)
+	if (handler_buf_add(&r->out, s, n, r->max_out) == -1)
 		fail_kill(r, handler_strdupf("output exceeds %zu bytes",
 		    r->max_out));
 }
@@ -1111,8 +1073,8 @@ static void
 run_free(struct run *r)
 {
 	free(r->in);
-	buf_free(&r->out);
-	buf_free(&r->pline);
+	handler_buf_free(&r->out);
+	handler_buf_free(&r->pline);
 	free(r->prog_msg);
 }
 

@@ -20,8 +20,8 @@ static CURL *easy;
 static CURLM *multi;
 
 struct http_body {
-	char *d;
-	size_t len, cap, max;
+	struct handler_buf b;
+	size_t max;
 	int overflow;
 };
 
@@ -33,27 +33,14 @@ struct http_call {
 static size_t
 on_write(char *data, size_t size, size_t nmemb, void *arg)
 {
-	struct http_body *b = arg;
-	size_t n = size * nmemb, cap;
-	char *d;
+	struct http_body *body = arg;
+	size_t n = size * nmemb;
 
-	if (n > b->max || b->len > b->max - n) {
-		b->overflow = 1;
-		return 0;   /* aborts the transfer */
+	if (handler_buf_add(&body->b, data, n, body->max) == -1) {
+		/* over the bound, or no memory: either aborts the transfer */
+		body->overflow = n > body->max || body->b.len > body->max - n;
+		return 0;
 	}
-	if (b->len + n + 1 > b->cap) {
-		cap = b->cap ? b->cap : 4096;
-		while (cap < b->len + n + 1)
-			cap *= 2;
-		d = realloc(b->d, cap);
-		if (d == NULL)
-			return 0;
-		b->d = d;
-		b->cap = cap;
-	}
-	memcpy(b->d + b->len, data, n);
-	b->len += n;
-	b->d[b->len] = '\0';
 	return n;
 }
 
@@ -121,7 +108,7 @@ perform(struct handler_ctx *ctx, CURLMcode *mcode)
 
 /* result_of: a 2xx body as the result (empty: null). */
 static int
-result_of(const struct http_body *b, char **result, char **error)
+result_of(const struct handler_buf *b, char **result, char **error)
 {
 	json_t *v;
 	char *head;
@@ -242,22 +229,22 @@ handler_http_run(struct handler_ctx *ctx, char **result, char **error)
 		    errbuf : curl_easy_strerror(rc));
 		outcome = HANDLER_FAILED;
 	} else if (status < 200 || status > 299) {
-		head = handler_text(call.body.d != NULL ? call.body.d : "",
-		    call.body.len < HEAD_MAX ? call.body.len : HEAD_MAX);
+		head = handler_text(call.body.b.d != NULL ? call.body.b.d : "",
+		    call.body.b.len < HEAD_MAX ? call.body.b.len : HEAD_MAX);
 		*error = handler_strdupf("http %ld%s%s", status,
 		    head != NULL && head[0] != '\0' ? ": " : "",
 		    head != NULL ? head : "");
 		free(head);
 		outcome = HANDLER_FAILED;
 	} else
-		outcome = result_of(&call.body, result, error);
+		outcome = result_of(&call.body.b, result, error);
 
 	/* The handle outlives this call: drop pointers into our stack. */
 	curl_easy_setopt(easy, CURLOPT_HTTPHEADER, NULL);
 	curl_easy_setopt(easy, CURLOPT_POSTFIELDS, NULL);
 	curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, NULL);
 	curl_slist_free_all(hdrs);
-	free(call.body.d);
+	handler_buf_free(&call.body.b);
 	free(body);
 	if (outcome == HANDLER_FAILED && *error == NULL)
 		*error = strdup("http: failed");

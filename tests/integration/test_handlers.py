@@ -258,6 +258,9 @@ class _Hook(http.server.BaseHTTPRequestHandler):
             out, code, ctype = b'{"made": true}', 201, "application/json"
         elif self.path == "/error":
             out, code, ctype = b'{"error": "nope"}', 500, "application/json"
+        elif self.path == "/big":
+            out = json.dumps({"blob": "x" * 50000}).encode()
+            code, ctype = 200, "application/json"
         elif self.path == "/text":
             out, code, ctype = b"hello, not json", 200, "text/plain"
         elif self.path == "/slow":
@@ -292,6 +295,10 @@ def test_http_handler(jobd, http_hook):
         "gone": {"handler": "http", "url": http_hook + "/missing"},
         "slow": {"handler": "http", "url": http_hook + "/slow", "timeout": 1},
         "closed": {"handler": "http", "url": "http://127.0.0.1:1/x"},
+        "big": {"handler": "http", "url": http_hook + "/big",
+                "max_output": 10000},
+        "fits": {"handler": "http", "url": http_hook + "/big",
+                 "max_output": 60000},
     })
     with d.client() as c:
         jid = c.submit("hook", {"story": 1})
@@ -310,6 +317,11 @@ def test_http_handler(jobd, http_hook):
             assert rec["error"], (t, rec)
         rec = c.wait(c.submit("slow"), timeout=60)
         assert rec["status"] == "failed"
+        rec = c.wait(c.submit("big"), timeout=60)
+        assert rec["status"] == "failed" and "10000" in rec["error"], rec
+        rec = c.wait(c.submit("fits"), timeout=60)
+        assert rec["status"] == "finished", rec
+        assert rec["result"] == {"blob": "x" * 50000}
         assert c.wait(c.submit("hook", {"after": 1}))["status"] == "finished"
 
 
