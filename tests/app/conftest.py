@@ -2,9 +2,10 @@
 
 - ``settings``/``service``/``sync_app``: the app with USE_BACKGROUND_JOBS
   false and its own SQLite file (no daemon needed).
-- ``stack``: a private redis-server and jobd configured with the app's own
-  examples/storyapp/jobd.conf (rendered by worker.py for this checkout),
-  sharing a SQLite file with an app that runs jobs in the background.
+- ``stack``: tests/pyfixtures.py's StoryApp: a private redis-server and
+  jobd configured with the app's own examples/storyapp/jobd.conf (rendered
+  by worker.py for this checkout), sharing a SQLite file with an app that
+  runs jobs in the background.
 - ``live``: that app served over real HTTP on 127.0.0.1.
 - ``fake_llm``: a local OpenAI-compatible chat endpoint (no internet).
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 import threading
 from pathlib import Path
@@ -23,7 +25,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import pyfixtures  # noqa: E402
 
-pyfixtures.export_lib_env()
+pyfixtures.use_app_paths()
 
 from storyapp.config import Settings  # noqa: E402
 from storyapp.services import StoryService  # noqa: E402
@@ -69,37 +71,8 @@ def fake_llm() -> Iterator[FakeLLM]:
 
 # --- the real stack --------------------------------------------------------
 
-class Stack:
-    """redis-server + jobd (the app's config) + the app, sharing one DB."""
-
-    def __init__(self, tmp: Path, extra_env: Dict[str, str]) -> None:
-        import worker  # examples/storyapp/worker.py
-        self.tmp = tmp
-        self.redis = pyfixtures.RedisServer(tmp).start()
-        self.socket = tmp / "jobd.sock"
-        env = {"JOBD_SOCKET": str(self.socket), "REDIS_URL": self.redis.url,
-               "STORY_DB": str(tmp / "stories.db"),
-               "EXPORT_DIR": str(tmp / "exports"),
-               "STORYAPP_ENV": str(tmp / "none.env"),
-               "STORY_OFFLINE_DELAY": "0.3", **extra_env}
-        local = worker.local_settings(env, workers=2)
-        local["jobd"].update(log_level="debug", log_target="stderr")
-        text = worker.render_config(
-            (pyfixtures.APP_DIR / "jobd.conf").read_text(),
-            jobd=local["jobd"], handler_env=local["env"])
-        self.jobd = pyfixtures.Jobd(tmp, text, self.socket)
-        self.jobd.start()
-        env["USE_BACKGROUND_JOBS"] = "true"
-        env["JOBD_SOCKET"] = str(self.socket)
-        self.settings = Settings.from_env(env, dotenv=False)
-        self.service = StoryService(self.settings)
-        self.app = create_app(self.settings, self.service)
-        self.app.testing = True
-
-    def close(self) -> None:
-        self.app.extensions["storyapp"]["jobs"].close()
-        self.jobd.stop()
-        self.redis.stop()
+#: redis-server + jobd (the app's config) + the app, sharing one DB.
+Stack = pyfixtures.StoryApp
 
 
 def _need_daemon() -> None:
@@ -123,7 +96,6 @@ def stack_factory():
             s.close()
         finally:
             if os.environ.get("KEEP_TMP") is None:
-                import shutil
                 shutil.rmtree(s.tmp, ignore_errors=True)
 
 

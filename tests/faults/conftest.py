@@ -1,5 +1,5 @@
 """conftest.py: fixtures of the fault-injection suite (helpers live in
-faults_lib.py)."""
+faults_lib.py, processes are started by tests/pyfixtures.py)."""
 import os
 import shutil
 import sys
@@ -9,6 +9,7 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import faults_lib as fl  # noqa: E402
+import pyfixtures  # noqa: E402  (faults_lib put tests/ on the path)
 
 
 @pytest.fixture
@@ -23,7 +24,7 @@ def fworkdir():
 
 @pytest.fixture
 def aof_redis(fworkdir):
-    r = fl.RedisAOF(fworkdir)
+    r = pyfixtures.RedisServer(fworkdir, aof=True).start()
     yield r
     r.stop()
 

@@ -1,16 +1,15 @@
 """faults_lib.py: the fault-injection suite's harness.
 
-- RedisAOF: a private redis-server on a Unix socket with `appendonly yes`,
-  `appendfsync always`, that can be SIGKILLed and started again on the same
-  directory (so the AOF is replayed).
 - Cluster: jobd daemons (two by default: "a" and "b" stand for two hosts)
-  sharing that Redis, each restartable under the same name, socket and log.
+  sharing one Redis with an AOF (pyfixtures.RedisServer(aof=True), which
+  can be SIGKILLed and started again on the same directory), each
+  restartable under the same name, socket and log.
 - ExecLog: parses the execution log written by handlers/record.sh and
   handlers/record_persistent.py.
 - FaultLog: what was done to which process, when.
 
-It reuses tests/integration/jobd_itest.py (Daemon, render_config,
-child_pids, ...) and proto.py.
+The processes are started by tests/pyfixtures.py (RedisServer, Jobd,
+child_pids, ...), the harness of every Python suite.
 """
 import collections
 import json
@@ -23,9 +22,9 @@ import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "integration"))
-import jobd_itest as it  # noqa: E402
-import proto  # noqa: E402
+sys.path.insert(0, os.path.join(HERE, ".."))
+import pyfixtures as it  # noqa: E402
+from pyfixtures import proto  # noqa: E402
 
 HANDLERS = os.path.join(HERE, "handlers")
 RECORD_SH = os.path.join(HANDLERS, "record.sh")
@@ -43,72 +42,6 @@ def env_num(name, default, kind=float):
 def uptime():
     """uptime: seconds since boot, the clock the handlers log with."""
     return time.clock_gettime(time.CLOCK_BOOTTIME)
-
-
-# --- Redis with AOF --------------------------------------------------------
-
-class RedisAOF:
-    def __init__(self, workdir):
-        self.dir = workdir
-        self.sock = os.path.join(workdir, "redis.sock")
-        self.url = "unix://" + self.sock
-        self.log = os.path.join(workdir, "redis.log")
-        self.proc = None
-        self.start()
-
-    def start(self, timeout=30.0):
-        self.proc = subprocess.Popen(
-            [it.REDIS_SERVER, "--port", "0", "--unixsocket", self.sock,
-             "--unixsocketperm", "700", "--save", "",
-             "--appendonly", "yes", "--appendfsync", "always",
-             "--maxmemory-policy", "noeviction",
-             "--enable-debug-command", "yes",
-             "--dir", self.dir, "--logfile", self.log, "--daemonize", "no"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            stderr=subprocess.STDOUT)
-        it.wait_until(self._ready, timeout, msg="redis-server to load its AOF")
-
-    def _ready(self):
-        if self.proc.poll() is not None:
-            raise RuntimeError("redis-server exited %s: %s"
-                               % (self.proc.returncode, self.log_tail(20)))
-        if not os.path.exists(self.sock):
-            return False
-        try:
-            return self.cli("PING").strip() == "PONG"
-        except OSError:
-            return False
-
-    def cli(self, *args):
-        return it._redis_command(self.sock, args)
-
-    def client(self, **kw):
-        import redis
-        return redis.Redis(unix_socket_path=self.sock, decode_responses=True,
-                           **kw)
-
-    def kill(self):
-        """kill: SIGKILL (with appendfsync always nothing acknowledged may
-        be lost)."""
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-
-    def stop(self):
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-    def log_tail(self, n):
-        try:
-            with open(self.log, errors="replace") as f:
-                return "".join(f.readlines()[-n:])
-        except OSError:
-            return "(no log)"
 
 
 # --- logs ------------------------------------------------------------------
@@ -211,7 +144,7 @@ def fault_types(exec_log):
 
 
 class Cluster:
-    """Cluster: daemons sharing one RedisAOF in workdir."""
+    """Cluster: daemons sharing one RedisServer(aof=True) in workdir."""
 
     def __init__(self, workdir, redis, exec_log, settings=None, workers=3):
         self.dir = workdir
@@ -231,11 +164,11 @@ class Cluster:
              "redis": self.redis.url}
         s.update(self.settings)
         s.update(override)
-        d = it.Daemon(name, self.dir, self.redis, s, self.types, (), None,
-                      wait=False)
+        d = it.Jobd(self.dir, s, self.types, name=name, redis=self.redis)
         with self.lock:
             self.daemons[name] = d
             self.all.append(d)
+        d.start(wait=False)
         if wait:
             d.ready(timeout)
         return d
@@ -276,14 +209,10 @@ class Cluster:
                 problems.append("jobd %s did not exit %ss after SIGTERM"
                                 % (d.name, timeout))
         for d in self.all:
-            try:
-                d.logf.close()
-            except Exception:
-                pass
-            m = it.SANITIZER_RE.search(d.log_text())
-            if m:
+            report = d.finish()
+            if report:
                 problems.append("jobd %s: sanitizer report: %s"
-                                % (d.name, m.group(0)))
+                                % (d.name, report))
         return sorted(set(problems))
 
     def kill_all(self):

@@ -1,62 +1,53 @@
-"""Fixtures of the binding tests: a private redis-server and jobd."""
+"""Fixtures of the binding tests: a private redis-server and jobd, from
+tests/pyfixtures.py."""
 
 from __future__ import annotations
 
 import shutil
 import sys
 from pathlib import Path
-from typing import Iterator, List
+from typing import Any, Dict, Iterator
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import pyfixtures  # noqa: E402
 
-pyfixtures.export_lib_env()
+pyfixtures.use_app_paths()
 
 #: job types for the binding tests: exec handlers written in Python.
 HANDLER = Path(__file__).resolve().parent / "handler.py"
 
+#: the [jobd] settings of the binding tests (socket and redis added).
+SETTINGS = {"workers": 2, "log_target": "stderr", "log_level": "debug",
+            "grace": 2, "shutdown_grace": 5, "max_frame": 65536}
 
-def types_config() -> List[str]:
+
+def types_config() -> Dict[str, Dict[str, Any]]:
     py = sys.executable
-    return [
-        f"[type:pyecho]\nhandler = exec\ncommand = {py} {HANDLER} echo\n"
-        "timeout = 30\nretries = 0",
-        f"[type:pycrash]\nhandler = exec\ncommand = {py} {HANDLER} crash\n"
-        "timeout = 30\nretries = 0",
-        f"[type:pyprogress]\nhandler = exec\ncommand = {py} {HANDLER} progress"
-        "\ntimeout = 30\nretries = 0",
-        "[type:slow]\nhandler = builtin\nbuiltin = sleep\ntimeout = 60\n"
-        "queue = low",
-    ]
 
-
-class Daemon:
-    def __init__(self, tmp: Path, **jobd: str) -> None:
-        self.tmp = tmp
-        self.redis = pyfixtures.RedisServer(tmp).start()
-        self.socket = tmp / "jobd.sock"
-        text = pyfixtures.jobd_config(self.socket, self.redis.url,
-                                      extra_jobd=jobd, types=types_config())
-        self.jobd = pyfixtures.Jobd(tmp, text, self.socket).start()
-
-    def close(self) -> None:
-        self.jobd.stop()
-        self.redis.stop()
+    def pytype(mode: str) -> Dict[str, Any]:
+        return {"handler": "exec", "command": f"{py} {HANDLER} {mode}",
+                "timeout": 30, "retries": 0}
+    return {"pyecho": pytype("echo"), "pycrash": pytype("crash"),
+            "pyprogress": pytype("progress"),
+            "slow": {"handler": "builtin", "builtin": "sleep",
+                     "timeout": 60, "queue": "low"}}
 
 
 @pytest.fixture
-def daemon() -> Iterator[Daemon]:
+def daemon() -> Iterator[pyfixtures.JobdStack]:
     why = pyfixtures.missing_tools()
     if why:
         pytest.skip(why)
     tmp = pyfixtures.short_tmpdir("jobclient-")
-    d = Daemon(tmp, max_frame="65536")
     try:
-        yield d
+        d = pyfixtures.JobdStack(tmp, SETTINGS, types_config())
+        try:
+            yield d
+        finally:
+            d.close()
     finally:
-        d.close()
         shutil.rmtree(tmp, ignore_errors=True)
 
 
