@@ -57,11 +57,12 @@ print_failed_logs() {
 	[ "$n" -gt 0 ] || { [ -f "$dir/test-suite.log" ] && tail -n 200 "$dir/test-suite.log"; }
 }
 
-# summary DIR: one line per test program.
+# summary DIR: one line per test program (a suite's global result carries
+# its counts, see tests/suite-driver.sh).
 summary() {
 	local dir=$1 trs
 	while IFS= read -r trs; do
-		printf '  %-6s %s\n' "$(sed -n 's/^:test-result: //p' "$trs" | head -n1)" \
+		printf '  %-6s %s\n' "$(sed -n 's/^:global-test-result: //p' "$trs" | head -n1)" \
 			"${trs#"$dir"/}"
 	done < <(find "$dir" -name '*.trs' | sort)
 }
