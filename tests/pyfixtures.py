@@ -443,10 +443,13 @@ class Jobd:
         self.logf = None
         self.write_config(text=text)
 
-    def write_config(self, settings=None, types=None, text=None):
+    def write_config(self, settings=None, types=None, text=None, **sections):
+        """write_config: config(jobd=settings, types=types, **sections),
+        its own settings and types when not given, or text as is."""
         if text is None:
-            text = render_config(settings if settings is not None else self.settings,
-                                 types if types is not None else self.types)
+            text = config(jobd=settings if settings is not None else self.settings,
+                          types=types if types is not None else self.types,
+                          **sections)
         with open(self.conf, "w") as f:
             f.write(text)
 

@@ -74,9 +74,7 @@ def start_acl(jobd, access, settings=None, types=None):
     s = {"socket_mode": "0666"}
     s.update(settings or {})
     d = jobd(settings=s, types=types)
-    text = open(d.conf).read() + "\n[access]\n" + "".join(
-        "%s = %s\n" % kv for kv in access.items())
-    d.write_config(text=text)
+    d.write_config(access=access)
     c = d.client()
     try:
         assert c.call("reload").get("ok") is True
@@ -202,8 +200,7 @@ def test_socket_mode_and_group(jobd, open_dir):
 
 def test_unknown_user_in_access_fails_start(jobd, open_dir):
     d = jobd()
-    text = open(d.conf).read() + "\n[access]\nadmin = root, no_such_user_q\n"
-    d.write_config(text=text)
+    d.write_config(access={"admin": "root, no_such_user_q"})
     r = d.jobctl("reload")
     assert r.returncode == 1
     assert "no such user 'no_such_user_q'" in r.stderr
