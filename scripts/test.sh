@@ -95,12 +95,15 @@ for flavour in $FLAVOURS; do
 	checks=(check)
 	[ "$flavour" = normal ] && checks+=(check-valgrind)
 	# clang: the unit tests, then the integration tests of the protocol
-	# and jobctl (a few minutes; the whole suite runs in the other two).
+	# and jobctl (a few minutes; the whole suite runs in the other two),
+	# then the libFuzzer harnesses (gcc builds only replay their corpus).
 	[ "$flavour" = clang ] && checks=(check-unit)
 	if make -C "$builddir" -j1 "${checks[@]}" &&
 	    { [ "$flavour" != clang ] ||
-	      JOBD_BUILDDIR=$builddir JOBD_SRCDIR=$SRCDIR \
-	      sh "$SRCDIR/tests/integration/run.sh" -k "$CLANG_QUICK"; }; then
+	      { JOBD_BUILDDIR=$builddir JOBD_SRCDIR=$SRCDIR \
+	        sh "$SRCDIR/tests/integration/run.sh" -k "$CLANG_QUICK" &&
+	        JOBD_BUILDDIR=$builddir JOBD_SRCDIR=$SRCDIR \
+	        sh "$SRCDIR/tests/fuzz/run.sh"; }; }; then
 		RESULT[$flavour]="PASS ($((SECONDS - start)) s)"
 	else
 		RESULT[$flavour]="FAIL ($((SECONDS - start)) s)"
