@@ -53,6 +53,29 @@ struct jc_client {
 
 /* ---- errors ------------------------------------------------------------ */
 
+/* The daemon's codes (proto.h) pass through as jc_err values unchanged:
+ * the two enums must agree, code for code. */
+#define SAME_CODE(name) \
+	_Static_assert((int)JC_ERR_##name == (int)PERR_##name, \
+	    "jc_err and proto_err disagree on " #name)
+_Static_assert((int)JC_OK == (int)PERR_OK, "jc_err and proto_err: OK");
+SAME_CODE(BAD_JSON);
+SAME_CODE(BAD_REQUEST);
+SAME_CODE(UNKNOWN_OP);
+SAME_CODE(UNKNOWN_TYPE);
+SAME_CODE(NOT_FOUND);
+SAME_CODE(CONFLICT);
+SAME_CODE(FORBIDDEN);
+SAME_CODE(FRAME_TOO_LARGE);
+SAME_CODE(UNAVAILABLE);
+SAME_CODE(BUSY);
+SAME_CODE(INTERNAL);
+_Static_assert((int)PERR__COUNT == (int)JC_ERR_INTERNAL + 1,
+	"a protocol error code that jobclient.h's jc_err lacks");
+_Static_assert((int)PERR__COUNT <= (int)JC_ERR_CONNECT,
+	"protocol error codes reach the library's own (100...)");
+#undef SAME_CODE
+
 static const char *const lib_names[] = {
 	"connect", "io", "timeout", "protocol", "nomem", "invalid",
 };
