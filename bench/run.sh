@@ -108,7 +108,7 @@ fi
 TOOLS=$BUILD/bench-tools
 mkdir -p "$TOOLS"
 CC=${CC:-cc}
-$CC -O2 -g -Wall -Wextra -I"$SRC/libclient" "$BENCH/jobbench.c" \
+$CC -O2 -g -Wall -Wextra -I"$SRC/libclient" -I"$BUILD/libclient" "$BENCH/jobbench.c" \
 	-L"$BUILD/libclient/.libs" -Wl,-rpath,"$BUILD/libclient/.libs" \
 	-ljobclient -ljansson -lpthread -o "$TOOLS/jobbench"
 $CC -O2 -g -Wall -Wextra "$BENCH/rawpush.c" -lhiredis -lpthread -o "$TOOLS/rawpush"

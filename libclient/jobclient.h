@@ -37,10 +37,9 @@
 extern "C" {
 #endif
 
-#define JC_VERSION_MAJOR 0
-#define JC_VERSION_MINOR 1
-#define JC_VERSION_PATCH 0
-#define JC_VERSION_STRING "0.1.0"
+/* JC_VERSION_MAJOR, _MINOR, _PATCH and _STRING ("0.1.0"): the version of
+ * configure.ac, which configure writes there. */
+#include "jobclient_version.h"
 
 /* The default socket path, used when neither an argument nor JOBD_SOCKET
  * names one. */

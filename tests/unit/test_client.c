@@ -755,11 +755,26 @@ test_names(void **state)
 	assert_string_equal(jc_version(), JC_VERSION_STRING);
 }
 
+/* The header's version, the library's and configure.ac's are one. */
+static void
+test_version(void **state)
+{
+	char v[64];
+
+	(void)state;
+	assert_string_equal(JC_VERSION_STRING, PACKAGE_VERSION);
+	assert_string_equal(jc_version(), PACKAGE_VERSION);
+	snprintf(v, sizeof(v), "%d.%d.%d", JC_VERSION_MAJOR, JC_VERSION_MINOR,
+	    JC_VERSION_PATCH);
+	assert_string_equal(v, PACKAGE_VERSION);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_ping),
+		cmocka_unit_test(test_version),
 		cmocka_unit_test(test_error_codes),
 		cmocka_unit_test(test_call_whole_response),
 		cmocka_unit_test(test_submit),
