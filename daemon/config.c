@@ -1,17 +1,19 @@
 /*
- * config.c: jobd's configuration: defaults, the INI file (libinih), the
- * command-line overrides and the job types.
+ * config.c: jobd's configuration.  Every setting is one row of rows[]:
+ * name, section, type, bounds, default and doc line.  Defaults, parsing,
+ * validation, `jobd --check`, jobd.conf.sample and the reference in
+ * docs/jobd.md all walk the rows.  The INI reader is ours (ini_read): the
+ * system's libinih is built with a 200-byte line buffer.
  *
- * inih reads the file line by line through our own reader, which counts
- * lines, refuses over-long ones and sees section headers itself (inih
- * truncates section names to 49 bytes and reports nothing for an empty
- * section).  The first error wins; its message names file, line, section
- * and setting.
+ * Precedence: defaults < the file, in order (an include's lines take
+ * effect where the include is) < -o SECTION.KEY=VALUE.  [types] settings
+ * go to every [type:NAME] that does not set them itself.
  */
 #include "config.h"
 
 #include <ctype.h>
 #include <errno.h>
+#include <glob.h>
 #include <grp.h>
 #include <limits.h>
 #include <math.h>
@@ -28,7 +30,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <ini.h>
 #include <jansson.h>
 
 #define MiB (1024LL * 1024)
@@ -36,35 +37,34 @@
 #define DAY 86400LL
 #define YEAR (365 * DAY)
 
-#define CONFIG_MAX_FILE   (4 * MiB)  /* a config file larger is refused */
-#define CONFIG_MAX_PATH   4095
-#define CONFIG_MAX_URL    2048
+#define CONFIG_MAX_FILE    (4 * MiB)  /* a config file larger is refused */
+#define CONFIG_MAX_LINE    65536
+#define CONFIG_MAX_DEPTH   8          /* include nesting */
+#define CONFIG_MAX_PATH    4095
+#define CONFIG_MAX_URL     2048
 #define CONFIG_MAX_WORKERS 256
+#define SUN_PATH_MAX (sizeof(((struct sockaddr_un *)0)->sun_path) - 1)
 
-#define TYPE_DEFAULT_TIMEOUT    180.0
-#define TYPE_DEFAULT_RETRIES    0
-#define TYPE_DEFAULT_BASE       2.0
-#define TYPE_DEFAULT_MAX        300.0
-#define TYPE_DEFAULT_MAX_OUTPUT (1 * MiB)
+#define QUEUE_CHARS "_.-"
+#define TYPE_CHARS  "_.:-"
+
+/* Where a setting came from; notes[] keeps one per setting applied. */
+#define NOTE_MAIN  (-1)        /* [jobd] or [access] */
+#define NOTE_TYPES (-2)        /* [types] */
+#define ROW_HEADER (-1)        /* a [type:NAME] header (or its first -o) */
+
+struct config_note {
+	int type;                  /* index into cfg->types, or NOTE_* */
+	int row;                   /* index into rows[], or ROW_HEADER */
+	char *value;
+	char *where;               /* "FILE:LINE", "-o ARG" or "" */
+};
 
 static const char *const builtin_names[] = { "noop", "echo", "sleep", "fail" };
 #define NBUILTINS (sizeof(builtin_names) / sizeof(builtin_names[0]))
+#define WHERE_BUILTIN "(builtin)"
 
-/* ---- small helpers ---------------------------------------------------- */
-
-static int
-set_str(char **dst, const char *value, int empty_is_null)
-{
-	char *s = NULL;
-
-	if (!(empty_is_null && value[0] == '\0')) {
-		if ((s = strdup(value)) == NULL)
-			return -1;
-	}
-	free(*dst);
-	*dst = s;
-	return 0;
-}
+/* ---- values ------------------------------------------------------------- */
 
 static int
 name_char(int c, const char *extra)
@@ -84,8 +84,21 @@ valid_name(const char *s, const char *extra)
 	return n > 0;
 }
 
-#define QUEUE_CHARS "_.-"
-#define TYPE_CHARS  "_.:-"
+static int
+why_set(char *why, size_t whylen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* why_set: the reason a value was refused; returns -1 for "return why_set". */
+static int
+why_set(char *why, size_t whylen, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, whylen, fmt, ap);
+	va_end(ap);
+	return -1;
+}
 
 static int
 parse_ll(const char *v, long long min, long long max, long long *out,
@@ -96,26 +109,11 @@ parse_ll(const char *v, long long min, long long max, long long *out,
 
 	errno = 0;
 	n = strtoll(v, &end, 10);
-	if (v[0] == '\0' || isspace((unsigned char)v[0]) || *end != '\0') {
-		snprintf(why, whylen, "not a number");
-		return -1;
-	}
-	if (errno == ERANGE || n < min || n > max) {
-		snprintf(why, whylen, "out of range (%lld..%lld)", min, max);
-		return -1;
-	}
+	if (v[0] == '\0' || isspace((unsigned char)v[0]) || *end != '\0')
+		return why_set(why, whylen, "not a number");
+	if (errno == ERANGE || n < min || n > max)
+		return why_set(why, whylen, "out of range (%lld..%lld)", min, max);
 	*out = n;
-	return 0;
-}
-
-static int
-parse_int(const char *v, int min, int max, int *out, char *why, size_t whylen)
-{
-	long long n;
-
-	if (parse_ll(v, min, max, &n, why, whylen) == -1)
-		return -1;
-	*out = (int)n;
 	return 0;
 }
 
@@ -132,16 +130,75 @@ parse_num(const char *v, double min, int min_open, double max, double *out,
 	if (v[0] == '\0' || isspace((unsigned char)v[0]) || *end != '\0' ||
 	    !isfinite(d) || errno == ERANGE ||
 	    /* strtod also takes hex floats, "inf" and "nan": decimal only */
-	    strpbrk(v, "xXiInN") != NULL) {
-		snprintf(why, whylen, "not a number");
-		return -1;
-	}
-	if (d < min || (min_open && d <= min) || d > max) {
-		snprintf(why, whylen, "out of range (%s%g..%g)",
+	    strpbrk(v, "xXiInN") != NULL)
+		return why_set(why, whylen, "not a number");
+	if (d < min || (min_open && d <= min) || d > max)
+		return why_set(why, whylen, "out of range (%s%g..%g)",
 		    min_open ? "more than " : "", min, max);
-		return -1;
-	}
 	*out = d;
+	return 0;
+}
+
+/* parse_duration: seconds, a decimal number with an optional unit s, m, h
+ * or d; every duration setting takes this form. */
+static int
+parse_duration(const char *v, double min, int min_open, double max,
+               double *out, char *why, size_t whylen)
+{
+	static const struct { char unit; double mult; } units[] = {
+		{ 's', 1 }, { 'm', 60 }, { 'h', 3600 }, { 'd', 86400 },
+	};
+	char num[64];
+	size_t n = strlen(v);
+	double mult = 1, d = 0;
+
+	for (size_t i = 0; n > 1 && i < 4; i++) {
+		if (v[n - 1] == units[i].unit) {
+			mult = units[i].mult;
+			n--;
+			break;
+		}
+	}
+	if (n >= sizeof(num))
+		return why_set(why, whylen, "not a number");
+	memcpy(num, v, n);
+	num[n] = '\0';
+	if (parse_num(num, -1e300, 0, 1e300, &d, why, whylen) == -1)
+		return -1;
+	d *= mult;
+	if (d < min || (min_open && d <= min) || d > max)
+		return why_set(why, whylen, "out of range (%s%g..%g seconds; "
+		    "s, m, h, d allowed)", min_open ? "more than " : "", min, max);
+	*out = d;
+	return 0;
+}
+
+/* parse_size: a byte count, optionally with a K, M or G suffix (powers of
+ * 1024), in [min, max]; every size setting takes this form. */
+static int
+parse_size(const char *v, long long min, long long max, long long *out,
+           char *why, size_t whylen)
+{
+	char num[32];
+	size_t n = strlen(v);
+	long long mult = 1, x;
+
+	if (n > 0 && strchr("kKmMgG", v[n - 1]) != NULL) {
+		mult = strchr("kK", v[n - 1]) ? 1024 :
+		    strchr("mM", v[n - 1]) ? MiB : GiB;
+		n--;
+	}
+	if (n == 0 || n >= sizeof(num))
+		return why_set(why, whylen,
+		    "not a size (bytes, or a number with K, M or G)");
+	memcpy(num, v, n);
+	num[n] = '\0';
+	if (parse_ll(num, 0, max, &x, why, whylen) == -1 ||
+	    x > max / mult || x * mult < min)
+		return why_set(why, whylen, "%s (%lld..%lld bytes; K, M, G "
+		    "allowed)", strcmp(why, "not a number") == 0 ?
+		    "not a size" : "out of range", min, max);
+	*out = x * mult;
 	return 0;
 }
 
@@ -161,152 +218,120 @@ parse_bool(const char *v, int *out, char *why, size_t whylen)
 			return 0;
 		}
 	}
-	snprintf(why, whylen, "not a boolean (yes/no, true/false, on/off, 1/0)");
-	return -1;
+	return why_set(why, whylen,
+	    "not a boolean (yes/no, true/false, on/off, 1/0)");
 }
 
-static int
-parse_mode(const char *v, mode_t *out, char *why, size_t whylen)
-{
-	unsigned long m = 0;
-	size_t n = strlen(v);
+typedef int list_item_fn(void *arg, const char *item, char *why,
+                         size_t whylen);
 
-	if (n == 0 || n > 5 || strspn(v, "01234567") != n) {
-		snprintf(why, whylen, "not an octal mode");
-		return -1;
-	}
-	m = strtoul(v, NULL, 8);
-	if (m > 07777) {
-		snprintf(why, whylen, "out of range (0..07777)");
-		return -1;
-	}
-	*out = (mode_t)m;
-	return 0;
-}
-
-/* parse_size: a byte count, optionally with a K, M or G suffix (powers of
- * 1024), in [min, max]. */
+/* parse_list: the one parser of comma lists: items separated by commas,
+ * blanks around them dropped, none empty; "" is no item when allow_empty. */
 static int
-parse_size(const char *v, long long min, long long max, long long *out,
+parse_list(const char *v, int allow_empty, list_item_fn *fn, void *arg,
            char *why, size_t whylen)
 {
-	char num[32];
-	size_t n = strlen(v);
-	long long mult = 1, x;
-
-	if (n > 0 && strchr("kKmMgG", v[n - 1]) != NULL) {
-		mult = strchr("kK", v[n - 1]) ? 1024 :
-		    strchr("mM", v[n - 1]) ? MiB : GiB;
-		n--;
-	}
-	if (n == 0 || n >= sizeof(num)) {
-		snprintf(why, whylen, "not a size (bytes, or a number with K, "
-		    "M or G)");
-		return -1;
-	}
-	memcpy(num, v, n);
-	num[n] = '\0';
-	if (parse_ll(num, 0, max, &x, why, whylen) == -1 ||
-	    x > max / mult || x * mult < min) {
-		snprintf(why, whylen, "%s (%lld..%lld bytes; K, M, G allowed)",
-		    strcmp(why, "not a number") == 0 ? "not a size" :
-		    "out of range", min, max);
-		return -1;
-	}
-	*out = x * mult;
-	return 0;
-}
-
-/* parse_acl: "*", or a comma-separated list of user names, uids, @group
- * names and @gids, resolved now (an unknown name is an error). */
-static int
-parse_acl(struct acl *a, const char *v, char *why, size_t whylen)
-{
-	struct acl n;
 	const char *p = v;
 
-	memset(&n, 0, sizeof(n));
-	if (v[strspn(v, " \t")] == '\0')
-		goto done;              /* empty: nobody but the admins */
+	if (v[strspn(v, " \t")] == '\0') {
+		if (allow_empty)
+			return 0;
+		return why_set(why, whylen, "empty list");
+	}
 	for (;;) {
-		char name[CONFIG_NAME_MAX + 2], *end;
-		const char *s = p + strspn(p, " \t"), *e;
+		char item[CONFIG_NAME_MAX * 2];
+		const char *s = p + strspn(p, " \t"), *e = s + strcspn(s, ",");
 		size_t len;
-		int group;
-		unsigned long id;
 
-		e = s + strcspn(s, ",");
 		p = e;
 		while (e > s && (e[-1] == ' ' || e[-1] == '\t'))
 			e--;
 		len = (size_t)(e - s);
-		if (len == 0 || len >= sizeof(name)) {
-			snprintf(why, whylen, len == 0 ? "empty entry" :
-			    "entry longer than %d characters", CONFIG_NAME_MAX);
+		if (len == 0)
+			return why_set(why, whylen, "empty entry");
+		if (len >= sizeof(item))
+			return why_set(why, whylen, "entry longer than %zu "
+			    "characters", sizeof(item) - 1);
+		memcpy(item, s, len);
+		item[len] = '\0';
+		if (fn(arg, item, why, whylen) == -1)
 			return -1;
-		}
-		memcpy(name, s, len);
-		name[len] = '\0';
-		group = name[0] == '@';
-		if (strcmp(name, "*") == 0) {
-			n.any = 1;
-		} else if ((group ? n.ngids : n.nuids) == CONFIG_MAX_ACL) {
-			snprintf(why, whylen, "more than %d %s", CONFIG_MAX_ACL,
-			    group ? "groups" : "users");
-			return -1;
-		} else if (!valid_name(name + group, "_.-")) {
-			snprintf(why, whylen, "bad %s name '%s'",
-			    group ? "group" : "user", name);
-			return -1;
-		} else if (strspn(name + group, "0123456789") ==
-		    len - (size_t)group) {
-			errno = 0;
-			id = strtoul(name + group, &end, 10);
-			if (errno == ERANGE || id >= (unsigned long)(uid_t)-1) {
-				snprintf(why, whylen, "bad id '%s'", name);
-				return -1;
-			}
-			if (group)
-				n.gids[n.ngids++] = (gid_t)id;
-			else
-				n.uids[n.nuids++] = (uid_t)id;
-		} else if (group) {
-			struct group *gr = getgrnam(name + 1);
-
-			if (gr == NULL) {
-				snprintf(why, whylen, "no such group '%s'",
-				    name + 1);
-				return -1;
-			}
-			n.gids[n.ngids++] = gr->gr_gid;
-		} else {
-			struct passwd *pw = getpwnam(name);
-
-			if (pw == NULL) {
-				snprintf(why, whylen, "no such user '%s'", name);
-				return -1;
-			}
-			n.uids[n.nuids++] = pw->pw_uid;
-		}
 		if (*p == '\0')
-			break;
+			return 0;
 		p++;                        /* the comma */
 	}
-done:
-	*a = n;
-	return 0;
 }
 
 static int
-apply_access(struct config *cfg, const char *key, const char *v, char *why,
-             size_t whylen)
+check_path(const char *v, size_t max, int absolute, char *why, size_t whylen)
 {
-	if (strcmp(key, "submit") == 0)
-		return parse_acl(&cfg->acl_submit, v, why, whylen);
-	if (strcmp(key, "admin") == 0)
-		return parse_acl(&cfg->acl_admin, v, why, whylen);
-	snprintf(why, whylen, "unknown setting");
-	return -1;
+	if (v[0] == '\0')
+		return why_set(why, whylen, "empty path");
+	if (absolute && v[0] != '/')
+		return why_set(why, whylen, "not an absolute path");
+	if (strlen(v) > max)
+		return why_set(why, whylen, "path longer than %zu bytes", max);
+	return 0;
+}
+
+/* ---- [access] ----------------------------------------------------------- */
+
+static int
+acl_item(void *arg, const char *name, char *why, size_t whylen)
+{
+	struct acl *n = arg;
+	int group = name[0] == '@';
+	size_t len = strlen(name);
+	unsigned long id;
+	char *end;
+
+	if (strcmp(name, "*") == 0) {
+		n->any = 1;
+		return 0;
+	}
+	if ((group ? n->ngids : n->nuids) == CONFIG_MAX_ACL)
+		return why_set(why, whylen, "more than %d %s", CONFIG_MAX_ACL,
+		    group ? "groups" : "users");
+	if (!valid_name(name + group, "_.-"))
+		return why_set(why, whylen, "bad %s name '%s'",
+		    group ? "group" : "user", name);
+	if (strspn(name + group, "0123456789") == len - (size_t)group) {
+		errno = 0;
+		id = strtoul(name + group, &end, 10);
+		if (errno == ERANGE || id >= (unsigned long)(uid_t)-1)
+			return why_set(why, whylen, "bad id '%s'", name);
+		if (group)
+			n->gids[n->ngids++] = (gid_t)id;
+		else
+			n->uids[n->nuids++] = (uid_t)id;
+	} else if (group) {
+		struct group *gr = getgrnam(name + 1);
+
+		if (gr == NULL)
+			return why_set(why, whylen, "no such group '%s'", name + 1);
+		n->gids[n->ngids++] = gr->gr_gid;
+	} else {
+		struct passwd *pw = getpwnam(name);
+
+		if (pw == NULL)
+			return why_set(why, whylen, "no such user '%s'", name);
+		n->uids[n->nuids++] = pw->pw_uid;
+	}
+	return 0;
+}
+
+/* set_acl: "*", or a list of user names, uids, @group names and @gids,
+ * resolved now (an unknown name is an error); empty: nobody but admins. */
+static int
+set_acl(void *obj, const char *v, char *why, size_t whylen)
+{
+	struct acl n;
+
+	memset(&n, 0, sizeof(n));
+	if (parse_list(v, 1, acl_item, &n, why, whylen) == -1)
+		return -1;
+	*(struct acl *)obj = n;
+	return 0;
 }
 
 int
@@ -333,6 +358,8 @@ config_acl_has_groups(const struct acl *a)
 	return a != NULL && !a->any && a->ngids > 0;
 }
 
+/* ---- [jobd] checks -------------------------------------------------------- */
+
 /* check_redis: unix:///abs/path or redis://host[:port][/db]. */
 static int
 check_redis(const char *v, char *why, size_t whylen)
@@ -344,151 +371,177 @@ check_redis(const char *v, char *why, size_t whylen)
 
 	if (strncmp(v, "unix://", 7) == 0) {
 		p = v + 7;
-		if (p[0] != '/' || p[1] == '\0') {
-			snprintf(why, whylen, "unix:// needs an absolute path");
-			return -1;
-		}
-		if (strlen(p) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
-			snprintf(why, whylen, "socket path too long");
-			return -1;
-		}
+		if (p[0] != '/' || p[1] == '\0')
+			return why_set(why, whylen, "unix:// needs an absolute path");
+		if (strlen(p) > SUN_PATH_MAX)
+			return why_set(why, whylen, "socket path too long");
 		return 0;
 	}
-	if (strncmp(v, "redis://", 8) != 0) {
-		snprintf(why, whylen,
+	if (strncmp(v, "redis://", 8) != 0)
+		return why_set(why, whylen,
 		    "expected redis://host[:port][/db] or unix:///path");
-		return -1;
-	}
 	host = v + 8;
 	if (host[0] == '[') {               /* [IPv6] */
 		hend = strchr(host, ']');
 		if (hend == NULL || hend == host + 1 ||
 		    strspn(host + 1, "0123456789abcdefABCDEF:.") !=
-		    (size_t)(hend - host - 1)) {
-			snprintf(why, whylen, "bad IPv6 address");
-			return -1;
-		}
+		    (size_t)(hend - host - 1))
+			return why_set(why, whylen, "bad IPv6 address");
 		hend++;
 	} else {
 		hend = host + strspn(host,
 		    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 		    "0123456789.-_");
-		if (hend == host) {
-			snprintf(why, whylen, "missing host");
-			return -1;
-		}
+		if (hend == host)
+			return why_set(why, whylen, "missing host");
 	}
-	if ((size_t)(hend - host) > 255) {
-		snprintf(why, whylen, "host name too long");
-		return -1;
-	}
+	if ((size_t)(hend - host) > 255)
+		return why_set(why, whylen, "host name too long");
 	p = hend;
 	if (*p == ':') {
 		len = strcspn(p + 1, "/");
-		if (len == 0 || len >= sizeof(num)) {
-			snprintf(why, whylen, "bad port");
-			return -1;
-		}
+		if (len == 0 || len >= sizeof(num))
+			return why_set(why, whylen, "bad port");
 		memcpy(num, p + 1, len);
 		num[len] = '\0';
-		if (parse_ll(num, 1, 65535, &n, why, whylen) == -1) {
-			snprintf(why, whylen, "bad port (1..65535)");
-			return -1;
-		}
+		if (parse_ll(num, 1, 65535, &n, why, whylen) == -1)
+			return why_set(why, whylen, "bad port (1..65535)");
 		p += 1 + len;
 	}
 	if (*p == '/') {
 		if (p[1] == '\0')
 			return 0;
-		if (parse_ll(p + 1, 0, INT_MAX, &n, why, whylen) == -1) {
-			snprintf(why, whylen, "bad database number");
-			return -1;
-		}
+		if (parse_ll(p + 1, 0, INT_MAX, &n, why, whylen) == -1)
+			return why_set(why, whylen, "bad database number");
 		return 0;
 	}
-	if (*p != '\0') {
-		snprintf(why, whylen, "unexpected characters after the host");
-		return -1;
-	}
+	if (*p != '\0')
+		return why_set(why, whylen,
+		    "unexpected characters after the host");
 	return 0;
 }
 
-/* parse_queues: "high, default, low" into cfg's queue table. */
 static int
-parse_queues(struct config *cfg, const char *v, char *why, size_t whylen)
+check_socket(const char *v, char *why, size_t whylen)
 {
+	return check_path(v, SUN_PATH_MAX, 0, why, whylen);
+}
+
+static int
+check_any_path(const char *v, char *why, size_t whylen)
+{
+	return check_path(v, CONFIG_MAX_PATH, 0, why, whylen);
+}
+
+static int
+check_abs_path(const char *v, char *why, size_t whylen)
+{
+	return check_path(v, CONFIG_MAX_PATH, 1, why, whylen);
+}
+
+static int
+check_user(const char *v, char *why, size_t whylen)
+{
+	return valid_name(v, "_.-") ? 0 : why_set(why, whylen, "bad user name");
+}
+
+static int
+check_group(const char *v, char *why, size_t whylen)
+{
+	return valid_name(v, "_.-") ? 0 : why_set(why, whylen, "bad group name");
+}
+
+/* check_key_name: no braces, they would break the {ns} hash tag */
+static int
+check_key_name(const char *v, char *why, size_t whylen)
+{
+	if (valid_name(v, TYPE_CHARS))
+		return 0;
+	return why_set(why, whylen, "expected 1..%d of A-Z a-z 0-9 _ . : -",
+	    CONFIG_NAME_MAX);
+}
+
+static int
+set_mode(void *obj, const char *v, char *why, size_t whylen)
+{
+	size_t n = strlen(v);
+	unsigned long m;
+
+	if (n == 0 || n > 5 || strspn(v, "01234567") != n)
+		return why_set(why, whylen, "not an octal mode");
+	m = strtoul(v, NULL, 8);
+	if (m > 07777)
+		return why_set(why, whylen, "out of range (0..07777)");
+	*(mode_t *)obj = (mode_t)m;
+	return 0;
+}
+
+struct queue_list {
 	char q[CONFIG_MAX_QUEUES][CONFIG_NAME_MAX + 1];
-	int n = 0;
-	const char *p = v;
+	int n;
+};
 
-	for (;;) {
-		const char *s, *e;
-		size_t len;
+static int
+queue_item(void *arg, const char *name, char *why, size_t whylen)
+{
+	struct queue_list *l = arg;
 
-		s = p + strspn(p, " \t");
-		e = s + strcspn(s, ",");
-		p = e;
-		while (e > s && (e[-1] == ' ' || e[-1] == '\t'))
-			e--;
-		len = (size_t)(e - s);
-		if (len == 0) {
-			snprintf(why, whylen, "empty queue name");
-			return -1;
-		}
-		if (n == CONFIG_MAX_QUEUES) {
-			snprintf(why, whylen, "more than %d queues",
-			    CONFIG_MAX_QUEUES);
-			return -1;
-		}
-		if (len > CONFIG_NAME_MAX) {
-			snprintf(why, whylen,
-			    "queue name longer than %d characters",
-			    CONFIG_NAME_MAX);
-			return -1;
-		}
-		memcpy(q[n], s, len);
-		q[n][len] = '\0';
-		if (!valid_name(q[n], QUEUE_CHARS)) {
-			snprintf(why, whylen,
-			    "bad queue name '%s' (use A-Z a-z 0-9 _ . -)", q[n]);
-			return -1;
-		}
-		for (int i = 0; i < n; i++) {
-			if (strcmp(q[i], q[n]) == 0) {
-				snprintf(why, whylen, "queue '%s' listed twice",
-				    q[n]);
-				return -1;
-			}
-		}
-		n++;
-		if (*p == '\0')
-			break;
-		p++;                        /* the comma */
-	}
-	memcpy(cfg->queues, q, sizeof(q));
-	cfg->nqueues = n;
+	if (l->n == CONFIG_MAX_QUEUES)
+		return why_set(why, whylen, "more than %d queues",
+		    CONFIG_MAX_QUEUES);
+	if (!valid_name(name, QUEUE_CHARS))
+		return why_set(why, whylen,
+		    "bad queue name '%s' (use A-Z a-z 0-9 _ . -)", name);
+	for (int i = 0; i < l->n; i++)
+		if (strcmp(l->q[i], name) == 0)
+			return why_set(why, whylen, "queue '%s' listed twice",
+			    name);
+	snprintf(l->q[l->n++], sizeof(l->q[0]), "%s", name);
+	return 0;
+}
+
+/* set_queues: "high, default, low" into the config's queue table. */
+static int
+set_queues(void *obj, const char *v, char *why, size_t whylen)
+{
+	struct config *cfg = obj;
+	struct queue_list l;
+
+	l.n = 0;
+	if (parse_list(v, 0, queue_item, &l, why, whylen) == -1)
+		return -1;
+	memcpy(cfg->queues, l.q, sizeof(l.q));
+	cfg->nqueues = l.n;
 	return 0;
 }
 
 static int
-check_path(const char *v, size_t max, int absolute, char *why, size_t whylen)
+set_log_level(void *obj, const char *v, char *why, size_t whylen)
 {
-	if (v[0] == '\0') {
-		snprintf(why, whylen, "empty path");
-		return -1;
+	static const char *const lv[] = {
+		"error", "warning", "notice", "info", "debug"
+	};
+
+	for (int i = 0; i < 5; i++) {
+		if (strcasecmp(v, lv[i]) == 0) {
+			*(int *)obj = LOG_ERR + i;
+			return 0;
+		}
 	}
-	if (absolute && v[0] != '/') {
-		snprintf(why, whylen, "not an absolute path");
-		return -1;
-	}
-	if (strlen(v) > max) {
-		snprintf(why, whylen, "path longer than %zu bytes", max);
-		return -1;
-	}
+	return why_set(why, whylen,
+	    "expected error, warning, notice, info or debug");
+}
+
+static int
+set_log_target(void *obj, const char *v, char *why, size_t whylen)
+{
+	if (strcmp(v, "stderr") != 0 && strcmp(v, "syslog") != 0)
+		return why_set(why, whylen, "expected stderr or syslog");
+	*(int *)obj = v[1] == 'y';
 	return 0;
 }
 
-/* ---- job types ---------------------------------------------------------- */
+/* ---- [type:NAME] values ------------------------------------------------------ */
 
 static void
 free_argv(char **argv)
@@ -499,44 +552,18 @@ free_argv(char **argv)
 	}
 }
 
-static void
-type_free(struct job_type *t)
+static int
+set_handler(void *obj, const char *v, char *why, size_t whylen)
 {
-	free_argv(t->argv);
-	free_argv(t->env);
-	free(t->url);
-	free(t->user);
-	free(t->cwd);
-}
+	static const char *const kinds[] = { "builtin", "exec", "http" };
 
-static void
-type_defaults(struct job_type *t, const char *name)
-{
-	memset(t, 0, sizeof(*t));
-	snprintf(t->name, sizeof(t->name), "%s", name);
-	t->kind = HANDLER_EXEC;
-	t->timeout = TYPE_DEFAULT_TIMEOUT;
-	t->retries = TYPE_DEFAULT_RETRIES;
-	t->backoff = BACKOFF_EXPONENTIAL;
-	t->backoff_base = TYPE_DEFAULT_BASE;
-	t->backoff_max = TYPE_DEFAULT_MAX;
-	t->max_output = TYPE_DEFAULT_MAX_OUTPUT;
-}
-
-/* add_type: a new type with defaults at the end of cfg->types, or NULL. */
-static struct job_type *
-add_type(struct config *cfg, const char *name)
-{
-	struct job_type *nt;
-
-	if (cfg->ntypes >= CONFIG_MAX_TYPES)
-		return NULL;
-	nt = realloc(cfg->types, (size_t)(cfg->ntypes + 1) * sizeof(*nt));
-	if (nt == NULL)
-		return NULL;
-	cfg->types = nt;
-	type_defaults(&nt[cfg->ntypes], name);
-	return &nt[cfg->ntypes++];
+	for (int i = 0; i < 3; i++) {
+		if (strcmp(v, kinds[i]) == 0) {
+			*(enum handler_kind *)obj = (enum handler_kind)i;
+			return 0;
+		}
+	}
+	return why_set(why, whylen, "expected exec, http or builtin");
 }
 
 /* split_words: whitespace-separated words, "double quotes" group (with \"
@@ -544,15 +571,12 @@ add_type(struct config *cfg, const char *name)
 static int
 split_words(const char *v, char **argv, char *why, size_t whylen)
 {
-	size_t len = strlen(v);
-	char *buf;
-	int n = 0;
+	char *buf = malloc(strlen(v) + 1);
 	const char *p = v;
+	int n = 0;
 
-	if ((buf = malloc(len + 1)) == NULL) {
-		snprintf(why, whylen, "out of memory");
-		return -1;
-	}
+	if (buf == NULL)
+		return why_set(why, whylen, "out of memory");
 	for (;;) {
 		size_t o = 0;
 		int inq = 0;
@@ -574,16 +598,16 @@ split_words(const char *v, char **argv, char *why, size_t whylen)
 			}
 		}
 		if (inq) {
-			snprintf(why, whylen, "unterminated quote");
+			why_set(why, whylen, "unterminated quote");
 			goto fail;
 		}
 		if (n == CONFIG_MAX_ARGV) {
-			snprintf(why, whylen, "more than %d arguments",
+			why_set(why, whylen, "more than %d arguments",
 			    CONFIG_MAX_ARGV);
 			goto fail;
 		}
 		if ((argv[n] = strndup(buf, o)) == NULL) {
-			snprintf(why, whylen, "out of memory");
+			why_set(why, whylen, "out of memory");
 			goto fail;
 		}
 		argv[++n] = NULL;
@@ -605,25 +629,21 @@ json_words(const char *v, char **argv, char *why, size_t whylen)
 	size_t i;
 	int n = 0;
 
-	a = json_loads(v, 0, &jerr);
-	if (a == NULL) {
-		snprintf(why, whylen, "bad JSON array: %s", jerr.text);
-		return -1;
-	}
+	if ((a = json_loads(v, 0, &jerr)) == NULL)
+		return why_set(why, whylen, "bad JSON array: %s", jerr.text);
 	if (!json_is_array(a) || json_array_size(a) > CONFIG_MAX_ARGV) {
-		snprintf(why, whylen, "expected a JSON array of at most %d "
-		    "strings", CONFIG_MAX_ARGV);
 		json_decref(a);
-		return -1;
+		return why_set(why, whylen, "expected a JSON array of at most "
+		    "%d strings", CONFIG_MAX_ARGV);
 	}
 	json_array_foreach(a, i, e) {
 		if (!json_is_string(e) ||
 		    strlen(json_string_value(e)) != json_string_length(e)) {
-			snprintf(why, whylen, "element %zu is not a string", i);
+			why_set(why, whylen, "element %zu is not a string", i);
 			goto fail;
 		}
 		if ((argv[n] = strdup(json_string_value(e))) == NULL) {
-			snprintf(why, whylen, "out of memory");
+			why_set(why, whylen, "out of memory");
 			goto fail;
 		}
 		argv[++n] = NULL;
@@ -637,136 +657,163 @@ fail:
 }
 
 static int
-parse_command(struct job_type *t, const char *v, char *why, size_t whylen)
+set_command(void *obj, const char *v, char *why, size_t whylen)
 {
-	char *argv[CONFIG_MAX_ARGV + 1] = { NULL };
-	int n;
+	char **dst = obj, *argv[CONFIG_MAX_ARGV + 1] = { NULL };
+	int n = v[0] == '[' ? json_words(v, argv, why, whylen) :
+	    split_words(v, argv, why, whylen);
 
-	if (v[0] == '[')
-		n = json_words(v, argv, why, whylen);
-	else
-		n = split_words(v, argv, why, whylen);
 	if (n < 0)
 		return -1;
 	if (n == 0 || argv[0][0] == '\0') {
 		free_argv(argv);
-		snprintf(why, whylen, "empty command");
-		return -1;
+		return why_set(why, whylen, "empty command");
 	}
 	/* the worker calls execve: there is no PATH search */
 	if (strchr(argv[0], '/') == NULL) {
 		free_argv(argv);
-		snprintf(why, whylen, "the program must be a path such as "
-		    "/usr/bin/NAME (no PATH search)");
-		return -1;
+		return why_set(why, whylen, "the program must be a path such "
+		    "as /usr/bin/NAME (no PATH search)");
 	}
-	free_argv(t->argv);
-	memcpy(t->argv, argv, sizeof(argv));
+	free_argv(dst);
+	memcpy(dst, argv, sizeof(argv));
 	return 0;
 }
 
 static int
-parse_backoff(struct job_type *t, const char *v, char *why, size_t whylen)
+set_builtin(void *obj, const char *v, char *why, size_t whylen)
 {
-	double list[CONFIG_MAX_BACKOFF];
-	int n = 0;
-	const char *p = v;
+	for (size_t i = 0; i < NBUILTINS; i++) {
+		if (strcmp(v, builtin_names[i]) == 0) {
+			snprintf(obj, CONFIG_NAME_MAX + 1, "%s", v);
+			return 0;
+		}
+	}
+	return why_set(why, whylen, "expected noop, echo, sleep or fail");
+}
+
+static int
+set_queue(void *obj, const char *v, char *why, size_t whylen)
+{
+	if (v[0] != '\0' && !valid_name(v, QUEUE_CHARS))
+		return why_set(why, whylen, "bad queue name");
+	snprintf(obj, CONFIG_NAME_MAX + 1, "%s", v);
+	return 0;
+}
+
+static int
+backoff_item(void *arg, const char *item, char *why, size_t whylen)
+{
+	struct job_type *t = arg;
+
+	if (t->backoff_count == CONFIG_MAX_BACKOFF)
+		return why_set(why, whylen, "more than %d intervals",
+		    CONFIG_MAX_BACKOFF);
+	if (parse_duration(item, 0, 0, 7 * DAY,
+	    &t->backoff_list[t->backoff_count], why, whylen) == -1)
+		return why_set(why, whylen, "expected 'exponential' or a list "
+		    "of durations (0..%lld seconds each)", 7 * DAY);
+	t->backoff_count++;
+	return 0;
+}
+
+static int
+set_backoff(void *obj, const char *v, char *why, size_t whylen)
+{
+	struct job_type *t = obj, n;
 
 	if (strcasecmp(v, "exponential") == 0) {
 		t->backoff = BACKOFF_EXPONENTIAL;
 		t->backoff_count = 0;
 		return 0;
 	}
-	for (;;) {
-		char num[64];
-		const char *s = p + strspn(p, " \t");
-		const char *e = s + strcspn(s, ",");
-		size_t len;
-
-		p = e;
-		while (e > s && (e[-1] == ' ' || e[-1] == '\t'))
-			e--;
-		len = (size_t)(e - s);
-		if (n == CONFIG_MAX_BACKOFF) {
-			snprintf(why, whylen, "more than %d intervals",
-			    CONFIG_MAX_BACKOFF);
-			return -1;
-		}
-		if (len == 0 || len >= sizeof(num)) {
-			snprintf(why, whylen,
-			    "expected 'exponential' or a list of seconds");
-			return -1;
-		}
-		memcpy(num, s, len);
-		num[len] = '\0';
-		if (parse_num(num, 0, 0, 7 * DAY, &list[n], why, whylen) == -1) {
-			snprintf(why, whylen, "expected 'exponential' or a "
-			    "list of seconds (0..%lld each)", 7 * DAY);
-			return -1;
-		}
-		n++;
-		if (*p == '\0')
-			break;
-		p++;
+	n.backoff_count = 0;
+	if (parse_list(v, 0, backoff_item, &n, why, whylen) == -1) {
+		if (strcmp(why, "empty entry") == 0 ||
+		    strcmp(why, "empty list") == 0)
+			why_set(why, whylen, "expected 'exponential' or a "
+			    "list of durations");
+		return -1;
 	}
 	t->backoff = BACKOFF_FIXED_LIST;
-	memcpy(t->backoff_list, list, sizeof(list[0]) * (size_t)n);
-	t->backoff_count = n;
+	memcpy(t->backoff_list, n.backoff_list,
+	    sizeof(n.backoff_list[0]) * (size_t)n.backoff_count);
+	t->backoff_count = n.backoff_count;
+	return 0;
+}
+
+/* env_name_ok: a variable name jobd lets a config set or pass. */
+static int
+env_name_ok(const char *v, size_t len, char *why, size_t whylen)
+{
+	if (len == 0 || !(isalpha((unsigned char)v[0]) || v[0] == '_'))
+		return why_set(why, whylen, "bad variable name");
+	for (size_t i = 0; i < len; i++)
+		if (!isascii((unsigned char)v[i]) ||
+		    !(isalnum((unsigned char)v[i]) || v[i] == '_'))
+			return why_set(why, whylen, "bad variable name");
+	if (len >= 5 && strncmp(v, "JOBD_", 5) == 0)
+		return why_set(why, whylen, "JOBD_* variables are set by jobd");
+	return 0;
+}
+
+/* env_put: add "NAME=VALUE" to a NULL-terminated list; a name given again
+ * replaces its value unless keep (then the earlier one stays). */
+static int
+env_put(char **list, const char *v, int keep, char *why, size_t whylen)
+{
+	size_t klen = strcspn(v, "=");
+	int n = 0;
+
+	for (; list[n] != NULL; n++) {
+		if (strncmp(list[n], v, klen) != 0 ||
+		    (list[n][klen] != '=' && list[n][klen] != '\0'))
+			continue;
+		if (!keep) {
+			char *s = strdup(v);
+
+			if (s == NULL)
+				return why_set(why, whylen, "out of memory");
+			free(list[n]);
+			list[n] = s;
+		}
+		return 0;
+	}
+	if (n == CONFIG_MAX_ARGV)
+		return why_set(why, whylen, "more than %d variables",
+		    CONFIG_MAX_ARGV);
+	if ((list[n] = strdup(v)) == NULL)
+		return why_set(why, whylen, "out of memory");
+	list[n + 1] = NULL;
 	return 0;
 }
 
 static int
-add_env(struct job_type *t, const char *v, char *why, size_t whylen)
+set_env(void *obj, const char *v, char *why, size_t whylen)
 {
 	const char *eq = strchr(v, '=');
-	size_t klen;
-	int n = 0;
 
-	if (eq == NULL || eq == v) {
-		snprintf(why, whylen, "expected NAME=VALUE");
+	if (v[0] == '\0')
+		return 0;               /* "env =": nothing more */
+	if (eq == NULL || eq == v)
+		return why_set(why, whylen, "expected NAME=VALUE");
+	if (env_name_ok(v, (size_t)(eq - v), why, whylen) == -1)
 		return -1;
-	}
-	klen = (size_t)(eq - v);
-	if (!(isalpha((unsigned char)v[0]) || v[0] == '_')) {
-		snprintf(why, whylen, "bad variable name");
-		return -1;
-	}
-	for (size_t i = 0; i < klen; i++) {
-		if (!isascii((unsigned char)v[i]) ||
-		    !(isalnum((unsigned char)v[i]) || v[i] == '_')) {
-			snprintf(why, whylen, "bad variable name");
-			return -1;
-		}
-	}
-	if (klen >= 5 && strncmp(v, "JOBD_", 5) == 0) {
-		snprintf(why, whylen, "JOBD_* variables are set by jobd");
-		return -1;
-	}
-	while (t->env[n] != NULL) {
-		/* a name given again replaces its earlier value */
-		if (strncmp(t->env[n], v, klen + 1) == 0) {
-			char *s = strdup(v);
+	return env_put(obj, v, 0, why, whylen);
+}
 
-			if (s == NULL) {
-				snprintf(why, whylen, "out of memory");
-				return -1;
-			}
-			free(t->env[n]);
-			t->env[n] = s;
-			return 0;
-		}
-		n++;
-	}
-	if (n == CONFIG_MAX_ARGV) {
-		snprintf(why, whylen, "more than %d variables", CONFIG_MAX_ARGV);
+static int
+env_pass_item(void *arg, const char *name, char *why, size_t whylen)
+{
+	if (env_name_ok(name, strlen(name), why, whylen) == -1)
 		return -1;
-	}
-	if ((t->env[n] = strdup(v)) == NULL) {
-		snprintf(why, whylen, "out of memory");
-		return -1;
-	}
-	t->env[n + 1] = NULL;
-	return 0;
+	return env_put(arg, name, 1, why, whylen);
+}
+
+static int
+set_env_pass(void *obj, const char *v, char *why, size_t whylen)
+{
+	return parse_list(v, 1, env_pass_item, obj, why, whylen);
 }
 
 static int
@@ -778,342 +825,911 @@ check_url(const char *v, char *why, size_t whylen)
 		host = v + 7;
 	else if (strncmp(v, "https://", 8) == 0)
 		host = v + 8;
-	else {
-		snprintf(why, whylen, "expected an http:// or https:// URL");
-		return -1;
-	}
-	if (*host == '\0' || *host == '/' || *host == ':') {
-		snprintf(why, whylen, "missing host");
-		return -1;
-	}
-	if (strlen(v) > CONFIG_MAX_URL) {
-		snprintf(why, whylen, "longer than %d bytes", CONFIG_MAX_URL);
-		return -1;
-	}
-	for (const char *p = v; *p != '\0'; p++) {
-		if ((unsigned char)*p <= ' ' || *p == 0x7f) {
-			snprintf(why, whylen, "blank or control character");
-			return -1;
-		}
-	}
+	else
+		return why_set(why, whylen, "expected an http:// or https:// URL");
+	if (*host == '\0' || *host == '/' || *host == ':')
+		return why_set(why, whylen, "missing host");
+	if (strlen(v) > CONFIG_MAX_URL)
+		return why_set(why, whylen, "longer than %d bytes", CONFIG_MAX_URL);
+	for (const char *p = v; *p != '\0'; p++)
+		if ((unsigned char)*p <= ' ' || *p == 0x7f)
+			return why_set(why, whylen, "blank or control character");
 	return 0;
 }
 
-static int
-apply_type(struct job_type *t, const char *key, const char *v,
-           char *why, size_t whylen)
-{
-	size_t i;
+/* ---- the rows ------------------------------------------------------------- */
 
-	if (strcmp(key, "handler") == 0) {
-		if (strcmp(v, "exec") == 0)
-			t->kind = HANDLER_EXEC;
-		else if (strcmp(v, "http") == 0)
-			t->kind = HANDLER_HTTP;
-		else if (strcmp(v, "builtin") == 0)
-			t->kind = HANDLER_BUILTIN;
-		else {
-			snprintf(why, whylen, "expected exec, http or builtin");
-			return -1;
-		}
-		return 0;
-	}
-	if (strcmp(key, "command") == 0)
-		return parse_command(t, v, why, whylen);
-	if (strcmp(key, "persistent") == 0)
-		return parse_bool(v, &t->persistent, why, whylen);
-	if (strcmp(key, "url") == 0) {
-		if (check_url(v, why, whylen) == -1)
-			return -1;
-		goto str;
-	}
-	if (strcmp(key, "builtin") == 0) {
-		for (i = 0; i < NBUILTINS; i++) {
-			if (strcmp(v, builtin_names[i]) == 0) {
-				snprintf(t->builtin, sizeof(t->builtin), "%s", v);
-				return 0;
-			}
-		}
-		snprintf(why, whylen, "expected noop, echo, sleep or fail");
+enum row_scope { SCOPE_JOBD, SCOPE_ACCESS, SCOPE_TYPE };
+enum row_kind {
+	R_BOOL,             /* int */
+	R_INT,              /* int */
+	R_SIZE,             /* long long, or size_t with F_SIZET */
+	R_DURATION,         /* double, or long long with F_WHOLE */
+	R_STRING,           /* char *, checked by check */
+	R_FUNC,             /* set(obj + off, ...) */
+};
+
+#define F_OPEN   0x01   /* more than min */
+#define F_ZERO   0x02   /* 0 means none/inherited, whatever min is */
+#define F_WHOLE  0x04   /* duration in whole seconds, as long long */
+#define F_SIZET  0x08   /* size stored as size_t */
+#define F_EMPTY  0x10   /* string: "" stored as NULL (unset) */
+#define F_ADD    0x20   /* a repeat adds (env, env_pass) */
+#define F_SELF   0x40   /* set() gets the whole config/type */
+#define F_LL     0x80   /* integer stored as long long */
+
+#define K_EXEC    (1u << HANDLER_EXEC)
+#define K_HTTP    (1u << HANDLER_HTTP)
+#define K_BUILTIN (1u << HANDLER_BUILTIN)
+#define K_ALL     (K_EXEC | K_HTTP | K_BUILTIN)
+
+typedef int set_fn(void *obj, const char *v, char *why, size_t whylen);
+typedef int check_fn(const char *v, char *why, size_t whylen);
+
+struct row {
+	const char *name;
+	enum row_scope scope;
+	enum row_kind kind;
+	size_t off;
+	double min, max;
+	unsigned flags;
+	set_fn *set;
+	check_fn *check;
+	unsigned handlers;  /* type rows: the handlers it is for */
+	const char *def;    /* NULL: none (required by some handlers) */
+	const char *sample; /* the value jobd.conf.sample shows, if not def */
+	const char *doc;
+};
+
+#define C(f) offsetof(struct config, f)
+#define T(f) offsetof(struct job_type, f)
+
+static const struct row rows[] = {
+	{ "socket", SCOPE_JOBD, R_STRING, C(socket), 0, 0, 0, NULL,
+	  check_socket, 0, "/run/jobd/jobd.sock", NULL,
+	  "Path of the Unix socket the clients connect to (at most 107 bytes)." },
+	{ "socket_mode", SCOPE_JOBD, R_FUNC, C(socket_mode), 0, 07777, 0,
+	  set_mode, NULL, 0, "0660", NULL,
+	  "Mode of the socket, octal." },
+	{ "socket_group", SCOPE_JOBD, R_STRING, C(socket_group), 0, 0, F_EMPTY,
+	  NULL, check_group, 0, "", NULL,
+	  "Group (name or number) of the socket; empty: leave it as created." },
+	{ "redis", SCOPE_JOBD, R_STRING, C(redis), 0, 0, 0, NULL, check_redis,
+	  0, "redis://127.0.0.1:6379/0", NULL,
+	  "Redis: redis://host[:port][/db] (a host name, IPv4 or [IPv6]) or "
+	  "unix:///absolute/path." },
+	{ "prefix", SCOPE_JOBD, R_STRING, C(prefix), 0, 0, 0, NULL,
+	  check_key_name, 0, "jobd", NULL,
+	  "Key prefix: keys are PREFIX:{NAMESPACE}:...; 1..64 of A-Z a-z 0-9 "
+	  "_ . : -." },
+	{ "namespace", SCOPE_JOBD, R_STRING, C(ns), 0, 0, 0, NULL,
+	  check_key_name, 0, "main", NULL,
+	  "Redis hash tag of every key (same characters); hosts sharing a "
+	  "namespace share queues." },
+	{ "workers", SCOPE_JOBD, R_INT, C(workers), 0, CONFIG_MAX_WORKERS, 0,
+	  NULL, NULL, 0, "0", NULL,
+	  "Worker processes; 0: the number of online CPUs (at most 256)." },
+	{ "queues", SCOPE_JOBD, R_FUNC, 0, 1, CONFIG_MAX_QUEUES, F_SELF,
+	  set_queues, NULL, 0, "high, default, low", NULL,
+	  "Queue names in priority order: a comma list of 1..16 names of "
+	  "1..64 A-Z a-z 0-9 _ . -, no repeats." },
+	{ "max_frame", SCOPE_JOBD, R_SIZE, C(max_frame), 64, GiB, F_SIZET,
+	  NULL, NULL, 0, "8M", NULL,
+	  "Largest request or reply frame." },
+	{ "max_connections", SCOPE_JOBD, R_INT, C(max_connections), 1, 65536,
+	  0, NULL, NULL, 0, "1024", NULL,
+	  "Client connections at a time." },
+	{ "max_pending", SCOPE_JOBD, R_INT, C(max_pending), 1, 65536, 0, NULL,
+	  NULL, 0, "1024", NULL,
+	  "Pipelined requests in flight per connection." },
+	{ "builtins", SCOPE_JOBD, R_BOOL, C(builtins), 0, 1, 0, NULL, NULL, 0,
+	  "yes", NULL,
+	  "The builtin job types jobd.noop, jobd.echo, jobd.sleep, jobd.fail." },
+	{ "accept_any_type", SCOPE_JOBD, R_BOOL, C(accept_any_type), 0, 1, 0,
+	  NULL, NULL, 0, "no", NULL,
+	  "Accept jobs of types that have no section (queue \"default\" or "
+	  "the first, timeout 180 s, no retries); for tests." },
+	{ "lease", SCOPE_JOBD, R_DURATION, C(lease), 1, 3600, 0, NULL, NULL, 0,
+	  "30", NULL,
+	  "How long a worker's hold on a running job lasts unrenewed; it is "
+	  "renewed every lease/3." },
+	{ "grace", SCOPE_JOBD, R_DURATION, C(grace), 0, 3600, 0, NULL, NULL, 0,
+	  "5", NULL,
+	  "Time between SIGTERM and SIGKILL of a handler." },
+	{ "shutdown_grace", SCOPE_JOBD, R_DURATION, C(shutdown_grace), 0, DAY,
+	  0, NULL, NULL, 0, "30", NULL,
+	  "Time running jobs get to finish on SIGTERM." },
+	{ "result_ttl", SCOPE_JOBD, R_DURATION, C(result_ttl), 0, YEAR,
+	  F_WHOLE, NULL, NULL, 0, "1d", NULL,
+	  "How long finished jobs are kept." },
+	{ "failure_ttl", SCOPE_JOBD, R_DURATION, C(failure_ttl), 0, YEAR,
+	  F_WHOLE, NULL, NULL, 0, "7d", NULL,
+	  "How long failed and canceled jobs are kept." },
+	{ "max_wait", SCOPE_JOBD, R_DURATION, C(max_wait), 0, DAY, F_OPEN,
+	  NULL, NULL, 0, "1h", NULL,
+	  "Longest wait request; longer waits are shortened to it." },
+	{ "max_result", SCOPE_JOBD, R_SIZE, C(max_result), 1, 512 * MiB, 0,
+	  NULL, NULL, 0, "1M", NULL,
+	  "Bytes of a job's result kept." },
+	{ "log_level", SCOPE_JOBD, R_FUNC, C(log_level), 0, 0, 0,
+	  set_log_level, NULL, 0, "info", NULL,
+	  "error, warning, notice, info or debug." },
+	{ "log_target", SCOPE_JOBD, R_FUNC, C(log_syslog), 0, 0, 0,
+	  set_log_target, NULL, 0, "stderr", NULL,
+	  "stderr or syslog (a detached jobd always uses syslog)." },
+	{ "pidfile", SCOPE_JOBD, R_STRING, C(pidfile), 0, 0, F_EMPTY, NULL,
+	  check_any_path, 0, "", NULL,
+	  "Write the master's pid here; empty: no pidfile." },
+
+	{ "submit", SCOPE_ACCESS, R_FUNC, C(acl_submit), 0, 0, 0, set_acl,
+	  NULL, 0, "*", NULL,
+	  "Who may submit, submit_many, progress (admins may too)." },
+	{ "admin", SCOPE_ACCESS, R_FUNC, C(acl_admin), 0, 0, 0, set_acl, NULL,
+	  0, "*", NULL,
+	  "Who may cancel, requeue, delete, pause, resume, reload." },
+
+	{ "handler", SCOPE_TYPE, R_FUNC, T(kind), 0, 0, 0, set_handler, NULL,
+	  K_ALL, NULL, "exec",
+	  "exec, http or builtin (required)." },
+	{ "command", SCOPE_TYPE, R_FUNC, T(argv), 0, 0, 0, set_command, NULL,
+	  K_EXEC, NULL, "/usr/bin/python3 -m storyapp.jobs generate",
+	  "The program and its arguments: words split on blanks, \"double "
+	  "quotes\" group (\\\" and \\\\ inside them), or a JSON array of "
+	  "strings.  No shell, no PATH search: the program is a path.  The "
+	  "job record arrives on stdin (required for exec)." },
+	{ "persistent", SCOPE_TYPE, R_BOOL, T(persistent), 0, 1, 0, NULL, NULL,
+	  K_EXEC, "no", NULL,
+	  "Keep one process and send it one job per line (see docs/jobd.md)." },
+	{ "url", SCOPE_TYPE, R_STRING, T(url), 0, 0, 0, NULL, check_url,
+	  K_HTTP, NULL, "http://127.0.0.1:8080/hook",
+	  "http or https URL the job record is POSTed to as JSON; a 2xx JSON "
+	  "answer is the result (required for http)." },
+	{ "builtin", SCOPE_TYPE, R_FUNC, T(builtin), 0, 0, 0, set_builtin,
+	  NULL, K_BUILTIN, NULL, "sleep",
+	  "noop, echo, sleep or fail (required for builtin)." },
+	{ "queue", SCOPE_TYPE, R_FUNC, T(queue), 0, 0, 0, set_queue, NULL,
+	  K_ALL, "", "default",
+	  "Default queue of the type, one of queues; empty: \"default\" if "
+	  "configured, else the first queue." },
+	{ "timeout", SCOPE_TYPE, R_DURATION, T(timeout), 0, 7 * DAY, F_OPEN,
+	  NULL, NULL, K_ALL, "180", "10m",
+	  "How long a job may run." },
+	{ "retries", SCOPE_TYPE, R_INT, T(retries), 0, 100, 0, NULL, NULL,
+	  K_ALL, "0", "2",
+	  "Retries after a failure." },
+	{ "backoff", SCOPE_TYPE, R_FUNC, 0, 0, 0, F_SELF, set_backoff, NULL,
+	  K_ALL, "exponential", NULL,
+	  "Delay before a retry: \"exponential\" (backoff_base * 2^(n-1), at "
+	  "most backoff_max) or a comma list of durations, the last one "
+	  "repeated.  Up to 20% random jitter is added." },
+	{ "backoff_base", SCOPE_TYPE, R_DURATION, T(backoff_base), 0, DAY,
+	  F_OPEN, NULL, NULL, K_ALL, "2", NULL,
+	  "First delay of the exponential backoff." },
+	{ "backoff_max", SCOPE_TYPE, R_DURATION, T(backoff_max), 0, 7 * DAY,
+	  F_OPEN, NULL, NULL, K_ALL, "5m", NULL,
+	  "Longest delay of the exponential backoff." },
+	{ "max_output", SCOPE_TYPE, R_SIZE, T(max_output), 1, GiB, 0, NULL,
+	  NULL, K_ALL, "1M", NULL,
+	  "Bytes of handler output accepted." },
+	{ "user", SCOPE_TYPE, R_STRING, T(user), 0, 0, F_EMPTY, NULL,
+	  check_user, K_ALL, "", NULL,
+	  "Run the handler as this user (jobd must run as root); empty: as "
+	  "jobd." },
+	{ "cwd", SCOPE_TYPE, R_STRING, T(cwd), 0, 0, F_EMPTY, NULL,
+	  check_abs_path, K_ALL, "", NULL,
+	  "Working directory of the handler (absolute); empty: /." },
+	{ "env", SCOPE_TYPE, R_FUNC, T(env), 0, 0, F_ADD, set_env, NULL, K_ALL,
+	  "", "STORY_DB=/var/lib/story/stories.db",
+	  "Extra environment, NAME=VALUE; each line adds one, up to 64 (a "
+	  "name given again replaces its value; JOBD_* names are reserved)." },
+	{ "env_pass", SCOPE_TYPE, R_FUNC, T(env_pass), 0, 0, F_ADD,
+	  set_env_pass, NULL, K_ALL, "", "LANG, TZ",
+	  "Comma list of variables of jobd's own environment handed to the "
+	  "handler when set there; they replace env values of the same "
+	  "name." },
+	{ "limit_cpu", SCOPE_TYPE, R_DURATION, T(limit_cpu), 0, 7 * DAY,
+	  F_WHOLE, NULL, NULL, K_EXEC, "0", NULL,
+	  "CPU time of the handler process (RLIMIT_CPU; past it SIGXCPU, then "
+	  "SIGKILL); 0: inherited from jobd." },
+	{ "limit_memory", SCOPE_TYPE, R_SIZE, T(limit_memory), 16 * MiB,
+	  1024 * GiB, F_ZERO, NULL, NULL, K_EXEC, "0", NULL,
+	  "Address space of the handler process (RLIMIT_AS); 0: inherited." },
+	{ "limit_files", SCOPE_TYPE, R_INT, T(limit_files), 8, 1048576,
+	  F_ZERO | F_LL, NULL, NULL, K_EXEC, "0", NULL,
+	  "Open files of the handler process (RLIMIT_NOFILE); 0: inherited." },
+};
+#define NROWS ((int)(sizeof(rows) / sizeof(rows[0])))
+
+static const char *const scope_names[] = { "jobd", "access", "type:NAME" };
+
+int
+config_setting_info(int i, struct config_setting_info *out)
+{
+	const struct row *r;
+
+	if (i < 0 || i >= NROWS)
 		return -1;
-	}
-	if (strcmp(key, "queue") == 0) {
-		if (!valid_name(v, QUEUE_CHARS)) {
-			snprintf(why, whylen, "bad queue name");
-			return -1;
-		}
-		snprintf(t->queue, sizeof(t->queue), "%s", v);
+	r = &rows[i];
+	memset(out, 0, sizeof(*out));
+	out->section = r->scope == SCOPE_TYPE ? "types" : scope_names[r->scope];
+	out->name = r->name;
+	out->def = r->def;
+	out->doc = r->doc;
+	out->bounded = r->kind == R_INT || r->kind == R_SIZE ||
+	    r->kind == R_DURATION;
+	out->min = r->min;
+	out->max = r->max;
+	out->min_open = (r->flags & F_OPEN) != 0;
+	out->zero_ok = (r->flags & F_ZERO) != 0;
+	return 0;
+}
+
+/* find_row: the row called key in scope, or -1. */
+static int
+find_row(enum row_scope scope, const char *key)
+{
+	for (int i = 0; i < NROWS; i++)
+		if (rows[i].scope == scope && strcmp(rows[i].name, key) == 0)
+			return i;
+	return -1;
+}
+
+/* row_apply: parse v by row r into base (a config or a job type).  On
+ * error base is unchanged (but for F_ADD lists, which only grow). */
+static int
+row_apply(const struct row *r, void *base, const char *v, char *why,
+          size_t whylen)
+{
+	char *p = (char *)base + r->off;
+	long long ll = 0;
+	double d;
+
+	if ((r->flags & F_ZERO) && strcmp(v, "0") == 0) {
+		if (r->kind == R_INT)
+			*(int *)p = 0;
+		else
+			*(long long *)p = 0;
 		return 0;
 	}
-	if (strcmp(key, "timeout") == 0)
-		return parse_num(v, 0, 1, 7 * DAY, &t->timeout, why, whylen);
-	if (strcmp(key, "retries") == 0)
-		return parse_int(v, 0, 100, &t->retries, why, whylen);
-	if (strcmp(key, "backoff") == 0)
-		return parse_backoff(t, v, why, whylen);
-	if (strcmp(key, "backoff_base") == 0)
-		return parse_num(v, 0, 1, DAY, &t->backoff_base, why, whylen);
-	if (strcmp(key, "backoff_max") == 0)
-		return parse_num(v, 0, 1, 7 * DAY, &t->backoff_max, why, whylen);
-	if (strcmp(key, "max_output") == 0)
-		return parse_ll(v, 1, GiB, &t->max_output, why, whylen);
-	if (strcmp(key, "user") == 0) {
-		if (v[0] != '\0' && !valid_name(v, "_.-")) {
-			snprintf(why, whylen, "bad user name");
+	switch (r->kind) {
+	case R_BOOL:
+		return parse_bool(v, (int *)p, why, whylen);
+	case R_INT:
+		if (parse_ll(v, (long long)r->min, (long long)r->max, &ll, why,
+		    whylen) == -1)
 			return -1;
-		}
-		if (set_str(&t->user, v, 1) == -1)
-			goto oom;
+		if (r->flags & F_LL)
+			*(long long *)p = ll;
+		else
+			*(int *)p = (int)ll;
 		return 0;
-	}
-	if (strcmp(key, "cwd") == 0) {
-		if (v[0] != '\0' &&
-		    check_path(v, CONFIG_MAX_PATH, 1, why, whylen) == -1)
+	case R_SIZE:
+		if (parse_size(v, (long long)r->min, (long long)r->max, &ll, why,
+		    whylen) == -1)
 			return -1;
-		if (set_str(&t->cwd, v, 1) == -1)
-			goto oom;
+		if (r->flags & F_SIZET)
+			*(size_t *)p = (size_t)ll;
+		else
+			*(long long *)p = ll;
 		return 0;
-	}
-	if (strcmp(key, "env") == 0)
-		return add_env(t, v, why, whylen);
-	if (strcmp(key, "limit_cpu") == 0)
-		return parse_ll(v, 0, 7 * DAY, &t->limit_cpu, why, whylen);
-	if (strcmp(key, "limit_memory") == 0 || strcmp(key, "limit_files") == 0) {
-		/* 0: no limit; a small one would only break the exec */
-		if (strcmp(v, "0") == 0) {
-			*(key[6] == 'm' ? &t->limit_memory : &t->limit_files) = 0;
+	case R_DURATION:
+		if (parse_duration(v, r->min, (r->flags & F_OPEN) != 0, r->max,
+		    &d, why, whylen) == -1)
+			return -1;
+		if (!(r->flags & F_WHOLE)) {
+			*(double *)p = d;
 			return 0;
 		}
-		if (key[6] == 'm')
-			return parse_size(v, 16 * MiB, 1024 * GiB,
-			    &t->limit_memory, why, whylen);
-		return parse_ll(v, 8, 1048576, &t->limit_files, why, whylen);
+		if (d != floor(d))
+			return why_set(why, whylen,
+			    "not a number of whole seconds");
+		*(long long *)p = (long long)d;
+		return 0;
+	case R_STRING: {
+		char *s = NULL;
+
+		if (!((r->flags & F_EMPTY) && v[0] == '\0')) {
+			if (r->check != NULL && r->check(v, why, whylen) == -1)
+				return -1;
+			if ((s = strdup(v)) == NULL)
+				return why_set(why, whylen, "out of memory");
+		}
+		free(*(char **)p);
+		*(char **)p = s;
+		return 0;
 	}
-	snprintf(why, whylen, "unknown setting");
-	return -1;
-str:
-	if (set_str(&t->url, v, 0) == -1)
-		goto oom;
-	return 0;
-oom:
-	snprintf(why, whylen, "out of memory");
-	return -1;
+	case R_FUNC:
+		return r->set(r->flags & F_SELF ? base : p, v, why, whylen);
+	}
+	return why_set(why, whylen, "bad row");
+}
+
+/* ---- types ---------------------------------------------------------------- */
+
+static void
+type_free(struct job_type *t)
+{
+	free_argv(t->argv);
+	free_argv(t->env);
+	free_argv(t->env_pass);
+	free(t->url);
+	free(t->user);
+	free(t->cwd);
+}
+
+/* type_init: a type with the rows' defaults. */
+static void
+type_init(struct job_type *t, const char *name)
+{
+	char why[256];
+
+	memset(t, 0, sizeof(*t));
+	snprintf(t->name, sizeof(t->name), "%s", name);
+	t->kind = HANDLER_EXEC;
+	for (int i = 0; i < NROWS; i++)
+		if (rows[i].scope == SCOPE_TYPE && rows[i].def != NULL &&
+		    !(rows[i].flags & F_ADD))
+			(void)row_apply(&rows[i], t, rows[i].def, why,
+			    sizeof(why));
+}
+
+/* add_type: a new type with defaults at the end of cfg->types, or NULL. */
+static struct job_type *
+add_type(struct config *cfg, const char *name)
+{
+	struct job_type *nt;
+
+	if (cfg->ntypes >= CONFIG_MAX_TYPES)
+		return NULL;
+	nt = realloc(cfg->types, (size_t)(cfg->ntypes + 1) * sizeof(*nt));
+	if (nt == NULL)
+		return NULL;
+	cfg->types = nt;
+	type_init(&nt[cfg->ntypes], name);
+	return &nt[cfg->ntypes++];
 }
 
 /* type_check: the handler has what it needs and nothing of another kind's.
  * On error *key is the setting to blame. */
 static int
 type_check(const struct config *cfg, const struct job_type *t,
-           int check_queue, const char **key, char *why, size_t whylen)
+           const char **key, char *why, size_t whylen)
 {
-	switch (t->kind) {
-	case HANDLER_EXEC:
-		if (t->argv[0] == NULL) {
-			*key = "command";
-			snprintf(why, whylen, "required for handler exec");
-			return -1;
+	static const char *const needs[] = { "builtin", "command", "url" };
+	int has[] = { t->builtin[0] != '\0', t->argv[0] != NULL,
+	    t->url != NULL };
+	static const char *const kind_names[] = { "builtin", "exec", "http" };
+
+	if (!has[t->kind]) {
+		*key = needs[t->kind];
+		return why_set(why, whylen, "required for handler %s%s",
+		    kind_names[t->kind], t->kind == HANDLER_BUILTIN ?
+		    " (noop, echo, sleep or fail)" : "");
+	}
+	for (int k = 0; k < 3; k++) {
+		if (k != (int)t->kind && has[k]) {
+			*key = needs[k];
+			return why_set(why, whylen, "only for handler %s",
+			    kind_names[k]);
 		}
-		break;
-	case HANDLER_HTTP:
-		if (t->url == NULL) {
-			*key = "url";
-			snprintf(why, whylen, "required for handler http");
-			return -1;
-		}
-		break;
-	case HANDLER_BUILTIN:
-		if (t->builtin[0] == '\0') {
-			*key = "builtin";
-			snprintf(why, whylen, "required for handler builtin "
-			    "(noop, echo, sleep or fail)");
-			return -1;
-		}
-		break;
 	}
-	if (t->kind != HANDLER_EXEC && t->argv[0] != NULL) {
-		*key = "command";
-		snprintf(why, whylen, "only for handler exec");
-		return -1;
-	}
-	if (t->kind != HANDLER_EXEC && t->persistent) {
-		*key = "persistent";
-		snprintf(why, whylen, "only for handler exec");
-		return -1;
-	}
-	if (t->kind != HANDLER_HTTP && t->url != NULL) {
-		*key = "url";
-		snprintf(why, whylen, "only for handler http");
-		return -1;
-	}
-	if (t->kind != HANDLER_EXEC && (t->limit_cpu != 0 ||
+	if (t->kind != HANDLER_EXEC && (t->persistent || t->limit_cpu != 0 ||
 	    t->limit_memory != 0 || t->limit_files != 0)) {
-		*key = t->limit_cpu != 0 ? "limit_cpu" : t->limit_memory != 0 ?
-		    "limit_memory" : "limit_files";
-		snprintf(why, whylen, "only for handler exec");
-		return -1;
+		*key = t->persistent ? "persistent" : t->limit_cpu != 0 ?
+		    "limit_cpu" : t->limit_memory != 0 ? "limit_memory" :
+		    "limit_files";
+		return why_set(why, whylen, "only for handler exec");
 	}
-	if (t->kind != HANDLER_BUILTIN && t->builtin[0] != '\0') {
-		*key = "builtin";
-		snprintf(why, whylen, "only for handler builtin");
-		return -1;
-	}
-	if (check_queue && t->queue[0] != '\0' &&
-	    config_queue_index(cfg, t->queue) < 0) {
+	if (t->queue[0] != '\0' && config_queue_index(cfg, t->queue) < 0) {
 		*key = "queue";
-		snprintf(why, whylen, "not one of the configured queues: '%s'",
-		    t->queue);
-		return -1;
+		return why_set(why, whylen,
+		    "not one of the configured queues: '%s'", t->queue);
 	}
 	return 0;
 }
 
-/* ---- [jobd] ------------------------------------------------------------- */
+/* ---- notes ------------------------------------------------------------------ */
 
 static int
-apply_main(struct config *cfg, const char *key, const char *v,
-           char *why, size_t whylen)
+note_add(struct config *cfg, int type, int row, const char *value,
+         const char *where)
 {
-	long long n;
-	int r;
+	struct config_note *n;
 
-	if (strcmp(key, "socket") == 0) {
-		if (check_path(v, sizeof(((struct sockaddr_un *)0)->sun_path) - 1,
-		    0, why, whylen) == -1)
-			return -1;
-		r = set_str(&cfg->socket, v, 0);
-	} else if (strcmp(key, "socket_mode") == 0) {
-		return parse_mode(v, &cfg->socket_mode, why, whylen);
-	} else if (strcmp(key, "socket_group") == 0) {
-		if (v[0] != '\0' && !valid_name(v, "_.-")) {
-			snprintf(why, whylen, "bad group name");
-			return -1;
-		}
-		r = set_str(&cfg->socket_group, v, 1);
-	} else if (strcmp(key, "redis") == 0) {
-		if (check_redis(v, why, whylen) == -1)
-			return -1;
-		r = set_str(&cfg->redis, v, 0);
-	} else if (strcmp(key, "prefix") == 0 || strcmp(key, "namespace") == 0) {
-		/* no braces: they would break the {ns} hash tag */
-		if (!valid_name(v, TYPE_CHARS)) {
-			snprintf(why, whylen,
-			    "expected 1..%d of A-Z a-z 0-9 _ . : -",
-			    CONFIG_NAME_MAX);
-			return -1;
-		}
-		r = set_str(key[0] == 'p' ? &cfg->prefix : &cfg->ns, v, 0);
-	} else if (strcmp(key, "workers") == 0) {
-		return parse_int(v, 0, CONFIG_MAX_WORKERS, &cfg->workers,
-		    why, whylen);
-	} else if (strcmp(key, "queues") == 0) {
-		return parse_queues(cfg, v, why, whylen);
-	} else if (strcmp(key, "max_frame") == 0) {
-		if (parse_ll(v, 64, GiB, &n, why, whylen) == -1)
-			return -1;
-		cfg->max_frame = (size_t)n;
-		return 0;
-	} else if (strcmp(key, "max_connections") == 0) {
-		return parse_int(v, 1, 65536, &cfg->max_connections, why, whylen);
-	} else if (strcmp(key, "max_pending") == 0) {
-		return parse_int(v, 1, 65536, &cfg->max_pending, why, whylen);
-	} else if (strcmp(key, "builtins") == 0) {
-		return parse_bool(v, &cfg->builtins, why, whylen);
-	} else if (strcmp(key, "accept_any_type") == 0) {
-		return parse_bool(v, &cfg->accept_any_type, why, whylen);
-	} else if (strcmp(key, "lease") == 0) {
-		return parse_num(v, 1, 0, 3600, &cfg->lease, why, whylen);
-	} else if (strcmp(key, "grace") == 0) {
-		return parse_num(v, 0, 0, 3600, &cfg->grace, why, whylen);
-	} else if (strcmp(key, "shutdown_grace") == 0) {
-		return parse_num(v, 0, 0, DAY, &cfg->shutdown_grace, why, whylen);
-	} else if (strcmp(key, "result_ttl") == 0) {
-		return parse_ll(v, 0, YEAR, &cfg->result_ttl, why, whylen);
-	} else if (strcmp(key, "failure_ttl") == 0) {
-		return parse_ll(v, 0, YEAR, &cfg->failure_ttl, why, whylen);
-	} else if (strcmp(key, "max_wait") == 0) {
-		return parse_num(v, 0, 1, DAY, &cfg->max_wait, why, whylen);
-	} else if (strcmp(key, "max_result") == 0) {
-		return parse_ll(v, 1, 512 * MiB, &cfg->max_result, why, whylen);
-	} else if (strcmp(key, "log_level") == 0) {
-		static const char *const lv[] = {
-			"error", "warning", "notice", "info", "debug"
-		};
-		for (int i = 0; i < 5; i++) {
-			if (strcasecmp(v, lv[i]) == 0) {
-				cfg->log_level = LOG_ERR + i;
-				return 0;
-			}
-		}
-		snprintf(why, whylen,
-		    "expected error, warning, notice, info or debug");
+	n = realloc(cfg->notes, (size_t)(cfg->nnotes + 1) * sizeof(*n));
+	if (n == NULL)
 		return -1;
-	} else if (strcmp(key, "log_target") == 0) {
-		if (strcmp(v, "stderr") == 0)
-			cfg->log_syslog = 0;
-		else if (strcmp(v, "syslog") == 0)
-			cfg->log_syslog = 1;
-		else {
-			snprintf(why, whylen, "expected stderr or syslog");
-			return -1;
-		}
-		return 0;
-	} else if (strcmp(key, "pidfile") == 0) {
-		if (v[0] != '\0' &&
-		    check_path(v, CONFIG_MAX_PATH, 0, why, whylen) == -1)
-			return -1;
-		r = set_str(&cfg->pidfile, v, 1);
-	} else {
-		snprintf(why, whylen, "unknown setting");
+	cfg->notes = n;
+	n += cfg->nnotes;
+	n->type = type;
+	n->row = row;
+	n->value = strdup(value);
+	n->where = strdup(where != NULL ? where : "");
+	if (n->value == NULL || n->where == NULL) {
+		free(n->value);
+		free(n->where);
 		return -1;
 	}
-	if (r == -1) {
-		snprintf(why, whylen, "out of memory");
+	cfg->nnotes++;
+	return 0;
+}
+
+/* note_last: the last note of (type, row), or NULL. */
+static const struct config_note *
+note_last(const struct config *cfg, int type, int row)
+{
+	for (int i = cfg->nnotes - 1; i >= 0; i--)
+		if (cfg->notes[i].type == type && cfg->notes[i].row == row)
+			return &cfg->notes[i];
+	return NULL;
+}
+
+/* ---- setting one value ---------------------------------------------------------- */
+
+/* set_one: apply SECTION.KEY = VALUE (the section without brackets) from
+ * where ("FILE:LINE", "-o ARG" or NULL); header: the [type:NAME] line
+ * itself (key NULL).  Errors read "WHERE: [SECTION] KEY: WHY: 'VALUE'". */
+static int
+set_one(struct config *cfg, const char *section, const char *key,
+        const char *value, const char *where, int in_file, char *err,
+        size_t errlen)
+{
+	const char *pfx = where != NULL && where[0] != '\0' ? where : "";
+	const char *sep = pfx[0] != '\0' ? ": " : "";
+	enum row_scope scope;
+	int type = NOTE_MAIN, row;
+	void *base = cfg;
+	struct job_type scratch;
+	char why[256];
+
+	if (strcmp(section, "jobd") == 0) {
+		scope = SCOPE_JOBD;
+	} else if (strcmp(section, "access") == 0) {
+		scope = SCOPE_ACCESS;
+	} else if (strcmp(section, "types") == 0) {
+		scope = SCOPE_TYPE;
+		type = NOTE_TYPES;
+	} else if (strncmp(section, "type:", 5) == 0) {
+		const struct job_type *t;
+
+		if (!valid_name(section + 5, TYPE_CHARS)) {
+			snprintf(err, errlen, "%s%s[%.*s]: bad type name (1..%d "
+			    "of A-Z a-z 0-9 _ . : -)", pfx, sep,
+			    CONFIG_NAME_MAX + 5, section, CONFIG_NAME_MAX);
+			return -1;
+		}
+		scope = SCOPE_TYPE;
+		t = config_find_type(cfg, section + 5);
+		if (t != NULL && key == NULL && in_file) {
+			const struct config_note *h = note_last(cfg,
+			    (int)(t - cfg->types), ROW_HEADER);
+			const char *colon = strrchr(pfx, ':');
+			size_t n = colon != NULL ? (size_t)(colon - pfx) : 0;
+
+			/* a second header in the same file is a mistake;
+			 * an include may add to a type */
+			if (h != NULL && n > 0 && strncmp(h->where, pfx, n) == 0
+			    && h->where[n] == ':') {
+				snprintf(err, errlen, "%s%s[%s]: duplicate type",
+				    pfx, sep, section);
+				return -1;
+			}
+		}
+		if (t == NULL) {
+			if ((t = add_type(cfg, section + 5)) == NULL) {
+				snprintf(err, errlen, "%s%s[%s]: too many types "
+				    "(at most %d) or out of memory", pfx, sep,
+				    section, CONFIG_MAX_TYPES);
+				return -1;
+			}
+		}
+		type = (int)(t - cfg->types);
+		base = &cfg->types[type];
+		if (key == NULL) {
+			if (note_last(cfg, type, ROW_HEADER) == NULL ||
+			    in_file) {
+				if (note_add(cfg, type, ROW_HEADER, "", where)
+				    == -1)
+					goto oom;
+			}
+			return 0;
+		}
+	} else {
+		snprintf(err, errlen, "%s%s[%.*s]: unknown section (expected "
+		    "[jobd], [access], [types] or [type:NAME])", pfx, sep,
+		    CONFIG_NAME_MAX + 5, section);
 		return -1;
+	}
+	if (key == NULL)
+		return 0;
+	if ((row = find_row(scope, key)) == -1) {
+		snprintf(err, errlen, "%s%s[%s] %s: unknown setting: '%s'", pfx,
+		    sep, section, key, value);
+		return -1;
+	}
+	if (type == NOTE_TYPES) {
+		/* checked now on a scratch type, applied in config_finish */
+		type_init(&scratch, "types");
+		base = &scratch;
+	}
+	if (row_apply(&rows[row], base, value, why, sizeof(why)) == -1) {
+		if (type == NOTE_TYPES)
+			type_free(&scratch);
+		snprintf(err, errlen, "%s%s[%s] %s: %s: '%s'", pfx, sep, section,
+		    key, why, value);
+		return -1;
+	}
+	if (type == NOTE_TYPES)
+		type_free(&scratch);
+	if (note_add(cfg, type, row, value, where) == -1)
+		goto oom;
+	return 0;
+oom:
+	snprintf(err, errlen, "%s%sout of memory", pfx, sep);
+	return -1;
+}
+
+int
+config_set(struct config *cfg, const char *section, const char *key,
+           const char *value, char *err, size_t errlen)
+{
+	if (cfg == NULL || section == NULL || key == NULL || value == NULL) {
+		snprintf(err, errlen, "config_set: missing argument");
+		return -1;
+	}
+	if (strncmp(section, "type:", 5) == 0 &&
+	    set_one(cfg, section, NULL, "", NULL, 0, err, errlen) == -1)
+		return -1;
+	return set_one(cfg, section, key, value, NULL, 0, err, errlen);
+}
+
+int
+config_override(struct config *cfg, const char *arg, char *err, size_t errlen)
+{
+	char where[96], section[CONFIG_NAME_MAX + 8], key[CONFIG_NAME_MAX + 1];
+	const char *eq = strchr(arg, '='), *dot;
+	size_t slen, klen;
+
+	snprintf(where, sizeof(where), "-o %.*s%s", 60, arg,
+	    strlen(arg) > 60 ? "..." : "");
+	if (eq == NULL) {
+		snprintf(err, errlen, "%s: expected SECTION.KEY=VALUE",
+		    where);
+		return -1;
+	}
+	/* keys have no dot; type names may: the last dot ends the section */
+	for (dot = eq; dot > arg && dot[-1] != '.'; dot--)
+		;
+	if (dot == arg) {
+		snprintf(err, errlen, "%s: expected SECTION.KEY=VALUE "
+		    "(e.g. jobd.workers=4)", where);
+		return -1;
+	}
+	slen = (size_t)(dot - 1 - arg);
+	klen = (size_t)(eq - dot);
+	while (klen > 0 && isspace((unsigned char)dot[klen - 1]))
+		klen--;
+	if (slen == 0 || slen >= sizeof(section) || klen == 0 ||
+	    klen >= sizeof(key)) {
+		snprintf(err, errlen, "%s: expected SECTION.KEY=VALUE", where);
+		return -1;
+	}
+	memcpy(section, arg, slen);
+	section[slen] = '\0';
+	memcpy(key, dot, klen);
+	key[klen] = '\0';
+	if (strcmp(key, "include") == 0) {
+		snprintf(err, errlen, "%s: include is for files, not -o", where);
+		return -1;
+	}
+	eq++;
+	eq += strspn(eq, " \t");
+	for (const char *p = eq; *p != '\0'; p++) {
+		if ((unsigned char)*p < ' ' && *p != '\t') {
+			snprintf(err, errlen, "%s: control character in the "
+			    "value", where);
+			return -1;
+		}
+	}
+	if (strncmp(section, "type:", 5) == 0 &&
+	    set_one(cfg, section, NULL, "", where, 0, err, errlen) == -1)
+		return -1;
+	return set_one(cfg, section, key, eq, where, 0, err, errlen);
+}
+
+/* ---- the INI reader --------------------------------------------------------------- */
+
+struct reader {
+	struct config *cfg;
+	int depth;
+	dev_t devs[CONFIG_MAX_DEPTH + 1];  /* the files being read, for cycles */
+	ino_t inos[CONFIG_MAX_DEPTH + 1];
+	char *err;
+	size_t errlen;
+};
+
+/* A file's position while it is read. */
+struct ini {
+	const char *name;          /* for messages */
+	const char *dir;           /* includes are relative to it */
+	int line;
+	char section[CONFIG_NAME_MAX + 8]; /* "" before the first header */
+	char prev_key[CONFIG_NAME_MAX + 1]; /* for continuation lines */
+};
+
+static int read_file(struct reader *rd, const char *path, const char *section,
+                     const char *where);
+
+static int
+ini_err(struct reader *rd, struct ini *in, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int
+ini_err(struct reader *rd, struct ini *in, const char *fmt, ...)
+{
+	va_list ap;
+	int n = snprintf(rd->err, rd->errlen, "%s:%d: ", in->name, in->line);
+
+	if (n >= 0 && (size_t)n < rd->errlen) {
+		va_start(ap, fmt);
+		vsnprintf(rd->err + n, rd->errlen - (size_t)n, fmt, ap);
+		va_end(ap);
+	}
+	return -1;
+}
+
+/* value_end: a value ends at an inline ';' comment that follows a blank. */
+static char *
+value_end(char *s)
+{
+	for (char *p = s; *p != '\0'; p++)
+		if (*p == ';' && p > s && (p[-1] == ' ' || p[-1] == '\t'))
+			return p;
+	return s + strlen(s);
+}
+
+static char *
+trim(char *s, char *e)
+{
+	while (s < e && isspace((unsigned char)*s))
+		s++;
+	while (e > s && isspace((unsigned char)e[-1]))
+		e--;
+	*e = '\0';
+	return s;
+}
+
+/* do_include: every file GLOB matches, in order, relative to in->dir; a
+ * pattern with no wildcard must match a file, one with wildcards may match
+ * none (a conf.d that is empty). */
+static int
+do_include(struct reader *rd, struct ini *in, const char *pattern)
+{
+	char path[CONFIG_MAX_PATH + 1], where[CONFIG_MAX_PATH + 32];
+	glob_t g;
+	int rc;
+
+	if (pattern[0] == '\0')
+		return ini_err(rd, in, "include: empty pattern");
+	if (snprintf(path, sizeof(path), "%s%s%s", pattern[0] == '/' ? "" :
+	    in->dir, pattern[0] == '/' ? "" : "/", pattern) >=
+	    (int)sizeof(path))
+		return ini_err(rd, in, "include: path too long");
+	if (rd->depth >= CONFIG_MAX_DEPTH)
+		return ini_err(rd, in, "include: nested more than %d deep",
+		    CONFIG_MAX_DEPTH);
+	rc = glob(path, 0, NULL, &g);
+	if (rc == GLOB_NOMATCH) {
+		globfree(&g);
+		if (strpbrk(pattern, "*?[") != NULL)
+			return 0;
+		return ini_err(rd, in, "include %s: no such file", path);
+	}
+	if (rc != 0) {
+		globfree(&g);
+		return ini_err(rd, in, "include %s: glob failed", path);
+	}
+	snprintf(where, sizeof(where), "%s:%d", in->name, in->line);
+	for (size_t i = 0; i < g.gl_pathc; i++) {
+		if (read_file(rd, g.gl_pathv[i], in->section, where) == -1) {
+			globfree(&g);
+			return -1;
+		}
+	}
+	globfree(&g);
+	return 0;
+}
+
+/* ini_line: one line of a file, as text without its end. */
+static int
+ini_line(struct reader *rd, struct ini *in, char *s, size_t len)
+{
+	char where[CONFIG_MAX_PATH + 32], *e = s + len, *k, *v, *end;
+	int cont = in->prev_key[0] != '\0' && len > 0 &&
+	    isspace((unsigned char)s[0]);
+
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)s[i] < ' ' && s[i] != '\t' &&
+		    !(s[i] == '\r' && i == len - 1))
+			return ini_err(rd, in, "NUL or control byte in line");
+	s = trim(s, e);
+	if (s[0] == '\0' || s[0] == ';' || s[0] == '#')
+		return 0;
+	snprintf(where, sizeof(where), "%s:%d", in->name, in->line);
+	if (cont) {                 /* continues the previous value */
+		v = trim(s, value_end(s));
+		return set_one(rd->cfg, in->section, in->prev_key, v, where, 1,
+		    rd->err, rd->errlen);
+	}
+	in->prev_key[0] = '\0';
+	if (s[0] == '[') {
+		end = strchr(s, ']');
+		if (end == NULL || (end[1] != '\0' && end[1 + strspn(end + 1,
+		    " \t")] != ';' && end[1 + strspn(end + 1, " \t")] != '#'))
+			return ini_err(rd, in, "syntax error (expected "
+			    "[section]): '%.60s'", s);
+		*end = '\0';
+		if (strlen(s + 1) >= sizeof(in->section))
+			return ini_err(rd, in, "[%.*s...]: section name too "
+			    "long", CONFIG_NAME_MAX, s + 1);
+		snprintf(in->section, sizeof(in->section), "%s", s + 1);
+		if (strncmp(in->section, "type:", 5) == 0)
+			return set_one(rd->cfg, in->section, NULL, "", where, 1,
+			    rd->err, rd->errlen);
+		if (strcmp(in->section, "jobd") != 0 &&
+		    strcmp(in->section, "access") != 0 &&
+		    strcmp(in->section, "types") != 0)
+			return set_one(rd->cfg, in->section, "", "", where, 1,
+			    rd->err, rd->errlen);
+		return 0;
+	}
+	k = s;
+	end = k + strcspn(k, "=:");
+	if (*end == '\0' || end == k)
+		return ini_err(rd, in, "syntax error (expected [section] or "
+		    "key = value): '%.60s'", s);
+	*end = '\0';
+	k = trim(k, end);
+	v = trim(end + 1, value_end(end + 1));
+	if (k[0] == '\0')
+		return ini_err(rd, in, "syntax error (expected [section] or "
+		    "key = value): '%.60s'", s);
+	if (strcmp(k, "include") == 0)
+		return do_include(rd, in, v);
+	if (in->section[0] == '\0')
+		return ini_err(rd, in, "%s: setting outside of a section: "
+		    "'%.60s'", k, v);
+	if (strlen(k) > CONFIG_NAME_MAX)
+		return ini_err(rd, in, "setting name too long");
+	snprintf(in->prev_key, sizeof(in->prev_key), "%s", k);
+	return set_one(rd->cfg, in->section, k, v, where, 1, rd->err,
+	    rd->errlen);
+}
+
+/* ini_read: the text of one file, line by line; section is where it
+ * starts (the including line's section). */
+static int
+ini_read(struct reader *rd, struct ini *in, char *text, size_t len)
+{
+	char *p = text, *end = text + len;
+
+	if (len >= 3 && memcmp(p, "\xEF\xBB\xBF", 3) == 0)
+		p += 3;
+	while (p < end) {
+		char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t n = nl != NULL ? (size_t)(nl - p) : (size_t)(end - p);
+
+		in->line++;
+		if (n > CONFIG_MAX_LINE)
+			return ini_err(rd, in, "line longer than %d characters",
+			    CONFIG_MAX_LINE);
+		p[n] = '\0';
+		if (ini_line(rd, in, p, n) == -1)
+			return -1;
+		p += n + 1;
 	}
 	return 0;
 }
 
-/* ---- public: building, finishing, freeing -------------------------------- */
+static int
+read_text(struct reader *rd, char *text, size_t len, const char *name,
+          const char *dir, const char *section)
+{
+	struct ini in;
+
+	memset(&in, 0, sizeof(in));
+	in.name = name;
+	in.dir = dir;
+	snprintf(in.section, sizeof(in.section), "%s", section);
+	return ini_read(rd, &in, text, len);
+}
+
+/* read_file: a whole file (at most CONFIG_MAX_FILE bytes). */
+static int
+read_file(struct reader *rd, const char *path, const char *section,
+          const char *where)
+{
+	const char *pfx = where != NULL ? where : "", *sep = where ? ": " : "";
+	char *buf = NULL, *dir = NULL, *slash;
+	struct stat st;
+	size_t n;
+	FILE *f;
+	int rc = -1;
+
+	if ((f = fopen(path, "re")) == NULL) {
+		snprintf(rd->err, rd->errlen, "%s%s%s: %s", pfx, sep, path,
+		    strerror(errno));
+		return -1;
+	}
+	if (fstat(fileno(f), &st) == -1 || !S_ISREG(st.st_mode)) {
+		snprintf(rd->err, rd->errlen, "%s%s%s: not a regular file", pfx,
+		    sep, path);
+		goto out;
+	}
+	for (int i = 0; i < rd->depth; i++) {
+		if (rd->devs[i] == st.st_dev && rd->inos[i] == st.st_ino) {
+			snprintf(rd->err, rd->errlen, "%s%sinclude %s: a cycle "
+			    "(the file includes itself)", pfx, sep, path);
+			goto out;
+		}
+	}
+	if (st.st_size > CONFIG_MAX_FILE) {
+		snprintf(rd->err, rd->errlen, "%s%s%s: larger than %lld bytes",
+		    pfx, sep, path, CONFIG_MAX_FILE);
+		goto out;
+	}
+	if ((buf = malloc((size_t)st.st_size + 1)) == NULL ||
+	    (dir = strdup(path)) == NULL) {
+		snprintf(rd->err, rd->errlen, "%s: out of memory", path);
+		goto out;
+	}
+	n = fread(buf, 1, (size_t)st.st_size, f);
+	if (ferror(f)) {
+		snprintf(rd->err, rd->errlen, "%s: %s", path, strerror(errno));
+		goto out;
+	}
+	buf[n] = '\0';
+	slash = strrchr(dir, '/');
+	if (slash == NULL)
+		snprintf(dir, strlen(dir) + 1, ".");
+	else if (slash == dir)
+		slash[1] = '\0';
+	else
+		*slash = '\0';
+	rd->devs[rd->depth] = st.st_dev;
+	rd->inos[rd->depth] = st.st_ino;
+	rd->depth++;
+	rc = read_text(rd, buf, n, path, dir, section);
+	rd->depth--;
+out:
+	free(buf);
+	free(dir);
+	fclose(f);
+	return rc;
+}
+
+/* ---- building, finishing, freeing -------------------------------------------- */
 
 static unsigned long config_serial;
 
-/* config_new_bare: every default, no types, workers still 0. */
+/* config_new_bare: every row's default, no types, workers still 0. */
 static struct config *
 config_new_bare(void)
 {
 	struct config *cfg = calloc(1, sizeof(*cfg));
+	char why[256];
 
 	if (cfg == NULL)
 		return NULL;
-	cfg->socket_mode = 0660;
-	cfg->workers = 0;
-	cfg->max_frame = 8 * MiB;
-	cfg->max_connections = 1024;
-	cfg->max_pending = 1024;
-	cfg->builtins = 1;
-	cfg->accept_any_type = 0;
-	cfg->lease = 30;
-	cfg->grace = 5;
-	cfg->shutdown_grace = 30;
-	cfg->result_ttl = DAY;
-	cfg->failure_ttl = 7 * DAY;
-	cfg->max_wait = 3600;
-	cfg->max_result = 1 * MiB;
-	cfg->log_level = LOG_INFO;
-	cfg->log_syslog = 0;
-	cfg->acl_submit.any = 1;
-	cfg->acl_admin.any = 1;
 	cfg->serial = ++config_serial;
-	snprintf(cfg->queues[0], sizeof(cfg->queues[0]), "high");
-	snprintf(cfg->queues[1], sizeof(cfg->queues[1]), "default");
-	snprintf(cfg->queues[2], sizeof(cfg->queues[2]), "low");
-	cfg->nqueues = 3;
-	if ((cfg->socket = strdup("/run/jobd/jobd.sock")) == NULL ||
-	    (cfg->redis = strdup("redis://127.0.0.1:6379/0")) == NULL ||
-	    (cfg->prefix = strdup("jobd")) == NULL ||
-	    (cfg->ns = strdup("main")) == NULL) {
-		config_free(cfg);
-		return NULL;
+	for (int i = 0; i < NROWS; i++) {
+		if (rows[i].scope == SCOPE_TYPE)
+			continue;
+		if (row_apply(&rows[i], cfg, rows[i].def, why,
+		    sizeof(why)) == -1) {
+			config_free(cfg);
+			return NULL;
+		}
 	}
 	return cfg;
 }
@@ -1138,6 +1754,11 @@ config_free(struct config *cfg)
 		return;
 	for (int i = 0; i < cfg->ntypes; i++)
 		type_free(&cfg->types[i]);
+	for (int i = 0; i < cfg->nnotes; i++) {
+		free(cfg->notes[i].value);
+		free(cfg->notes[i].where);
+	}
+	free(cfg->notes);
 	free(cfg->types);
 	free(cfg->path);
 	free(cfg->socket);
@@ -1171,593 +1792,385 @@ config_queue_index(const struct config *cfg, const char *name)
 	return -1;
 }
 
-/* default_queue: "default" when configured, else the first queue. */
-static const char *
-default_queue(const struct config *cfg)
+/* add_builtins: the jobd.* types a config does not define itself. */
+static int
+add_builtins(struct config *cfg, char *err, size_t errlen)
 {
-	return config_queue_index(cfg, "default") >= 0 ? "default" :
-	    cfg->queues[0];
+	for (size_t i = 0; i < NBUILTINS; i++) {
+		char name[CONFIG_NAME_MAX + 8];
+		const char *set[][2] = {
+			{ "handler", "builtin" }, { "builtin", builtin_names[i] },
+			{ "timeout", "60" },
+		};
+
+		snprintf(name, sizeof(name), "type:jobd.%s", builtin_names[i]);
+		if (config_find_type(cfg, name + 5) != NULL)
+			continue;
+		if (set_one(cfg, name, NULL, "", WHERE_BUILTIN, 0, err,
+		    errlen) == -1)
+			return -1;
+		for (size_t j = 0; j < 3; j++)
+			if (set_one(cfg, name, set[j][0], set[j][1],
+			    WHERE_BUILTIN, 0, err, errlen) == -1)
+				return -1;
+	}
+	return 0;
+}
+
+/* inherit: the [types] settings a type does not set itself (and that are
+ * for its handler), in row order so that handler comes first.  env and
+ * env_pass merge by name, the type's own entries winning. */
+static int
+inherit(struct config *cfg, int ti, char *err, size_t errlen)
+{
+	struct job_type *t = &cfg->types[ti];
+	char why[256];
+
+	for (int r = 0; r < NROWS; r++) {
+		if (rows[r].scope != SCOPE_TYPE ||
+		    (!(rows[r].flags & F_ADD) && note_last(cfg, ti, r) != NULL))
+			continue;
+		for (int i = 0; i < cfg->nnotes; i++) {
+			const struct config_note *n = &cfg->notes[i];
+			char **list = (char **)((char *)t + rows[r].off);
+			int rc;
+
+			if (n->type != NOTE_TYPES || n->row != r ||
+			    !(rows[r].handlers & (1u << t->kind)))
+				continue;
+			if (rows[r].flags & F_ADD) {
+				rc = strcmp(rows[r].name, "env") == 0 ?
+				    env_put(list, n->value, 1, why, sizeof(why)) :
+				    parse_list(n->value, 1, env_pass_item, list,
+				    why, sizeof(why));
+			} else {
+				rc = row_apply(&rows[r], t, n->value, why,
+				    sizeof(why));
+			}
+			if (rc == -1) {
+				snprintf(err, errlen, "%s: [type:%s] %s: %s "
+				    "(from [types])", n->where, t->name,
+				    rows[r].name, why);
+				return -1;
+			}
+		}
+	}
+	return 0;
+}
+
+/* pass_env: the env_pass variables set in jobd's environment, now (at
+ * load and at each reload). */
+static int
+pass_env(struct job_type *t, char *why, size_t whylen)
+{
+	for (int i = 0; t->env_pass[i] != NULL; i++) {
+		const char *v = getenv(t->env_pass[i]);
+		char *kv;
+		int rc;
+
+		if (v == NULL)
+			continue;
+		if (asprintf(&kv, "%s=%s", t->env_pass[i], v) == -1)
+			return why_set(why, whylen, "out of memory");
+		rc = env_put(t->env, kv, 0, why, whylen);
+		free(kv);
+		if (rc == -1)
+			return -1;
+	}
+	return 0;
 }
 
 int
 config_finish(struct config *cfg, char *err, size_t errlen)
 {
-	const char *pfx = cfg->path != NULL ? cfg->path : "";
-	const char *sep = cfg->path != NULL ? ": " : "";
 	char why[256];
 	const char *key;
 
-	if (cfg->nqueues < 1) {
-		snprintf(err, errlen, "%s%s[jobd] queues: no queue", pfx, sep);
-		return -1;
-	}
 	if (cfg->workers == 0) {
 		long n = sysconf(_SC_NPROCESSORS_ONLN);
 
 		cfg->workers = n < 1 ? 1 : n > CONFIG_MAX_WORKERS ?
 		    CONFIG_MAX_WORKERS : (int)n;
 	}
-	if (cfg->workers < 1 || cfg->workers > CONFIG_MAX_WORKERS) {
-		snprintf(err, errlen, "%s%s[jobd] workers: out of range "
-		    "(0..%d): '%d'", pfx, sep, CONFIG_MAX_WORKERS, cfg->workers);
+	if (cfg->builtins && add_builtins(cfg, err, errlen) == -1)
 		return -1;
-	}
-	if (cfg->builtins) {
-		for (size_t i = 0; i < NBUILTINS; i++) {
-			char name[CONFIG_NAME_MAX + 1];
-			struct job_type *t;
-
-			snprintf(name, sizeof(name), "jobd.%s", builtin_names[i]);
-			if (config_find_type(cfg, name) != NULL)
-				continue;
-			if ((t = add_type(cfg, name)) == NULL) {
-				snprintf(err, errlen, "%s%s[type:%s]: too many "
-				    "types (at most %d) or out of memory",
-				    pfx, sep, name, CONFIG_MAX_TYPES);
-				return -1;
-			}
-			t->kind = HANDLER_BUILTIN;
-			snprintf(t->builtin, sizeof(t->builtin), "%s",
-			    builtin_names[i]);
-			t->timeout = 60;
-			t->retries = 0;
-		}
-	}
 	for (int i = 0; i < cfg->ntypes; i++) {
 		struct job_type *t = &cfg->types[i];
+		const struct config_note *h = note_last(cfg, i, ROW_HEADER);
+		const struct config_note *q;
+		const char *where = h != NULL && h->where[0] != '\0' ?
+		    h->where : cfg->path != NULL ? cfg->path : "";
+		const char *sep = where[0] != '\0' ? ": " : "";
 
-		if (type_check(cfg, t, 1, &key, why, sizeof(why)) == -1) {
-			snprintf(err, errlen, "%s%s[type:%s] %s: %s", pfx, sep,
+		if (strcmp(where, WHERE_BUILTIN) != 0 &&
+		    inherit(cfg, i, err, errlen) == -1)
+			return -1;
+		if (note_last(cfg, i, find_row(SCOPE_TYPE, "handler")) == NULL &&
+		    (strcmp(where, WHERE_BUILTIN) == 0 ||
+		    note_last(cfg, NOTE_TYPES, find_row(SCOPE_TYPE, "handler"))
+		    == NULL)) {
+			snprintf(err, errlen, "%s%s[type:%s] handler: required "
+			    "(exec, http or builtin)", where, sep, t->name);
+			return -1;
+		}
+		if (pass_env(t, why, sizeof(why)) == -1) {
+			snprintf(err, errlen, "%s%s[type:%s] env_pass: %s", where,
+			    sep, t->name, why);
+			return -1;
+		}
+		if (type_check(cfg, t, &key, why, sizeof(why)) == -1) {
+			q = note_last(cfg, i, find_row(SCOPE_TYPE, key));
+			if (strcmp(key, "queue") == 0 && q != NULL &&
+			    q->where[0] != '\0')
+				where = q->where;
+			sep = where[0] != '\0' ? ": " : "";
+			snprintf(err, errlen, "%s%s[type:%s] %s: %s", where, sep,
 			    t->name, key, why);
 			return -1;
 		}
 		if (t->queue[0] == '\0')
 			snprintf(t->queue, sizeof(t->queue), "%s",
-			    default_queue(cfg));
+			    config_queue_index(cfg, "default") >= 0 ?
+			    "default" : cfg->queues[0]);
 	}
 	return 0;
 }
 
-int
-config_set(struct config *cfg, const char *section, const char *key,
-           const char *value, char *err, size_t errlen)
+struct config *
+config_load(const char *path, const char *const *opts, int nopts,
+            char *err, size_t errlen)
 {
-	char why[256];
-	int r;
+	struct reader rd = { .err = err, .errlen = errlen };
+	struct config *cfg = config_new_bare();
 
-	if (cfg == NULL || section == NULL || key == NULL || value == NULL) {
-		snprintf(err, errlen, "config_set: missing argument");
-		return -1;
-	}
-	if (strcmp(section, "jobd") == 0) {
-		r = apply_main(cfg, key, value, why, sizeof(why));
-	} else if (strncmp(section, "type:", 5) == 0 &&
-	    valid_name(section + 5, TYPE_CHARS)) {
-		struct job_type *t = (struct job_type *)config_find_type(cfg,
-		    section + 5);
-
-		if (t == NULL && (t = add_type(cfg, section + 5)) == NULL) {
-			snprintf(err, errlen, "[%s]: too many types (at most "
-			    "%d) or out of memory", section, CONFIG_MAX_TYPES);
-			return -1;
-		}
-		r = apply_type(t, key, value, why, sizeof(why));
-	} else if (strcmp(section, "access") == 0) {
-		r = apply_access(cfg, key, value, why, sizeof(why));
-	} else {
-		snprintf(err, errlen, "[%s]: unknown section", section);
-		return -1;
-	}
-	if (r == -1) {
-		snprintf(err, errlen, "[%s] %s: %s: '%s'", section, key, why,
-		    value);
-		return -1;
-	}
-	return 0;
-}
-
-/* ---- the file ----------------------------------------------------------- */
-
-enum sect { SECT_NONE, SECT_JOBD, SECT_ACCESS, SECT_TYPE, SECT_BAD };
-
-struct type_lines {
-	int header;             /* line of [type:NAME] */
-	int queue;              /* line of its queue setting, or 0 */
-	int handler;            /* line of its handler setting, or 0 */
-};
-
-struct parse {
-	struct config *cfg;
-	const char *name;       /* for messages */
-	const char *text;
-	size_t len, pos;
-
-	int line;               /* of the line inih works on */
-	int prev_name;          /* inih's prev_name is set */
-	enum sect sect;
-	char section[CONFIG_NAME_MAX + 8]; /* as written, for messages */
-	int type;               /* index into cfg->types, or -1 */
-	struct type_lines lines[CONFIG_MAX_TYPES];
-	int queues_line;
-
-	char *long_value;       /* the value behind LONG_MARK, or NULL */
-
-	int err_line;           /* of our first error, or 0 */
-	char err[512];
-};
-
-static void
-perr(struct parse *ps, int line, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-/* perr: record the first error, prefixed with "FILE:LINE: ". */
-static void
-perr(struct parse *ps, int line, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	if (ps->err_line != 0)
-		return;
-	ps->err_line = line;
-	n = snprintf(ps->err, sizeof(ps->err), "%s:%d: ", ps->name, line);
-	if (n < 0 || (size_t)n >= sizeof(ps->err))
-		return;
-	va_start(ap, fmt);
-	vsnprintf(ps->err + n, sizeof(ps->err) - (size_t)n, fmt, ap);
-	va_end(ap);
-}
-
-/* inline_end: where inih ends a value: at an inline ';' comment that
- * follows whitespace, or at one of chars. */
-static const char *
-inline_end(const char *s, const char *e, const char *chars)
-{
-	int was_space = 0;
-
-	for (; s < e; s++) {
-		if (chars != NULL && strchr(chars, *s) != NULL)
-			break;
-		if (was_space && *s == ';')
-			break;
-		was_space = isspace((unsigned char)*s);
-	}
-	return s;
-}
-
-/* section_start: a "[name]" header at line ps->line. */
-static void
-section_start(struct parse *ps, const char *name, size_t len)
-{
-	struct config *cfg = ps->cfg;
-	struct job_type *t;
-
-	ps->type = -1;
-	ps->sect = SECT_BAD;
-	if (len > CONFIG_NAME_MAX + 5) {
-		perr(ps, ps->line, "[%.*s...]: section name too long",
-		    CONFIG_NAME_MAX, name);
-		return;
-	}
-	snprintf(ps->section, sizeof(ps->section), "%.*s", (int)len, name);
-	if (strcmp(ps->section, "jobd") == 0) {
-		ps->sect = SECT_JOBD;
-		return;
-	}
-	if (strcmp(ps->section, "access") == 0) {
-		ps->sect = SECT_ACCESS;
-		return;
-	}
-	if (strncmp(ps->section, "type:", 5) != 0) {
-		perr(ps, ps->line, "[%s]: unknown section (expected [jobd], "
-		    "[access] or [type:NAME])", ps->section);
-		return;
-	}
-	if (!valid_name(ps->section + 5, TYPE_CHARS)) {
-		perr(ps, ps->line, "[%s]: bad type name (1..%d of A-Z a-z 0-9 "
-		    "_ . : -)", ps->section, CONFIG_NAME_MAX);
-		return;
-	}
-	if (config_find_type(cfg, ps->section + 5) != NULL) {
-		perr(ps, ps->line, "[%s]: duplicate type", ps->section);
-		return;
-	}
-	if ((t = add_type(cfg, ps->section + 5)) == NULL) {
-		perr(ps, ps->line, "[%s]: too many types (at most %d) or out "
-		    "of memory", ps->section, CONFIG_MAX_TYPES);
-		return;
-	}
-	ps->type = (int)(t - cfg->types);
-	memset(&ps->lines[ps->type], 0, sizeof(ps->lines[0]));
-	ps->lines[ps->type].header = ps->line;
-	ps->sect = SECT_TYPE;
-}
-
-enum line_kind { LINE_BLANK, LINE_CONT, LINE_SECTION, LINE_PAIR, LINE_BAD };
-
-/* A line as inih will read it: what kind, and where its parts are. */
-struct line_parts {
-	enum line_kind kind;
-	const char *name, *value;   /* section name; or key and value */
-	size_t name_len, value_len;
-};
-
-/* split_value: the value after '=' as inih cuts it: up to an inline
- * comment, blanks trimmed. */
-static void
-split_value(const char *v, const char *e, struct line_parts *lp)
-{
-	e = inline_end(v, e, NULL);
-	while (v < e && isspace((unsigned char)*v))
-		v++;
-	while (e > v && isspace((unsigned char)e[-1]))
-		e--;
-	lp->value = v;
-	lp->value_len = (size_t)(e - v);
-}
-
-/* classify: follow inih's reading of one line (ini.c, ini_parse_stream)
- * so that we know its number, whether it continues a value, and where
- * sections start. */
-static void
-classify(struct parse *ps, const char *line, size_t len,
-         struct line_parts *lp)
-{
-	const char *s = line, *e = line + len, *end;
-
-	memset(lp, 0, sizeof(*lp));
-	if (ps->line == 1 && len >= 3 && memcmp(s, "\xEF\xBB\xBF", 3) == 0)
-		s += 3;
-	while (s < e && isspace((unsigned char)*s))
-		s++;
-	while (e > s && isspace((unsigned char)e[-1]))
-		e--;
-	lp->kind = LINE_BLANK;
-	if (s == e || *s == ';' || *s == '#')
-		return;
-	if (ps->prev_name && s > line) {
-		lp->kind = LINE_CONT;       /* continues the previous value */
-		split_value(s, e, lp);
-		return;
-	}
-	lp->kind = LINE_BAD;
-	if (*s == '[') {
-		end = inline_end(s + 1, e, "]");
-		if (end < e && *end == ']') {
-			lp->kind = LINE_SECTION;
-			lp->name = s + 1;
-			lp->name_len = (size_t)(end - s - 1);
-			ps->prev_name = 0;
-			section_start(ps, lp->name, lp->name_len);
-		}
-		return;
-	}
-	end = inline_end(s, e, "=:");
-	if (end < e && (*end == '=' || *end == ':')) {
-		lp->kind = LINE_PAIR;
-		split_value(end + 1, e, lp);
-		while (end > s && isspace((unsigned char)end[-1]))
-			end--;
-		lp->name = s;
-		lp->name_len = (size_t)(end - s);
-		ps->prev_name = end > s;
-	}
-}
-
-/* LONG_MARK stands, in the line inih sees, for a value too long for
- * inih's line buffer (200 bytes, fixed when libinih was built); the
- * handler takes the real value from ps->long_value. */
-#define LONG_MARK "\x01"
-#define LINE_MAX_LEN 65536
-
-/* shorten: write into str (num bytes) a line inih reads as it would
- * read the long one, keeping the value aside. */
-static void
-shorten(struct parse *ps, const struct line_parts *lp, const char *p,
-        char *str, int num)
-{
-	switch (lp->kind) {
-	case LINE_BLANK:
-		snprintf(str, (size_t)num, "\n");
-		return;
-	case LINE_SECTION:
-		if (lp->name_len + 3 < (size_t)num)
-			snprintf(str, (size_t)num, "[%.*s]\n", (int)lp->name_len,
-			    lp->name);
-		else
-			snprintf(str, (size_t)num, "\n"); /* reported */
-		return;
-	case LINE_BAD:
-		/* a prefix of a broken line is just as broken */
-		snprintf(str, (size_t)num, "%.*s\n", num - 2, p);
-		return;
-	case LINE_CONT:
-	case LINE_PAIR:
-		if (lp->kind == LINE_PAIR &&
-		    lp->name_len + sizeof(LONG_MARK) + 2 > (size_t)num) {
-			perr(ps, ps->line, "setting name too long");
-			snprintf(str, (size_t)num, "\n");
-			return;
-		}
-		free(ps->long_value);
-		ps->long_value = strndup(lp->value, lp->value_len);
-		if (ps->long_value == NULL) {
-			perr(ps, ps->line, "out of memory");
-			snprintf(str, (size_t)num, "\n");
-			return;
-		}
-		if (lp->kind == LINE_CONT)
-			snprintf(str, (size_t)num, " %s\n", LONG_MARK);
-		else
-			snprintf(str, (size_t)num, "%.*s=%s\n",
-			    (int)lp->name_len, lp->name, LONG_MARK);
-		return;
-	}
-}
-
-/* reader: fgets over the text for inih, one line per call. */
-static char *
-reader(char *str, int num, void *stream)
-{
-	struct parse *ps = stream;
-	struct line_parts lp;
-	const char *p, *nl;
-	size_t len;
-
-	if (ps->pos >= ps->len || num < 16)
-		return NULL;
-	p = ps->text + ps->pos;
-	nl = memchr(p, '\n', ps->len - ps->pos);
-	len = nl != NULL ? (size_t)(nl - p) + 1 : ps->len - ps->pos;
-	ps->pos += len;
-	ps->line++;
-	free(ps->long_value);
-	ps->long_value = NULL;
-	if (memchr(p, '\0', len) != NULL || memchr(p, '\x01', len) != NULL) {
-		perr(ps, ps->line, "NUL or control byte in line");
-		len = 0;
-	} else if (len > LINE_MAX_LEN) {
-		perr(ps, ps->line, "line longer than %d characters",
-		    LINE_MAX_LEN);
-		len = 0;
-	}
-	classify(ps, p, len, &lp);
-	if (len <= (size_t)num - 1) {
-		/* a refused line reaches inih as a blank one */
-		memcpy(str, p, len);
-		str[len] = '\0';
-	} else {
-		shorten(ps, &lp, p, str, num);
-	}
-	return str;
-}
-
-static int
-handler(void *user, const char *section, const char *key, const char *value)
-{
-	struct parse *ps = user;
-	struct config *cfg = ps->cfg;
-	char why[256];
-	int r;
-
-	(void)section;              /* inih truncates it: ours is exact */
-	if (ps->long_value != NULL && strcmp(value, LONG_MARK) == 0)
-		value = ps->long_value;
-	switch (ps->sect) {
-	case SECT_NONE:
-		perr(ps, ps->line, "%s: setting outside of a section: '%s'",
-		    key, value);
-		return 0;
-	case SECT_BAD:
-		return 0;               /* the header was reported */
-	case SECT_JOBD:
-		r = apply_main(cfg, key, value, why, sizeof(why));
-		if (r == 0 && strcmp(key, "queues") == 0)
-			ps->queues_line = ps->line;
-		break;
-	case SECT_ACCESS:
-		r = apply_access(cfg, key, value, why, sizeof(why));
-		break;
-	case SECT_TYPE:
-	default:
-		/* a continuation line of env is one more variable; of any
-		 * other setting, a new value for it */
-		r = apply_type(&cfg->types[ps->type], key, value, why,
-		    sizeof(why));
-		if (r == 0 && strcmp(key, "queue") == 0)
-			ps->lines[ps->type].queue = ps->line;
-		if (r == 0 && strcmp(key, "handler") == 0)
-			ps->lines[ps->type].handler = ps->line;
-		break;
-	}
-	if (r == -1) {
-		perr(ps, ps->line, "[%s] %s: %s: '%s'", ps->section, key, why,
-		    value);
-		return 0;
-	}
-	return 1;
-}
-
-/* line_text: line n of text, trimmed, into buf (for syntax errors). */
-static void
-line_text(const char *text, size_t len, int n, char *buf, size_t buflen)
-{
-	const char *p = text, *e = text + len, *nl;
-	size_t l;
-
-	for (int i = 1; i < n && p < e; i++) {
-		nl = memchr(p, '\n', (size_t)(e - p));
-		p = nl != NULL ? nl + 1 : e;
-	}
-	nl = memchr(p, '\n', (size_t)(e - p));
-	l = nl != NULL ? (size_t)(nl - p) : (size_t)(e - p);
-	while (l > 0 && isspace((unsigned char)*p)) {
-		p++;
-		l--;
-	}
-	while (l > 0 && isspace((unsigned char)p[l - 1]))
-		l--;
-	if (l > 60)
-		l = 60;
-	snprintf(buf, buflen, "%.*s", (int)l, p);
-	for (char *q = buf; *q != '\0'; q++)
-		if (!isprint((unsigned char)*q))
-			*q = '?';
-}
-
-static struct config *
-load_text(const char *text, size_t len, const char *name, char *err,
-          size_t errlen)
-{
-	struct parse *ps;
-	struct config *cfg;
-	char why[256];
-	const char *key;
-	int rc;
-
-	if ((ps = calloc(1, sizeof(*ps))) == NULL ||
-	    (cfg = config_new_bare()) == NULL) {
-		free(ps);
-		snprintf(err, errlen, "%s: out of memory", name);
+	err[0] = '\0';
+	if (cfg == NULL) {
+		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
-	ps->cfg = cfg;
-	ps->name = name;
-	ps->text = text;
-	ps->len = len;
-	ps->type = -1;
-	rc = ini_parse_stream(reader, ps, handler, ps);
-	free(ps->long_value);
-	ps->long_value = NULL;
-
-	if (ps->err_line != 0 && (rc <= 0 || ps->err_line <= rc)) {
-		snprintf(err, errlen, "%s", ps->err);
+	rd.cfg = cfg;
+	if (path != NULL && (read_file(&rd, path, "", NULL) == -1 ||
+	    (cfg->path = strdup(path)) == NULL))
 		goto fail;
-	}
-	if (rc > 0) {
-		char text_line[64];
-
-		line_text(text, len, rc, text_line, sizeof(text_line));
-		snprintf(err, errlen, "%s:%d: syntax error (expected [section] "
-		    "or key = value): '%s'", name, rc, text_line);
-		goto fail;
-	}
-	if (rc < 0) {
-		snprintf(err, errlen, "%s: out of memory", name);
-		goto fail;
-	}
-	/* checks that need the whole file (queues may come after a type),
-	 * here where the line numbers are still known */
-	for (int i = 0; i < cfg->ntypes; i++) {
-		struct job_type *t = &cfg->types[i];
-		struct type_lines *tl = &ps->lines[i];
-		int line;
-
-		if (tl->handler == 0) {
-			snprintf(err, errlen, "%s:%d: [type:%s] handler: "
-			    "required (exec, http or builtin)", name,
-			    tl->header, t->name);
+	for (int i = 0; i < nopts; i++)
+		if (config_override(cfg, opts[i], err, errlen) == -1)
 			goto fail;
-		}
-		if (type_check(cfg, t, 1, &key, why, sizeof(why)) == 0)
-			continue;
-		line = strcmp(key, "queue") == 0 && tl->queue != 0 ?
-		    tl->queue : tl->header;
-		snprintf(err, errlen, "%s:%d: [type:%s] %s: %s", name, line,
-		    t->name, key, why);
-		goto fail;
-	}
-	if ((cfg->path = strdup(name)) == NULL) {
-		snprintf(err, errlen, "%s: out of memory", name);
-		goto fail;
-	}
 	if (config_finish(cfg, err, errlen) == -1)
 		goto fail;
-	free(ps);
 	return cfg;
 fail:
-	free(ps);
+	if (path != NULL && cfg->path == NULL && err[0] == '\0')
+		snprintf(err, errlen, "%s: out of memory", path);
 	config_free(cfg);
 	return NULL;
+}
+
+struct config *
+config_load_file(const char *path, char *err, size_t errlen)
+{
+	return config_load(path, NULL, 0, err, errlen);
 }
 
 struct config *
 config_load_string(const char *text, const char *name, char *err,
                    size_t errlen)
 {
+	struct reader rd = { .err = err, .errlen = errlen };
+	struct config *cfg;
+	char *copy;
+
 	if (name == NULL)
 		name = "(string)";
 	if (text == NULL) {
 		snprintf(err, errlen, "%s: no text", name);
 		return NULL;
 	}
-	return load_text(text, strlen(text), name, err, errlen);
-}
-
-struct config *
-config_load_file(const char *path, char *err, size_t errlen)
-{
-	struct config *cfg;
-	struct stat st;
-	FILE *f;
-	char *buf;
-	size_t n;
-
-	if ((f = fopen(path, "re")) == NULL) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+	if ((cfg = config_new_bare()) == NULL ||
+	    (copy = strdup(text)) == NULL) {
+		config_free(cfg);
+		snprintf(err, errlen, "%s: out of memory", name);
 		return NULL;
 	}
-	if (fstat(fileno(f), &st) == -1 || !S_ISREG(st.st_mode)) {
-		snprintf(err, errlen, "%s: not a regular file", path);
-		fclose(f);
+	rd.cfg = cfg;
+	if (read_text(&rd, copy, strlen(copy), name, ".", "") == -1 ||
+	    (cfg->path = strdup(name)) == NULL ||
+	    config_finish(cfg, err, errlen) == -1) {
+		free(copy);
+		config_free(cfg);
 		return NULL;
 	}
-	if (st.st_size > CONFIG_MAX_FILE) {
-		snprintf(err, errlen, "%s: larger than %lld bytes", path,
-		    CONFIG_MAX_FILE);
-		fclose(f);
-		return NULL;
-	}
-	if ((buf = malloc((size_t)st.st_size + 1)) == NULL) {
-		snprintf(err, errlen, "%s: out of memory", path);
-		fclose(f);
-		return NULL;
-	}
-	n = fread(buf, 1, (size_t)st.st_size, f);
-	if (ferror(f)) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		free(buf);
-		fclose(f);
-		return NULL;
-	}
-	fclose(f);
-	buf[n] = '\0';
-	cfg = load_text(buf, n, path, err, errlen);
-	free(buf);
+	free(copy);
 	return cfg;
 }
 
-/* ---- retries ------------------------------------------------------------ */
+/* ---- output: --check, the sample, the reference ---------------------------------- */
+
+static const char *const kind_word[] = {
+	"boolean", "integer", "size", "duration", "string", "text",
+};
+
+/* row_bounds: the bounds of a row as the docs show them, or "". */
+static void
+row_bounds(const struct row *r, char *buf, size_t len)
+{
+	buf[0] = '\0';
+	switch (r->kind) {
+	case R_INT:
+	case R_SIZE:
+		snprintf(buf, len, "%s%.0f..%.0f", r->flags & F_ZERO ? "0, " :
+		    "", r->min, r->max);
+		break;
+	case R_DURATION:
+		snprintf(buf, len, "%s%.10g..%.10g s", r->flags & F_OPEN ?
+		    "more than " : "", r->min, r->max);
+		break;
+	default:
+		break;
+	}
+}
+
+/* wrap: text as comment lines of at most 76 columns, each led by lead. */
+static void
+wrap(FILE *fp, const char *lead, const char *text)
+{
+	const char *p = text;
+
+	while (*p != '\0') {
+		size_t n = strlen(p), cut = n;
+
+		if (n > 74) {
+			for (cut = 74; cut > 0 && p[cut] != ' '; cut--)
+				;
+			if (cut == 0)
+				cut = n;
+		}
+		fprintf(fp, "%s%.*s\n", lead, (int)cut, p);
+		p += cut;
+		p += strspn(p, " ");
+	}
+}
+
+static void
+sample_row(FILE *fp, const struct row *r, int example)
+{
+	char bounds[64], doc[512];
+	const char *v = example && r->sample != NULL ? r->sample :
+	    r->def != NULL ? r->def : "";
+
+	row_bounds(r, bounds, sizeof(bounds));
+	snprintf(doc, sizeof(doc), "%s%s%s%s", r->doc, bounds[0] ? " (" : "",
+	    bounds, bounds[0] ? ")" : "");
+	wrap(fp, "; ", doc);
+	fprintf(fp, "%s =%s%s\n", r->name, v[0] != '\0' ? " " : "", v);
+}
+
+void
+config_write_sample(FILE *fp)
+{
+	fputs("; jobd.conf.sample: every setting of jobd, with its default.\n"
+	    "; Generated by `jobd --dump-sample` from the settings table in\n"
+	    "; daemon/config.c; docs/jobd.md explains the format.\n"
+	    ";\n"
+	    "; Sizes take K, M, G (powers of 1024); durations are seconds or a\n"
+	    "; number with s, m, h or d.  Booleans: yes/no, true/false, on/off,\n"
+	    "; 1/0.  Lists are comma-separated.  \"include = GLOB\" reads more\n"
+	    "; files; jobd -o SECTION.KEY=VALUE overrides any setting.\n", fp);
+	for (int s = SCOPE_JOBD; s <= SCOPE_TYPE; s++) {
+		if (s == SCOPE_ACCESS)
+			fputs("\n; Who may do what: \"*\" (anyone), or user "
+			    "names, uids, @group names\n; and @gids; "
+			    "root and jobd's own user are always admins.\n",
+			    fp);
+		if (s == SCOPE_TYPE)
+			fputs("\n; [types]: settings every [type:NAME] "
+			    "inherits unless it sets them.\n[types]\n"
+			    "\n; One section per job type; NAME is 1..64 of "
+			    "A-Z a-z 0-9 _ . : - and is\n; what clients "
+			    "submit as \"type\".  An example:\n", fp);
+		fprintf(fp, "\n[%s]\n", s == SCOPE_TYPE ? "type:generate_story" :
+		    scope_names[s]);
+		for (int i = 0; i < NROWS; i++)
+			if (rows[i].scope == (enum row_scope)s &&
+			    (rows[i].handlers == 0 ||
+			    (rows[i].handlers & K_EXEC)))
+				sample_row(fp, &rows[i], 1);
+	}
+	fputs("\n[type:notify]\nhandler = http\n", fp);
+	sample_row(fp, &rows[find_row(SCOPE_TYPE, "url")], 1);
+	fputs("\n[type:slow]\nhandler = builtin\n", fp);
+	sample_row(fp, &rows[find_row(SCOPE_TYPE, "builtin")], 1);
+}
+
+void
+config_write_reference(FILE *fp)
+{
+	fputs("| section | setting | type | bounds | default | meaning |\n"
+	    "|---|---|---|---|---|---|\n", fp);
+	for (int i = 0; i < NROWS; i++) {
+		const struct row *r = &rows[i];
+		char bounds[64];
+
+		row_bounds(r, bounds, sizeof(bounds));
+		fprintf(fp, "| %s | `%s` | %s | %s | %s%s%s | %s |\n",
+		    r->scope == SCOPE_TYPE ? "[types], [type:NAME]" :
+		    scope_names[r->scope], r->name, kind_word[r->kind], bounds,
+		    r->def != NULL && r->def[0] != '\0' ? "`" : "",
+		    r->def == NULL ? "(none)" : r->def[0] == '\0' ? "(empty)" :
+		    r->def, r->def != NULL && r->def[0] != '\0' ? "`" : "",
+		    r->doc);
+	}
+}
+
+/* dump_value: the values of (type, row) as given, and from where: the
+ * type's own, else [types]' (a list row: both), else the default. */
+static void
+dump_value(FILE *fp, const struct config *cfg, const char *section, int type,
+           int r)
+{
+	int add = (rows[r].flags & F_ADD) != 0, own = 0, any = 0;
+
+	for (int pass = 0; pass < 2; pass++) {
+		int want = pass == 0 ? type : NOTE_TYPES;
+
+		if (pass == 1 && (type < 0 || (own && !add)))
+			break;
+		for (int i = 0; i < cfg->nnotes; i++) {
+			const struct config_note *m = &cfg->notes[i];
+
+			if (m->row != r || m->type != want ||
+			    (!add && m != note_last(cfg, want, r)))
+				continue;
+			fprintf(fp, "%s.%s = %s  ; %s\n", section, rows[r].name,
+			    m->value, m->where[0] ? m->where : "set");
+			own |= pass == 0;
+			any = 1;
+		}
+	}
+	if (!any && rows[r].def != NULL)
+		fprintf(fp, "%s.%s =%s%s\n", section, rows[r].name,
+		    rows[r].def[0] ? " " : "", rows[r].def);
+}
+
+void
+config_dump(const struct config *cfg, FILE *fp)
+{
+	for (int r = 0; r < NROWS; r++)
+		if (rows[r].scope != SCOPE_TYPE)
+			dump_value(fp, cfg, scope_names[rows[r].scope], NOTE_MAIN,
+			    r);
+	for (int i = 0; i < cfg->ntypes; i++) {
+		char section[CONFIG_NAME_MAX + 8];
+
+		snprintf(section, sizeof(section), "type:%s",
+		    cfg->types[i].name);
+		for (int r = 0; r < NROWS; r++)
+			if (rows[r].scope == SCOPE_TYPE &&
+			    (rows[r].handlers & (1u << cfg->types[i].kind)))
+				dump_value(fp, cfg, section, i, r);
+	}
+}
+
+/* ---- retries ------------------------------------------------------------------- */
 
 /* jitter_unit: a random number in [0, 1).  getrandom, not a seeded PRNG:
  * workers are forked from one master and must not share a sequence. */

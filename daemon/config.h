@@ -1,12 +1,14 @@
 /*
- * config.h: jobd's configuration: defaults, the INI file (libinih) and the
- * command-line overrides.  A config is immutable once loaded; SIGHUP loads
- * a new one and swaps it in only if it loaded cleanly.
+ * config.h: jobd's configuration: a table of settings (config.c), the INI
+ * file with its includes, and the -o SECTION.KEY=VALUE overrides.  A config
+ * is immutable once loaded; SIGHUP loads a new one (the same -o on top) and
+ * swaps it in only if it loaded cleanly.
  */
 #ifndef JOBD_CONFIG_H
 #define JOBD_CONFIG_H
 
 #include <stddef.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 #define CONFIG_MAX_QUEUES   16
@@ -28,7 +30,7 @@ enum backoff_kind {
 
 #define CONFIG_MAX_BACKOFF 16
 
-/* A job type, one [type NAME] section. */
+/* A job type, one [type:NAME] section. */
 struct job_type {
 	char name[CONFIG_NAME_MAX + 1];
 	enum handler_kind kind;
@@ -46,7 +48,9 @@ struct job_type {
 	int backoff_count;
 	long long max_output;            /* bytes of stdout accepted */
 	char *user;                      /* run as (needs root), or NULL */
-	char *env[CONFIG_MAX_ARGV + 1];  /* extra "K=V" entries, NULL-terminated */
+	char *env[CONFIG_MAX_ARGV + 1];  /* extra "K=V" entries, NULL-terminated;
+	                                    env_pass values already in */
+	char *env_pass[CONFIG_MAX_ARGV + 1]; /* names passed from jobd's env */
 	char *cwd;                       /* working directory, or NULL */
 	/* exec: resource limits of the handler process, 0 = inherited */
 	long long limit_cpu;             /* CPU seconds (RLIMIT_CPU) */
@@ -101,7 +105,49 @@ struct config {
 
 	struct job_type *types;
 	int ntypes;
+
+	struct config_note *notes; /* each setting applied and from where */
+	int nnotes;
 };
+
+/* One row of the settings table, for tests and tools. */
+struct config_setting_info {
+	const char *section;     /* "jobd", "access" or "types" */
+	const char *name;
+	const char *def;         /* NULL: no default (required by a handler) */
+	const char *doc;
+	int bounded;             /* a number: min..max apply */
+	double min, max;
+	int min_open;            /* min itself is refused */
+	int zero_ok;             /* 0 (none) is allowed below min */
+};
+
+/* config_setting_info: row i of the table into out; -1 past the end. */
+int config_setting_info(int i, struct config_setting_info *out);
+
+/*
+ * config_load: the defaults, then the file at path (NULL: none) with its
+ * includes, then each -o argument "SECTION.KEY=VALUE" in order, then
+ * config_finish.  On error returns NULL and writes one line naming the
+ * file and line, or the -o argument, and the setting into err.
+ */
+struct config *config_load(const char *path, const char *const *opts,
+                           int nopts, char *err, size_t errlen);
+
+/* config_override: apply one -o argument (see config_load). */
+int config_override(struct config *cfg, const char *arg, char *err,
+                    size_t errlen);
+
+/* config_dump: every setting as "SECTION.KEY = VALUE  ; FROM" (for
+ * jobd --check; values as given, defaults without FROM). */
+void config_dump(const struct config *cfg, FILE *fp);
+
+/* config_write_sample: jobd.conf.sample, from the table. */
+void config_write_sample(FILE *fp);
+
+/* config_write_reference: the settings reference of docs/jobd.md, a
+ * Markdown table from the table. */
+void config_write_reference(FILE *fp);
 
 /* config_new_default: a config holding every default (no types but the
  * builtins).  NULL on allocation failure. */
@@ -120,8 +166,8 @@ struct config *config_load_file(const char *path, char *err, size_t errlen);
 struct config *config_load_string(const char *text, const char *name,
                                   char *err, size_t errlen);
 
-/* config_set: apply one "[section] key = value" setting (used for the
- * command-line overrides); section is "jobd" for the main settings.
+/* config_set: apply one "[section] key = value" setting; section is
+ * "jobd", "access", "types" or "type:NAME".
  * Returns 0, or -1 with a message in err. */
 int config_set(struct config *cfg, const char *section, const char *key,
                const char *value, char *err, size_t errlen);

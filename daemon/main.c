@@ -15,12 +15,11 @@
 #include "log.h"
 #include "master.h"
 
-/* Command-line settings, applied over the file at start and on reload. */
-#define MAX_OVERRIDES 16
-static struct {
-	const char *key;
-	const char *value;
-} overrides[MAX_OVERRIDES];
+/* Command-line settings ("SECTION.KEY=VALUE"), applied over the file at
+ * start and again on each reload. */
+#define MAX_OVERRIDES 256
+static const char *overrides[MAX_OVERRIDES];
+static char *override_bufs[MAX_OVERRIDES];
 static int noverrides;
 static const char *config_path;
 
@@ -28,18 +27,23 @@ static void
 usage(FILE *fp)
 {
 	fprintf(fp,
-	    "usage: jobd [-c FILE] [-s SOCKET] [--redis URL] [-w WORKERS]\n"
-	    "            [-f|--foreground] [--pidfile FILE] [--log-level LEVEL]\n"
-	    "            [--check] [--help] [--version]\n"
+	    "usage: jobd [-c FILE] [-o SECTION.KEY=VALUE]... [-s SOCKET] [--redis URL]\n"
+	    "            [-w WORKERS] [-f|--foreground] [--pidfile FILE]\n"
+	    "            [--log-level LEVEL] [--check] [--dump-sample]\n"
+	    "            [--dump-reference] [--help] [--version]\n"
 	    "\n"
 	    "  -c, --config FILE     configuration file (INI; see jobd.conf.sample)\n"
+	    "  -o SECTION.KEY=VALUE  set any setting over the file, e.g.\n"
+	    "                        -o jobd.workers=4 -o type:mail.timeout=30\n"
 	    "  -s, --socket PATH     Unix socket to listen on\n"
 	    "      --redis URL       redis://host:port/db or unix:///path\n"
 	    "  -w, --workers N       worker processes (0: one per CPU)\n"
 	    "  -f, --foreground      stay in the foreground, log to stderr\n"
 	    "      --pidfile FILE    write the master's pid to FILE\n"
 	    "      --log-level L     error, warning, notice, info or debug\n"
-	    "      --check           load the configuration, report, and exit\n"
+	    "      --check           load the configuration, print every setting, exit\n"
+	    "      --dump-sample     print jobd.conf.sample (every setting) and exit\n"
+	    "      --dump-reference  print the settings reference (Markdown) and exit\n"
 	    "  -h, --help            this help\n"
 	    "  -V, --version         print the version\n"
 	    "\n"
@@ -47,14 +51,21 @@ usage(FILE *fp)
 	    "Documentation: docs/jobd.md\n");
 }
 
+/* add_override: an -o argument, or a flag as "jobd.KEY=VALUE" when key. */
 static int
 add_override(const char *key, const char *value)
 {
+	char *s = NULL;
+
 	if (noverrides == MAX_OVERRIDES)
 		return -1;
-	overrides[noverrides].key = key;
-	overrides[noverrides].value = value;
-	noverrides++;
+	if (key != NULL) {
+		if (asprintf(&s, "jobd.%s=%s", key, value) == -1)
+			return -1;
+		value = s;
+	}
+	override_bufs[noverrides] = s;
+	overrides[noverrides++] = value;
 	return 0;
 }
 
@@ -62,28 +73,14 @@ add_override(const char *key, const char *value)
 static struct config *
 load_config(char *err, size_t errlen)
 {
-	struct config *cfg;
+	return config_load(config_path, overrides, noverrides, err, errlen);
+}
 
-	if (config_path != NULL)
-		cfg = config_load_file(config_path, err, errlen);
-	else if ((cfg = config_new_default()) == NULL)
-		snprintf(err, errlen, "out of memory");
-	if (cfg == NULL)
-		return NULL;
-	for (int i = 0; i < noverrides; i++) {
-		char msg[256];
-		if (config_set(cfg, "jobd", overrides[i].key, overrides[i].value,
-		    msg, sizeof(msg)) == -1) {
-			snprintf(err, errlen, "command line: %s", msg);
-			config_free(cfg);
-			return NULL;
-		}
-	}
-	if (config_finish(cfg, err, errlen) == -1) {
-		config_free(cfg);
-		return NULL;
-	}
-	return cfg;
+static void
+free_overrides(void)
+{
+	for (int i = 0; i < noverrides; i++)
+		free(override_bufs[i]);
 }
 
 /* write_pidfile: create and lock FILE; a lock held by another process
@@ -148,7 +145,8 @@ daemonise(void)
 int
 main(int argc, char **argv)
 {
-	enum { OPT_REDIS = 256, OPT_PIDFILE, OPT_LOGLEVEL, OPT_CHECK };
+	enum { OPT_REDIS = 256, OPT_PIDFILE, OPT_LOGLEVEL, OPT_CHECK,
+	    OPT_SAMPLE, OPT_REFERENCE };
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "socket", required_argument, NULL, 's' },
@@ -158,6 +156,8 @@ main(int argc, char **argv)
 		{ "pidfile", required_argument, NULL, OPT_PIDFILE },
 		{ "log-level", required_argument, NULL, OPT_LOGLEVEL },
 		{ "check", no_argument, NULL, OPT_CHECK },
+		{ "dump-sample", no_argument, NULL, OPT_SAMPLE },
+		{ "dump-reference", no_argument, NULL, OPT_REFERENCE },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -166,11 +166,15 @@ main(int argc, char **argv)
 	char err[512];
 	int ch, rc, foreground = 0, check = 0;
 
-	while ((ch = getopt_long(argc, argv, "c:s:w:fhV", longopts, NULL)) != -1) {
+	atexit(free_overrides);
+	while ((ch = getopt_long(argc, argv, "c:o:s:w:fhV", longopts, NULL)) != -1) {
 		rc = 0;
 		switch (ch) {
 		case 'c':
 			config_path = optarg;
+			break;
+		case 'o':
+			rc = add_override(NULL, optarg);
 			break;
 		case 's':
 			rc = add_override("socket", optarg);
@@ -193,6 +197,12 @@ main(int argc, char **argv)
 		case OPT_CHECK:
 			check = 1;
 			break;
+		case OPT_SAMPLE:
+			config_write_sample(stdout);
+			return 0;
+		case OPT_REFERENCE:
+			config_write_reference(stdout);
+			return 0;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -222,6 +232,7 @@ main(int argc, char **argv)
 		printf("jobd: configuration ok: socket %s, redis %s, %d workers, "
 		    "%d job types\n", cfg->socket, cfg->redis, cfg->workers,
 		    cfg->ntypes);
+		config_dump(cfg, stdout);
 		config_free(cfg);
 		return 0;
 	}

@@ -689,8 +689,9 @@ test_broken_files(void **state)
 	    NULL, NULL);
 	load_bad("; c\n[jobd]\nworkers = four\n",
 	    "t.conf:3: [jobd] workers: not a number: 'four'", NULL, NULL);
-	load_bad("[jobd]\nmax_frame = 12k\n",
-	    "t.conf:2: [jobd] max_frame: not a number: '12k'", NULL, NULL);
+	/* every size takes K, M, G */
+	load_bad("[jobd]\nmax_frame = 12x\n",
+	    "t.conf:2: [jobd] max_frame: not a size", "'12x'", NULL);
 	load_bad("[jobd]\nworkers = 1000\n",
 	    "t.conf:2: [jobd] workers: out of range (0..256): '1000'", NULL,
 	    NULL);
@@ -745,7 +746,7 @@ test_broken_files(void **state)
 }
 
 static void
-test_inih_syntax(void **state)
+test_ini_syntax(void **state)
 {
 	struct config *cfg;
 
@@ -759,7 +760,7 @@ test_inih_syntax(void **state)
 	/* ';' not after a blank is part of the value (and not valid here) */
 	load_bad("[jobd]\nprefix = a;b\n", "t.conf:2: [jobd] prefix:", NULL,
 	    NULL);
-	/* long type names survive (inih itself cuts sections at 49) */
+	/* long type names survive */
 	cfg = load_ok("[type:aaaaaaaaaabbbbbbbbbbccccccccccddddddddddeeeeeeeeee1234]\n"
 	    "handler = builtin\nbuiltin = noop\n");
 	assert_non_null(config_find_type(cfg,
@@ -767,7 +768,7 @@ test_inih_syntax(void **state)
 	config_free(cfg);
 }
 
-/* lines longer than inih's 200-byte buffer still read whole */
+/* long lines read whole */
 static void
 test_long_lines(void **state)
 {
@@ -1069,6 +1070,420 @@ test_limits(void **state)
 	    "only for handler exec");
 }
 
+/* every row: a doc line; a default that validates; bounds enforced */
+static void
+test_rows(void **state)
+{
+	struct config_setting_info in;
+	int n = 0, required = 0;
+
+	(void)state;
+	for (int i = 0; config_setting_info(i, &in) == 0; i++) {
+		char section[32], v[64];
+		struct config *cfg = config_new_default();
+
+		n++;
+		assert_non_null(cfg);
+		if (in.doc == NULL || in.doc[0] == '\0')
+			fail_msg("%s has no doc line", in.name);
+		snprintf(section, sizeof(section), "%s",
+		    strcmp(in.section, "types") == 0 ? "type:x" : in.section);
+		if (in.def == NULL) {
+			/* no default: what a handler requires */
+			required++;
+		} else if (config_set(cfg, section, in.name, in.def, err,
+		    sizeof(err)) != 0) {
+			fail_msg("%s default '%s': %s", in.name, in.def, err);
+		}
+		if (in.bounded) {
+			snprintf(v, sizeof(v), "%.0f", in.max);
+			if (config_set(cfg, section, in.name, v, err,
+			    sizeof(err)) != 0)
+				fail_msg("%s max '%s': %s", in.name, v, err);
+			snprintf(v, sizeof(v), "%.0f", in.max + 1);
+			if (config_set(cfg, section, in.name, v, err,
+			    sizeof(err)) == 0)
+				fail_msg("%s = %s above max accepted", in.name,
+				    v);
+			assert_non_null(strstr(err, "out of range"));
+			snprintf(v, sizeof(v), "%.10g", in.min_open ? in.min :
+			    in.min - 1);
+			if ((in.min > 0 || in.min_open) && !(in.zero_ok &&
+			    strcmp(v, "0") == 0) && config_set(cfg, section,
+			    in.name, v, err, sizeof(err)) == 0)
+				fail_msg("%s = %s below min accepted", in.name,
+				    v);
+		}
+		config_free(cfg);
+	}
+	assert_true(n > 40);
+	assert_int_equal(required, 4);  /* handler, command, url, builtin */
+	assert_int_equal(config_setting_info(-1, &in), -1);
+}
+
+/* sizes all take K/M/G; durations all take s/m/h/d */
+static void
+test_units(void **state)
+{
+	struct config *cfg;
+	const struct job_type *t;
+
+	(void)state;
+	cfg = load_ok("[jobd]\nmax_frame = 64K\nmax_result = 2m\nlease = 2m\n"
+	    "result_ttl = 2h\nfailure_ttl = 1d\nmax_wait = 90s\n"
+	    "[type:t]\nhandler = exec\ncommand = /x\nmax_output = 1G\n"
+	    "timeout = 1.5m\nlimit_cpu = 1h\nbackoff = 1s, 2m, 1h\n");
+	assert_int_equal(cfg->max_frame, 65536);
+	assert_int_equal(cfg->max_result, 2 * 1024 * 1024);
+	assert_true(cfg->lease == 120);
+	assert_int_equal(cfg->result_ttl, 7200);
+	assert_int_equal(cfg->failure_ttl, 86400);
+	assert_true(cfg->max_wait == 90);
+	t = config_find_type(cfg, "t");
+	assert_int_equal(t->max_output, 1024LL * 1024 * 1024);
+	assert_true(t->timeout == 90);
+	assert_int_equal(t->limit_cpu, 3600);
+	assert_int_equal(t->backoff_count, 3);
+	assert_true(t->backoff_list[2] == 3600);
+	config_free(cfg);
+	load_bad("[jobd]\nlease = 2w\n", "t.conf:2: [jobd] lease: not a number",
+	    NULL, NULL);
+	load_bad("[jobd]\nlease = 2h\n", "t.conf:2: [jobd] lease: out of range",
+	    NULL, NULL);
+	load_bad("[jobd]\nresult_ttl = 1.5\n", "result_ttl: not a number of "
+	    "whole seconds", NULL, NULL);
+	load_bad("[jobd]\nlease = s\n", "[jobd] lease: not a number", NULL,
+	    NULL);
+	load_bad("[jobd]\nmax_result = 1T\n", "max_result: not a size", NULL,
+	    NULL);
+}
+
+/* the INI reader: comments, continuation, CRLF, NUL, ']', duplicates */
+static void
+test_ini_reader(void **state)
+{
+	struct config *cfg;
+	const struct job_type *t;
+
+	(void)state;
+	/* a later line wins; env lines add; a continuation line continues */
+	cfg = load_ok("[jobd]\r\nworkers = 1\r\nworkers = 2 ; later wins\r\n"
+	    "# comment\r\n[type:t]\nhandler = exec\ncommand = /x\n"
+	    "env = A=1\n  B=2\n\n  C=3\nenv = A=4\n");
+	assert_int_equal(cfg->workers, 2);
+	t = config_find_type(cfg, "t");
+	assert_string_equal(t->env[0], "A=4");
+	assert_string_equal(t->env[1], "B=2");
+	assert_string_equal(t->env[2], "C=3");
+	config_free(cfg);
+	load_bad("[jobd]\nworkers = 2\x01\n", "t.conf:2: NUL or control byte",
+	    NULL, NULL);
+	load_bad("[jobd]\nworkers = 2\rx\n", "t.conf:2: NUL or control byte",
+	    NULL, NULL);
+	load_bad("\n[jobd\n", "t.conf:2: syntax error", "'[jobd'", NULL);
+	load_bad("[jobd] x\n", "t.conf:1: syntax error", NULL, NULL);
+	load_bad("[jobd]\n= 3\n", "t.conf:2: syntax error", NULL, NULL);
+	load_bad("[types]\n[types]\nhandler = nope\n",
+	    "t.conf:3: [types] handler: expected exec", NULL, NULL);
+	/* a line of 1 MB */
+	{
+		size_t len = 1024 * 1024;
+		char *big = malloc(len + 32);
+
+		assert_non_null(big);
+		memcpy(big, "[jobd]\nprefix = ", 16);
+		memset(big + 16, 'a', len);
+		strcpy(big + 16 + len, "\n");
+		load_bad(big, "t.conf:2: line longer than 65536", NULL, NULL);
+		free(big);
+	}
+}
+
+static struct config *
+load_opts(const char *text, const char *const *opts, int n)
+{
+	char path[] = "/tmp/test_config_XXXXXX";
+	struct config *cfg;
+	int fd = mkstemp(path);
+
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+	err[0] = '\0';
+	cfg = config_load(path, opts, n, err, sizeof(err));
+	unlink(path);
+	return cfg;
+}
+
+/* -o SECTION.KEY=VALUE: any setting, last dot ends the section */
+static void
+test_override_args(void **state)
+{
+	const char *ok[] = {
+		"jobd.workers=3", "type:a.b.handler=builtin",
+		"type:a.b.builtin = echo", "access.admin=root",
+		"type:new.handler=exec", "type:new.command=/bin/x a=b c",
+		"types.timeout=7", "jobd.workers=4",
+	};
+	static const struct { const char *arg, *msg; } bad[] = {
+		{ "nosuch.key=1", "-o nosuch.key=1: [nosuch]: unknown section" },
+		{ "jobd.workers=abc",
+		  "-o jobd.workers=abc: [jobd] workers: not a number: 'abc'" },
+		{ "jobd.workers", "-o jobd.workers: expected SECTION.KEY=VALUE" },
+		{ "workers=3", "-o workers=3: expected SECTION.KEY=VALUE" },
+		{ ".workers=3", "expected SECTION.KEY=VALUE" },
+		{ "jobd.=3", "expected SECTION.KEY=VALUE" },
+		{ "jobd.nope=3", "[jobd] nope: unknown setting" },
+		{ "type:bad name.timeout=3", "bad type name" },
+		{ "jobd.include=/etc/x", "include is for files" },
+		{ "type:q.handler=exec", "[type:q] command: required" },
+		{ "type:q.env=A=1\nB=2", "control character in the value" },
+	};
+	struct config *cfg;
+	const struct job_type *t;
+
+	(void)state;
+	cfg = load_opts("[jobd]\nworkers = 1\n[type:new]\nhandler = exec\n"
+	    "command = /bin/old\n", ok, 8);
+	if (cfg == NULL)
+		fail_msg("%s", err);
+	assert_int_equal(cfg->workers, 4);          /* the last -o wins */
+	assert_false(cfg->acl_admin.any);
+	t = config_find_type(cfg, "a.b");
+	assert_non_null(t);
+	assert_string_equal(t->builtin, "echo");
+	t = config_find_type(cfg, "new");           /* -o over the file */
+	assert_int_equal(t->kind, HANDLER_EXEC);
+	assert_string_equal(t->argv[1], "a=b");
+	assert_true(t->timeout == 7);               /* from types. */
+	config_free(cfg);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		const char *o = bad[i].arg;
+
+		cfg = load_opts("[jobd]\n", &o, 1);
+		if (cfg != NULL)
+			fail_msg("-o %s accepted", o);
+		if (strstr(err, bad[i].msg) == NULL)
+			fail_msg("'%s' not in: %s", bad[i].msg, err);
+	}
+	/* a huge value is refused, and the message stays one bounded line */
+	{
+		char *o = malloc(100000);
+
+		assert_non_null(o);
+		strcpy(o, "jobd.prefix=");
+		memset(o + 12, 'x', 99000);
+		o[99012] = '\0';
+		cfg = load_opts("", (const char *const *)&o, 1);
+		assert_null(cfg);
+		assert_non_null(strstr(err, "[jobd] prefix: expected 1..64"));
+		assert_true(strlen(err) < sizeof(err));
+		free(o);
+	}
+}
+
+static char tmpdir[64];
+
+static void
+put(const char *name, const char *text)
+{
+	char path[256];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", tmpdir, name);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+static struct config *
+load_main(void)
+{
+	char path[256];
+
+	snprintf(path, sizeof(path), "%s/main.conf", tmpdir);
+	err[0] = '\0';
+	return config_load(path, NULL, 0, err, sizeof(err));
+}
+
+/* include = GLOB: sorted, relative, in place, depth, cycles */
+static void
+test_include(void **state)
+{
+	struct config *cfg;
+	const struct job_type *t;
+	char want[256];
+
+	(void)state;
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/test_config_inc_XXXXXX");
+	assert_non_null(mkdtemp(tmpdir));
+	assert_int_equal(system("true"), 0);
+	snprintf(want, sizeof(want), "mkdir %s/conf.d", tmpdir);
+	assert_int_equal(system(want), 0);
+	/* the include's lines override the earlier ones, later ones win */
+	put("main.conf", "[jobd]\nworkers = 1\nprefix = a\n"
+	    "include = conf.d/*.conf\nprefix = main\n"
+	    "[type:t]\nhandler = exec\ncommand = /x\ntimeout = 5\n"
+	    "include = conf.d/t.inc\n");
+	put("conf.d/10-a.conf", "workers = 2\nprefix = inc\n");
+	put("conf.d/20-b.conf", "[jobd]\nworkers = 3\n[type:u]\n"
+	    "handler = builtin\nbuiltin = noop\n");
+	put("conf.d/t.inc", "timeout = 9\n");
+	cfg = load_main();
+	if (cfg == NULL)
+		fail_msg("%s", err);
+	assert_int_equal(cfg->workers, 3);
+	assert_string_equal(cfg->prefix, "main");
+	t = config_find_type(cfg, "t");
+	assert_true(t->timeout == 9);   /* read in [type:t] */
+	assert_non_null(config_find_type(cfg, "u"));
+	config_free(cfg);
+
+	/* no match: fine for a wildcard, an error for a plain name */
+	put("main.conf", "include = none.d/*.conf\n[jobd]\nworkers = 2\n");
+	cfg = load_main();
+	if (cfg == NULL)
+		fail_msg("%s", err);
+	config_free(cfg);
+	put("main.conf", "[jobd]\ninclude = missing.conf\n");
+	assert_null(load_main());
+	assert_non_null(strstr(err, "main.conf:2: include "));
+	assert_non_null(strstr(err, "missing.conf: no such file"));
+
+	/* an error inside names the included file and its line */
+	put("main.conf", "[jobd]\ninclude = conf.d/bad.inc\n");
+	put("conf.d/bad.inc", "\nworkers = x\n");
+	assert_null(load_main());
+	assert_non_null(strstr(err, "conf.d/bad.inc:2: [jobd] workers: "));
+
+	/* a cycle */
+	put("main.conf", "[jobd]\ninclude = conf.d/loop.inc\n");
+	put("conf.d/loop.inc", "include = ../main.conf\n");
+	assert_null(load_main());
+	assert_non_null(strstr(err, "a cycle"));
+	assert_non_null(strstr(err, "loop.inc:1"));
+
+	/* depth: a chain of distinct files */
+	for (int i = 0; i < 10; i++) {
+		char name[32], text[64];
+
+		snprintf(name, sizeof(name), "d%d.inc", i);
+		snprintf(text, sizeof(text), "include = d%d.inc\n", i + 1);
+		put(name, text);
+	}
+	put("d10.inc", "");
+	put("main.conf", "include = d0.inc\n");
+	assert_null(load_main());
+	assert_non_null(strstr(err, "nested more than 8 deep"));
+
+	/* a binary file */
+	{
+		char path[256];
+		FILE *f;
+
+		snprintf(path, sizeof(path), "%s/main.conf", tmpdir);
+		f = fopen(path, "w");
+		assert_non_null(f);
+		for (int i = 0; i < 4096; i++)
+			fputc((i * 7919) & 0xff, f);
+		fclose(f);
+		assert_null(load_main());
+		assert_non_null(strstr(err, "main.conf:"));
+	}
+	/* the same type header twice in one file is still an error */
+	put("main.conf", "[type:a]\nhandler = builtin\nbuiltin = noop\n"
+	    "[type:a]\n");
+	assert_null(load_main());
+	assert_non_null(strstr(err, "main.conf:4: [type:a]: duplicate type"));
+	snprintf(want, sizeof(want), "rm -rf %s", tmpdir);
+	assert_int_equal(system(want), 0);
+}
+
+/* [types]: every type inherits what it does not set; env merges */
+static void
+test_types_section(void **state)
+{
+	struct config *cfg;
+	const struct job_type *t;
+
+	(void)state;
+	cfg = load_ok("[types]\nhandler = exec\ncommand = /usr/bin/app run\n"
+	    "cwd = /srv/app\ntimeout = 60\nenv = A=types\nenv = B=types\n"
+	    "url = http://x/\n"
+	    "[type:a]\n"
+	    "[type:b]\ntimeout = 5\nenv = A=b\ncommand = /bin/b\n"
+	    "[type:c]\nhandler = http\nurl = http://c/\n"
+	    "[type:d]\nhandler = builtin\nbuiltin = noop\n");
+	t = config_find_type(cfg, "a");
+	assert_int_equal(t->kind, HANDLER_EXEC);
+	assert_string_equal(t->argv[0], "/usr/bin/app");
+	assert_string_equal(t->cwd, "/srv/app");
+	assert_true(t->timeout == 60);
+	assert_null(t->url);                    /* not for exec */
+	t = config_find_type(cfg, "b");
+	assert_true(t->timeout == 5);           /* its own wins */
+	assert_string_equal(t->argv[0], "/bin/b");
+	assert_string_equal(t->env[0], "A=b");
+	assert_string_equal(t->env[1], "B=types");
+	t = config_find_type(cfg, "c");
+	assert_null(t->argv[0]);                /* command is exec's */
+	assert_string_equal(t->url, "http://c/");
+	assert_string_equal(t->cwd, "/srv/app");
+	t = config_find_type(cfg, "d");
+	assert_true(t->timeout == 60);
+	t = config_find_type(cfg, "jobd.echo"); /* builtins do not inherit */
+	assert_true(t->timeout == 60);
+	assert_null(t->cwd);
+	config_free(cfg);
+
+	/* a type with no handler anywhere */
+	load_bad("[types]\ntimeout = 3\n[type:x]\n",
+	    "t.conf:3: [type:x] handler: required", NULL, NULL);
+	/* a bad [types] value is reported where it is */
+	load_bad("[types]\ntimeout = -1\n", "t.conf:2: [types] timeout: out "
+	    "of range", NULL, NULL);
+	/* an inherited value the type's handler needs, checked per type */
+	load_bad("[types]\nhandler = exec\n[type:x]\n",
+	    "[type:x] command: required for handler exec", NULL, NULL);
+}
+
+/* env_pass: named variables of jobd's environment, at load time */
+static void
+test_env_pass(void **state)
+{
+	struct config *cfg;
+	const struct job_type *t;
+
+	(void)state;
+	setenv("TEST_CONFIG_PASS", "from-jobd", 1);
+	unsetenv("TEST_CONFIG_UNSET");
+	cfg = load_ok("[types]\nenv_pass = TEST_CONFIG_UNSET\n"
+	    "[type:t]\nhandler = exec\ncommand = /x\n"
+	    "env = TEST_CONFIG_PASS=default\nenv = KEEP=1\n"
+	    "env_pass = TEST_CONFIG_PASS, TEST_CONFIG_PASS\n");
+	t = config_find_type(cfg, "t");
+	assert_string_equal(t->env[0], "TEST_CONFIG_PASS=from-jobd");
+	assert_string_equal(t->env[1], "KEEP=1");
+	assert_null(t->env[2]);                 /* unset: not passed */
+	assert_string_equal(t->env_pass[0], "TEST_CONFIG_PASS");
+	assert_string_equal(t->env_pass[1], "TEST_CONFIG_UNSET");
+	assert_null(t->env_pass[2]);
+	config_free(cfg);
+	unsetenv("TEST_CONFIG_PASS");
+	cfg = load_ok("[type:t]\nhandler = exec\ncommand = /x\n"
+	    "env = TEST_CONFIG_PASS=default\nenv_pass = TEST_CONFIG_PASS\n");
+	assert_string_equal(config_find_type(cfg, "t")->env[0],
+	    "TEST_CONFIG_PASS=default");
+	config_free(cfg);
+	load_bad("[type:t]\nenv_pass = JOBD_SOCKET\n",
+	    "t.conf:2: [type:t] env_pass: JOBD_* variables are set by jobd",
+	    NULL, NULL);
+	load_bad("[type:t]\nenv_pass = A B\n",
+	    "t.conf:2: [type:t] env_pass: bad variable name", NULL, NULL);
+	load_bad("[type:t]\nenv_pass = A,,B\n", "empty entry", NULL, NULL);
+}
+
 int
 main(void)
 {
@@ -1082,13 +1497,20 @@ main(void)
 		cmocka_unit_test(test_commands),
 		cmocka_unit_test(test_type_settings),
 		cmocka_unit_test(test_broken_files),
-		cmocka_unit_test(test_inih_syntax),
+		cmocka_unit_test(test_ini_syntax),
 		cmocka_unit_test(test_long_lines),
 		cmocka_unit_test(test_builtins),
 		cmocka_unit_test(test_many_types),
 		cmocka_unit_test(test_retry_delays),
 		cmocka_unit_test(test_access),
 		cmocka_unit_test(test_limits),
+		cmocka_unit_test(test_rows),
+		cmocka_unit_test(test_units),
+		cmocka_unit_test(test_ini_reader),
+		cmocka_unit_test(test_override_args),
+		cmocka_unit_test(test_include),
+		cmocka_unit_test(test_types_section),
+		cmocka_unit_test(test_env_pass),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
