@@ -578,7 +578,8 @@ class JobdStack:
 
 class StoryApp:
     """StoryApp: redis-server + jobd (the app's own examples/storyapp/
-    jobd.conf, rendered by its worker.py for this checkout) + the app
+    jobd.conf as it is, with worker.py's -o overrides and environment for
+    this checkout) + the app
     (USE_BACKGROUND_JOBS), sharing one SQLite file in tmp."""
 
     def __init__(self, tmp, extra_env=None):
@@ -596,11 +597,10 @@ class StoryApp:
                "STORY_OFFLINE_DELAY": "0.3", **(extra_env or {})}
         local = worker.local_settings(env, workers=2)
         local["jobd"].update(log_level="debug", log_target="stderr")
-        text = worker.render_config(
-            (APP_DIR / "jobd.conf").read_text(),
-            jobd=local["jobd"], handler_env=local["env"])
-        self.jobd = Jobd(tmp, text=text, socket_path=self.socket,
-                         redis=self.redis)
+        # the -c after Jobd's own (empty) file is the one jobd reads
+        self.jobd = Jobd(tmp, text="", socket_path=self.socket,
+                         redis=self.redis, args=worker.jobd_args(local),
+                         env=local["env"])
         try:
             self.jobd.start()
         except BaseException:

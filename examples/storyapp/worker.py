@@ -3,109 +3,49 @@
 
     python3 worker.py                              # queues from jobd.conf
     python3 worker.py --queue default,high,low     # other queues/priority
-    python3 worker.py --print                      # show the config only
+    python3 worker.py --print                      # show the command only
 
-This replaces RQ's ``python worker.py``.  It renders ``jobd.conf`` for this
+This replaces RQ's ``python worker.py``.  It runs jobd on the app's
+``jobd.conf`` as it is, with ``-o SECTION.KEY=VALUE`` overrides for this
 checkout -- the socket from ``JOBD_SOCKET``, Redis from ``REDIS_URL``, the
-handlers' working directory, ``STORY_DB``/``EXPORT_DIR``/``LLM_*`` from the
-environment (or .env) -- writes it next to the socket and replaces itself
-with ``jobd -f -c <rendered config>`` (``$JOBD`` or ``jobd`` on PATH).
-jobd then preforks its worker processes, each of which keeps one
-persistent ``python3 -m storyapp.jobs --persistent`` handler.
+handlers' working directory and interpreter -- and with ``STORY_DB``,
+``EXPORT_DIR``, ``LLM_*``... in its environment, which the config hands to
+the handlers (``env_pass``).  It replaces itself with
+``jobd -f -c jobd.conf -o ...`` (``$JOBD`` or ``jobd`` on PATH).  jobd
+then preforks its worker processes, each of which keeps one persistent
+``python3 -m storyapp.jobs --persistent`` handler.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
-import re
+import shlex
 import shutil
 import sys
 from pathlib import Path
-from typing import Dict, List, Mapping, Optional
+from typing import Dict, List, Mapping, Optional, Tuple
 
 APP_DIR = Path(__file__).resolve().parent
 
-#: environment variables handed to the handlers when set here
+#: environment variables handed to the handlers when set here (the
+#: config's env_pass names them)
 PASSED_ENV = ("STORY_DB", "EXPORT_DIR", "STORYAPP_ENV", "LLM_API_URL",
               "LLM_API_KEY", "LLM_MODEL", "LLM_TIMEOUT", "STORY_WORDS",
               "STORY_OFFLINE_DELAY", "LOG_LEVEL")
 
-_SECTION = re.compile(r"^\s*\[([^\]]+)\]\s*$")
-_KEY = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$")
-
-
-def render_config(template: str, *,
-                  jobd: Optional[Mapping[str, str]] = None,
-                  app_dir: Path = APP_DIR,
-                  handler_env: Optional[Mapping[str, str]] = None,
-                  python: str = sys.executable) -> str:
-    """Rewrite a jobd config for this machine.
-
-    Args:
-        template: the text of jobd.conf.
-        jobd: settings of the ``[jobd]`` section to set or add (socket,
-            redis, queues, workers, log_target, ...).
-        app_dir: the handlers' ``cwd`` and ``PYTHONPATH``.
-        handler_env: variables for every ``[type:...]`` section; an ``env``
-            line of the template naming the same variable is replaced.
-        python: the interpreter that runs the handlers.
-    """
-    jobd = dict(jobd or {})
-    handler_env = dict(handler_env or {})
-    handler_env.setdefault("PYTHONPATH", str(app_dir))
-    out: List[str] = []
-    section: Optional[str] = None
-    pending: Dict[str, str] = {}
-
-    def close_section() -> None:
-        if section == "jobd":
-            out.extend(f"{k} = {v}" for k, v in pending.items())
-        elif section and section.startswith("type:"):
-            out.extend(f"env = {k}={v}" for k, v in pending.items())
-        pending.clear()
-
-    for line in template.splitlines():
-        m = _SECTION.match(line)
-        if m:
-            # keep comments/blank lines that precede the next section at
-            # the end of the previous one; that is fine for INI
-            close_section()
-            section = m.group(1).strip()
-            if section == "jobd":
-                pending.update(jobd)
-            elif section.startswith("type:"):
-                pending.update(handler_env)
-            out.append(line)
-            continue
-        k = _KEY.match(line)
-        if k and section == "jobd" and k.group(1) in jobd:
-            out.append(f"{k.group(1)} = {pending.pop(k.group(1), jobd[k.group(1)])}")
-            continue
-        if k and section and section.startswith("type:"):
-            key, value = k.group(1), k.group(2)
-            if key == "cwd":
-                out.append(f"cwd = {app_dir}")
-                continue
-            if key == "command":
-                out.append("command = " + re.sub(
-                    r"^(\[\s*\")?/usr/bin/python3\b",
-                    lambda mm: (mm.group(1) or "") + python, value))
-                continue
-            if key == "env":
-                name = value.split("=", 1)[0].strip()
-                if name in handler_env:
-                    if name in pending:
-                        out.append(f"env = {name}={pending.pop(name)}")
-                    continue
-        out.append(line)
-    close_section()
-    return "\n".join(out) + "\n"
-
 
 def local_settings(environ: Mapping[str, str], queues: Optional[str] = None,
-                   workers: Optional[int] = None) -> Dict[str, Dict[str, str]]:
-    """The overrides for this machine, from the environment."""
+                   workers: Optional[int] = None,
+                   app_dir: Path = APP_DIR,
+                   python: str = sys.executable) -> Dict[str, Dict[str, str]]:
+    """The overrides for this machine, from the environment.
+
+    Returns ``{"jobd": {KEY: VALUE}, "types": {KEY: VALUE}, "env": {NAME:
+    VALUE}}``: settings of ``[jobd]`` and of ``[types]`` (every job type),
+    and the variables jobd passes on to the handlers.
+    """
     jobd: Dict[str, str] = {"log_target": "stderr"}
     if environ.get("JOBD_SOCKET"):
         jobd["socket"] = environ["JOBD_SOCKET"]
@@ -116,16 +56,40 @@ def local_settings(environ: Mapping[str, str], queues: Optional[str] = None,
                                    if q.strip())
     if workers is not None:
         jobd["workers"] = str(workers)
+    types = {"cwd": str(app_dir),
+             "command": json.dumps([python, "-m", "storyapp.jobs",
+                                    "--persistent"])}
     env = {k: environ[k] for k in PASSED_ENV if environ.get(k)}
+    env["PYTHONPATH"] = str(app_dir)
     # Relative paths mean "relative to where the app runs".
     for key in ("STORY_DB", "EXPORT_DIR", "STORYAPP_ENV"):
         if key in env:
             env[key] = str(Path(env[key]).expanduser().absolute())
-    # The template's production paths never leak into a local run.
+    # The config's production paths never leak into a local run.
     env.setdefault("STORYAPP_ENV", str(Path(".env").absolute()))
     env.setdefault("STORY_DB", str(Path("data/stories.db").absolute()))
     env.setdefault("EXPORT_DIR", str(Path(env["STORY_DB"]).parent / "exports"))
-    return {"jobd": jobd, "env": env}
+    return {"jobd": jobd, "types": types, "env": env}
+
+
+def jobd_args(local: Mapping[str, Mapping[str, str]],
+              config: Path = APP_DIR / "jobd.conf") -> List[str]:
+    """``-c CONFIG -o SECTION.KEY=VALUE ...`` for local_settings()."""
+    args = ["-c", str(config)]
+    for section in ("jobd", "types"):
+        for key, value in local.get(section, {}).items():
+            args += ["-o", f"{section}.{key}={value}"]
+    return args
+
+
+def jobd_command(jobd: str, environ: Mapping[str, str],
+                 local: Mapping[str, Mapping[str, str]],
+                 config: Path = APP_DIR / "jobd.conf"
+                 ) -> Tuple[List[str], Dict[str, str]]:
+    """The argv and the environment that start jobd for this machine."""
+    env = dict(environ)
+    env.update(local["env"])
+    return [jobd, "-f"] + jobd_args(local, config), env
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -135,11 +99,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--workers", "-w", type=int,
                         help="worker processes (default: the config's)")
     parser.add_argument("--config", "-c", default=str(APP_DIR / "jobd.conf"),
-                        help="the config to render (default: %(default)s)")
-    parser.add_argument("--out", help="where to write the rendered config "
-                        "(default: next to the socket)")
+                        help="the jobd config (default: %(default)s)")
     parser.add_argument("--print", action="store_true", dest="print_only",
-                        help="print the rendered config and exit")
+                        help="print the jobd command and exit")
     args = parser.parse_args(argv)
 
     sys.path.insert(0, str(APP_DIR))
@@ -148,24 +110,20 @@ def main(argv: Optional[List[str]] = None) -> int:
     load_dotenv(Path(environ.get("STORYAPP_ENV", ".env")), environ)
 
     local = local_settings(environ, args.queue, args.workers)
-    text = render_config(Path(args.config).read_text(), jobd=local["jobd"],
-                         handler_env=local["env"])
+    jobd = environ.get("JOBD") or shutil.which("jobd") or "jobd"
+    cmd, env = jobd_command(jobd, environ, local, Path(args.config))
     if args.print_only:
-        sys.stdout.write(text)
+        # the variables by name only: LLM_API_KEY is a secret
+        print("# passed to the handlers: " + " ".join(sorted(local["env"])))
+        print(shlex.join(cmd))
         return 0
-    sock = Path(environ.get("JOBD_SOCKET", "/run/jobd/jobd.sock"))
-    out = Path(args.out) if args.out else sock.parent / "storyapp-jobd.conf"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:  # 0600: it may hold LLM_API_KEY
-        f.write(text)
-    jobd = environ.get("JOBD") or shutil.which("jobd")
-    if not jobd:
+    if not os.path.isabs(jobd) and not shutil.which(jobd):
         print("worker.py: jobd not found; set JOBD to its path",
               file=sys.stderr)
         return 1
-    print(f"worker.py: starting {jobd} -f -c {out}", file=sys.stderr)
-    os.execv(jobd, [jobd, "-f", "-c", str(out)])
+    print(f"worker.py: starting {shlex.join(cmd)}", file=sys.stderr)
+    os.execve(cmd[0] if os.path.isabs(cmd[0]) else shutil.which(cmd[0]),
+              cmd, env)
     return 1  # not reached
 
 

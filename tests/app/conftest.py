@@ -3,8 +3,8 @@
 - ``settings``/``service``/``sync_app``: the app with USE_BACKGROUND_JOBS
   false and its own SQLite file (no daemon needed).
 - ``stack``: tests/pyfixtures.py's StoryApp: a private redis-server and
-  jobd configured with the app's own examples/storyapp/jobd.conf (rendered
-  by worker.py for this checkout), sharing a SQLite file with an app that
+  jobd on the app's own examples/storyapp/jobd.conf (with worker.py's -o
+  overrides and environment for this checkout), sharing a SQLite file with an app that
   runs jobs in the background.
 - ``live``: that app served over real HTTP on 127.0.0.1.
 - ``fake_llm``: a local OpenAI-compatible chat endpoint (no internet).

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import re
+import shlex
 import subprocess
 import sys
 import time
@@ -18,18 +19,6 @@ from storyapp.web import create_app
 APP = pyfixtures.APP_DIR
 SEED_MESSAGE = ("Story generation started in background. "
                 "Use /api/job/<job_id> to check status.")
-
-
-def conf_sections() -> dict:
-    sections, cur = {}, None
-    for line in (APP / "jobd.conf").read_text().splitlines():
-        line = line.strip()
-        if line.startswith("["):
-            cur = sections.setdefault(line.strip("[]"), {})
-        elif "=" in line and not line.startswith(";") and cur is not None:
-            k, v = (s.strip() for s in line.split("=", 1))
-            cur.setdefault(k, v)
-    return sections
 
 
 # "Update your .env file: REDIS_URL=... USE_BACKGROUND_JOBS=true"
@@ -57,14 +46,28 @@ def render(*args: str, **env: str) -> str:
 # "REDIS_URL=redis://localhost:6379/0" reaches the worker (jobd)
 def test_redis_url_reaches_jobd():
     out = render(REDIS_URL="redis://localhost:6379/0")
-    assert re.search(r"^redis = redis://localhost:6379/0$", out, re.M)
+    assert " -o jobd.redis=redis://localhost:6379/0" in out, out
+    # the app's config as it is, overridden, not rewritten
+    assert " -c %s " % shlex.quote(str(APP / "jobd.conf")) in out, out
 
 
 # "python worker.py" / "python worker.py --queue default,high,low"
 def test_worker_queue_option():
-    assert re.search(r"^queues = high, default, low$", render(), re.M)
+    assert "jobd.queues" not in render()      # the config's own order
     out = render("--queue", "default,high,low")
-    assert re.search(r"^queues = default, high, low$", out, re.M)
+    assert " -o 'jobd.queues=default, high, low'" in out, out
+
+
+# the handlers get the app's variables by env_pass, not by a rewritten
+# config; the secret is not printed
+def test_worker_passes_the_environment():
+    out = render(STORY_DB="/tmp/s.db", LLM_API_KEY="sekrit")
+    assert "sekrit" not in out
+    passed = out.splitlines()[0].split(":", 1)[1].split()
+    assert {"STORY_DB", "LLM_API_KEY", "PYTHONPATH"} <= set(passed), out
+    conf = (APP / "jobd.conf").read_text()
+    for name in passed:
+        assert re.search(r"^env_pass = .*\b%s\b" % name, conf, re.M), name
 
 
 # "Procfile includes: web: gunicorn -c gunicorn_config.py app:app /
@@ -86,8 +89,26 @@ def test_procfile():
 # "Job Timeouts: 10m for generation, 5m for revision, 2m for export"
 # "Failed jobs ... can be retried"; "Queue Priorities: high, default, low";
 # "Multiple Workers"
+def checked_sections() -> dict:
+    """The app's jobd.conf as jobd reads it (jobd --check): every type
+    with what it inherits from [types]."""
+    why = pyfixtures.missing_tools()
+    if why:
+        pytest.skip(why)
+    p = subprocess.run([str(pyfixtures.find_jobd()), "--check", "-c",
+                        str(APP / "jobd.conf")], capture_output=True,
+                       text=True, timeout=30)
+    assert p.returncode == 0, p.stderr
+    sections: dict = {}
+    for line in p.stdout.splitlines()[1:]:
+        key, value = line.split(" ; ")[0].split("=", 1)
+        section, key = key.strip().rsplit(".", 1)
+        sections.setdefault(section, {}).setdefault(key, value.strip())
+    return sections
+
+
 def test_job_types_config():
-    s = conf_sections()
+    s = checked_sections()
     assert s["type:generate_story"]["timeout"] == "600"
     assert s["type:revise_story"]["timeout"] == "300"
     assert s["type:export_story"]["timeout"] == "120"
