@@ -1,5 +1,6 @@
 /*
- * config.c: jobd's configuration.  Every setting is one row of rows[]:
+ * config.c: jobd's configuration.  Every setting is one row of a table,
+ * main_rows[] ([jobd], [access]) or type_rows[] ([types], [type:NAME]):
  * name, section, type, bounds, default and doc line.  Defaults, parsing,
  * validation, `jobd --check`, jobd.conf.sample and the reference in
  * docs/jobd.md all walk the rows.  The INI reader is ours (ini_read): the
@@ -51,11 +52,13 @@
 /* Where a setting came from; notes[] keeps one per setting applied. */
 #define NOTE_MAIN  (-1)        /* [jobd] or [access] */
 #define NOTE_TYPES (-2)        /* [types] */
-#define ROW_HEADER (-1)        /* a [type:NAME] header (or its first -o) */
+#define ROW_HEADER NULL         /* a [type:NAME] header (or its first -o) */
+
+struct row;
 
 struct config_note {
 	int type;                  /* index into cfg->types, or NOTE_* */
-	int row;                   /* index into rows[], or ROW_HEADER */
+	const struct row *row;     /* the setting, or ROW_HEADER */
 	char *value;
 	char *where;               /* "FILE:LINE", "-o ARG" or "" */
 };
@@ -884,7 +887,8 @@ struct row {
 #define C(f) offsetof(struct config, f)
 #define T(f) offsetof(struct job_type, f)
 
-static const struct row rows[] = {
+/* [jobd] and [access] */
+static const struct row main_rows[] = {
 	{ "socket", SCOPE_JOBD, R_STRING, C(socket), 0, 0, 0, NULL,
 	  check_socket, 0, "/run/jobd/jobd.sock", NULL,
 	  "Path of the Unix socket the clients connect to (at most 107 bytes)." },
@@ -967,7 +971,10 @@ static const struct row rows[] = {
 	{ "admin", SCOPE_ACCESS, R_FUNC, C(acl_admin), 0, 0, 0, set_acl, NULL,
 	  0, "*", NULL,
 	  "Who may cancel, requeue, delete, pause, resume, reload." },
+};
 
+/* [types] and [type:NAME]: the settings of a job type */
+static const struct row type_rows[] = {
 	{ "handler", SCOPE_TYPE, R_FUNC, T(kind), 0, 0, 0, set_handler, NULL,
 	  K_ALL, NULL, "exec",
 	  "exec, http or builtin (required)." },
@@ -1038,7 +1045,8 @@ static const struct row rows[] = {
 	  F_ZERO | F_LL, NULL, NULL, K_EXEC, "0", NULL,
 	  "Open files of the handler process (RLIMIT_NOFILE); 0: inherited." },
 };
-#define NROWS ((int)(sizeof(rows) / sizeof(rows[0])))
+#define NMAIN ((int)(sizeof(main_rows) / sizeof(main_rows[0])))
+#define NTYPE ((int)(sizeof(type_rows) / sizeof(type_rows[0])))
 
 static const char *const scope_names[] = { "jobd", "access", "type:NAME" };
 
@@ -1047,9 +1055,9 @@ config_setting_info(int i, struct config_setting_info *out)
 {
 	const struct row *r;
 
-	if (i < 0 || i >= NROWS)
+	if (i < 0 || i >= NMAIN + NTYPE)
 		return -1;
-	r = &rows[i];
+	r = i < NMAIN ? &main_rows[i] : &type_rows[i - NMAIN];
 	memset(out, 0, sizeof(*out));
 	out->section = r->scope == SCOPE_TYPE ? "types" : scope_names[r->scope];
 	out->name = r->name;
@@ -1064,14 +1072,17 @@ config_setting_info(int i, struct config_setting_info *out)
 	return 0;
 }
 
-/* find_row: the row called key in scope, or -1. */
-static int
+/* find_row: the row called key in scope, or NULL. */
+static const struct row *
 find_row(enum row_scope scope, const char *key)
 {
-	for (int i = 0; i < NROWS; i++)
-		if (rows[i].scope == scope && strcmp(rows[i].name, key) == 0)
-			return i;
-	return -1;
+	const struct row *t = scope == SCOPE_TYPE ? type_rows : main_rows;
+	int n = scope == SCOPE_TYPE ? NTYPE : NMAIN;
+
+	for (int i = 0; i < n; i++)
+		if (t[i].scope == scope && strcmp(t[i].name, key) == 0)
+			return &t[i];
+	return NULL;
 }
 
 /* row_apply: parse v by row r into base (a config or a job type).  On
@@ -1166,10 +1177,9 @@ type_init(struct job_type *t, const char *name)
 	memset(t, 0, sizeof(*t));
 	snprintf(t->name, sizeof(t->name), "%s", name);
 	t->kind = HANDLER_EXEC;
-	for (int i = 0; i < NROWS; i++)
-		if (rows[i].scope == SCOPE_TYPE && rows[i].def != NULL &&
-		    !(rows[i].flags & F_ADD))
-			(void)row_apply(&rows[i], t, rows[i].def, why,
+	for (int i = 0; i < NTYPE; i++)
+		if (type_rows[i].def != NULL && !(type_rows[i].flags & F_ADD))
+			(void)row_apply(&type_rows[i], t, type_rows[i].def, why,
 			    sizeof(why));
 }
 
@@ -1231,7 +1241,8 @@ type_check(const struct config *cfg, const struct job_type *t,
 /* ---- notes ------------------------------------------------------------------ */
 
 static int
-note_add(struct config *cfg, int type, int row, const char *value,
+note_add(struct config *cfg, int type, const struct row *row,
+         const char *value,
          const char *where)
 {
 	struct config_note *n;
@@ -1256,7 +1267,7 @@ note_add(struct config *cfg, int type, int row, const char *value,
 
 /* note_last: the last note of (type, row), or NULL. */
 static const struct config_note *
-note_last(const struct config *cfg, int type, int row)
+note_last(const struct config *cfg, int type, const struct row *row)
 {
 	for (int i = cfg->nnotes - 1; i >= 0; i--)
 		if (cfg->notes[i].type == type && cfg->notes[i].row == row)
@@ -1277,7 +1288,8 @@ set_one(struct config *cfg, const char *section, const char *key,
 	const char *pfx = where != NULL && where[0] != '\0' ? where : "";
 	const char *sep = pfx[0] != '\0' ? ": " : "";
 	enum row_scope scope;
-	int type = NOTE_MAIN, row;
+	const struct row *row;
+	int type = NOTE_MAIN;
 	void *base = cfg;
 	struct job_type scratch;
 	char why[256];
@@ -1342,7 +1354,7 @@ set_one(struct config *cfg, const char *section, const char *key,
 	}
 	if (key == NULL)
 		return 0;
-	if ((row = find_row(scope, key)) == -1) {
+	if ((row = find_row(scope, key)) == NULL) {
 		snprintf(err, errlen, "%s%s[%s] %s: unknown setting: '%s'", pfx,
 		    sep, section, key, value);
 		return -1;
@@ -1352,7 +1364,7 @@ set_one(struct config *cfg, const char *section, const char *key,
 		type_init(&scratch, "types");
 		base = &scratch;
 	}
-	if (row_apply(&rows[row], base, value, why, sizeof(why)) == -1) {
+	if (row_apply(row, base, value, why, sizeof(why)) == -1) {
 		if (type == NOTE_TYPES)
 			type_free(&scratch);
 		snprintf(err, errlen, "%s%s[%s] %s: %s: '%s'", pfx, sep, section,
@@ -1722,10 +1734,8 @@ config_new_bare(void)
 	if (cfg == NULL)
 		return NULL;
 	cfg->serial = ++config_serial;
-	for (int i = 0; i < NROWS; i++) {
-		if (rows[i].scope == SCOPE_TYPE)
-			continue;
-		if (row_apply(&rows[i], cfg, rows[i].def, why,
+	for (int i = 0; i < NMAIN; i++) {
+		if (row_apply(&main_rows[i], cfg, main_rows[i].def, why,
 		    sizeof(why)) == -1) {
 			config_free(cfg);
 			return NULL;
@@ -1826,31 +1836,30 @@ inherit(struct config *cfg, int ti, char *err, size_t errlen)
 	struct job_type *t = &cfg->types[ti];
 	char why[256];
 
-	for (int r = 0; r < NROWS; r++) {
-		if (rows[r].scope != SCOPE_TYPE ||
-		    (!(rows[r].flags & F_ADD) && note_last(cfg, ti, r) != NULL))
+	for (const struct row *r = type_rows; r < type_rows + NTYPE; r++) {
+		if (!(r->flags & F_ADD) && note_last(cfg, ti, r) != NULL)
 			continue;
 		for (int i = 0; i < cfg->nnotes; i++) {
 			const struct config_note *n = &cfg->notes[i];
-			char **list = (char **)((char *)t + rows[r].off);
+			char **list = (char **)((char *)t + r->off);
 			int rc;
 
 			if (n->type != NOTE_TYPES || n->row != r ||
-			    !(rows[r].handlers & (1u << t->kind)))
+			    !(r->handlers & (1u << t->kind)))
 				continue;
-			if (rows[r].flags & F_ADD) {
-				rc = strcmp(rows[r].name, "env") == 0 ?
+			if (r->flags & F_ADD) {
+				rc = strcmp(r->name, "env") == 0 ?
 				    env_put(list, n->value, 1, why, sizeof(why)) :
 				    parse_list(n->value, 1, env_pass_item, list,
 				    why, sizeof(why));
 			} else {
-				rc = row_apply(&rows[r], t, n->value, why,
+				rc = row_apply(r, t, n->value, why,
 				    sizeof(why));
 			}
 			if (rc == -1) {
 				snprintf(err, errlen, "%s: [type:%s] %s: %s "
 				    "(from [types])", n->where, t->name,
-				    rows[r].name, why);
+				    r->name, why);
 				return -1;
 			}
 		}
@@ -2089,16 +2098,18 @@ config_write_sample(FILE *fp)
 			    "submit as \"type\".  An example:\n", fp);
 		fprintf(fp, "\n[%s]\n", s == SCOPE_TYPE ? "type:generate_story" :
 		    scope_names[s]);
-		for (int i = 0; i < NROWS; i++)
-			if (rows[i].scope == (enum row_scope)s &&
-			    (rows[i].handlers == 0 ||
-			    (rows[i].handlers & K_EXEC)))
-				sample_row(fp, &rows[i], 1);
+		const struct row *t = s == SCOPE_TYPE ? type_rows : main_rows;
+		int n = s == SCOPE_TYPE ? NTYPE : NMAIN;
+
+		for (int i = 0; i < n; i++)
+			if (t[i].scope == (enum row_scope)s &&
+			    (t[i].handlers == 0 || (t[i].handlers & K_EXEC)))
+				sample_row(fp, &t[i], 1);
 	}
 	fputs("\n[type:notify]\nhandler = http\n", fp);
-	sample_row(fp, &rows[find_row(SCOPE_TYPE, "url")], 1);
+	sample_row(fp, find_row(SCOPE_TYPE, "url"), 1);
 	fputs("\n[type:slow]\nhandler = builtin\n", fp);
-	sample_row(fp, &rows[find_row(SCOPE_TYPE, "builtin")], 1);
+	sample_row(fp, find_row(SCOPE_TYPE, "builtin"), 1);
 }
 
 void
@@ -2106,8 +2117,9 @@ config_write_reference(FILE *fp)
 {
 	fputs("| section | setting | type | bounds | default | meaning |\n"
 	    "|---|---|---|---|---|---|\n", fp);
-	for (int i = 0; i < NROWS; i++) {
-		const struct row *r = &rows[i];
+	for (int i = 0; i < NMAIN + NTYPE; i++) {
+		const struct row *r = i < NMAIN ? &main_rows[i] :
+		    &type_rows[i - NMAIN];
 		char bounds[64];
 
 		row_bounds(r, bounds, sizeof(bounds));
@@ -2125,9 +2137,9 @@ config_write_reference(FILE *fp)
  * type's own, else [types]' (a list row: both), else the default. */
 static void
 dump_value(FILE *fp, const struct config *cfg, const char *section, int type,
-           int r)
+           const struct row *r)
 {
-	int add = (rows[r].flags & F_ADD) != 0, own = 0, any = 0;
+	int add = (r->flags & F_ADD) != 0, own = 0, any = 0;
 
 	for (int pass = 0; pass < 2; pass++) {
 		int want = pass == 0 ? type : NOTE_TYPES;
@@ -2140,32 +2152,29 @@ dump_value(FILE *fp, const struct config *cfg, const char *section, int type,
 			if (m->row != r || m->type != want ||
 			    (!add && m != note_last(cfg, want, r)))
 				continue;
-			fprintf(fp, "%s.%s = %s  ; %s\n", section, rows[r].name,
+			fprintf(fp, "%s.%s = %s  ; %s\n", section, r->name,
 			    m->value, m->where[0] ? m->where : "set");
 			own |= pass == 0;
 			any = 1;
 		}
 	}
-	if (!any && rows[r].def != NULL)
-		fprintf(fp, "%s.%s =%s%s\n", section, rows[r].name,
-		    rows[r].def[0] ? " " : "", rows[r].def);
+	if (!any && r->def != NULL)
+		fprintf(fp, "%s.%s =%s%s\n", section, r->name,
+		    r->def[0] ? " " : "", r->def);
 }
 
 void
 config_dump(const struct config *cfg, FILE *fp)
 {
-	for (int r = 0; r < NROWS; r++)
-		if (rows[r].scope != SCOPE_TYPE)
-			dump_value(fp, cfg, scope_names[rows[r].scope], NOTE_MAIN,
-			    r);
+	for (const struct row *r = main_rows; r < main_rows + NMAIN; r++)
+		dump_value(fp, cfg, scope_names[r->scope], NOTE_MAIN, r);
 	for (int i = 0; i < cfg->ntypes; i++) {
 		char section[CONFIG_NAME_MAX + 8];
 
 		snprintf(section, sizeof(section), "type:%s",
 		    cfg->types[i].name);
-		for (int r = 0; r < NROWS; r++)
-			if (rows[r].scope == SCOPE_TYPE &&
-			    (rows[r].handlers & (1u << cfg->types[i].kind)))
+		for (const struct row *r = type_rows; r < type_rows + NTYPE; r++)
+			if (r->handlers & (1u << cfg->types[i].kind))
 				dump_value(fp, cfg, section, i, r);
 	}
 }
