@@ -24,23 +24,11 @@
 #include "log.h"
 #include "ops.h"
 #include "proto.h"
+#include "reply.h"
 
 /* Output a client does not read is bounded: past this, stop reading its
  * requests until it catches up. */
 #define CONN_MAX_OUTPUT (16u * 1024 * 1024)
-
-struct conn;
-
-struct reply {
-	struct conn *conn;         /* NULL once the connection is gone */
-	TAILQ_ENTRY(reply) link;
-	struct request req;
-	json_t *response;          /* set when complete */
-	int done;
-	void (*abort_fn)(struct reply *, void *);
-	void *abort_arg;
-};
-TAILQ_HEAD(reply_queue, reply);
 
 struct conn {
 	struct server *srv;
@@ -48,7 +36,7 @@ struct conn {
 	struct bufferevent *bev;   /* output (and errors while writing) */
 	struct event *ev_read;     /* input: read() straight into reader */
 	struct frame_reader *reader;
-	struct reply_queue replies; /* in request order */
+	TAILQ_HEAD(, reply) replies; /* in request order */
 	int pending;               /* replies not yet written */
 	int closing;               /* close once the replies are written */
 	int processing;            /* inside conn_process: no re-entry */
@@ -124,14 +112,6 @@ stage_reply(json_t *obj)
 	return 0;
 }
 
-static void
-reply_free(struct reply *r)
-{
-	request_clear(&r->req);
-	json_decref(r->response);
-	free(r);
-}
-
 /*
  * conn_flush: write every completed reply at the head of the queue.  When
  * nothing is waiting in the output buffer they go straight to the socket in
@@ -166,87 +146,28 @@ conn_flush(struct conn *c)
 		log_warnx("client %lu: cannot buffer a reply", c->serial);
 }
 
+/* conn_reply_done: one of c's replies is complete: write what can go. */
 static void
-reply_complete(struct reply *r, json_t *response)
+conn_reply_done(struct reply *r, void *owner)
 {
-	struct conn *c = r->conn;
+	struct conn *c = owner;
 
-	if (r->done) {          /* completing twice is a bug; keep the first */
-		json_decref(response);
-		return;
-	}
-	r->done = 1;
-	r->abort_fn = NULL;
-	if (c == NULL) {        /* its connection is gone */
-		json_decref(response);
-		reply_free(r);
-		return;
-	}
-	if (r->req.id != NULL)
-		json_object_set(response, "id", r->req.id);
-	r->response = response;
+	(void)r;
 	conn_flush(c);
 	if (!c->processing)
 		conn_process(c);
 }
 
-struct request *
-reply_request(struct reply *r)
-{
-	return &r->req;
-}
-
-long
-reply_peer_uid(const struct reply *r)
-{
-	return r->conn != NULL ? r->conn->uid : -1;
-}
-
-void
-reply_ok(struct reply *r, json_t *fields)
-{
-	json_t *resp = json_object();
-
-	json_object_set_new(resp, "ok", json_true());
-	if (fields != NULL) {
-		json_object_update(resp, fields);
-		json_decref(fields);
-	}
-	reply_complete(r, resp);
-}
-
-void
-reply_error(struct reply *r, int code, const char *msg, json_t *extra)
-{
-	json_t *resp = json_object();
-
-	json_object_set_new(resp, "ok", json_false());
-	json_object_set_new(resp, "error", json_pack("{s:s,s:s}",
-	    "code", proto_err_name(code), "message", msg ? msg : ""));
-	if (extra != NULL) {
-		json_object_update_missing(resp, extra);
-		json_decref(extra);
-	}
-	reply_complete(r, resp);
-}
-
-void
-reply_set_abort(struct reply *r, void (*fn)(struct reply *, void *), void *arg)
-{
-	r->abort_fn = fn;
-	r->abort_arg = arg;
-}
-
 /* --- reading requests ------------------------------------------------- */
 
+/* conn_reply_new: a reply queued after c's earlier ones. */
 static struct reply *
-reply_new(struct conn *c)
+conn_reply_new(struct conn *c)
 {
-	struct reply *r = calloc(1, sizeof(*r));
+	struct reply *r = reply_new(conn_reply_done, c, c->uid);
 
 	if (r == NULL)
 		return NULL;
-	r->conn = c;
 	TAILQ_INSERT_TAIL(&c->replies, r, link);
 	c->pending++;
 	return r;
@@ -257,7 +178,7 @@ reply_new(struct conn *c)
 static void
 conn_fatal(struct conn *c, int code, const char *msg)
 {
-	struct reply *r = reply_new(c);
+	struct reply *r = conn_reply_new(c);
 
 	c->closing = 1;
 	event_del(c->ev_read);
@@ -354,7 +275,7 @@ static void
 conn_handle_frame(struct conn *c, const char *buf, size_t len)
 {
 	char err[256];
-	struct reply *r = reply_new(c);
+	struct reply *r = conn_reply_new(c);
 	int rc;
 
 	if (r == NULL) {
@@ -488,14 +409,7 @@ conn_free(struct conn *c)
 	for (r = TAILQ_FIRST(&c->replies); r != NULL; r = next) {
 		next = TAILQ_NEXT(r, link);
 		TAILQ_REMOVE(&c->replies, r, link);
-		r->conn = NULL;
-		if (r->done) {
-			reply_free(r);
-		} else if (r->abort_fn != NULL) {
-			void (*fn)(struct reply *, void *) = r->abort_fn;
-			r->abort_fn = NULL;
-			fn(r, r->abort_arg);
-		}
+		reply_disown(r);
 	}
 	event_free(c->ev_read);
 	bufferevent_free(c->bev);

@@ -29,6 +29,7 @@
 #include "log.h"
 #include "master.h"
 #include "ops.h"
+#include "waiters.h"
 #include "scoreboard.h"
 #include "store.h"
 #include "worker.h"
@@ -680,18 +681,18 @@ store_event(void *arg, enum store_event ev, const char *job_id,
 	(void)arg; (void)detail;
 	switch (ev) {
 	case STORE_EV_END:
-		ops_job_ended(job_id);
+		waiters_job_ended(job_id);
 		break;
 	case STORE_EV_CANCEL:
 		master_stop_job(job_id, STOP_CANCEL);
 		break;
 	case STORE_EV_UP:
 		server_accept(m.server);
-		ops_recheck_waiters();
+		waiters_recheck();
 		heartbeat();
 		break;
 	case STORE_EV_WATCHING:
-		ops_recheck_waiters();
+		waiters_recheck();
 		break;
 	}
 }
@@ -773,7 +774,7 @@ master_shutdown(int sig)
 	    strsignal(sig), m.cfg->shutdown_grace);
 	m.stopping = 1;
 	server_close_listener(m.server);
-	ops_shutdown();
+	waiters_shutdown();
 	for (int i = 0; i < MAX_SLOTS; i++) {
 		struct slot *s = &m.slots[i];
 		if (!s->used)

@@ -29,69 +29,12 @@
 #define DEFAULT_LIMIT    100
 #define ANY_TYPE_TIMEOUT 180.0
 
-static const char *const op_names[OP__COUNT] = {
-	[OP_HELLO] = "hello",
-	[OP_PING] = "ping",
-	[OP_SUBMIT] = "submit",
-	[OP_SUBMIT_MANY] = "submit_many",
-	[OP_GET] = "get",
-	[OP_RESULT] = "result",
-	[OP_WAIT] = "wait",
-	[OP_CANCEL] = "cancel",
-	[OP_REQUEUE] = "requeue",
-	[OP_LIST] = "list",
-	[OP_STATS] = "stats",
-	[OP_PAUSE] = "pause",
-	[OP_RESUME] = "resume",
-	[OP_PROGRESS] = "progress",
-	[OP_DELETE] = "delete",
-	[OP_RELOAD] = "reload",
-};
-
 static const char *const statuses[] = {
 	"queued", "scheduled", "started", "finished", "failed", "canceled"
 };
 
-const char *
-op_name(enum op op)
-{
-	if ((int)op < 0 || op >= OP__COUNT)
-		return "unknown";
-	return op_names[op];
-}
-
-enum op_access
-op_access(enum op op)
-{
-	switch (op) {
-	case OP_SUBMIT:
-	case OP_SUBMIT_MANY:
-	case OP_PROGRESS:
-		return ACCESS_SUBMIT;
-	case OP_CANCEL:
-	case OP_REQUEUE:
-	case OP_DELETE:
-	case OP_PAUSE:
-	case OP_RESUME:
-	case OP_RELOAD:
-		return ACCESS_ADMIN;
-	case OP_HELLO:
-	case OP_PING:
-	case OP_GET:
-	case OP_RESULT:
-	case OP_WAIT:
-	case OP_LIST:
-	case OP_STATS:
-		return ACCESS_OPEN;
-	case OP__COUNT:
-	default:
-		break;
-	}
-	return ACCESS_ADMIN;        /* unknown: the strictest */
-}
-
 /* A parse in progress: where messages go and what prefixes them. */
-struct ctx {
+struct request_ctx {
 	const struct config *cfg;
 	char *err;
 	size_t errlen;
@@ -99,12 +42,12 @@ struct ctx {
 };
 
 static int
-fail(struct ctx *c, int code, const char *fmt, ...)
+fail(struct request_ctx *c, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
 /* fail: write "prefix: message" and return code. */
 static int
-fail(struct ctx *c, int code, const char *fmt, ...)
+fail(struct request_ctx *c, int code, const char *fmt, ...)
 {
 	va_list ap;
 	int n = 0;
@@ -150,7 +93,7 @@ field(json_t *obj, const char *name)
  * holding NUL are refused (jansson does so already without
  * JSON_ALLOW_NUL; checked again for safety). */
 static int
-get_string(struct ctx *c, json_t *obj, const char *name, const char **out)
+get_string(struct request_ctx *c, json_t *obj, const char *name, const char **out)
 {
 	json_t *v = field(obj, name);
 
@@ -167,7 +110,7 @@ get_string(struct ctx *c, json_t *obj, const char *name, const char **out)
 /* get_number: an optional number field within [min, max]; what describes
  * the accepted range in messages. */
 static int
-get_number(struct ctx *c, json_t *obj, const char *name, double min,
+get_number(struct request_ctx *c, json_t *obj, const char *name, double min,
            int min_open, double max, const char *what, double *out, int *set)
 {
 	json_t *v = field(obj, name);
@@ -191,7 +134,7 @@ get_number(struct ctx *c, json_t *obj, const char *name, double min,
 
 /* get_integer: as get_number, but integral (2.0 is accepted as 2). */
 static int
-get_integer(struct ctx *c, json_t *obj, const char *name, long long min,
+get_integer(struct request_ctx *c, json_t *obj, const char *name, long long min,
             long long max, long long *out, int *set)
 {
 	json_t *v = field(obj, name);
@@ -224,7 +167,7 @@ range:
 }
 
 static int
-get_job_id(struct ctx *c, json_t *obj, const char *name, int required,
+get_job_id(struct request_ctx *c, json_t *obj, const char *name, int required,
            const char **out)
 {
 	int rc;
@@ -245,7 +188,7 @@ get_job_id(struct ctx *c, json_t *obj, const char *name, int required,
 
 /* get_queue: an optional queue name that must be configured. */
 static int
-get_queue(struct ctx *c, json_t *obj, int required, const char **out)
+get_queue(struct request_ctx *c, json_t *obj, int required, const char **out)
 {
 	char buf[72];
 	int rc;
@@ -301,10 +244,11 @@ valid_type_name(const char *s)
 	return n > 0;
 }
 
-/* parse_submit: one submit object into s, the type's defaults applied.
- * Missing payload and meta are added to obj so that s borrows them. */
+/* parse_job: one job's object (of submit or submit_many) into s, the
+ * type's defaults applied.  Missing payload and meta are added to obj so
+ * that s borrows them. */
 static int
-parse_submit(struct ctx *c, json_t *obj, struct submit_spec *s)
+parse_job(struct request_ctx *c, json_t *obj, struct submit_spec *s)
 {
 	const struct config *cfg = c->cfg;
 	const struct job_type *t;
@@ -424,10 +368,30 @@ parse_submit(struct ctx *c, json_t *obj, struct submit_spec *s)
 	return PERR_OK;
 }
 
+/* The parsers of the ops, named in optable.h.  Each fills the fields of
+ * struct request its op uses; c->prefix is the op's name. */
+
 static int
-parse_submit_many(struct ctx *c, struct request *req)
+parse_nothing(struct request_ctx *c, struct request *req)
+{
+	(void)c; (void)req;
+	return PERR_OK;
+}
+
+static int
+parse_submit(struct request_ctx *c, struct request *req)
+{
+	if ((req->jobs = calloc(1, sizeof(*req->jobs))) == NULL)
+		return fail(c, PERR_INTERNAL, "out of memory");
+	req->njobs = 1;
+	return parse_job(c, req->root, &req->jobs[0]);
+}
+
+static int
+parse_submit_many(struct request_ctx *c, struct request *req)
 {
 	json_t *jobs = field(req->root, "jobs"), *seen, *e;
+	const char *op_prefix = c->prefix;
 	char prefix[32];
 	size_t i, n;
 	int rc = PERR_OK;
@@ -446,6 +410,8 @@ parse_submit_many(struct ctx *c, struct request *req)
 	/* caller-chosen ids must differ within the batch (all or nothing) */
 	if ((seen = json_object()) == NULL)
 		return fail(c, PERR_INTERNAL, "out of memory");
+	/* messages name the job; prefix is this frame's, so c must not
+	 * keep it past the loop */
 	c->prefix = prefix;
 	json_array_foreach(jobs, i, e) {
 		snprintf(prefix, sizeof(prefix), "jobs[%zu]", i);
@@ -453,7 +419,7 @@ parse_submit_many(struct ctx *c, struct request *req)
 			rc = fail(c, PERR_BAD_REQUEST, "must be an object");
 			break;
 		}
-		if ((rc = parse_submit(c, e, &req->jobs[i])) != PERR_OK)
+		if ((rc = parse_job(c, e, &req->jobs[i])) != PERR_OK)
 			break;
 		if (req->jobs[i].job_id == NULL)
 			continue;
@@ -468,12 +434,48 @@ parse_submit_many(struct ctx *c, struct request *req)
 			break;
 		}
 	}
+	c->prefix = op_prefix;
 	json_decref(seen);
 	return rc;
 }
 
+/* parse_job_id: get result cancel delete. */
 static int
-parse_requeue(struct ctx *c, struct request *req)
+parse_job_id(struct request_ctx *c, struct request *req)
+{
+	return get_job_id(c, req->root, "job_id", 1, &req->job_id);
+}
+
+static int
+parse_wait(struct request_ctx *c, struct request *req)
+{
+	double d;
+	int rc, set;
+
+	if ((rc = get_job_id(c, req->root, "job_id", 1, &req->job_id)) !=
+	    PERR_OK)
+		return rc;
+	req->timeout = DEFAULT_WAIT;
+	/* any bound above max_wait is clamped, not refused */
+	if ((rc = get_number(c, req->root, "timeout", 0, 0, HUGE_VAL,
+	    "a number of seconds >= 0", &d, &set)) != PERR_OK)
+		return rc;
+	if (set)
+		req->timeout = d;
+	if (req->timeout > c->cfg->max_wait)
+		req->timeout = c->cfg->max_wait;
+	return PERR_OK;
+}
+
+/* parse_queue: pause resume. */
+static int
+parse_queue(struct request_ctx *c, struct request *req)
+{
+	return get_queue(c, req->root, 1, &req->queue);
+}
+
+static int
+parse_requeue(struct request_ctx *c, struct request *req)
 {
 	json_t *af = field(req->root, "all_failed");
 	int rc;
@@ -497,7 +499,7 @@ parse_requeue(struct ctx *c, struct request *req)
 }
 
 static int
-parse_list(struct ctx *c, struct request *req)
+parse_list(struct request_ctx *c, struct request *req)
 {
 	char buf[72];
 	long long ll;
@@ -539,7 +541,7 @@ parse_list(struct ctx *c, struct request *req)
 }
 
 static int
-parse_progress(struct ctx *c, struct request *req)
+parse_progress(struct request_ctx *c, struct request *req)
 {
 	int rc, set;
 
@@ -560,65 +562,56 @@ parse_progress(struct ctx *c, struct request *req)
 	return PERR_OK;
 }
 
-static int
-parse_op(struct ctx *c, struct request *req)
-{
-	double d;
-	int rc, set;
+/* --- the table ---------------------------------------------------------- */
 
-	switch (req->op) {
-	case OP_HELLO:
-	case OP_PING:
-	case OP_STATS:
-	case OP_RELOAD:
-		return PERR_OK;
-	case OP_SUBMIT:
-		if ((req->jobs = calloc(1, sizeof(*req->jobs))) == NULL)
-			return fail(c, PERR_INTERNAL, "out of memory");
-		req->njobs = 1;
-		return parse_submit(c, req->root, &req->jobs[0]);
-	case OP_SUBMIT_MANY:
-		return parse_submit_many(c, req);
-	case OP_GET:
-	case OP_RESULT:
-	case OP_CANCEL:
-	case OP_DELETE:
-		return get_job_id(c, req->root, "job_id", 1, &req->job_id);
-	case OP_WAIT:
-		if ((rc = get_job_id(c, req->root, "job_id", 1,
-		    &req->job_id)) != PERR_OK)
-			return rc;
-		req->timeout = DEFAULT_WAIT;
-		/* any bound above max_wait is clamped, not refused */
-		if ((rc = get_number(c, req->root, "timeout", 0, 0, HUGE_VAL,
-		    "a number of seconds >= 0", &d, &set)) != PERR_OK)
-			return rc;
-		if (set)
-			req->timeout = d;
-		if (req->timeout > c->cfg->max_wait)
-			req->timeout = c->cfg->max_wait;
-		return PERR_OK;
-	case OP_REQUEUE:
-		return parse_requeue(c, req);
-	case OP_LIST:
-		return parse_list(c, req);
-	case OP_PAUSE:
-	case OP_RESUME:
-		return get_queue(c, req->root, 1, &req->queue);
-	case OP_PROGRESS:
-		return parse_progress(c, req);
-	case OP__COUNT:
-	default:
-		break;
-	}
-	return fail(c, PERR_INTERNAL, "no parser for op %d", (int)req->op);
+/* &parse: a NULL in the parse column does not compile. */
+static const struct op_def op_defs[OP__COUNT] = {
+#define OPTABLE_DEF(id, name, access, parse, handle) \
+	[OP_##id] = { name, access, &parse },
+	OP_TABLE(OPTABLE_DEF)
+#undef OPTABLE_DEF
+};
+
+const struct op_def *
+op_def(enum op op)
+{
+	if ((int)op < 0 || op >= OP__COUNT)
+		return NULL;
+	return &op_defs[op];
+}
+
+int
+op_lookup(const char *name, size_t len)
+{
+	if (name == NULL || strlen(name) != len)
+		return -1;
+	for (int i = 0; i < OP__COUNT; i++)
+		if (strcmp(name, op_defs[i].name) == 0)
+			return i;
+	return -1;
+}
+
+const char *
+op_name(enum op op)
+{
+	const struct op_def *d = op_def(op);
+
+	return d != NULL ? d->name : "unknown";
+}
+
+enum op_access
+op_access(enum op op)
+{
+	const struct op_def *d = op_def(op);
+
+	return d != NULL ? d->access : ACCESS_ADMIN;
 }
 
 int
 request_parse(const char *buf, size_t len, const struct config *cfg,
               struct request *req, char *err, size_t errlen)
 {
-	struct ctx c = { cfg, err, errlen, NULL };
+	struct request_ctx c = { cfg, err, errlen, NULL };
 	json_error_t jerr;
 	json_t *root, *id, *op;
 	char name[72];
@@ -664,15 +657,12 @@ request_parse(const char *buf, size_t len, const struct config *cfg,
 	if (!json_is_string(op))
 		return fail(&c, PERR_BAD_REQUEST, "'op' must be a string");
 	s = json_string_value(op);
-	for (i = 0; i < OP__COUNT; i++)
-		if (strcmp(s, op_names[i]) == 0)
-			break;
-	if (i == OP__COUNT || strlen(s) != json_string_length(op))
+	if ((i = op_lookup(s, json_string_length(op))) < 0)
 		return fail(&c, PERR_UNKNOWN_OP, "unknown op '%s'",
 		    shown(s, name, sizeof(name)));
 	req->op = (enum op)i;
-	c.prefix = op_names[i];
-	return parse_op(&c, req);
+	c.prefix = op_defs[i].name;
+	return op_defs[i].parse(&c, req);
 }
 
 void

@@ -2,7 +2,8 @@
  * request.h: parsing and validation of one client request (docs/protocol.md).
  * Turns a frame's JSON into a struct request whose fields are checked for
  * presence, type and bounds, with the job type's defaults applied; or into
- * a protocol error with a message naming the offending field.
+ * a protocol error with a message naming the offending field.  Which
+ * fields an op has is up to its parser, named in its row of optable.h.
  */
 #ifndef JOBD_REQUEST_H
 #define JOBD_REQUEST_H
@@ -10,6 +11,7 @@
 #include <stddef.h>
 #include <jansson.h>
 #include "config.h"
+#include "optable.h"
 
 #define REQUEST_MAX_JOBS      10000  /* per submit_many */
 #define REQUEST_MAX_ID_LEN    128    /* job ids */
@@ -17,20 +19,6 @@
 #define REQUEST_MAX_MESSAGE   1024   /* progress messages */
 #define REQUEST_MAX_LIMIT     1000   /* list page size */
 #define REQUEST_MAX_DEPTH     64     /* nesting of payloads */
-
-enum op {
-	OP_HELLO, OP_PING, OP_SUBMIT, OP_SUBMIT_MANY, OP_GET, OP_RESULT,
-	OP_WAIT, OP_CANCEL, OP_REQUEUE, OP_LIST, OP_STATS, OP_PAUSE,
-	OP_RESUME, OP_PROGRESS, OP_DELETE, OP_RELOAD,
-	OP__COUNT
-};
-
-/* Who may run an op ([access] in the config). */
-enum op_access {
-	ACCESS_OPEN = 0,        /* anyone who can connect */
-	ACCESS_SUBMIT,          /* [access] submit, or an admin */
-	ACCESS_ADMIN,           /* [access] admin */
-};
 
 /* A normalised submit: every field present, defaults of the type applied.
  * Pointers borrow from the request's JSON. */
@@ -69,10 +57,26 @@ struct request {
 	const char *message;    /* progress, or NULL */
 };
 
-/* op_name: "submit", ... */
+/* What request.c keeps of an op's row (optable.h); the handler is
+ * ops.c's. */
+struct request_ctx;
+struct op_def {
+	const char *name;
+	enum op_access access;
+	int (*parse)(struct request_ctx *c, struct request *req);
+};
+
+/* op_def: op's row, or NULL if op is not one. */
+const struct op_def *op_def(enum op op);
+
+/* op_lookup: the op called name (len bytes, no NUL inside), or -1. */
+int op_lookup(const char *name, size_t len);
+
+/* op_name: "submit", ...; "unknown" if op is not one. */
 const char *op_name(enum op op);
 
-/* op_access: the access class of op. */
+/* op_access: the access class of op; ACCESS_ADMIN, the strictest, if op
+ * is not one. */
 enum op_access op_access(enum op op);
 
 /*

@@ -1,0 +1,112 @@
+/*
+ * reply.c: the answer to one request; see reply.h.
+ */
+
+#include <stdlib.h>
+
+#include "proto.h"
+#include "reply.h"
+
+struct reply *
+reply_new(void (*on_done)(struct reply *, void *), void *owner, long peer_uid)
+{
+	struct reply *r = calloc(1, sizeof(*r));
+
+	if (r == NULL)
+		return NULL;
+	r->on_done = on_done;
+	r->owner = owner;
+	r->peer_uid = peer_uid;
+	return r;
+}
+
+void
+reply_free(struct reply *r)
+{
+	request_clear(&r->req);
+	json_decref(r->response);
+	free(r);
+}
+
+void
+reply_disown(struct reply *r)
+{
+	void (*fn)(struct reply *, void *) = r->abort_fn;
+
+	r->owner = NULL;
+	r->on_done = NULL;
+	r->peer_uid = -1;
+	if (r->done) {
+		reply_free(r);
+	} else if (fn != NULL) {
+		r->abort_fn = NULL;
+		fn(r, r->abort_arg);
+	}
+}
+
+static void
+reply_complete(struct reply *r, json_t *response)
+{
+	if (r->done) {          /* completing twice is a bug; keep the first */
+		json_decref(response);
+		return;
+	}
+	r->done = 1;
+	r->abort_fn = NULL;
+	if (r->owner == NULL) { /* its connection is gone */
+		json_decref(response);
+		reply_free(r);
+		return;
+	}
+	if (r->req.id != NULL)
+		json_object_set(response, "id", r->req.id);
+	r->response = response;
+	r->on_done(r, r->owner);
+}
+
+struct request *
+reply_request(struct reply *r)
+{
+	return &r->req;
+}
+
+long
+reply_peer_uid(const struct reply *r)
+{
+	return r->peer_uid;
+}
+
+void
+reply_ok(struct reply *r, json_t *fields)
+{
+	json_t *resp = json_object();
+
+	json_object_set_new(resp, "ok", json_true());
+	if (fields != NULL) {
+		json_object_update(resp, fields);
+		json_decref(fields);
+	}
+	reply_complete(r, resp);
+}
+
+void
+reply_error(struct reply *r, int code, const char *msg, json_t *extra)
+{
+	json_t *resp = json_object();
+
+	json_object_set_new(resp, "ok", json_false());
+	json_object_set_new(resp, "error", json_pack("{s:s,s:s}",
+	    "code", proto_err_name(code), "message", msg ? msg : ""));
+	if (extra != NULL) {
+		json_object_update_missing(resp, extra);
+		json_decref(extra);
+	}
+	reply_complete(r, resp);
+}
+
+void
+reply_set_abort(struct reply *r, void (*fn)(struct reply *, void *), void *arg)
+{
+	r->abort_fn = fn;
+	r->abort_arg = arg;
+}
