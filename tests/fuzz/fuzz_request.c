@@ -231,7 +231,7 @@ check_ok(const struct config *cfg, const struct request *req)
 		CHECK(req->jobs == NULL && req->njobs == 0);
 }
 
-/* check_error_reply: what conn.c's reply_error() builds from the message
+/* check_error_reply: what reply.c's reply_error() builds from the message
  * must encode (an invalid UTF-8 message would lose the "error" member). */
 static void
 check_error_reply(int rc, const char *msg, json_t *id)
