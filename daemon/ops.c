@@ -89,7 +89,7 @@ record_status(json_t *record)
 	return json_string_value(json_object_get(record, "status"));
 }
 
-/* --- ops ---------------------------------------------------------------- */
+/* --- the store's answers ----------------------------------------------- */
 
 static void
 submit_done(void *arg, int err, const char *msg, json_t *reply)
