@@ -1,9 +1,24 @@
-#!lua name=jobd
+#!lua name=jobd_v2
 --
 -- jobd.lua: the Redis function library of jobd.  Every job state change is
 -- one FCALL of one of these functions, so it is atomic across any number of
 -- daemons sharing the Redis.  Key schema and state machine:
 -- docs/architecture.md, "Redis key schema and state machine".
+--
+-- VERSIONS (docs/architecture.md, "Versions and rolling upgrades"):
+-- * The library version is the N of the name jobd_v<N> on the first line
+--   and in LIBRARY below (keep the two equal; store.c reads the first
+--   line).  Every function is registered as jobd_v<N>_<name>, so daemons
+--   of different versions sharing a Redis each call their own functions on
+--   the same keys.  If you change what any function takes, returns or
+--   does, you must increment N (a comment-only edit need not).
+-- * SCHEMA is the version of the keys and records in Redis.  If you change
+--   them so that a daemon of the previous version would misread what this
+--   one writes, or this one would misread what the previous wrote, you
+--   must increment SCHEMA (and N).  Daemons refuse a namespace whose
+--   stored schema differs from theirs, so such an upgrade stops every old
+--   daemon first.  A new optional field or key that older code ignores and
+--   newer code does without is not a schema change.
 --
 -- Calling convention of every function:
 --   KEYS[1] = '<prefix>:{<ns>}:meta' (the one declared key: it fixes the slot)
@@ -23,6 +38,9 @@
 -- LPUSHed).
 --
 -- All times are Unix milliseconds of the Redis clock (TIME).
+
+local LIBRARY = 'jobd_v2'   -- the name on the first line
+local SCHEMA = 1            -- the key schema this library reads and writes
 
 local PROMOTE_MAX = 100     -- due scheduled jobs moved per call
 local ERRORS_KEPT = 5       -- error history of a job
@@ -1117,20 +1135,48 @@ local function reap(keys, args)
 	return { requeued, failed }
 end
 
-redis.register_function('jobd_submit', submit)
-redis.register_function('jobd_dequeue', dequeue)
-redis.register_function('jobd_finish', finish)
-redis.register_function('jobd_fail', fail)
-redis.register_function('jobd_cancel', cancel)
-redis.register_function('jobd_requeue', requeue)
-redis.register_function('jobd_delete', delete)
-redis.register_function{ function_name = 'jobd_get', callback = get,
-                         flags = { 'no-writes' } }
-redis.register_function('jobd_watch', watch)
-redis.register_function('jobd_list', list)
-redis.register_function('jobd_stats', stats)
-redis.register_function('jobd_pause', pause)
-redis.register_function('jobd_progress', progress)
-redis.register_function('jobd_heartbeat', heartbeat)
-redis.register_function('jobd_reap', reap)
-redis.register_function('jobd_release', release)
+-- schema: a daemon's check of the namespace when its connection comes up
+-- (before any other call of this library).  The first daemon stores SCHEMA
+-- at <K>schema; one whose SCHEMA differs from the stored one is refused
+-- (SCHEMA error).  A namespace without the key is new or was written by a
+-- build older than the key, whose layout is schema 1.  One SET: two
+-- daemons starting together cannot both think they were first with
+-- different schemas.  Returns {library, schema}.
+local function schema(keys, args)
+	local key = args[1] .. 'schema'
+	local stored = redis.call('SET', key, int_s(SCHEMA), 'NX', 'GET')
+	local v = tonumber(stored)
+	if not stored or v == SCHEMA then return { LIBRARY, SCHEMA } end
+	if v and v > SCHEMA then
+		return err('SCHEMA', nil, 'the key schema in Redis (' .. key ..
+		           ' = ' .. stored .. ') is newer than this jobd knows (' ..
+		           SCHEMA .. '): run a jobd as new as the one that wrote it')
+	end
+	return err('SCHEMA', nil, 'the key schema in Redis (' .. key .. ' = ' ..
+	           stored .. ') is not one this jobd can use (it uses ' ..
+	           SCHEMA .. '); see docs/architecture.md, "Versions and ' ..
+	           'rolling upgrades"')
+end
+
+local function register(name, fn, flags)
+	redis.register_function{ function_name = LIBRARY .. '_' .. name,
+	                         callback = fn, flags = flags or {} }
+end
+
+register('schema', schema)
+register('submit', submit)
+register('dequeue', dequeue)
+register('finish', finish)
+register('fail', fail)
+register('cancel', cancel)
+register('requeue', requeue)
+register('delete', delete)
+register('get', get, { 'no-writes' })
+register('watch', watch)
+register('list', list)
+register('stats', stats)
+register('pause', pause)
+register('progress', progress)
+register('heartbeat', heartbeat)
+register('reap', reap)
+register('release', release)

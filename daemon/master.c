@@ -81,10 +81,12 @@ static struct {
 	struct event *ev_ready;
 	int heartbeat_busy;
 	int reap_busy;
+	int refused;             /* STORE_EV_REFUSED: exit status 1 */
 } m;
 
 static void slot_spawn(struct slot *s);
 static void master_maybe_exit(void);
+static void master_shutdown(int sig);
 
 static struct timeval
 tv_of(double seconds)
@@ -694,6 +696,13 @@ store_event(void *arg, enum store_event ev, const char *job_id,
 	case STORE_EV_WATCHING:
 		waiters_recheck();
 		break;
+	case STORE_EV_REFUSED:
+		if (m.refused)
+			break;
+		log_warnx("cannot use this Redis: %s", detail);
+		m.refused = 1;
+		master_shutdown(SIGTERM);
+		break;
 	}
 }
 
@@ -947,6 +956,8 @@ master_run(struct config *cfg, master_reload_fn *reload)
 		log_warnx("event loop failed");
 		rc = 1;
 	}
+	if (m.refused)
+		rc = 1;
 
 	/* Tear down in the reverse order, so that valgrind sees no leak. */
 	for (int i = 0; i < MAX_SLOTS; i++) {

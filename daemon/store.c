@@ -28,9 +28,8 @@
 #include "redis_url.h"
 #include "store.h"
 #include "store_cmd.h"
+#include "store_library.h"
 #include "store_record.h"
-
-extern const char store_lua_library[];
 
 #define CONNECT_TIMEOUT_MS  5000    /* hiredis 0.14 has no async one */
 #define COMMAND_TIMEOUT_MS  10000   /* a reply later than this: drop */
@@ -284,6 +283,39 @@ on_reload(redisAsyncContext *ac, void *r_, void *priv)
 		log_warnx("redis: FUNCTION LOAD failed: %s", r->str);
 }
 
+/*
+ * on_schema: the library's check of the namespace's key schema passed:
+ * the link is ready.  A schema this jobd cannot use refuses the Redis
+ * (STORE_EV_REFUSED), see jobd.lua's VERSIONS.
+ */
+static void
+on_schema(redisAsyncContext *ac, void *r_, void *priv)
+{
+	struct store *st = priv;
+	redisReply *r = r_;
+	const char *why;
+
+	if (!got_reply(st, ac, r))
+		return;
+	if (r->type == REDIS_REPLY_ERROR) {
+		why = store_lib_refused(r->str);
+		link_fail(st, "%.150s", why ? why : r->str);
+		if (why && st->on_event)
+			st->on_event(st->arg, STORE_EV_REFUSED, NULL, why);
+		return;
+	}
+	if (!st->ac_ready && r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+	    r->element[1]->type == REDIS_REPLY_INTEGER)
+		log_info("redis: function library %s, key schema %lld",
+		         store_lib_name(), r->element[1]->integer);
+	st->ac_ready = 1;
+	maybe_up(st);
+}
+
+/* send_library: FUNCTION LOAD REPLACE (fn gets the reply), then the
+ * schema check.  A library of the same version is replaced by the same
+ * code: two daemons loading it together do no harm; other versions'
+ * libraries are never touched. */
 static void
 send_library(struct store *st, redisCallbackFn *fn)
 {
@@ -296,6 +328,10 @@ send_library(struct store *st, redisCallbackFn *fn)
 	cmd_add(&c, store_lua_library);
 	if (cmd_finish(&c) == 0 && send_cmd(st, fn, st, &c) < 0)
 		link_fail(st, "cannot send FUNCTION LOAD");
+	cmd_free(&c);
+	cmd_fcall(&c, &st->n, st->cfg, "jobd_schema");
+	if (cmd_finish(&c) == 0 && send_cmd(st, on_schema, st, &c) < 0)
+		link_fail(st, "cannot send the schema check");
 	cmd_free(&c);
 }
 
@@ -506,10 +542,8 @@ on_loaded(redisAsyncContext *ac, void *r_, void *priv)
 		log_warnx("redis: cannot load the function library (Redis 7 "
 		          "needed): %s", r->str);
 		link_fail(st, "FUNCTION LOAD: %.100s", r->str);
-		return;
 	}
-	st->ac_ready = 1;
-	maybe_up(st);
+	/* Ready once the schema check that follows passes (on_schema). */
 }
 
 static void

@@ -13,6 +13,7 @@
 #include "config.h"
 #include "request.h"
 #include "store_cmd.h"
+#include "store_library.h"
 
 /* CMD_HDR bytes are reserved in front for the "*<argc>\r\n" header. */
 #define CMD_HDR 24
@@ -156,9 +157,11 @@ void
 cmd_fcall(struct cmd *c, const struct cmd_names *n,
           const struct config *cfg, const char *fn)
 {
+	char name[128];
+
 	cmd_init(c);
 	cmd_add(c, "FCALL");
-	cmd_add(c, fn);
+	cmd_add(c, store_lib_fn(name, sizeof(name), fn));
 	cmd_add(c, "1");
 	cmd_add(c, n->meta);
 	cmd_add(c, n->K);

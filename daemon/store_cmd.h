@@ -43,8 +43,9 @@ struct cmd_names {
 int cmd_names_init(struct cmd_names *n, const struct config *cfg);
 void cmd_names_free(struct cmd_names *n);
 
-/* cmd_fcall: cmd_init, then the head of every FCALL: the function, the
- * meta key, the common ARGV. */
+/* cmd_fcall: cmd_init, then the head of every FCALL: the function (fn
+ * unversioned, "jobd_get": the library's jobd_v<N>_get is called, see
+ * store_library.h), the meta key, the common ARGV. */
 void cmd_fcall(struct cmd *c, const struct cmd_names *n,
                const struct config *cfg, const char *fn);
 /* cmd_queues: the count and names of cfg's queues. */

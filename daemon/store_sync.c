@@ -18,9 +18,8 @@
 #include "redis_url.h"
 #include "store.h"
 #include "store_cmd.h"
+#include "store_library.h"
 #include "store_record.h"
-
-extern const char store_lua_library[];
 
 #define CONNECT_TIMEOUT_MS  5000
 #define WAIT_CAP_MS         5000    /* store_sync_wait block cap */
@@ -42,6 +41,9 @@ sync_drop(struct store_sync *ss)
 		ss->c = NULL;
 	}
 }
+
+static int sync_check(struct store_sync *ss);
+static int sync_reply(struct store_sync *ss, void **rv);
 
 static int
 sync_open(struct store_sync *ss)
@@ -77,7 +79,7 @@ sync_open(struct store_sync *ss)
 		}
 		freeReplyObject(r);
 	}
-	return 0;
+	return sync_check(ss);
 }
 
 /* sync_load: FUNCTION LOAD REPLACE the library. */
@@ -97,6 +99,55 @@ sync_load(struct store_sync *ss)
 	if (r == NULL)
 		sync_drop(ss);
 	freeReplyObject(r);
+	return rc;
+}
+
+/*
+ * sync_check: the schema check of a new connection, as the master's
+ * (a worker may take a job before its master hears the answer); loads the
+ * library when it is missing.  -1 with ss->err set and the connection
+ * dropped when it fails.
+ */
+static int
+sync_check(struct store_sync *ss)
+{
+	struct cmd c;
+	redisReply *r = NULL;
+	const char *why;
+	void *rv;
+	int tries, rc = -1;
+
+	cmd_fcall(&c, &ss->n, ss->cfg, "jobd_schema");
+	if (cmd_finish(&c) < 0) {
+		snprintf(ss->err, sizeof(ss->err), "out of memory");
+		goto out;
+	}
+	for (tries = 0; tries < 2; tries++) {
+		if (redisAppendFormattedCommand(ss->c, c.buf + c.start,
+		                                c.len - c.start) != REDIS_OK ||
+		    sync_reply(ss, &rv) != 0) {
+			snprintf(ss->err, sizeof(ss->err), "redis unreachable: %s",
+			         ss->c->errstr);
+			goto out;
+		}
+		r = rv;
+		if (!rep_function_missing(r) || tries > 0)
+			break;
+		freeReplyObject(r);
+		r = NULL;
+		if (sync_load(ss) < 0)
+			goto out;
+	}
+	if (r->type == REDIS_REPLY_ERROR) {
+		why = store_lib_refused(r->str);
+		snprintf(ss->err, sizeof(ss->err), "%s", why ? why : r->str);
+	} else
+		rc = 0;
+out:
+	freeReplyObject(r);
+	cmd_free(&c);
+	if (rc < 0)
+		sync_drop(ss);
 	return rc;
 }
 

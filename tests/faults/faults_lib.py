@@ -12,6 +12,7 @@ The processes are started by tests/pyfixtures.py (RedisServer, Jobd,
 child_pids, ...), the harness of every Python suite.
 """
 import collections
+import functools
 import json
 import os
 import random
@@ -373,11 +374,20 @@ def job_specs(n, seed):
 
 # --- reading the outcome ---------------------------------------------------
 
+@functools.lru_cache(maxsize=None)
+def _library():
+    """_library: the versioned library name, jobd.lua's "#!lua name=...";
+    its functions are <name>_<function>."""
+    with open(os.path.join(it.SRCDIR, "daemon", "jobd.lua")) as f:
+        return f.readline().split("name=")[1].strip()
+
+
 def _get(p, jid, prefix="jobd", ns="main"):
-    """_get: queue jobd's own record read (the jobd_get function) of jid on
+    """_get: queue jobd's own record read (the get function) of jid on
     p, a Redis client or pipeline."""
     k = "%s:{%s}:" % (prefix, ns)
-    return p.execute_command("FCALL", "jobd_get", 1, k + "meta", k, 0, 0, jid)
+    return p.execute_command("FCALL", _library() + "_get", 1, k + "meta", k,
+                             0, 0, jid)
 
 
 def _fields(r):

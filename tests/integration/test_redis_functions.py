@@ -17,6 +17,8 @@ import pytest
 SRCDIR = os.environ.get("JOBD_SRCDIR") or os.path.abspath(
     os.path.join(os.path.dirname(__file__), "..", ".."))
 LUA = os.path.join(SRCDIR, "daemon", "jobd.lua")
+with open(LUA) as _f:   # "#!lua name=jobd_v<N>": functions jobd_v<N>_<name>
+    LIBRARY = _f.readline().split("name=")[1].strip()
 
 PREFIX = "t:{ns}:"
 META = PREFIX + "meta"
@@ -39,7 +41,7 @@ class Lib:
 
     def call(self, fn, *args, raw=False):
         return (self.raw if raw else self.r).execute_command(
-            "FCALL", "jobd_" + fn, 1, META, PREFIX, RTTL, FTTL, *args)
+            "FCALL", LIBRARY + "_" + fn, 1, META, PREFIX, RTTL, FTTL, *args)
 
     @staticmethod
     def group_args(jobs):

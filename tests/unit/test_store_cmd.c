@@ -15,6 +15,7 @@
 #include "config.h"
 #include "request.h"
 #include "store_cmd.h"
+#include "store_library.h"
 
 #define MAX_ARGS 64
 
@@ -130,6 +131,7 @@ static void
 test_names_and_fcall(void **state)
 {
 	struct config *cfg = config_new_default();
+	char lib_get[64];
 	struct cmd_names n;
 	struct args a;
 	struct cmd c;
@@ -142,6 +144,8 @@ test_names_and_fcall(void **state)
 	cfg->ns = strdup("blue");
 	cfg->result_ttl = 600;
 	cfg->failure_ttl = 86400;
+	/* The library's versioned name: jobd_v<N>_get. */
+	snprintf(lib_get, sizeof(lib_get), "%s_get", store_lib_name());
 	assert_int_equal(cmd_names_init(&n, cfg), 0);
 	assert_string_equal(n.K, "pfx:{blue}:");
 	assert_string_equal(n.meta, "pfx:{blue}:meta");
@@ -154,7 +158,7 @@ test_names_and_fcall(void **state)
 	split(&c, &a);
 	assert_int_equal(a.argc, 8);
 	assert_arg(&a, 0, "FCALL");
-	assert_arg(&a, 1, "jobd_get");
+	assert_arg(&a, 1, lib_get);
 	assert_arg(&a, 2, "1");
 	assert_arg(&a, 3, "pfx:{blue}:meta");
 	assert_arg(&a, 4, "pfx:{blue}:");
@@ -164,6 +168,30 @@ test_names_and_fcall(void **state)
 	cmd_free(&c);
 	cmd_names_free(&n);
 	config_free(cfg);
+}
+
+/* The library's versioned names come from jobd.lua's first line. */
+static void
+test_library_names(void **state)
+{
+	const char *lib = store_lib_name();
+	char want[64], buf[64], tiny[8];
+	size_t i;
+
+	(void)state;
+	assert_int_equal(strncmp(lib, "jobd_v", 6), 0);
+	assert_true(strlen(lib) > 6);
+	for (i = 6; lib[i] != '\0'; i++)
+		assert_true(lib[i] >= '0' && lib[i] <= '9');
+	snprintf(want, sizeof(want), "%s_submit", lib);
+	assert_string_equal(store_lib_fn(buf, sizeof(buf), "jobd_submit"), want);
+	assert_string_equal(store_lib_fn(buf, sizeof(buf), "submit"), want);
+	/* Too long for the buffer: "", which no function is called. */
+	assert_string_equal(store_lib_fn(tiny, sizeof(tiny), "jobd_submit"), "");
+	assert_string_equal(store_lib_refused("SCHEMA - too new"), "too new");
+	assert_null(store_lib_refused("CONFLICT j_1 held"));
+	assert_null(store_lib_refused("SCHEMA"));
+	assert_null(store_lib_refused(NULL));
 }
 
 static void
@@ -333,6 +361,7 @@ main(void)
 		cmocka_unit_test(test_growth),
 		cmocka_unit_test(test_oom_fails_finish),
 		cmocka_unit_test(test_names_and_fcall),
+		cmocka_unit_test(test_library_names),
 		cmocka_unit_test(test_take_tail_and_queues),
 		cmocka_unit_test(test_submit_job),
 		cmocka_unit_test(test_fail_args),
