@@ -257,6 +257,7 @@ def test_daemon_refuses_another_key_schema(jobd, redis_server, stored, why):
     r = redis_server.client()
     r.set(SCHEMA_KEY, stored)
     r.set("jobd:{main}:job:x", "kept")
+    r.rpush("jobd:{main}:q:default", "x")   # a worker's take would pop it
     d = jobd(wait=False)
     d.expect_exit = 1
     try:
@@ -271,6 +272,7 @@ def test_daemon_refuses_another_key_schema(jobd, redis_server, stored, why):
     # Nothing written: the stored schema and data are as they were.
     assert r.get(SCHEMA_KEY) == stored
     assert r.get("jobd:{main}:job:x") == "kept"
+    assert r.lrange("jobd:{main}:q:default", 0, -1) == ["x"]
 
 
 def test_other_namespace_schema_is_not_checked(jobd, redis_server):
