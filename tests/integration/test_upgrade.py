@@ -25,9 +25,8 @@ import time
 
 import pytest
 
-import jobd_itest
-import proto
-from jobd_itest import BUILDDIR, SRCDIR, wait_until, write_script
+import pyfixtures
+from jobd_itest import BUILDDIR, SRCDIR, proto, wait_until, write_script
 
 OLD_COMMIT = os.environ.get("JOBD_UPGRADE_FROM") or "c42fd9a"
 LUA = os.path.join(SRCDIR, "daemon", "jobd.lua")
@@ -168,12 +167,12 @@ def pid_of(job):
 
 def start_old(jobd, binary, **kw):
     """start_old: jobd(**kw) running the previous build's binary."""
-    saved = jobd_itest.JOBD
-    jobd_itest.JOBD = binary
+    saved = pyfixtures.JOBD
+    pyfixtures.JOBD = binary
     try:
         return jobd(**kw)
     finally:
-        jobd_itest.JOBD = saved
+        pyfixtures.JOBD = saved
 
 
 # --- the rolling upgrade --------------------------------------------------------
