@@ -604,11 +604,17 @@ server_connections(const struct server *srv)
 void
 server_free(struct server *srv)
 {
+	struct conn *c, *next;
+
 	if (srv == NULL)
 		return;
 	server_close_listener(srv);
-	while (!LIST_EMPTY(&srv->conns))
-		conn_free(LIST_FIRST(&srv->conns));
+	/* walked with next rather than by re-reading the head, which the
+	 * analyzer cannot see LIST_REMOVE update */
+	for (c = LIST_FIRST(&srv->conns); c != NULL; c = next) {
+		next = LIST_NEXT(c, link);
+		conn_free(c);
+	}
 	free(srv->socket_path);
 	free(srv);
 }

@@ -286,9 +286,10 @@ one(const struct config *cfg, const uint8_t *data, size_t size)
 	request_clear(&req);
 	CHECK(memcmp(&req, &zero, sizeof(req)) == 0);
 
-	/* a tiny error buffer must stay NUL-terminated too */
+	/* a tiny error buffer must stay NUL-terminated too, and the code
+	 * must not depend on the buffer */
 	memset(err, 'Z', 8);
-	rc = request_parse((const char *)data, size, cfg, &req, err, 8);
+	CHECK(request_parse((const char *)data, size, cfg, &req, err, 8) == rc);
 	CHECK(memchr(err, '\0', 8) != NULL);
 	request_clear(&req);
 }
