@@ -423,7 +423,8 @@ class Jobd:
     start() may be called again after stop()."""
 
     def __init__(self, workdir, settings=None, types=None, *, name="jobd",
-                 text=None, redis=None, args=(), env=None, socket_path=None):
+                 text=None, redis=None, args=(), env=None, socket_path=None,
+                 wrapper=()):
         self.name = name
         self.dir = str(workdir)
         self.redis = redis
@@ -435,6 +436,7 @@ class Jobd:
         self.conf = os.path.join(self.dir, "%s.conf" % name)
         self.log = os.path.join(self.dir, "%s.log" % name)
         self.args = list(args)
+        self.wrapper = list(wrapper)   # e.g. valgrind and its options
         self.env = env
         self.expect_exit = None   # set when a test stops it itself
         self.final_log = None
@@ -460,7 +462,8 @@ class Jobd:
             self.logf.close()
         self.final_log = None
         self.logf = open(self.log, "ab")
-        self.proc = subprocess.Popen([JOBD, "-f", "-c", self.conf] + self.args,
+        self.proc = subprocess.Popen(self.wrapper + [JOBD, "-f", "-c", self.conf]
+                                     + self.args,
                                      stdin=subprocess.DEVNULL,
                                      stdout=self.logf, stderr=self.logf,
                                      env=e)
