@@ -14,6 +14,7 @@
 
 #include "log.h"
 #include "master.h"
+#include "redis_url.h"
 
 /* Command-line settings ("SECTION.KEY=VALUE"), applied over the file at
  * start and again on each reload. */
@@ -230,7 +231,8 @@ main(int argc, char **argv)
 	}
 	if (check) {
 		printf("jobd: configuration ok: socket %s, redis %s, %d workers, "
-		    "%d job types\n", cfg->socket, cfg->redis, cfg->workers,
+		    "%d job types\n", cfg->socket,
+		    redis_url_redact(cfg->redis, err, sizeof(err)), cfg->workers,
 		    cfg->ntypes);
 		config_dump(cfg, stdout);
 		config_free(cfg);

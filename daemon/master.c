@@ -29,6 +29,7 @@
 #include "log.h"
 #include "master.h"
 #include "ops.h"
+#include "redis_url.h"
 #include "waiters.h"
 #include "scoreboard.h"
 #include "store.h"
@@ -884,6 +885,7 @@ master_run(struct config *cfg, master_reload_fn *reload)
 	struct event *ev_chld;
 	struct timeval tv;
 	char err[512];
+	char redis[512];
 	int rc = 0;
 
 	memset(&m, 0, sizeof(m));
@@ -950,7 +952,8 @@ master_run(struct config *cfg, master_reload_fn *reload)
 			slot_spawn(s);
 	}
 	log_info("jobd %s listening on %s, %d workers, redis %s",
-	    PACKAGE_VERSION, cfg->socket, cfg->workers, cfg->redis);
+	    PACKAGE_VERSION, cfg->socket, cfg->workers,
+	    redis_url_redact(cfg->redis, redis, sizeof(redis)));
 
 	if (event_base_dispatch(m.base) == -1) {
 		log_warnx("event loop failed");

@@ -77,6 +77,8 @@ struct store {
 	enum { ENDS_OFF, ENDS_SUBSCRIBING, ENDS_ON, ENDS_UNSUBSCRIBING }
 	    ends;               /* the "ends" channel on sub */
 	int up;                 /* STORE_EV_UP sent for this link */
+	int ever_up;            /* some link came up since store_new */
+	int refused_sent;       /* STORE_EV_REFUSED for credentials: once */
 	long long link_started; /* connect began, ms */
 	long long last_progress;/* last reply, or first send when idle, ms */
 	int pending;            /* commands in flight on ac */
@@ -122,6 +124,58 @@ link_fail(struct store *st, const char *fmt, ...)
 	st->ends = ENDS_OFF;
 	st->failing = 1;
 	event_active(st->ev_defer, EV_TIMEOUT, 0);
+}
+
+/* auth_error: text is Redis asking for credentials or refusing them. */
+static int
+auth_error(const char *text)
+{
+	return strncmp(text, "NOAUTH", 6) == 0 ||
+	       strncmp(text, "WRONGPASS", 9) == 0 ||
+	       strstr(text, "unauthenticated") != NULL;
+}
+
+/*
+ * auth_fail: Redis refused jobd's credentials, or wants some: the link
+ * fails, saying so.  Before any link came up this is a configuration
+ * error, not an outage: STORE_EV_REFUSED.
+ */
+static void
+auth_fail(struct store *st, const char *text)
+{
+	char msg[300];
+
+	snprintf(msg, sizeof(msg), "redis authentication failed: %.200s%s",
+	         text, strncmp(text, "NOAUTH", 6) == 0 ?
+	         " (the redis URL has no password)" : "");
+	if (!st->ever_up && !st->refused_sent && !st->down && st->on_event) {
+		st->refused_sent = 1;
+		st->on_event(st->arg, STORE_EV_REFUSED, NULL, msg);
+	}
+	link_fail(st, "%s", msg);
+}
+
+/* auth_refused: r is an error reply about credentials (any error: the
+ * reply to AUTH); auth_fail then. */
+static int
+auth_refused(struct store *st, const redisReply *r, int any_error)
+{
+	if (r->type != REDIS_REPLY_ERROR || (!any_error && !auth_error(r->str)))
+		return 0;
+	auth_fail(st, r->str);
+	return 1;
+}
+
+/* link_lost: the connection ac went away; its errstr says why (hiredis
+ * drops a connection on an error reply it has no callback for, as the
+ * subscriber's SUBSCRIBE refused for want of AUTH). */
+static void
+link_lost(struct store *st, const redisAsyncContext *ac, const char *dflt)
+{
+	if (auth_error(ac->errstr))
+		auth_fail(st, ac->errstr);
+	else
+		link_fail(st, "%s", ac->errstr[0] ? ac->errstr : dflt);
 }
 
 static void
@@ -227,7 +281,7 @@ static void
 maybe_up(struct store *st)
 {
 	if (st->ac_ready && st->sub_ready && !st->up) {
-		st->up = 1;
+		st->up = st->ever_up = 1;
 		st->backoff_ms = BACKOFF_MIN_MS;
 		log_info("redis connected: %s", st->status);
 		if (st->on_event)
@@ -259,7 +313,7 @@ got_reply(struct store *st, redisAsyncContext *ac, redisReply *r)
 		st->pending--;
 	st->last_progress = now_ms();
 	if (r == NULL) {
-		link_fail(st, "%s", ac->errstr[0] ? ac->errstr : "disconnected");
+		link_lost(st, ac, "disconnected");
 		return 0;
 	}
 	return 1;
@@ -472,7 +526,7 @@ on_message(redisAsyncContext *ac, void *r_, void *priv)
 	if (ac != st->sub)
 		return;
 	if (r == NULL) {
-		link_fail(st, "%s", ac->errstr[0] ? ac->errstr : "disconnected");
+		link_lost(st, ac, "disconnected");
 		return;
 	}
 	if (r->type == REDIS_REPLY_ERROR) {
@@ -521,6 +575,21 @@ on_message(redisAsyncContext *ac, void *r_, void *priv)
 }
 
 static void
+on_auth(redisAsyncContext *ac, void *r_, void *priv)
+{
+	struct store *st = priv;
+	redisReply *r = r_;
+
+	if (ac == st->sub) {
+		if (r != NULL)
+			auth_refused(st, r, 1);
+		return;
+	}
+	if (got_reply(st, ac, r))
+		auth_refused(st, r, 1);
+}
+
+static void
 on_select(redisAsyncContext *ac, void *r_, void *priv)
 {
 	struct store *st = priv;
@@ -537,6 +606,8 @@ on_loaded(redisAsyncContext *ac, void *r_, void *priv)
 	redisReply *r = r_;
 
 	if (!got_reply(st, ac, r))
+		return;
+	if (st->failing || auth_refused(st, r, 0))
 		return;
 	if (r->type == REDIS_REPLY_ERROR) {
 		log_warnx("redis: cannot load the function library (Redis 7 "
@@ -570,7 +641,8 @@ on_info(redisAsyncContext *ac, void *r_, void *priv)
 	redisReply *r = r_;
 	char ver[64], policy[64];
 
-	if (!got_reply(st, ac, r) || r->type != REDIS_REPLY_STRING)
+	if (!got_reply(st, ac, r) || auth_refused(st, r, 0) ||
+	    r->type != REDIS_REPLY_STRING)
 		return;
 	info_field(r->str, "redis_version:", ver, sizeof(ver));
 	info_field(r->str, "maxmemory_policy:", policy, sizeof(policy));
@@ -597,14 +669,27 @@ on_connect_ac(const redisAsyncContext *cac, int status)
 		link_fail(st, "%s", ac->errstr);
 		return;
 	}
-	if (redis_url_parse(st->cfg->redis, &a, err, sizeof(err)) == 0 && a.db != 0 &&
-	    a.path[0] == '\0') {
-		cmd_init(&c);
-		cmd_add(&c, "SELECT");
-		cmd_addll(&c, a.db);
-		if (cmd_finish(&c) == 0)
-			send_cmd(st, on_select, st, &c);
-		cmd_free(&c);
+	/* Pipelined: a refused AUTH fails the link before the rest is read. */
+	if (redis_url_parse(st->cfg->redis, &a, err, sizeof(err)) == 0) {
+		if (a.password[0] != '\0') {
+			cmd_init(&c);
+			cmd_add(&c, "AUTH");
+			if (a.user[0] != '\0')
+				cmd_add(&c, a.user);
+			cmd_add(&c, a.password);
+			if (cmd_finish(&c) == 0)
+				send_cmd(st, on_auth, st, &c);
+			cmd_free(&c);
+		}
+		if (a.db != 0) {
+			cmd_init(&c);
+			cmd_add(&c, "SELECT");
+			cmd_addll(&c, a.db);
+			if (cmd_finish(&c) == 0)
+				send_cmd(st, on_select, st, &c);
+			cmd_free(&c);
+		}
+		redis_url_clear(&a);
 	}
 	cmd_init(&c);
 	cmd_add(&c, "INFO");
@@ -621,6 +706,8 @@ on_connect_sub(const redisAsyncContext *cac, int status)
 {
 	redisAsyncContext *ac = (redisAsyncContext *)cac;
 	struct store *st = ac->data;
+	struct redis_url a;
+	char err[256];
 
 	if (ac != st->sub)
 		return;
@@ -630,6 +717,14 @@ on_connect_sub(const redisAsyncContext *cac, int status)
 		return;
 	}
 	/* Pub/sub channels are global: no SELECT needed. */
+	if (redis_url_parse(st->cfg->redis, &a, err, sizeof(err)) == 0 &&
+	    a.password[0] != '\0') {
+		if ((a.user[0] != '\0' ? redisAsyncCommand(ac, on_auth, st,
+		    "AUTH %s %s", a.user, a.password) : redisAsyncCommand(ac,
+		    on_auth, st, "AUTH %s", a.password)) != REDIS_OK)
+			link_fail(st, "cannot send AUTH");
+	}
+	redis_url_clear(&a);
 	if (redisAsyncCommand(ac, on_message, st, "SUBSCRIBE %s",
 	                      st->n.events) != REDIS_OK)
 		link_fail(st, "cannot SUBSCRIBE");
@@ -649,7 +744,7 @@ on_disconnect(const redisAsyncContext *cac, int status)
 		st->sub = NULL;
 	else
 		return;
-	link_fail(st, "%s", ac->errstr[0] ? ac->errstr : "connection closed");
+	link_lost(st, ac, "connection closed");
 }
 
 static redisAsyncContext *

@@ -39,8 +39,9 @@ enum store_event {
 	STORE_EV_WATCHING,/* STORE_EV_END events flow from now on: re-check
 	                   * waiters (a job may have ended just before) */
 	STORE_EV_REFUSED, /* the namespace's key schema is not one this jobd
-	                   * can use (detail says why): the store never gets
-	                   * ready; the master stops */
+	                   * can use, or Redis refused the credentials before
+	                   * any link came up (detail says why): the store
+	                   * never gets ready; the master stops */
 };
 typedef void store_event_cb(void *arg, enum store_event ev, const char *job_id,
                             const char *detail);

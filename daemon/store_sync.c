@@ -45,13 +45,56 @@ sync_drop(struct store_sync *ss)
 static int sync_check(struct store_sync *ss);
 static int sync_reply(struct store_sync *ss, void **rv);
 
+/* sync_cmd: a setup command on a fresh connection; -1 with ss->err
+ * ("what: why"). */
+static int
+sync_cmd(struct store_sync *ss, const char *what, int argc,
+         const char **argv)
+{
+	redisReply *r = redisCommandArgv(ss->c, argc, argv, NULL);
+	int rc = 0;
+
+	if (r == NULL || r->type == REDIS_REPLY_ERROR) {
+		snprintf(ss->err, sizeof(ss->err), "%s: %s", what,
+		         r ? r->str : ss->c->errstr);
+		rc = -1;
+	}
+	freeReplyObject(r);
+	return rc;
+}
+
+/* sync_setup: a fresh connection's AUTH and SELECT. */
+static int
+sync_setup(struct store_sync *ss, const struct redis_url *a)
+{
+	const char *argv[3] = { "AUTH" };
+	char db[16];
+	int argc = 1;
+
+	if (a->password[0] != '\0') {
+		if (a->user[0] != '\0')
+			argv[argc++] = a->user;
+		argv[argc++] = a->password;
+		if (sync_cmd(ss, "redis authentication failed", argc, argv) < 0)
+			return -1;
+	}
+	if (a->db != 0) {
+		snprintf(db, sizeof(db), "%d", a->db);
+		argv[0] = "SELECT";
+		argv[1] = db;
+		if (sync_cmd(ss, "redis SELECT", 2, argv) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 static int
 sync_open(struct store_sync *ss)
 {
 	struct redis_url a;
 	struct timeval ct = { CONNECT_TIMEOUT_MS / 1000, 0 };
 	struct timeval st = { SYNC_SOCK_TIMEOUT_S, 0 };
-	redisReply *r;
+	int rc = 0;
 
 	if (ss->c)
 		return 0;
@@ -64,22 +107,15 @@ sync_open(struct store_sync *ss)
 	if (ss->c == NULL || ss->c->err) {
 		snprintf(ss->err, sizeof(ss->err), "redis unreachable: %s",
 		         ss->c ? ss->c->errstr : "out of memory");
+		rc = -1;
+	} else {
+		redisSetTimeout(ss->c, st);
+		rc = sync_setup(ss, &a);
+	}
+	if (rc < 0)
 		sync_drop(ss);
-		return -1;
-	}
-	redisSetTimeout(ss->c, st);
-	if (a.db != 0 && a.path[0] == '\0') {
-		r = redisCommand(ss->c, "SELECT %d", a.db);
-		if (r == NULL || r->type == REDIS_REPLY_ERROR) {
-			snprintf(ss->err, sizeof(ss->err), "redis SELECT: %s",
-			         r ? r->str : ss->c->errstr);
-			freeReplyObject(r);
-			sync_drop(ss);
-			return -1;
-		}
-		freeReplyObject(r);
-	}
-	return sync_check(ss);
+	redis_url_clear(&a);
+	return rc < 0 ? -1 : sync_check(ss);
 }
 
 /* sync_load: FUNCTION LOAD REPLACE the library. */
@@ -297,7 +333,10 @@ take_result(struct store_sync *ss, const redisReply *r,
 static int
 error_reply(struct store_sync *ss, redisReply *r)
 {
-	snprintf(ss->err, sizeof(ss->err), "redis: %.*s",
+	/* Without AUTH Redis 7 refuses a long command with a protocol error. */
+	snprintf(ss->err, sizeof(ss->err), "redis%s: %.*s",
+	         strstr(r->str, "unauthenticated") || strncmp(r->str, "NOAUTH",
+	         6) == 0 ? " authentication failed" : "",
 	         (int)(r->len > 200 ? 200 : r->len), r->str);
 	freeReplyObject(r);
 	return -1;
