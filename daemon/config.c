@@ -33,6 +33,8 @@
 
 #include <jansson.h>
 
+#include "redis_url.h"
+
 #define MiB (1024LL * 1024)
 #define GiB (1024LL * MiB)
 #define DAY 86400LL
@@ -363,65 +365,20 @@ config_acl_has_groups(const struct acl *a)
 
 /* ---- [jobd] checks -------------------------------------------------------- */
 
-/* check_redis: unix:///abs/path or redis://host[:port][/db]. */
+/* check_redis: the grammar of redis_url.h, the store's own. */
 static int
 check_redis(const char *v, char *why, size_t whylen)
 {
-	const char *p, *host, *hend;
-	long long n;
-	char num[32];
-	size_t len;
+	struct redis_url u;
+	int rc;
 
-	if (strncmp(v, "unix://", 7) == 0) {
-		p = v + 7;
-		if (p[0] != '/' || p[1] == '\0')
-			return why_set(why, whylen, "unix:// needs an absolute path");
-		if (strlen(p) > SUN_PATH_MAX)
-			return why_set(why, whylen, "socket path too long");
-		return 0;
+	if (*v == '\0') {
+		snprintf(why, whylen, "empty");
+		return -1;
 	}
-	if (strncmp(v, "redis://", 8) != 0)
-		return why_set(why, whylen,
-		    "expected redis://host[:port][/db] or unix:///path");
-	host = v + 8;
-	if (host[0] == '[') {               /* [IPv6] */
-		hend = strchr(host, ']');
-		if (hend == NULL || hend == host + 1 ||
-		    strspn(host + 1, "0123456789abcdefABCDEF:.") !=
-		    (size_t)(hend - host - 1))
-			return why_set(why, whylen, "bad IPv6 address");
-		hend++;
-	} else {
-		hend = host + strspn(host,
-		    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-		    "0123456789.-_");
-		if (hend == host)
-			return why_set(why, whylen, "missing host");
-	}
-	if ((size_t)(hend - host) > 255)
-		return why_set(why, whylen, "host name too long");
-	p = hend;
-	if (*p == ':') {
-		len = strcspn(p + 1, "/");
-		if (len == 0 || len >= sizeof(num))
-			return why_set(why, whylen, "bad port");
-		memcpy(num, p + 1, len);
-		num[len] = '\0';
-		if (parse_ll(num, 1, 65535, &n, why, whylen) == -1)
-			return why_set(why, whylen, "bad port (1..65535)");
-		p += 1 + len;
-	}
-	if (*p == '/') {
-		if (p[1] == '\0')
-			return 0;
-		if (parse_ll(p + 1, 0, INT_MAX, &n, why, whylen) == -1)
-			return why_set(why, whylen, "bad database number");
-		return 0;
-	}
-	if (*p != '\0')
-		return why_set(why, whylen,
-		    "unexpected characters after the host");
-	return 0;
+	rc = redis_url_parse(v, &u, why, whylen);
+	redis_url_clear(&u);
+	return rc;
 }
 
 static int
@@ -860,6 +817,7 @@ enum row_kind {
 #define F_ADD    0x20   /* a repeat adds (env, env_pass) */
 #define F_SELF   0x40   /* set() gets the whole config/type */
 #define F_LL     0x80   /* integer stored as long long */
+#define F_SECRET 0x100  /* a URL that may hold a password: redacted */
 
 #define K_EXEC    (1u << HANDLER_EXEC)
 #define K_HTTP    (1u << HANDLER_HTTP)
@@ -884,6 +842,13 @@ struct row {
 	const char *doc;
 };
 
+/* shown: a value as messages and the dump show it. */
+static const char *
+shown(const struct row *r, const char *value, char *buf, size_t len)
+{
+	return r->flags & F_SECRET ? redis_url_redact(value, buf, len) : value;
+}
+
 #define C(f) offsetof(struct config, f)
 #define T(f) offsetof(struct job_type, f)
 
@@ -898,10 +863,13 @@ static const struct row main_rows[] = {
 	{ "socket_group", SCOPE_JOBD, R_STRING, C(socket_group), 0, 0, F_EMPTY,
 	  NULL, check_group, 0, "", NULL,
 	  "Group (name or number) of the socket; empty: leave it as created." },
-	{ "redis", SCOPE_JOBD, R_STRING, C(redis), 0, 0, 0, NULL, check_redis,
-	  0, "redis://127.0.0.1:6379/0", NULL,
-	  "Redis: redis://host[:port][/db] (a host name, IPv4 or [IPv6]) or "
-	  "unix:///absolute/path." },
+	{ "redis", SCOPE_JOBD, R_STRING, C(redis), 0, 0, F_SECRET, NULL,
+	  check_redis, 0, "redis://127.0.0.1:6379/0", NULL,
+	  "Redis: redis://[USER:PASSWORD@]host[:port][/db] (a host name, IPv4 "
+	  "or [IPv6]) or unix://[USER:PASSWORD@]/absolute/path[?db=N]; USER "
+	  "and PASSWORD percent-encoded (@ / ? # % and : in USER must be); "
+	  "with a password every connection sends AUTH.  Messages show the "
+	  "password as ***." },
 	{ "prefix", SCOPE_JOBD, R_STRING, C(prefix), 0, 0, 0, NULL,
 	  check_key_name, 0, "jobd", NULL,
 	  "Key prefix: keys are PREFIX:{NAMESPACE}:...; 1..64 of A-Z a-z 0-9 "
@@ -1292,7 +1260,7 @@ set_one(struct config *cfg, const char *section, const char *key,
 	int type = NOTE_MAIN;
 	void *base = cfg;
 	struct job_type scratch;
-	char why[256];
+	char why[256], shbuf[512];
 
 	if (strcmp(section, "jobd") == 0) {
 		scope = SCOPE_JOBD;
@@ -1368,7 +1336,7 @@ set_one(struct config *cfg, const char *section, const char *key,
 		if (type == NOTE_TYPES)
 			type_free(&scratch);
 		snprintf(err, errlen, "%s%s[%s] %s: %s: '%s'", pfx, sep, section,
-		    key, why, value);
+		    key, why, shown(row, value, shbuf, sizeof(shbuf)));
 		return -1;
 	}
 	if (type == NOTE_TYPES)
@@ -2140,6 +2108,7 @@ dump_value(FILE *fp, const struct config *cfg, const char *section, int type,
            const struct row *r)
 {
 	int add = (r->flags & F_ADD) != 0, own = 0, any = 0;
+	char shbuf[512];
 
 	for (int pass = 0; pass < 2; pass++) {
 		int want = pass == 0 ? type : NOTE_TYPES;
@@ -2153,7 +2122,8 @@ dump_value(FILE *fp, const struct config *cfg, const char *section, int type,
 			    (!add && m != note_last(cfg, want, r)))
 				continue;
 			fprintf(fp, "%s.%s = %s  ; %s\n", section, r->name,
-			    m->value, m->where[0] ? m->where : "set");
+			    shown(r, m->value, shbuf, sizeof(shbuf)),
+			    m->where[0] ? m->where : "set");
 			own |= pass == 0;
 			any = 1;
 		}

@@ -262,7 +262,7 @@ redis_url_redact(const char *url, char *out, size_t outlen)
 	int has_password;
 
 	if (redis_url_parse(url, &u, err, sizeof(err)) < 0) {
-		snprintf(out, outlen, "(invalid)");
+		snprintf(out, outlen, "(not shown)");
 		return out;
 	}
 	has_password = u.password[0] != '\0';

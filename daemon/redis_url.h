@@ -35,7 +35,7 @@ int redis_url_parse(const char *url, struct redis_url *u, char *err,
 /* redis_url_clear: forget the credentials held in u. */
 void redis_url_clear(struct redis_url *u);
 /* redis_url_redact: url for logs and messages, its password replaced by
- * "***" (or, if url does not parse, "(invalid)"). */
+ * "***" (or, if url does not parse, "(not shown)"). */
 const char *redis_url_redact(const char *url, char *out, size_t outlen);
 
 #endif

@@ -411,7 +411,9 @@ test_every_setting(void **state)
 			snprintf(want, sizeof(want), "[jobd] %s: ", c->key);
 			if (strstr(err, want) == NULL)
 				fail_msg("'%s' not in: %s", want, err);
-			snprintf(want, sizeof(want), "'%s'", c->value);
+			/* The redis URL is not quoted: it may hold a password. */
+			snprintf(want, sizeof(want), "'%s'", strcmp(c->key,
+			    "redis") == 0 ? "(not shown)" : c->value);
 			if (strstr(err, want) == NULL)
 				fail_msg("'%s' not in: %s", want, err);
 		}
@@ -699,8 +701,8 @@ test_broken_files(void **state)
 	    "t.conf:2: [jobd] socket_mode: not an octal mode: '0778'", NULL,
 	    NULL);
 	load_bad("[jobd]\nredis = redis:/localhost\n",
-	    "t.conf:2: [jobd] redis: expected redis://host[:port][/db] or "
-	    "unix:///path: 'redis:/localhost'", NULL, NULL);
+	    "t.conf:2: [jobd] redis: expected redis://", "'(not shown)'",
+	    NULL);
 	load_bad("[jobd]\nredis = redis://localhost:99999\n",
 	    "t.conf:2: [jobd] redis: bad port", NULL, NULL);
 	load_bad("[jobd]\nqueues = high, high\n",
