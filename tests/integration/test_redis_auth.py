@@ -176,3 +176,22 @@ def test_bad_url_is_refused_without_echoing_it(workdir, url, words):
         for w in words:
             assert w in out, out
         assert "hunter2" not in out, out
+
+
+def test_reconnects_authenticate_again(jobd, authredis, workdir):
+    """A Redis restart: the master's new connections and the workers'
+    send AUTH again; an outage after start-up is retried, not fatal."""
+    class R:
+        url = authredis.url()
+    d = jobd(redis=R, workers=1)
+    c = d.client()
+    assert c.wait(c.submit("jobd.noop"))["status"] == "finished"
+    authredis.stop()
+    wait_until(lambda: "redis unreachable" in d.log_text(), 15,
+               msg="jobd to notice the outage")
+    authredis.__init__(workdir)
+    d.ready(30)
+    assert d.alive()
+    assert c.wait(c.submit("jobd.echo", {"again": 1}))["result"] == {"again": 1}
+    c.close()
+    assert "authentication failed" not in d.log_text()
