@@ -108,6 +108,9 @@ req_free(struct req *rq)
 	free(rq);
 }
 
+static void link_fail(struct store *st, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
 /* link_fail: tear the link down and reconnect later.  Deferred to the
  * event loop: it may be called from inside hiredis callbacks. */
 static void

@@ -7,9 +7,10 @@
 #                              then clang -O0 (_build-clang)
 #   scripts/test.sh --normal   the normal build only
 #   scripts/test.sh --asan     the ASan+UBSan build only
-#   scripts/test.sh --clang    clang -O0 -g: build, unit tests and a quick
-#                              part of the integration tests (what only
-#                              another compiler or -O0 shows: links, warnings)
+#   scripts/test.sh --clang    clang -O0 -g, warnings as errors: build, unit
+#                              tests and a quick part of the integration
+#                              tests (what only another compiler or -O0
+#                              shows: links, warnings)
 #   extra arguments go to configure (e.g. --enable-werror)
 #
 # JOBD_TEST_FLAVOURS="normal asan clang" does the same as the flags.
@@ -76,8 +77,10 @@ for flavour in $FLAVOURS; do
 	case "$flavour" in
 	normal) builddir=$SRCDIR/_build; bargs=() ;;
 	asan) builddir=$SRCDIR/_build-asan; bargs=(--asan) ;;
+	# Warnings are errors here: a printf-like function without its
+	# format attribute (-Wformat-nonliteral) fails.
 	clang) builddir=$SRCDIR/_build-clang
-		bargs=(--builddir "$builddir" CC=clang "CFLAGS=-O0 -g") ;;
+		bargs=(--builddir "$builddir" CC=clang "CFLAGS=-O0 -g" --enable-werror) ;;
 	*) echo "test: unknown flavour '$flavour'" >&2; exit 2 ;;
 	esac
 	echo
