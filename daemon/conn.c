@@ -122,11 +122,14 @@ static void
 conn_flush(struct conn *c)
 {
 	struct evbuffer *out = bufferevent_get_output(c->bev);
-	struct reply *r;
+	struct reply *r, *next;
 	ssize_t sent = 0;
 
 	staged.len = 0;
-	while ((r = TAILQ_FIRST(&c->replies)) != NULL && r->done) {
+	/* The next reply is read before this one is freed, not from the head
+	 * again: the static analyzer cannot see TAILQ_REMOVE move the head. */
+	for (r = TAILQ_FIRST(&c->replies); r != NULL && r->done; r = next) {
+		next = TAILQ_NEXT(r, link);
 		TAILQ_REMOVE(&c->replies, r, link);
 		c->pending--;
 		if (stage_reply(r->response) == -1)

@@ -369,10 +369,11 @@ cmd_wait(struct jobctl *ctl, int argc, char **argv)
 		{ 0 }
 	};
 	double timeout = 0;
-	int c, rc, limited = 0;
+	int rc, limited = 0;
 
 	optind = 0;
-	while ((c = verb_opt(ctl, argc, argv, opts, &rc)) != -1) {
+	/* --timeout is the only option of its own. */
+	while (verb_opt(ctl, argc, argv, opts, &rc) != -1) {
 		if (parse_seconds(optarg, &timeout) != 0)
 			return bad_value(argv[0], "--timeout", optarg);
 		limited = 1;

@@ -791,7 +791,7 @@ test_long_lines(void **state)
 	    "handler = exec\ncommand = [\"/bin/%s\"", v, "t", v);
 	for (int i = 1; i < CONFIG_MAX_ARGV; i++)
 		off += (size_t)snprintf(text + off, cap - off, ", \"arg %d\"", i);
-	off += (size_t)snprintf(text + off, cap - off, "]\n"
+	snprintf(text + off, cap - off, "]\n"
 	    "env = A=%s\n  B=%s\n"
 	    "queue = low ; %s\n"
 	    "; %s\n"
@@ -883,7 +883,7 @@ test_many_types(void **state)
 	cfg = load_ok(text);
 	assert_int_equal(cfg->ntypes, CONFIG_MAX_TYPES);
 	config_free(cfg);
-	off += (size_t)snprintf(text + off, cap - off, "[type:one_more]\n");
+	snprintf(text + off, cap - off, "[type:one_more]\n");
 	load_bad(text, "[type:one_more]: too many types", NULL, NULL);
 	free(text);
 }
