@@ -93,7 +93,9 @@ static int
 why_set(char *why, size_t whylen, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
-/* why_set: the reason a value was refused; returns -1 for "return why_set". */
+/* why_set: the reason a value was refused; returns -1 for "return why_set".
+ * The static analyzer does not follow variadic functions, so it cannot see
+ * that -1: the values its callers guard with it start initialised. */
 static int
 why_set(char *why, size_t whylen, const char *fmt, ...)
 {
@@ -186,7 +188,7 @@ parse_size(const char *v, long long min, long long max, long long *out,
 {
 	char num[32];
 	size_t n = strlen(v);
-	long long mult = 1, x;
+	long long mult = 1, x = 0;
 
 	if (n > 0 && strchr("kKmMgG", v[n - 1]) != NULL) {
 		mult = strchr("kK", v[n - 1]) ? 1024 :
@@ -625,7 +627,7 @@ set_command(void *obj, const char *v, char *why, size_t whylen)
 
 	if (n < 0)
 		return -1;
-	if (n == 0 || argv[0][0] == '\0') {
+	if (n == 0 || argv[0] == NULL || argv[0][0] == '\0') {
 		free_argv(argv);
 		return why_set(why, whylen, "empty command");
 	}
@@ -1061,7 +1063,7 @@ row_apply(const struct row *r, void *base, const char *v, char *why,
 {
 	char *p = (char *)base + r->off;
 	long long ll = 0;
-	double d;
+	double d = 0;     /* set by parse_duration; the analyzer cannot tell */
 
 	if ((r->flags & F_ZERO) && strcmp(v, "0") == 0) {
 		if (r->kind == R_INT)
