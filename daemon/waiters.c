@@ -51,6 +51,7 @@ struct waiter {
 	int checking;              /* a store_watch is in flight */
 	int recheck;               /* an event came while checking */
 	int timed_out;
+	int shutting_down;  /* the daemon stops: a wait gets "unavailable" */
 	int is_cancel;             /* answers a cancel: reply {"status"} */
 };
 
@@ -96,6 +97,13 @@ waiter_finish(struct waiter *w, int err, const char *msg, json_t *record)
 	event_free(w->timer);
 	if (err != PERR_OK) {
 		reply_error(r, err, msg, NULL);
+	} else if (w->shutting_down && !w->is_cancel &&
+	    !status_is_terminal(record_status(record))) {
+		/* Not "timed out": the job did not take too long, this daemon
+		 * stopped waiting.  The client may wait again elsewhere. */
+		reply_error(r, PERR_UNAVAILABLE, "jobd is shutting down; the job "
+		    "has not ended: wait again", json_pack("{s:s, s:s?}",
+		    "job_id", w->job_id, "status", record_status(record)));
 	} else if (w->is_cancel) {
 		reply_ok(r, json_pack("{s:s?}", "status", record_status(record)));
 	} else {
@@ -234,6 +242,7 @@ static void
 waiter_expire(struct waiter *w)
 {
 	w->timed_out = 1;
+	w->shutting_down = 1;
 	waiter_check(w);
 }
 

@@ -101,6 +101,36 @@ def test_sigterm_lets_a_running_job_finish(jobd):
         assert rec["attempts"] == 1
 
 
+def test_sigterm_answers_pending_waits_unavailable(jobd):
+    """A wait pending when jobd stops is answered "unavailable" (this
+    daemon stopped waiting) with the job's status, not "timed_out" (the
+    job did not take too long); a wait for a job that ends in the grace
+    period still gets its record."""
+    d = jobd(workers=1, settings={"shutdown_grace": 3})
+    with d.client() as c, d.client() as w1, d.client() as w2:
+        running = c.submit("jobd.sleep", {"seconds": 1})
+        queued = c.submit("jobd.noop")
+        wait_until(lambda: c.status(running) == "started", 20)
+        w1.send({"op": "wait", "job_id": queued, "timeout": 60, "id": 1})
+        w2.send({"op": "wait", "job_id": running, "timeout": 60, "id": 2})
+        time.sleep(0.3)   # both waits registered
+        t0 = time.monotonic()
+        d.signal(signal.SIGTERM)
+        r = w1.recv()
+        assert time.monotonic() - t0 < 5, "the wait was not answered at once"
+        assert r["ok"] is False and r["error"]["code"] == "unavailable", r
+        assert "shutting down" in r["error"]["message"], r
+        assert r["job_id"] == queued and r["status"] == "queued", r
+        assert r["id"] == 1 and "timed_out" not in r
+        r = w2.recv()
+        assert r["id"] == 2, r
+        assert (r["ok"] is True and r["job"]["status"] == "finished") or (
+            r["ok"] is False and r["error"]["code"] == "unavailable"
+            and r["status"] == "started"), r
+    assert d.proc.wait(30) == 0
+    d.expect_exit = 0
+
+
 def test_sigterm_past_grace_puts_job_back(jobd):
     d = jobd(workers=1, settings={"shutdown_grace": 1})
     with d.client() as c:
