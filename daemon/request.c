@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "proto.h"
 
@@ -247,6 +248,15 @@ valid_type_name(const char *s)
 /* parse_job: one job's object (of submit or submit_many) into s, the
  * type's defaults applied.  Missing payload and meta are added to obj so
  * that s borrows them. */
+static long long
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static int
 parse_job(struct request_ctx *c, json_t *obj, struct submit_spec *s)
 {
@@ -353,6 +363,12 @@ parse_job(struct request_ctx *c, json_t *obj, struct submit_spec *s)
 		    (s->run_at_ms = request_parse_time(json_string_value(v))) < 0)
 			return fail(c, PERR_BAD_REQUEST, "'run_at' must be an "
 			    "ISO-8601 time such as \"2025-01-01T12:00:00Z\"");
+		/* The same bound as 'delay': a job scheduled for the year
+		 * 9999 would sit in Redis forever.  A past time runs now. */
+		if (s->run_at_ms > now_ms() + (long long)(MAX_DELAY * 1000))
+			return fail(c, PERR_BAD_REQUEST, "'run_at' must be at "
+			    "most %lld seconds (1 year) from now",
+			    (long long)MAX_DELAY);
 	}
 
 	if ((rc = get_integer(c, obj, "result_ttl", 0, MAX_TTL, &ll,

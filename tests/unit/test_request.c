@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "config.h"
 #include "proto.h"
@@ -225,6 +226,8 @@ static const struct bad {
 	{ "{\"op\":\"submit\",\"type\":\"gen\",\"delay\":1,"
 	  "\"run_at\":\"2025-01-01T00:00:00Z\"}", PERR_BAD_REQUEST,
 	  "'delay' or 'run_at', not both" },
+	{ "{\"op\":\"submit\",\"type\":\"gen\",\"run_at\":\"9999-12-31T00:00:00Z\"}",
+	  PERR_BAD_REQUEST, "'run_at' must be at most 31536000 seconds" },
 	{ "{\"op\":\"submit\",\"type\":\"gen\",\"result_ttl\":-1}",
 	  PERR_BAD_REQUEST, "'result_ttl'" },
 	{ "{\"op\":\"submit\",\"type\":\"gen\",\"result_ttl\":0.5}",
@@ -631,6 +634,36 @@ test_depth(void **state)
 	free(s);
 }
 
+/* run_at has delay's bound, measured from now: just inside is taken, just
+ * outside is refused; a past time is taken as it is (the job runs now). */
+static void
+test_run_at_bound(void **state)
+{
+	char json[160], when[32];
+	time_t t;
+	struct tm tm;
+
+	(void)state;
+	t = time(NULL) + 365 * 86400 - 60;
+	gmtime_r(&t, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	snprintf(json, sizeof(json), "{\"op\":\"submit\",\"type\":\"gen\","
+	    "\"run_at\":\"%s\"}", when);
+	expect(json, PERR_OK, NULL);
+	assert_int_equal(req.jobs[0].run_at_ms, (long long)t * 1000);
+
+	t = time(NULL) + 365 * 86400 + 60;
+	gmtime_r(&t, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	snprintf(json, sizeof(json), "{\"op\":\"submit\",\"type\":\"gen\","
+	    "\"run_at\":\"%s\"}", when);
+	expect(json, PERR_BAD_REQUEST, "'run_at' must be at most");
+
+	expect("{\"op\":\"submit\",\"type\":\"gen\","
+	    "\"run_at\":\"2000-01-01T00:00:00Z\"}", PERR_OK, NULL);
+	assert_int_equal(req.jobs[0].run_at_ms, 946684800000LL);
+}
+
 static void
 test_parse_time(void **state)
 {
@@ -995,6 +1028,7 @@ main(void)
 		cmocka_unit_test(test_many_jobs),
 		cmocka_unit_test(test_depth),
 		cmocka_unit_test(test_parse_time),
+		cmocka_unit_test(test_run_at_bound),
 		cmocka_unit_test(test_valid_id),
 		cmocka_unit_test(test_fuzz),
 		cmocka_unit_test(test_bad_json_message_printable),
