@@ -884,6 +884,7 @@ master_run(struct config *cfg, master_reload_fn *reload)
 	struct event *ev_sig[4];
 	struct event *ev_chld;
 	struct timeval tv;
+	sigset_t stopping;
 	char err[512];
 	char redis[512];
 	int rc = 0;
@@ -961,6 +962,14 @@ master_run(struct config *cfg, master_reload_fn *reload)
 	}
 	if (m.refused)
 		rc = 1;
+
+	/* Stopping already: a further SIGTERM, SIGINT or SIGHUP must not kill
+	 * the teardown once freeing their events restores the default
+	 * action (exit handlers such as ASan's leak check take a while). */
+	sigemptyset(&stopping);
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		sigaddset(&stopping, sigs[i]);
+	sigprocmask(SIG_BLOCK, &stopping, NULL);
 
 	/* Tear down in the reverse order, so that valgrind sees no leak. */
 	for (int i = 0; i < MAX_SLOTS; i++) {

@@ -163,6 +163,24 @@ def test_sigterm_during_start_up_still_stops(jobd):
         assert rc == 0, "try %d: exit status %s" % (i, rc)
 
 
+def test_repeated_sigterm_exits_cleanly(jobd):
+    """SIGTERM after SIGTERM until jobd is gone (an impatient init script):
+    it still exits 0, never killed by a signal that arrives while it tears
+    down (slow under ASan, whose leak check runs at exit)."""
+    for i in range(3):
+        d = jobd(workers=1, name="impatient%d" % i)
+        d.expect_exit = 0
+        deadline = time.monotonic() + 30
+        while d.proc.poll() is None and time.monotonic() < deadline:
+            try:
+                d.signal(signal.SIGTERM)
+            except ProcessLookupError:
+                break
+            time.sleep(0.002)
+        assert d.proc.wait(30) == 0, "try %d: exit status %s" % (
+            i, d.proc.returncode)
+
+
 def test_sigint_stops_cleanly(daemon):
     daemon.signal(signal.SIGINT)
     assert daemon.proc.wait(30) == 0
