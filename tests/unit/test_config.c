@@ -1247,8 +1247,10 @@ test_override_args(void **state)
 	(void)state;
 	cfg = load_opts("[jobd]\nworkers = 1\n[type:new]\nhandler = exec\n"
 	    "command = /bin/old\n", ok, 8);
-	if (cfg == NULL)
+	if (cfg == NULL) {
 		fail_msg("%s", err);
+		return;         /* it does not: said for the static analyzer */
+	}
 	assert_int_equal(cfg->workers, 4);          /* the last -o wins */
 	assert_false(cfg->acl_admin.any);
 	t = config_find_type(cfg, "a.b");
@@ -1333,8 +1335,10 @@ test_include(void **state)
 	    "handler = builtin\nbuiltin = noop\n");
 	put("conf.d/t.inc", "timeout = 9\n");
 	cfg = load_main();
-	if (cfg == NULL)
+	if (cfg == NULL) {
 		fail_msg("%s", err);
+		return;         /* it does not: said for the static analyzer */
+	}
 	assert_int_equal(cfg->workers, 3);
 	assert_string_equal(cfg->prefix, "main");
 	t = config_find_type(cfg, "t");
