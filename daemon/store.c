@@ -97,6 +97,14 @@ struct store {
 
 	char status[256];
 	char lasterr[200];
+
+	/* The namespace's epoch (see check_epoch): ours, to store when the
+	 * key is missing, and the one last read (empty: none yet). */
+	char epoch_mine[400];
+	char epoch_seen[400];
+	int epoch_busy;         /* a check in flight */
+	time_t data_lost_at;    /* when Redis was last found emptied, or 0 */
+	long long last_jobs;    /* jobs in the last stats reply, or -1 */
 };
 
 static void link_start(struct store *st);
@@ -392,6 +400,100 @@ send_library(struct store *st, redisCallbackFn *fn)
 	cmd_free(&c);
 }
 
+/*
+ * The epoch: <K>epoch holds a token written (SET NX GET) by the first
+ * master that finds it missing.  Every master reads it on each reaper pass
+ * and remembers it; finding it gone, or another token (another master
+ * wrote it first), means this Redis lost the namespace since: restarted
+ * without persistence, or flushed.  Its jobs are gone and nothing else
+ * tells: say so, once.  Workers do not touch it (the schema key cannot
+ * serve: every new connection writes that one back).
+ */
+static void
+new_epoch(struct store *st)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	snprintf(st->epoch_mine, sizeof(st->epoch_mine), "%s:%lld.%09ld",
+	         st->hb_id, (long long)ts.tv_sec, ts.tv_nsec);
+}
+
+static void
+on_epoch(redisAsyncContext *ac, void *r_, void *priv)
+{
+	struct store *st = priv;
+	redisReply *r = r_;
+	const char *now;
+	char jobs[64] = "";
+
+	st->epoch_busy = 0;
+	if (!got_reply(st, ac, r))
+		return;
+	if (r->type == REDIS_REPLY_STRING && r->len < sizeof(st->epoch_seen))
+		now = r->str;
+	else if (r->type == REDIS_REPLY_NIL)
+		now = st->epoch_mine;   /* we just wrote it */
+	else {
+		log_warnx("redis: epoch check: unexpected reply (type %d)%s%s",
+		          r->type, r->type == REDIS_REPLY_ERROR ? ": " : "",
+		          r->type == REDIS_REPLY_ERROR ? r->str : "");
+		return;
+	}
+	if (st->epoch_seen[0] != '\0' && (r->type == REDIS_REPLY_NIL ||
+	    strcmp(now, st->epoch_seen) != 0)) {
+		st->data_lost_at = time(NULL);
+		if (st->last_jobs >= 0)
+			snprintf(jobs, sizeof(jobs), " (%lld at the last stats)",
+			         st->last_jobs);
+		log_msg(LOG_ERR, "redis came back empty (namespace %s): every "
+		          "job it held is lost%s, queued, scheduled, running "
+		          "and ended alike; restarted without persistence, or "
+		          "flushed?  Carrying on with an empty namespace",
+		          st->cfg->ns ? st->cfg->ns : "", jobs);
+		st->last_jobs = -1;
+	}
+	snprintf(st->epoch_seen, sizeof(st->epoch_seen), "%s", now);
+	if (r->type == REDIS_REPLY_NIL)
+		new_epoch(st);  /* the next one written must differ */
+}
+
+static void
+check_epoch(struct store *st)
+{
+	struct cmd c;
+	char key[512];
+
+	if (st->epoch_busy)
+		return;
+	snprintf(key, sizeof(key), "%sepoch", st->n.K);
+	cmd_init(&c);
+	cmd_add(&c, "SET");
+	cmd_add(&c, key);
+	cmd_add(&c, st->epoch_mine);
+	cmd_add(&c, "NX");
+	cmd_add(&c, "GET");
+	if (cmd_finish(&c) == 0 && send_cmd(st, on_epoch, st, &c) == 0)
+		st->epoch_busy = 1;
+	cmd_free(&c);
+}
+
+/* stats_seen: remember the job count, add when data was lost. */
+static void
+stats_seen(struct store *st, json_t *reply)
+{
+	const char *k;
+	json_t *v;
+	long long n = 0;
+
+	json_object_foreach(json_object_get(reply, "totals"), k, v)
+		n += json_integer_value(v);
+	st->last_jobs = n;
+	if (st->data_lost_at != 0)
+		json_object_set_new(reply, "redis_data_lost_at",
+		                    json_integer(st->data_lost_at));
+}
+
 static void
 on_reply(redisAsyncContext *ac, void *r_, void *priv)
 {
@@ -432,7 +534,8 @@ on_reply(redisAsyncContext *ac, void *r_, void *priv)
 			err = PERR_INTERNAL;
 			snprintf(msg, sizeof(msg), "unexpected reply from redis "
 			         "(type %d)", r->type);
-		}
+		} else if (rq->kind == REP_STATS)
+			stats_seen(st, reply);
 	}
 	rq->cb(rq->arg, err, err ? msg : NULL, reply);
 	json_decref(reply);
@@ -818,6 +921,8 @@ store_new(struct event_base *base, const struct config *cfg,
 		strcpy(st->host, "localhost");
 	snprintf(st->hb_id, sizeof(st->hb_id), "%s:%ld", st->host,
 	         (long)getpid());
+	new_epoch(st);
+	st->last_jobs = -1;
 	snprintf(st->status, sizeof(st->status),
 	         "redis unreachable: connecting");
 	if (cmd_names_init(&st->n, cfg) < 0)
@@ -857,8 +962,11 @@ store_set_config(struct store *st, const struct config *cfg)
 	                "") != 0;
 	st->cfg = cfg;
 	if (cmd_names_init(&n, cfg) == 0) {
-		if (strcmp(n.K, st->n.K) != 0)
+		if (strcmp(n.K, st->n.K) != 0) {
 			relink = 1;
+			st->epoch_seen[0] = '\0';  /* another namespace */
+			st->last_jobs = -1;
+		}
 		cmd_names_free(&st->n);
 		st->n = n;
 	}
@@ -1204,6 +1312,7 @@ store_reap(struct store *st, store_cb *cb, void *arg)
 	cmd_addll(&rq->cmd, MAX_LOST);
 	cmd_addll(&rq->cmd, cmd_lease_ms(st->cfg));
 	submit_req(st, rq);
+	check_epoch(st);
 }
 
 void
