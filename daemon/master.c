@@ -800,35 +800,14 @@ master_shutdown(int sig)
 	master_maybe_exit();
 }
 
-/* master_reload: load the config again (SIGHUP, the reload op); 0, or
- * -1 with the reason in err, the current configuration kept. */
-static int
-master_reload(char *err, size_t errlen)
+/* reload_apply: take ncfg; old workers finish their job and exit, new
+ * ones take over. */
+static void
+reload_apply(struct config *ncfg)
 {
-	struct config *ncfg, *old = m.cfg;
+	struct config *old = m.cfg;
 	int n;
 
-	if (m.stopping) {
-		snprintf(err, errlen, "jobd is shutting down");
-		return -1;
-	}
-	ncfg = m.reload(err, errlen);
-	if (ncfg == NULL) {
-		log_warnx("reload failed, keeping the current configuration: %s",
-		    err);
-		return -1;
-	}
-	if (strcmp(ncfg->socket, old->socket) != 0 ||
-	    strcmp(ncfg->redis, old->redis) != 0 ||
-	    strcmp(ncfg->prefix, old->prefix) != 0 ||
-	    strcmp(ncfg->ns, old->ns) != 0) {
-		snprintf(err, errlen, "socket, redis, prefix and namespace "
-		    "changes need a restart");
-		log_warnx("reload refused: %s; keeping the current "
-		    "configuration", err);
-		config_free(ncfg);
-		return -1;
-	}
 	m.cfg = ncfg;
 	server_set_config(m.server, ncfg);
 	ops_set_config(ncfg);
@@ -836,7 +815,6 @@ master_reload(char *err, size_t errlen)
 	log_set_level(ncfg->log_level);
 	config_free(old);
 
-	/* Old workers finish their job and exit; new ones take over. */
 	for (int i = 0; i < MAX_SLOTS; i++) {
 		struct slot *s = &m.slots[i];
 		if (!s->used || s->retiring)
@@ -855,7 +833,116 @@ master_reload(char *err, size_t errlen)
 	}
 	log_info("configuration reloaded: %d workers, %d job types", n,
 	    ncfg->ntypes);
-	return 0;
+}
+
+/* A reload waiting for the job counts of the queues it removes. */
+static struct {
+	struct config *ncfg;
+	ops_reload_done *done;
+	void *arg;
+} rl;
+
+static void
+reload_end(const char *msg)
+{
+	ops_reload_done *done = rl.done;
+	void *arg = rl.arg;
+
+	ops_set_removing(NULL);
+	if (msg != NULL) {
+		log_warnx("%s", msg);
+		config_free(rl.ncfg);
+	} else
+		reload_apply(rl.ncfg);
+	memset(&rl, 0, sizeof(rl));
+	if (done != NULL)
+		done(arg, msg);
+}
+
+/* counts_done: a queue the reload removes that still holds jobs (queued or
+ * scheduled: nobody would run them) refuses it.  Started ones end as usual. */
+static void
+counts_done(void *arg, int err, const char *errmsg, json_t *reply)
+{
+	char msg[600];
+	const char *q;
+	json_t *v;
+
+	(void)arg;
+	if (err != PERR_OK) {
+		snprintf(msg, sizeof(msg), "reload refused: cannot count the jobs "
+		    "of the queues it removes: %s", errmsg);
+		reload_end(msg);
+		return;
+	}
+	json_object_foreach(json_object_get(reply, "queues"), q, v) {
+		json_int_t n = json_integer_value(json_object_get(v, "queued")) +
+		    json_integer_value(json_object_get(v, "scheduled"));
+
+		if (n > 0) {
+			snprintf(msg, sizeof(msg), "reload refused: queue '%s' "
+			    "still holds %lld jobs (queued or scheduled); drain or "
+			    "move them first", q, (long long)n);
+			reload_end(msg);
+			return;
+		}
+	}
+	reload_end(NULL);
+}
+
+/* master_reload: load the config again (SIGHUP, the reload op); done gets
+ * NULL once applied, or why not (the current configuration kept).  A
+ * reload that removes queues asks Redis first whether they are empty. */
+static void
+master_reload(ops_reload_done *done, void *arg)
+{
+	struct config *ncfg, *old = m.cfg;
+	char err[512], msg[600];
+	const char *gone[CONFIG_MAX_QUEUES];
+	int ngone = 0;
+
+	if (m.stopping || rl.ncfg != NULL) {
+		snprintf(msg, sizeof(msg), "reload failed, keeping the current "
+		    "configuration: %s", m.stopping ? "jobd is shutting down" :
+		    "another reload is in progress");
+		if (done != NULL)
+			done(arg, msg);
+		return;
+	}
+	ncfg = m.reload(err, sizeof(err));
+	if (ncfg == NULL) {
+		snprintf(msg, sizeof(msg), "reload failed, keeping the current "
+		    "configuration: %s", err);
+		log_warnx("%s", msg);
+		if (done != NULL)
+			done(arg, msg);
+		return;
+	}
+	if (strcmp(ncfg->socket, old->socket) != 0 ||
+	    strcmp(ncfg->redis, old->redis) != 0 ||
+	    strcmp(ncfg->prefix, old->prefix) != 0 ||
+	    strcmp(ncfg->ns, old->ns) != 0) {
+		log_warnx("reload refused: socket, redis, prefix and namespace "
+		    "changes need a restart; keeping the current configuration");
+		config_free(ncfg);
+		if (done != NULL)
+			done(arg, "reload failed, keeping the current "
+			    "configuration: socket, redis, prefix and namespace "
+			    "changes need a restart");
+		return;
+	}
+	for (int i = 0; i < old->nqueues; i++)
+		if (config_queue_index(ncfg, old->queues[i]) < 0)
+			gone[ngone++] = old->queues[i];
+	rl.ncfg = ncfg;
+	rl.done = done;
+	rl.arg = arg;
+	if (ngone == 0) {
+		reload_end(NULL);
+		return;
+	}
+	ops_set_removing(ncfg);
+	store_queue_counts(m.store, gone, ngone, counts_done, NULL);
 }
 
 static void
@@ -868,10 +955,8 @@ signal_cb(evutil_socket_t sig, short what, void *arg)
 		master_shutdown((int)sig);
 		break;
 	case SIGHUP: {
-		char err[512];
-
 		if (!m.stopping)
-			(void)master_reload(err, sizeof(err));
+			master_reload(NULL, NULL);
 		break;
 	}
 	}

@@ -22,7 +22,8 @@
 static struct {
 	struct store *store;
 	const struct config *cfg;
-	int (*reload)(char *err, size_t errlen);
+	void (*reload)(ops_reload_done *done, void *arg);
+	const struct config *removing;  /* ops_set_removing */
 } ops;
 
 /* --- job ids: "j_" + ULID (48-bit ms time, 80 random bits) ------------- */
@@ -208,7 +209,15 @@ op_submit(struct reply *r)
 	struct request *req = reply_request(r);
 	char (*gen)[JOBID_LEN + 1];
 	char **ids;
+	char msg[200];
 
+	for (size_t i = 0; ops.removing != NULL && i < req->njobs; i++)
+		if (config_queue_index(ops.removing, req->jobs[i].queue) < 0) {
+			snprintf(msg, sizeof(msg), "queue '%s' is being removed "
+			    "by a reload", req->jobs[i].queue);
+			reply_error(r, PERR_UNAVAILABLE, msg, NULL);
+			return;
+		}
 	gen = malloc(req->njobs * sizeof(*gen));
 	ids = malloc(req->njobs * sizeof(*ids));
 	if (gen == NULL || ids == NULL) {
@@ -312,24 +321,27 @@ op_delete(struct reply *r)
 	store_delete(ops.store, reply_request(r)->job_id, empty_done, r);
 }
 
+static void
+reload_done(void *arg, const char *msg)
+{
+	struct reply *r = arg;
+
+	if (msg != NULL)
+		reply_error(r, PERR_INTERNAL, msg, NULL);
+	else
+		reply_ok(r, NULL);
+}
+
 /* op_reload: the master loads its config file again, as on SIGHUP. */
 static void
 op_reload(struct reply *r)
 {
-	char err[512], msg[600];
-
 	log_info("reload asked by uid %ld", reply_peer_uid(r));
 	if (ops.reload == NULL) {
 		reply_error(r, PERR_INTERNAL, "reload is not available", NULL);
 		return;
 	}
-	if (ops.reload(err, sizeof(err)) == -1) {
-		snprintf(msg, sizeof(msg), "reload failed, keeping the current "
-		    "configuration: %s", err);
-		reply_error(r, PERR_INTERNAL, msg, NULL);
-		return;
-	}
-	reply_ok(r, NULL);
+	ops.reload(reload_done, r);
 }
 
 /* &handle: a NULL in the handle column does not compile. */
@@ -365,7 +377,13 @@ ops_set_config(const struct config *cfg)
 }
 
 void
-ops_set_reload_hook(int (*fn)(char *err, size_t errlen))
+ops_set_reload_hook(void (*fn)(ops_reload_done *done, void *arg))
 {
 	ops.reload = fn;
+}
+
+void
+ops_set_removing(const struct config *ncfg)
+{
+	ops.removing = ncfg;
 }

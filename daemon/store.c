@@ -1236,6 +1236,20 @@ store_stats(struct store *st, store_cb *cb, void *arg)
 }
 
 void
+store_queue_counts(struct store *st, const char *const *queues, int n,
+                   store_cb *cb, void *arg)
+{
+	struct req *rq = new_req(st, REP_STATS, "jobd_stats", cb, arg);
+
+	if (rq == NULL)
+		return;
+	cmd_addll(&rq->cmd, n);
+	for (int i = 0; i < n; i++)
+		cmd_add(&rq->cmd, queues[i]);
+	submit_req(st, rq);
+}
+
+void
 store_pause(struct store *st, const char *queue, int paused, store_cb *cb,
             void *arg)
 {

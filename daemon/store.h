@@ -100,6 +100,10 @@ void store_list(struct store *st, const char *status, const char *queue,
  * "workers": [{"pid", "host", "state", "job_id", "jobs_done"}],
  * "totals": {status: n, ...}}. */
 void store_stats(struct store *st, store_cb *cb, void *arg);
+/* store_queue_counts: store_stats of the n queues named (the reply's
+ * "queues" has each of them), whatever the configuration says. */
+void store_queue_counts(struct store *st, const char *const *queues, int n,
+                        store_cb *cb, void *arg);
 void store_pause(struct store *st, const char *queue, int paused,
                  store_cb *cb, void *arg);
 /* store_progress: only while the job is started; else PERR_CONFLICT. */
