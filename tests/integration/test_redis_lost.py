@@ -4,6 +4,7 @@ saying the jobs were lost, once; jobd carries on with the empty namespace
 (docs/architecture.md, "A Redis that comes back empty").  A first start on
 an empty Redis, or a restart of a persistent Redis, says nothing.
 """
+import os
 import time
 
 import pyfixtures
@@ -68,7 +69,9 @@ def test_redis_restarted_without_persistence_is_reported(jobd,
 
 
 def test_persistent_redis_restart_is_not_a_loss(jobd, workdir):
-    r = pyfixtures.RedisServer(workdir, aof=True).start()
+    aof_dir = os.path.join(workdir, "aof")   # not the fixture's socket
+    os.mkdir(aof_dir)
+    r = pyfixtures.RedisServer(aof_dir, aof=True).start()
     try:
         d = jobd(workers=1, redis=r)
         with d.client() as c:
