@@ -33,6 +33,7 @@
 
 #include <jansson.h>
 
+#include "config_value.h"
 #include "redis_url.h"
 
 #define MiB (1024LL * 1024)
@@ -69,218 +70,6 @@ static const char *const builtin_names[] = { "noop", "echo", "sleep", "fail" };
 #define NBUILTINS (sizeof(builtin_names) / sizeof(builtin_names[0]))
 #define WHERE_BUILTIN "(builtin)"
 
-/* ---- values ------------------------------------------------------------- */
-
-static int
-name_char(int c, const char *extra)
-{
-	return isascii(c) && (isalnum(c) || strchr(extra, c) != NULL);
-}
-
-/* valid_name: 1..CONFIG_NAME_MAX characters, each alnum or in extra. */
-static int
-valid_name(const char *s, const char *extra)
-{
-	size_t n = 0;
-
-	for (; s[n] != '\0'; n++)
-		if (n >= CONFIG_NAME_MAX || !name_char((unsigned char)s[n], extra))
-			return 0;
-	return n > 0;
-}
-
-static int
-why_set(char *why, size_t whylen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-/* why_set: the reason a value was refused; returns -1 for "return why_set".
- * The static analyzer does not follow variadic functions, so it cannot see
- * that -1: the values its callers guard with it start initialised. */
-static int
-why_set(char *why, size_t whylen, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(why, whylen, fmt, ap);
-	va_end(ap);
-	return -1;
-}
-
-static int
-parse_ll(const char *v, long long min, long long max, long long *out,
-         char *why, size_t whylen)
-{
-	char *end;
-	long long n;
-
-	errno = 0;
-	n = strtoll(v, &end, 10);
-	if (v[0] == '\0' || isspace((unsigned char)v[0]) || *end != '\0')
-		return why_set(why, whylen, "not a number");
-	if (errno == ERANGE || n < min || n > max)
-		return why_set(why, whylen, "out of range (%lld..%lld)", min, max);
-	*out = n;
-	return 0;
-}
-
-/* parse_num: a finite decimal number in [min, max]; min_open excludes min. */
-static int
-parse_num(const char *v, double min, int min_open, double max, double *out,
-          char *why, size_t whylen)
-{
-	char *end;
-	double d;
-
-	errno = 0;
-	d = strtod(v, &end);
-	if (v[0] == '\0' || isspace((unsigned char)v[0]) || *end != '\0' ||
-	    !isfinite(d) || errno == ERANGE ||
-	    /* strtod also takes hex floats, "inf" and "nan": decimal only */
-	    strpbrk(v, "xXiInN") != NULL)
-		return why_set(why, whylen, "not a number");
-	if (d < min || (min_open && d <= min) || d > max)
-		return why_set(why, whylen, "out of range (%s%g..%g)",
-		    min_open ? "more than " : "", min, max);
-	*out = d;
-	return 0;
-}
-
-/* parse_duration: seconds, a decimal number with an optional unit s, m, h
- * or d; every duration setting takes this form. */
-static int
-parse_duration(const char *v, double min, int min_open, double max,
-               double *out, char *why, size_t whylen)
-{
-	static const struct { char unit; double mult; } units[] = {
-		{ 's', 1 }, { 'm', 60 }, { 'h', 3600 }, { 'd', 86400 },
-	};
-	char num[64];
-	size_t n = strlen(v);
-	double mult = 1, d = 0;
-
-	for (size_t i = 0; n > 1 && i < 4; i++) {
-		if (v[n - 1] == units[i].unit) {
-			mult = units[i].mult;
-			n--;
-			break;
-		}
-	}
-	if (n >= sizeof(num))
-		return why_set(why, whylen, "not a number");
-	memcpy(num, v, n);
-	num[n] = '\0';
-	if (parse_num(num, -1e300, 0, 1e300, &d, why, whylen) == -1)
-		return -1;
-	d *= mult;
-	if (d < min || (min_open && d <= min) || d > max)
-		return why_set(why, whylen, "out of range (%s%g..%g seconds; "
-		    "s, m, h, d allowed)", min_open ? "more than " : "", min, max);
-	*out = d;
-	return 0;
-}
-
-/* parse_size: a byte count, optionally with a K, M or G suffix (powers of
- * 1024), in [min, max]; every size setting takes this form. */
-static int
-parse_size(const char *v, long long min, long long max, long long *out,
-           char *why, size_t whylen)
-{
-	char num[32];
-	size_t n = strlen(v);
-	long long mult = 1, x = 0;
-
-	if (n > 0 && strchr("kKmMgG", v[n - 1]) != NULL) {
-		mult = strchr("kK", v[n - 1]) ? 1024 :
-		    strchr("mM", v[n - 1]) ? MiB : GiB;
-		n--;
-	}
-	if (n == 0 || n >= sizeof(num))
-		return why_set(why, whylen,
-		    "not a size (bytes, or a number with K, M or G)");
-	memcpy(num, v, n);
-	num[n] = '\0';
-	if (parse_ll(num, 0, max, &x, why, whylen) == -1 ||
-	    x > max / mult || x * mult < min)
-		return why_set(why, whylen, "%s (%lld..%lld bytes; K, M, G "
-		    "allowed)", strcmp(why, "not a number") == 0 ?
-		    "not a size" : "out of range", min, max);
-	*out = x * mult;
-	return 0;
-}
-
-static int
-parse_bool(const char *v, int *out, char *why, size_t whylen)
-{
-	static const char *const yes[] = { "yes", "true", "on", "1" };
-	static const char *const no[] = { "no", "false", "off", "0" };
-
-	for (size_t i = 0; i < 4; i++) {
-		if (strcasecmp(v, yes[i]) == 0) {
-			*out = 1;
-			return 0;
-		}
-		if (strcasecmp(v, no[i]) == 0) {
-			*out = 0;
-			return 0;
-		}
-	}
-	return why_set(why, whylen,
-	    "not a boolean (yes/no, true/false, on/off, 1/0)");
-}
-
-typedef int list_item_fn(void *arg, const char *item, char *why,
-                         size_t whylen);
-
-/* parse_list: the one parser of comma lists: items separated by commas,
- * blanks around them dropped, none empty; "" is no item when allow_empty. */
-static int
-parse_list(const char *v, int allow_empty, list_item_fn *fn, void *arg,
-           char *why, size_t whylen)
-{
-	const char *p = v;
-
-	if (v[strspn(v, " \t")] == '\0') {
-		if (allow_empty)
-			return 0;
-		return why_set(why, whylen, "empty list");
-	}
-	for (;;) {
-		char item[CONFIG_NAME_MAX * 2];
-		const char *s = p + strspn(p, " \t"), *e = s + strcspn(s, ",");
-		size_t len;
-
-		p = e;
-		while (e > s && (e[-1] == ' ' || e[-1] == '\t'))
-			e--;
-		len = (size_t)(e - s);
-		if (len == 0)
-			return why_set(why, whylen, "empty entry");
-		if (len >= sizeof(item))
-			return why_set(why, whylen, "entry longer than %zu "
-			    "characters", sizeof(item) - 1);
-		memcpy(item, s, len);
-		item[len] = '\0';
-		if (fn(arg, item, why, whylen) == -1)
-			return -1;
-		if (*p == '\0')
-			return 0;
-		p++;                        /* the comma */
-	}
-}
-
-static int
-check_path(const char *v, size_t max, int absolute, char *why, size_t whylen)
-{
-	if (v[0] == '\0')
-		return why_set(why, whylen, "empty path");
-	if (absolute && v[0] != '/')
-		return why_set(why, whylen, "not an absolute path");
-	if (strlen(v) > max)
-		return why_set(why, whylen, "path longer than %zu bytes", max);
-	return 0;
-}
-
 /* ---- [access] ----------------------------------------------------------- */
 
 static int
@@ -297,16 +86,16 @@ acl_item(void *arg, const char *name, char *why, size_t whylen)
 		return 0;
 	}
 	if ((group ? n->ngids : n->nuids) == CONFIG_MAX_ACL)
-		return why_set(why, whylen, "more than %d %s", CONFIG_MAX_ACL,
+		return cv_why(why, whylen, "more than %d %s", CONFIG_MAX_ACL,
 		    group ? "groups" : "users");
-	if (!valid_name(name + group, "_.-"))
-		return why_set(why, whylen, "bad %s name '%s'",
+	if (!cv_valid_name(name + group, "_.-"))
+		return cv_why(why, whylen, "bad %s name '%s'",
 		    group ? "group" : "user", name);
 	if (strspn(name + group, "0123456789") == len - (size_t)group) {
 		errno = 0;
 		id = strtoul(name + group, &end, 10);
 		if (errno == ERANGE || id >= (unsigned long)(uid_t)-1)
-			return why_set(why, whylen, "bad id '%s'", name);
+			return cv_why(why, whylen, "bad id '%s'", name);
 		if (group)
 			n->gids[n->ngids++] = (gid_t)id;
 		else
@@ -315,13 +104,13 @@ acl_item(void *arg, const char *name, char *why, size_t whylen)
 		struct group *gr = getgrnam(name + 1);
 
 		if (gr == NULL)
-			return why_set(why, whylen, "no such group '%s'", name + 1);
+			return cv_why(why, whylen, "no such group '%s'", name + 1);
 		n->gids[n->ngids++] = gr->gr_gid;
 	} else {
 		struct passwd *pw = getpwnam(name);
 
 		if (pw == NULL)
-			return why_set(why, whylen, "no such user '%s'", name);
+			return cv_why(why, whylen, "no such user '%s'", name);
 		n->uids[n->nuids++] = pw->pw_uid;
 	}
 	return 0;
@@ -335,7 +124,7 @@ set_acl(void *obj, const char *v, char *why, size_t whylen)
 	struct acl n;
 
 	memset(&n, 0, sizeof(n));
-	if (parse_list(v, 1, acl_item, &n, why, whylen) == -1)
+	if (cv_parse_list(v, 1, acl_item, &n, why, whylen) == -1)
 		return -1;
 	*(struct acl *)obj = n;
 	return 0;
@@ -386,40 +175,40 @@ check_redis(const char *v, char *why, size_t whylen)
 static int
 check_socket(const char *v, char *why, size_t whylen)
 {
-	return check_path(v, SUN_PATH_MAX, 0, why, whylen);
+	return cv_check_path(v, SUN_PATH_MAX, 0, why, whylen);
 }
 
 static int
 check_any_path(const char *v, char *why, size_t whylen)
 {
-	return check_path(v, CONFIG_MAX_PATH, 0, why, whylen);
+	return cv_check_path(v, CONFIG_MAX_PATH, 0, why, whylen);
 }
 
 static int
 check_abs_path(const char *v, char *why, size_t whylen)
 {
-	return check_path(v, CONFIG_MAX_PATH, 1, why, whylen);
+	return cv_check_path(v, CONFIG_MAX_PATH, 1, why, whylen);
 }
 
 static int
 check_user(const char *v, char *why, size_t whylen)
 {
-	return valid_name(v, "_.-") ? 0 : why_set(why, whylen, "bad user name");
+	return cv_valid_name(v, "_.-") ? 0 : cv_why(why, whylen, "bad user name");
 }
 
 static int
 check_group(const char *v, char *why, size_t whylen)
 {
-	return valid_name(v, "_.-") ? 0 : why_set(why, whylen, "bad group name");
+	return cv_valid_name(v, "_.-") ? 0 : cv_why(why, whylen, "bad group name");
 }
 
 /* check_key_name: no braces, they would break the {ns} hash tag */
 static int
 check_key_name(const char *v, char *why, size_t whylen)
 {
-	if (valid_name(v, TYPE_CHARS))
+	if (cv_valid_name(v, TYPE_CHARS))
 		return 0;
-	return why_set(why, whylen, "expected 1..%d of A-Z a-z 0-9 _ . : -",
+	return cv_why(why, whylen, "expected 1..%d of A-Z a-z 0-9 _ . : -",
 	    CONFIG_NAME_MAX);
 }
 
@@ -430,10 +219,10 @@ set_mode(void *obj, const char *v, char *why, size_t whylen)
 	unsigned long m;
 
 	if (n == 0 || n > 5 || strspn(v, "01234567") != n)
-		return why_set(why, whylen, "not an octal mode");
+		return cv_why(why, whylen, "not an octal mode");
 	m = strtoul(v, NULL, 8);
 	if (m > 07777)
-		return why_set(why, whylen, "out of range (0..07777)");
+		return cv_why(why, whylen, "out of range (0..07777)");
 	*(mode_t *)obj = (mode_t)m;
 	return 0;
 }
@@ -449,14 +238,14 @@ queue_item(void *arg, const char *name, char *why, size_t whylen)
 	struct queue_list *l = arg;
 
 	if (l->n == CONFIG_MAX_QUEUES)
-		return why_set(why, whylen, "more than %d queues",
+		return cv_why(why, whylen, "more than %d queues",
 		    CONFIG_MAX_QUEUES);
-	if (!valid_name(name, QUEUE_CHARS))
-		return why_set(why, whylen,
+	if (!cv_valid_name(name, QUEUE_CHARS))
+		return cv_why(why, whylen,
 		    "bad queue name '%s' (use A-Z a-z 0-9 _ . -)", name);
 	for (int i = 0; i < l->n; i++)
 		if (strcmp(l->q[i], name) == 0)
-			return why_set(why, whylen, "queue '%s' listed twice",
+			return cv_why(why, whylen, "queue '%s' listed twice",
 			    name);
 	snprintf(l->q[l->n++], sizeof(l->q[0]), "%s", name);
 	return 0;
@@ -470,7 +259,7 @@ set_queues(void *obj, const char *v, char *why, size_t whylen)
 	struct queue_list l;
 
 	l.n = 0;
-	if (parse_list(v, 0, queue_item, &l, why, whylen) == -1)
+	if (cv_parse_list(v, 0, queue_item, &l, why, whylen) == -1)
 		return -1;
 	memcpy(cfg->queues, l.q, sizeof(l.q));
 	cfg->nqueues = l.n;
@@ -490,7 +279,7 @@ set_log_level(void *obj, const char *v, char *why, size_t whylen)
 			return 0;
 		}
 	}
-	return why_set(why, whylen,
+	return cv_why(why, whylen,
 	    "expected error, warning, notice, info or debug");
 }
 
@@ -498,7 +287,7 @@ static int
 set_log_target(void *obj, const char *v, char *why, size_t whylen)
 {
 	if (strcmp(v, "stderr") != 0 && strcmp(v, "syslog") != 0)
-		return why_set(why, whylen, "expected stderr or syslog");
+		return cv_why(why, whylen, "expected stderr or syslog");
 	*(int *)obj = v[1] == 'y';
 	return 0;
 }
@@ -525,7 +314,7 @@ set_handler(void *obj, const char *v, char *why, size_t whylen)
 			return 0;
 		}
 	}
-	return why_set(why, whylen, "expected exec, http or builtin");
+	return cv_why(why, whylen, "expected exec, http or builtin");
 }
 
 /* split_words: whitespace-separated words, "double quotes" group (with \"
@@ -538,7 +327,7 @@ split_words(const char *v, char **argv, char *why, size_t whylen)
 	int n = 0;
 
 	if (buf == NULL)
-		return why_set(why, whylen, "out of memory");
+		return cv_why(why, whylen, "out of memory");
 	for (;;) {
 		size_t o = 0;
 		int inq = 0;
@@ -560,16 +349,16 @@ split_words(const char *v, char **argv, char *why, size_t whylen)
 			}
 		}
 		if (inq) {
-			why_set(why, whylen, "unterminated quote");
+			cv_why(why, whylen, "unterminated quote");
 			goto fail;
 		}
 		if (n == CONFIG_MAX_ARGV) {
-			why_set(why, whylen, "more than %d arguments",
+			cv_why(why, whylen, "more than %d arguments",
 			    CONFIG_MAX_ARGV);
 			goto fail;
 		}
 		if ((argv[n] = strndup(buf, o)) == NULL) {
-			why_set(why, whylen, "out of memory");
+			cv_why(why, whylen, "out of memory");
 			goto fail;
 		}
 		argv[++n] = NULL;
@@ -592,20 +381,20 @@ json_words(const char *v, char **argv, char *why, size_t whylen)
 	int n = 0;
 
 	if ((a = json_loads(v, 0, &jerr)) == NULL)
-		return why_set(why, whylen, "bad JSON array: %s", jerr.text);
+		return cv_why(why, whylen, "bad JSON array: %s", jerr.text);
 	if (!json_is_array(a) || json_array_size(a) > CONFIG_MAX_ARGV) {
 		json_decref(a);
-		return why_set(why, whylen, "expected a JSON array of at most "
+		return cv_why(why, whylen, "expected a JSON array of at most "
 		    "%d strings", CONFIG_MAX_ARGV);
 	}
 	json_array_foreach(a, i, e) {
 		if (!json_is_string(e) ||
 		    strlen(json_string_value(e)) != json_string_length(e)) {
-			why_set(why, whylen, "element %zu is not a string", i);
+			cv_why(why, whylen, "element %zu is not a string", i);
 			goto fail;
 		}
 		if ((argv[n] = strdup(json_string_value(e))) == NULL) {
-			why_set(why, whylen, "out of memory");
+			cv_why(why, whylen, "out of memory");
 			goto fail;
 		}
 		argv[++n] = NULL;
@@ -629,12 +418,12 @@ set_command(void *obj, const char *v, char *why, size_t whylen)
 		return -1;
 	if (n == 0 || argv[0] == NULL || argv[0][0] == '\0') {
 		free_argv(argv);
-		return why_set(why, whylen, "empty command");
+		return cv_why(why, whylen, "empty command");
 	}
 	/* the worker calls execve: there is no PATH search */
 	if (strchr(argv[0], '/') == NULL) {
 		free_argv(argv);
-		return why_set(why, whylen, "the program must be a path such "
+		return cv_why(why, whylen, "the program must be a path such "
 		    "as /usr/bin/NAME (no PATH search)");
 	}
 	free_argv(dst);
@@ -651,14 +440,14 @@ set_builtin(void *obj, const char *v, char *why, size_t whylen)
 			return 0;
 		}
 	}
-	return why_set(why, whylen, "expected noop, echo, sleep or fail");
+	return cv_why(why, whylen, "expected noop, echo, sleep or fail");
 }
 
 static int
 set_queue(void *obj, const char *v, char *why, size_t whylen)
 {
-	if (v[0] != '\0' && !valid_name(v, QUEUE_CHARS))
-		return why_set(why, whylen, "bad queue name");
+	if (v[0] != '\0' && !cv_valid_name(v, QUEUE_CHARS))
+		return cv_why(why, whylen, "bad queue name");
 	snprintf(obj, CONFIG_NAME_MAX + 1, "%s", v);
 	return 0;
 }
@@ -669,11 +458,11 @@ backoff_item(void *arg, const char *item, char *why, size_t whylen)
 	struct job_type *t = arg;
 
 	if (t->backoff_count == CONFIG_MAX_BACKOFF)
-		return why_set(why, whylen, "more than %d intervals",
+		return cv_why(why, whylen, "more than %d intervals",
 		    CONFIG_MAX_BACKOFF);
-	if (parse_duration(item, 0, 0, 7 * DAY,
+	if (cv_parse_duration(item, 0, 0, 7 * DAY,
 	    &t->backoff_list[t->backoff_count], why, whylen) == -1)
-		return why_set(why, whylen, "expected 'exponential' or a list "
+		return cv_why(why, whylen, "expected 'exponential' or a list "
 		    "of durations (0..%lld seconds each)", 7 * DAY);
 	t->backoff_count++;
 	return 0;
@@ -690,10 +479,10 @@ set_backoff(void *obj, const char *v, char *why, size_t whylen)
 		return 0;
 	}
 	n.backoff_count = 0;
-	if (parse_list(v, 0, backoff_item, &n, why, whylen) == -1) {
+	if (cv_parse_list(v, 0, backoff_item, &n, why, whylen) == -1) {
 		if (strcmp(why, "empty entry") == 0 ||
 		    strcmp(why, "empty list") == 0)
-			why_set(why, whylen, "expected 'exponential' or a "
+			cv_why(why, whylen, "expected 'exponential' or a "
 			    "list of durations");
 		return -1;
 	}
@@ -709,13 +498,13 @@ static int
 env_name_ok(const char *v, size_t len, char *why, size_t whylen)
 {
 	if (len == 0 || !(isalpha((unsigned char)v[0]) || v[0] == '_'))
-		return why_set(why, whylen, "bad variable name");
+		return cv_why(why, whylen, "bad variable name");
 	for (size_t i = 0; i < len; i++)
 		if (!isascii((unsigned char)v[i]) ||
 		    !(isalnum((unsigned char)v[i]) || v[i] == '_'))
-			return why_set(why, whylen, "bad variable name");
+			return cv_why(why, whylen, "bad variable name");
 	if (len >= 5 && strncmp(v, "JOBD_", 5) == 0)
-		return why_set(why, whylen, "JOBD_* variables are set by jobd");
+		return cv_why(why, whylen, "JOBD_* variables are set by jobd");
 	return 0;
 }
 
@@ -735,17 +524,17 @@ env_put(char **list, const char *v, int keep, char *why, size_t whylen)
 			char *s = strdup(v);
 
 			if (s == NULL)
-				return why_set(why, whylen, "out of memory");
+				return cv_why(why, whylen, "out of memory");
 			free(list[n]);
 			list[n] = s;
 		}
 		return 0;
 	}
 	if (n == CONFIG_MAX_ARGV)
-		return why_set(why, whylen, "more than %d variables",
+		return cv_why(why, whylen, "more than %d variables",
 		    CONFIG_MAX_ARGV);
 	if ((list[n] = strdup(v)) == NULL)
-		return why_set(why, whylen, "out of memory");
+		return cv_why(why, whylen, "out of memory");
 	list[n + 1] = NULL;
 	return 0;
 }
@@ -758,7 +547,7 @@ set_env(void *obj, const char *v, char *why, size_t whylen)
 	if (v[0] == '\0')
 		return 0;               /* "env =": nothing more */
 	if (eq == NULL || eq == v)
-		return why_set(why, whylen, "expected NAME=VALUE");
+		return cv_why(why, whylen, "expected NAME=VALUE");
 	if (env_name_ok(v, (size_t)(eq - v), why, whylen) == -1)
 		return -1;
 	return env_put(obj, v, 0, why, whylen);
@@ -775,7 +564,7 @@ env_pass_item(void *arg, const char *name, char *why, size_t whylen)
 static int
 set_env_pass(void *obj, const char *v, char *why, size_t whylen)
 {
-	return parse_list(v, 1, env_pass_item, obj, why, whylen);
+	return cv_parse_list(v, 1, env_pass_item, obj, why, whylen);
 }
 
 static int
@@ -788,14 +577,14 @@ check_url(const char *v, char *why, size_t whylen)
 	else if (strncmp(v, "https://", 8) == 0)
 		host = v + 8;
 	else
-		return why_set(why, whylen, "expected an http:// or https:// URL");
+		return cv_why(why, whylen, "expected an http:// or https:// URL");
 	if (*host == '\0' || *host == '/' || *host == ':')
-		return why_set(why, whylen, "missing host");
+		return cv_why(why, whylen, "missing host");
 	if (strlen(v) > CONFIG_MAX_URL)
-		return why_set(why, whylen, "longer than %d bytes", CONFIG_MAX_URL);
+		return cv_why(why, whylen, "longer than %d bytes", CONFIG_MAX_URL);
 	for (const char *p = v; *p != '\0'; p++)
 		if ((unsigned char)*p <= ' ' || *p == 0x7f)
-			return why_set(why, whylen, "blank or control character");
+			return cv_why(why, whylen, "blank or control character");
 	return 0;
 }
 
@@ -1063,7 +852,7 @@ row_apply(const struct row *r, void *base, const char *v, char *why,
 {
 	char *p = (char *)base + r->off;
 	long long ll = 0;
-	double d = 0;     /* set by parse_duration; the analyzer cannot tell */
+	double d = 0;     /* set by cv_parse_duration; the analyzer cannot tell */
 
 	if ((r->flags & F_ZERO) && strcmp(v, "0") == 0) {
 		if (r->kind == R_INT)
@@ -1074,9 +863,9 @@ row_apply(const struct row *r, void *base, const char *v, char *why,
 	}
 	switch (r->kind) {
 	case R_BOOL:
-		return parse_bool(v, (int *)p, why, whylen);
+		return cv_parse_bool(v, (int *)p, why, whylen);
 	case R_INT:
-		if (parse_ll(v, (long long)r->min, (long long)r->max, &ll, why,
+		if (cv_parse_ll(v, (long long)r->min, (long long)r->max, &ll, why,
 		    whylen) == -1)
 			return -1;
 		if (r->flags & F_LL)
@@ -1085,7 +874,7 @@ row_apply(const struct row *r, void *base, const char *v, char *why,
 			*(int *)p = (int)ll;
 		return 0;
 	case R_SIZE:
-		if (parse_size(v, (long long)r->min, (long long)r->max, &ll, why,
+		if (cv_parse_size(v, (long long)r->min, (long long)r->max, &ll, why,
 		    whylen) == -1)
 			return -1;
 		if (r->flags & F_SIZET)
@@ -1094,7 +883,7 @@ row_apply(const struct row *r, void *base, const char *v, char *why,
 			*(long long *)p = ll;
 		return 0;
 	case R_DURATION:
-		if (parse_duration(v, r->min, (r->flags & F_OPEN) != 0, r->max,
+		if (cv_parse_duration(v, r->min, (r->flags & F_OPEN) != 0, r->max,
 		    &d, why, whylen) == -1)
 			return -1;
 		if (!(r->flags & F_WHOLE)) {
@@ -1102,7 +891,7 @@ row_apply(const struct row *r, void *base, const char *v, char *why,
 			return 0;
 		}
 		if (d != floor(d))
-			return why_set(why, whylen,
+			return cv_why(why, whylen,
 			    "not a number of whole seconds");
 		*(long long *)p = (long long)d;
 		return 0;
@@ -1113,7 +902,7 @@ row_apply(const struct row *r, void *base, const char *v, char *why,
 			if (r->check != NULL && r->check(v, why, whylen) == -1)
 				return -1;
 			if ((s = strdup(v)) == NULL)
-				return why_set(why, whylen, "out of memory");
+				return cv_why(why, whylen, "out of memory");
 		}
 		free(*(char **)p);
 		*(char **)p = s;
@@ -1122,7 +911,7 @@ row_apply(const struct row *r, void *base, const char *v, char *why,
 	case R_FUNC:
 		return r->set(r->flags & F_SELF ? base : p, v, why, whylen);
 	}
-	return why_set(why, whylen, "bad row");
+	return cv_why(why, whylen, "bad row");
 }
 
 /* ---- types ---------------------------------------------------------------- */
@@ -1182,14 +971,14 @@ type_check(const struct config *cfg, const struct job_type *t,
 
 	if (!has[t->kind]) {
 		*key = needs[t->kind];
-		return why_set(why, whylen, "required for handler %s%s",
+		return cv_why(why, whylen, "required for handler %s%s",
 		    kind_names[t->kind], t->kind == HANDLER_BUILTIN ?
 		    " (noop, echo, sleep or fail)" : "");
 	}
 	for (int k = 0; k < 3; k++) {
 		if (k != (int)t->kind && has[k]) {
 			*key = needs[k];
-			return why_set(why, whylen, "only for handler %s",
+			return cv_why(why, whylen, "only for handler %s",
 			    kind_names[k]);
 		}
 	}
@@ -1198,11 +987,11 @@ type_check(const struct config *cfg, const struct job_type *t,
 		*key = t->persistent ? "persistent" : t->limit_cpu != 0 ?
 		    "limit_cpu" : t->limit_memory != 0 ? "limit_memory" :
 		    "limit_files";
-		return why_set(why, whylen, "only for handler exec");
+		return cv_why(why, whylen, "only for handler exec");
 	}
 	if (t->queue[0] != '\0' && config_queue_index(cfg, t->queue) < 0) {
 		*key = "queue";
-		return why_set(why, whylen,
+		return cv_why(why, whylen,
 		    "not one of the configured queues: '%s'", t->queue);
 	}
 	return 0;
@@ -1274,7 +1063,7 @@ set_one(struct config *cfg, const char *section, const char *key,
 	} else if (strncmp(section, "type:", 5) == 0) {
 		const struct job_type *t;
 
-		if (!valid_name(section + 5, TYPE_CHARS)) {
+		if (!cv_valid_name(section + 5, TYPE_CHARS)) {
 			snprintf(err, errlen, "%s%s[%.*s]: bad type name (1..%d "
 			    "of A-Z a-z 0-9 _ . : -)", pfx, sep,
 			    CONFIG_NAME_MAX + 5, section, CONFIG_NAME_MAX);
@@ -1820,7 +1609,7 @@ inherit(struct config *cfg, int ti, char *err, size_t errlen)
 			if (r->flags & F_ADD) {
 				rc = strcmp(r->name, "env") == 0 ?
 				    env_put(list, n->value, 1, why, sizeof(why)) :
-				    parse_list(n->value, 1, env_pass_item, list,
+				    cv_parse_list(n->value, 1, env_pass_item, list,
 				    why, sizeof(why));
 			} else {
 				rc = row_apply(r, t, n->value, why,
@@ -1850,7 +1639,7 @@ pass_env(struct job_type *t, char *why, size_t whylen)
 		if (v == NULL)
 			continue;
 		if (asprintf(&kv, "%s=%s", t->env_pass[i], v) == -1)
-			return why_set(why, whylen, "out of memory");
+			return cv_why(why, whylen, "out of memory");
 		rc = env_put(t->env, kv, 0, why, whylen);
 		free(kv);
 		if (rc == -1)

@@ -1,0 +1,276 @@
+/* test_config_value.c: the setting value parsers on their own. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <string.h>
+
+#include "config.h"
+#include "config_value.h"
+
+static char why[256];
+
+#define BAD(call, needle) do { \
+	why[0] = '\0'; \
+	assert_int_equal((call), -1); \
+	if (strstr(why, (needle)) == NULL) \
+		fail_msg("'%s' lacks '%s'", why, (needle)); \
+} while (0)
+
+#define GiB (1024LL * 1024 * 1024)
+
+static void
+test_size(void **state)
+{
+	long long x = -7;
+
+	(void)state;
+	assert_int_equal(cv_parse_size("0", 0, GiB, &x, why, sizeof(why)), 0);
+	assert_int_equal(x, 0);
+	assert_int_equal(cv_parse_size("123", 0, GiB, &x, why, sizeof(why)), 0);
+	assert_int_equal(x, 123);
+	assert_int_equal(cv_parse_size("2k", 0, GiB, &x, why, sizeof(why)), 0);
+	assert_int_equal(x, 2048);
+	assert_int_equal(cv_parse_size("3M", 0, GiB, &x, why, sizeof(why)), 0);
+	assert_int_equal(x, 3 * 1024 * 1024);
+	assert_int_equal(cv_parse_size("1G", 0, GiB, &x, why, sizeof(why)), 0);
+	assert_int_equal(x, GiB);
+	/* bounds are inclusive, and checked after the suffix */
+	BAD(cv_parse_size("2G", 0, GiB, &x, why, sizeof(why)),
+	    "out of range (0..1073741824 bytes");
+	BAD(cv_parse_size("1K", 2048, GiB, &x, why, sizeof(why)),
+	    "out of range");
+	assert_int_equal(x, GiB);  /* unchanged by the failures */
+	/* overflow: of the number, and of number times suffix */
+	BAD(cv_parse_size("99999999999999999999G", 0, GiB, &x, why,
+	    sizeof(why)), "out of range");
+	BAD(cv_parse_size("9223372036854775807G", 0, 1LL << 62, &x, why,
+	    sizeof(why)), "out of range");
+	BAD(cv_parse_size("9999999999999999999999999999999999999", 0, GiB, &x,
+	    why, sizeof(why)), "not a size");
+	/* garbage */
+	BAD(cv_parse_size("", 0, GiB, &x, why, sizeof(why)), "not a size");
+	BAD(cv_parse_size("K", 0, GiB, &x, why, sizeof(why)), "not a size");
+	BAD(cv_parse_size("1T", 0, GiB, &x, why, sizeof(why)), "not a size");
+	BAD(cv_parse_size("1KB", 0, GiB, &x, why, sizeof(why)), "not a size");
+	BAD(cv_parse_size("-1", 0, GiB, &x, why, sizeof(why)), "out of range");
+	BAD(cv_parse_size(" 1", 0, GiB, &x, why, sizeof(why)), "not a size");
+	BAD(cv_parse_size("1 K", 0, GiB, &x, why, sizeof(why)), "not a size");
+	BAD(cv_parse_size("1.5M", 0, GiB, &x, why, sizeof(why)), "not a size");
+	BAD(cv_parse_size("0x10", 0, GiB, &x, why, sizeof(why)), "not a size");
+	assert_int_equal(x, GiB);
+}
+
+static void
+test_duration(void **state)
+{
+	double d = -7;
+
+	(void)state;
+	assert_int_equal(cv_parse_duration("30", 0, 0, 86400, &d, why,
+	    sizeof(why)), 0);
+	assert_true(d == 30);
+	assert_int_equal(cv_parse_duration("1.5s", 0, 0, 86400, &d, why,
+	    sizeof(why)), 0);
+	assert_true(d == 1.5);
+	assert_int_equal(cv_parse_duration("2m", 0, 0, 86400, &d, why,
+	    sizeof(why)), 0);
+	assert_true(d == 120);
+	assert_int_equal(cv_parse_duration("0.5h", 0, 0, 86400, &d, why,
+	    sizeof(why)), 0);
+	assert_true(d == 1800);
+	assert_int_equal(cv_parse_duration("1d", 0, 0, 86400, &d, why,
+	    sizeof(why)), 0);
+	assert_true(d == 86400);
+	/* bounds: closed, or open at min */
+	BAD(cv_parse_duration("2d", 0, 0, 86400, &d, why, sizeof(why)),
+	    "out of range (0..86400 seconds");
+	BAD(cv_parse_duration("0", 0, 1, 86400, &d, why, sizeof(why)),
+	    "out of range (more than 0..86400");
+	BAD(cv_parse_duration("-1s", 0, 0, 86400, &d, why, sizeof(why)),
+	    "out of range");
+	BAD(cv_parse_duration("1e400", 0, 0, 86400, &d, why, sizeof(why)),
+	    "not a number");
+	BAD(cv_parse_duration("99999999999999999999d", 0, 0, 86400, &d, why,
+	    sizeof(why)), "out of range");
+	/* garbage */
+	BAD(cv_parse_duration("", 0, 0, 86400, &d, why, sizeof(why)),
+	    "not a number");
+	BAD(cv_parse_duration("s", 0, 0, 86400, &d, why, sizeof(why)),
+	    "not a number");
+	BAD(cv_parse_duration("2w", 0, 0, 86400, &d, why, sizeof(why)),
+	    "not a number");
+	BAD(cv_parse_duration("1ms", 0, 0, 86400, &d, why, sizeof(why)),
+	    "not a number");
+	BAD(cv_parse_duration("inf", 0, 0, 86400, &d, why, sizeof(why)),
+	    "not a number");
+	BAD(cv_parse_duration("nan", 0, 0, 86400, &d, why, sizeof(why)),
+	    "not a number");
+	BAD(cv_parse_duration("0x10", 0, 0, 86400, &d, why, sizeof(why)),
+	    "not a number");
+	BAD(cv_parse_duration(" 1", 0, 0, 86400, &d, why, sizeof(why)),
+	    "not a number");
+	assert_true(d == 86400);
+}
+
+static void
+test_numbers(void **state)
+{
+	long long n = -7;
+	double d = -7;
+
+	(void)state;
+	assert_int_equal(cv_parse_ll("-5", -10, 10, &n, why, sizeof(why)), 0);
+	assert_int_equal(n, -5);
+	BAD(cv_parse_ll("11", -10, 10, &n, why, sizeof(why)),
+	    "out of range (-10..10)");
+	BAD(cv_parse_ll("99999999999999999999", 0, 10, &n, why, sizeof(why)),
+	    "out of range");
+	BAD(cv_parse_ll("", 0, 10, &n, why, sizeof(why)), "not a number");
+	BAD(cv_parse_ll("1x", 0, 10, &n, why, sizeof(why)), "not a number");
+	BAD(cv_parse_ll(" 1", 0, 10, &n, why, sizeof(why)), "not a number");
+	assert_int_equal(n, -5);
+	assert_int_equal(cv_parse_num("0.25", 0, 1, 1, &d, why, sizeof(why)),
+	    0);
+	assert_true(d == 0.25);
+	BAD(cv_parse_num("0", 0, 1, 1, &d, why, sizeof(why)),
+	    "out of range (more than 0..1)");
+	BAD(cv_parse_num("0x1p3", 0, 0, 100, &d, why, sizeof(why)),
+	    "not a number");
+	BAD(cv_parse_num("INF", 0, 0, 100, &d, why, sizeof(why)),
+	    "not a number");
+	assert_true(d == 0.25);
+}
+
+static void
+test_bool(void **state)
+{
+	static const char *const yes[] = { "yes", "TRUE", "On", "1" };
+	static const char *const no[] = { "no", "false", "OFF", "0" };
+	int b = -1;
+
+	(void)state;
+	for (int i = 0; i < 4; i++) {
+		assert_int_equal(cv_parse_bool(yes[i], &b, why, sizeof(why)), 0);
+		assert_int_equal(b, 1);
+		assert_int_equal(cv_parse_bool(no[i], &b, why, sizeof(why)), 0);
+		assert_int_equal(b, 0);
+	}
+	BAD(cv_parse_bool("", &b, why, sizeof(why)), "not a boolean");
+	BAD(cv_parse_bool("y", &b, why, sizeof(why)), "not a boolean");
+	BAD(cv_parse_bool("yes ", &b, why, sizeof(why)), "not a boolean");
+	BAD(cv_parse_bool("2", &b, why, sizeof(why)), "not a boolean");
+	assert_int_equal(b, 0);
+}
+
+struct items {
+	int n;
+	char got[8][CONFIG_NAME_MAX * 2];
+};
+
+static int
+collect(void *arg, const char *item, char *w, size_t wlen)
+{
+	struct items *it = arg;
+
+	if (strcmp(item, "refuse") == 0)
+		return cv_why(w, wlen, "refused '%s'", item);
+	strcpy(it->got[it->n++], item);
+	return 0;
+}
+
+static void
+test_list(void **state)
+{
+	struct items it;
+	char longer[CONFIG_NAME_MAX * 2 + 2];
+
+	(void)state;
+	memset(&it, 0, sizeof(it));
+	assert_int_equal(cv_parse_list(" a ,b\t,  c d", 0, collect, &it, why,
+	    sizeof(why)), 0);
+	assert_int_equal(it.n, 3);
+	assert_string_equal(it.got[0], "a");
+	assert_string_equal(it.got[1], "b");
+	assert_string_equal(it.got[2], "c d");
+	/* empty lists: allowed or not */
+	memset(&it, 0, sizeof(it));
+	assert_int_equal(cv_parse_list("", 1, collect, &it, why, sizeof(why)),
+	    0);
+	assert_int_equal(cv_parse_list(" \t", 1, collect, &it, why,
+	    sizeof(why)), 0);
+	assert_int_equal(it.n, 0);
+	BAD(cv_parse_list("", 0, collect, &it, why, sizeof(why)), "empty list");
+	BAD(cv_parse_list("a,,b", 1, collect, &it, why, sizeof(why)),
+	    "empty entry");
+	BAD(cv_parse_list("a,", 1, collect, &it, why, sizeof(why)),
+	    "empty entry");
+	BAD(cv_parse_list(",a", 1, collect, &it, why, sizeof(why)),
+	    "empty entry");
+	BAD(cv_parse_list("a, refuse", 1, collect, &it, why, sizeof(why)),
+	    "refused 'refuse'");
+	memset(longer, 'x', sizeof(longer) - 1);
+	longer[sizeof(longer) - 1] = '\0';
+	BAD(cv_parse_list(longer, 1, collect, &it, why, sizeof(why)),
+	    "entry longer than 127 characters");
+}
+
+static void
+test_names_paths(void **state)
+{
+	char name[CONFIG_NAME_MAX + 2];
+	const char nul[] = "ab\0cd";
+
+	(void)state;
+	assert_true(cv_valid_name("a.b-c_9", "_.-"));
+	assert_false(cv_valid_name("", "_.-"));
+	assert_false(cv_valid_name("a b", "_.-"));
+	assert_false(cv_valid_name("a:b", "_.-"));
+	assert_true(cv_valid_name("a:b", "_.:-"));
+	assert_false(cv_valid_name("caf\xc3\xa9", "_.-"));
+	/* a NUL ends the string: what follows is not seen */
+	assert_true(cv_valid_name(nul, "_.-"));
+	memset(name, 'n', CONFIG_NAME_MAX);
+	name[CONFIG_NAME_MAX] = '\0';
+	assert_true(cv_valid_name(name, "_.-"));
+	name[CONFIG_NAME_MAX] = 'n';
+	name[CONFIG_NAME_MAX + 1] = '\0';
+	assert_false(cv_valid_name(name, "_.-"));
+
+	assert_int_equal(cv_check_path("/a/b", 10, 1, why, sizeof(why)), 0);
+	assert_int_equal(cv_check_path("a/b", 10, 0, why, sizeof(why)), 0);
+	BAD(cv_check_path("a/b", 10, 1, why, sizeof(why)),
+	    "not an absolute path");
+	BAD(cv_check_path("", 10, 0, why, sizeof(why)), "empty path");
+	BAD(cv_check_path("/0123456789", 10, 1, why, sizeof(why)),
+	    "path longer than 10 bytes");
+}
+
+/* cv_why truncates to its buffer and always returns -1 */
+static void
+test_why(void **state)
+{
+	char small[8];
+
+	(void)state;
+	assert_int_equal(cv_why(small, sizeof(small), "%s", "0123456789"), -1);
+	assert_string_equal(small, "0123456");
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_size),
+		cmocka_unit_test(test_duration),
+		cmocka_unit_test(test_numbers),
+		cmocka_unit_test(test_bool),
+		cmocka_unit_test(test_list),
+		cmocka_unit_test(test_names_paths),
+		cmocka_unit_test(test_why),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
