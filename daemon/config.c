@@ -14,19 +14,16 @@
 
 #include <ctype.h>
 #include <errno.h>
-#include <glob.h>
 #include <grp.h>
 #include <limits.h>
 #include <math.h>
 #include <pwd.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
 #include <sys/random.h>
-#include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -34,6 +31,7 @@
 #include <jansson.h>
 
 #include "config_value.h"
+#include "ini.h"
 #include "redis_url.h"
 
 #define MiB (1024LL * 1024)
@@ -41,9 +39,6 @@
 #define DAY 86400LL
 #define YEAR (365 * DAY)
 
-#define CONFIG_MAX_FILE    (4 * MiB)  /* a config file larger is refused */
-#define CONFIG_MAX_LINE    65536
-#define CONFIG_MAX_DEPTH   8          /* include nesting */
 #define CONFIG_MAX_PATH    4095
 #define CONFIG_MAX_URL     2048
 #define CONFIG_MAX_WORKERS 256
@@ -1208,275 +1203,34 @@ config_override(struct config *cfg, const char *arg, char *err, size_t errlen)
 	return set_one(cfg, section, key, eq, where, 0, err, errlen);
 }
 
-/* ---- the INI reader --------------------------------------------------------------- */
+/* ---- from the INI reader --------------------------------------------------- */
 
-struct reader {
-	struct config *cfg;
-	int depth;
-	dev_t devs[CONFIG_MAX_DEPTH + 1];  /* the files being read, for cycles */
-	ino_t inos[CONFIG_MAX_DEPTH + 1];
-	char *err;
-	size_t errlen;
-};
-
-/* A file's position while it is read. */
-struct ini {
-	const char *name;          /* for messages */
-	const char *dir;           /* includes are relative to it */
-	int line;
-	char section[CONFIG_NAME_MAX + 8]; /* "" before the first header */
-	char prev_key[CONFIG_NAME_MAX + 1]; /* for continuation lines */
-};
-
-static int read_file(struct reader *rd, const char *path, const char *section,
-                     const char *where);
+_Static_assert(INI_KEY_MAX == CONFIG_NAME_MAX, "ini.h's key length");
 
 static int
-ini_err(struct reader *rd, struct ini *in, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int
-ini_err(struct reader *rd, struct ini *in, const char *fmt, ...)
+ini_section(void *arg, const char *section, const char *file, int line,
+            char *err, size_t errlen)
 {
-	va_list ap;
-	int n = snprintf(rd->err, rd->errlen, "%s:%d: ", in->name, in->line);
+	char where[CONFIG_MAX_PATH + 32];
 
-	if (n >= 0 && (size_t)n < rd->errlen) {
-		va_start(ap, fmt);
-		vsnprintf(rd->err + n, rd->errlen - (size_t)n, fmt, ap);
-		va_end(ap);
-	}
-	return -1;
-}
-
-/* value_end: a value ends at an inline ';' comment that follows a blank. */
-static char *
-value_end(char *s)
-{
-	for (char *p = s; *p != '\0'; p++)
-		if (*p == ';' && p > s && (p[-1] == ' ' || p[-1] == '\t'))
-			return p;
-	return s + strlen(s);
-}
-
-static char *
-trim(char *s, char *e)
-{
-	while (s < e && isspace((unsigned char)*s))
-		s++;
-	while (e > s && isspace((unsigned char)e[-1]))
-		e--;
-	*e = '\0';
-	return s;
-}
-
-/* do_include: every file GLOB matches, in order, relative to in->dir; a
- * pattern with no wildcard must match a file, one with wildcards may match
- * none (a conf.d that is empty). */
-static int
-do_include(struct reader *rd, struct ini *in, const char *pattern)
-{
-	char path[CONFIG_MAX_PATH + 1], where[CONFIG_MAX_PATH + 32];
-	glob_t g;
-	int rc;
-
-	if (pattern[0] == '\0')
-		return ini_err(rd, in, "include: empty pattern");
-	if (snprintf(path, sizeof(path), "%s%s%s", pattern[0] == '/' ? "" :
-	    in->dir, pattern[0] == '/' ? "" : "/", pattern) >=
-	    (int)sizeof(path))
-		return ini_err(rd, in, "include: path too long");
-	if (rd->depth >= CONFIG_MAX_DEPTH)
-		return ini_err(rd, in, "include: nested more than %d deep",
-		    CONFIG_MAX_DEPTH);
-	rc = glob(path, 0, NULL, &g);
-	if (rc == GLOB_NOMATCH) {
-		globfree(&g);
-		if (strpbrk(pattern, "*?[") != NULL)
-			return 0;
-		return ini_err(rd, in, "include %s: no such file", path);
-	}
-	if (rc != 0) {
-		globfree(&g);
-		return ini_err(rd, in, "include %s: glob failed", path);
-	}
-	snprintf(where, sizeof(where), "%s:%d", in->name, in->line);
-	for (size_t i = 0; i < g.gl_pathc; i++) {
-		if (read_file(rd, g.gl_pathv[i], in->section, where) == -1) {
-			globfree(&g);
-			return -1;
-		}
-	}
-	globfree(&g);
-	return 0;
-}
-
-/* ini_line: one line of a file, as text without its end. */
-static int
-ini_line(struct reader *rd, struct ini *in, char *s, size_t len)
-{
-	char where[CONFIG_MAX_PATH + 32], *e = s + len, *k, *v, *end;
-	int cont = in->prev_key[0] != '\0' && len > 0 &&
-	    isspace((unsigned char)s[0]);
-
-	for (size_t i = 0; i < len; i++)
-		if ((unsigned char)s[i] < ' ' && s[i] != '\t' &&
-		    !(s[i] == '\r' && i == len - 1))
-			return ini_err(rd, in, "NUL or control byte in line");
-	s = trim(s, e);
-	if (s[0] == '\0' || s[0] == ';' || s[0] == '#')
-		return 0;
-	snprintf(where, sizeof(where), "%s:%d", in->name, in->line);
-	if (cont) {                 /* continues the previous value */
-		v = trim(s, value_end(s));
-		return set_one(rd->cfg, in->section, in->prev_key, v, where, 1,
-		    rd->err, rd->errlen);
-	}
-	in->prev_key[0] = '\0';
-	if (s[0] == '[') {
-		end = strchr(s, ']');
-		if (end == NULL || (end[1] != '\0' && end[1 + strspn(end + 1,
-		    " \t")] != ';' && end[1 + strspn(end + 1, " \t")] != '#'))
-			return ini_err(rd, in, "syntax error (expected "
-			    "[section]): '%.60s'", s);
-		*end = '\0';
-		if (strlen(s + 1) >= sizeof(in->section))
-			return ini_err(rd, in, "[%.*s...]: section name too "
-			    "long", CONFIG_NAME_MAX, s + 1);
-		snprintf(in->section, sizeof(in->section), "%s", s + 1);
-		if (strncmp(in->section, "type:", 5) == 0)
-			return set_one(rd->cfg, in->section, NULL, "", where, 1,
-			    rd->err, rd->errlen);
-		if (strcmp(in->section, "jobd") != 0 &&
-		    strcmp(in->section, "access") != 0 &&
-		    strcmp(in->section, "types") != 0)
-			return set_one(rd->cfg, in->section, "", "", where, 1,
-			    rd->err, rd->errlen);
-		return 0;
-	}
-	k = s;
-	end = k + strcspn(k, "=:");
-	if (*end == '\0' || end == k)
-		return ini_err(rd, in, "syntax error (expected [section] or "
-		    "key = value): '%.60s'", s);
-	*end = '\0';
-	k = trim(k, end);
-	v = trim(end + 1, value_end(end + 1));
-	if (k[0] == '\0')
-		return ini_err(rd, in, "syntax error (expected [section] or "
-		    "key = value): '%.60s'", s);
-	if (strcmp(k, "include") == 0)
-		return do_include(rd, in, v);
-	if (in->section[0] == '\0')
-		return ini_err(rd, in, "%s: setting outside of a section: "
-		    "'%.60s'", k, v);
-	if (strlen(k) > CONFIG_NAME_MAX)
-		return ini_err(rd, in, "setting name too long");
-	snprintf(in->prev_key, sizeof(in->prev_key), "%s", k);
-	return set_one(rd->cfg, in->section, k, v, where, 1, rd->err,
-	    rd->errlen);
-}
-
-/* ini_read: the text of one file, line by line; section is where it
- * starts (the including line's section). */
-static int
-ini_read(struct reader *rd, struct ini *in, char *text, size_t len)
-{
-	char *p = text, *end = text + len;
-
-	if (len >= 3 && memcmp(p, "\xEF\xBB\xBF", 3) == 0)
-		p += 3;
-	while (p < end) {
-		char *nl = memchr(p, '\n', (size_t)(end - p));
-		size_t n = nl != NULL ? (size_t)(nl - p) : (size_t)(end - p);
-
-		in->line++;
-		if (n > CONFIG_MAX_LINE)
-			return ini_err(rd, in, "line longer than %d characters",
-			    CONFIG_MAX_LINE);
-		p[n] = '\0';
-		if (ini_line(rd, in, p, n) == -1)
-			return -1;
-		p += n + 1;
-	}
+	snprintf(where, sizeof(where), "%s:%d", file, line);
+	if (strncmp(section, "type:", 5) == 0)
+		return set_one(arg, section, NULL, "", where, 1, err, errlen);
+	if (strcmp(section, "jobd") != 0 && strcmp(section, "access") != 0 &&
+	    strcmp(section, "types") != 0)
+		return set_one(arg, section, "", "", where, 1, err, errlen);
 	return 0;
 }
 
 static int
-read_text(struct reader *rd, char *text, size_t len, const char *name,
-          const char *dir, const char *section)
+ini_setting(void *arg, const char *section, const char *key,
+            const char *value, const char *file, int line, char *err,
+            size_t errlen)
 {
-	struct ini in;
+	char where[CONFIG_MAX_PATH + 32];
 
-	memset(&in, 0, sizeof(in));
-	in.name = name;
-	in.dir = dir;
-	snprintf(in.section, sizeof(in.section), "%s", section);
-	return ini_read(rd, &in, text, len);
-}
-
-/* read_file: a whole file (at most CONFIG_MAX_FILE bytes). */
-static int
-read_file(struct reader *rd, const char *path, const char *section,
-          const char *where)
-{
-	const char *pfx = where != NULL ? where : "", *sep = where ? ": " : "";
-	char *buf = NULL, *dir = NULL, *slash;
-	struct stat st;
-	size_t n;
-	FILE *f;
-	int rc = -1;
-
-	if ((f = fopen(path, "re")) == NULL) {
-		snprintf(rd->err, rd->errlen, "%s%s%s: %s", pfx, sep, path,
-		    strerror(errno));
-		return -1;
-	}
-	if (fstat(fileno(f), &st) == -1 || !S_ISREG(st.st_mode)) {
-		snprintf(rd->err, rd->errlen, "%s%s%s: not a regular file", pfx,
-		    sep, path);
-		goto out;
-	}
-	for (int i = 0; i < rd->depth; i++) {
-		if (rd->devs[i] == st.st_dev && rd->inos[i] == st.st_ino) {
-			snprintf(rd->err, rd->errlen, "%s%sinclude %s: a cycle "
-			    "(the file includes itself)", pfx, sep, path);
-			goto out;
-		}
-	}
-	if (st.st_size > CONFIG_MAX_FILE) {
-		snprintf(rd->err, rd->errlen, "%s%s%s: larger than %lld bytes",
-		    pfx, sep, path, CONFIG_MAX_FILE);
-		goto out;
-	}
-	if ((buf = malloc((size_t)st.st_size + 1)) == NULL ||
-	    (dir = strdup(path)) == NULL) {
-		snprintf(rd->err, rd->errlen, "%s: out of memory", path);
-		goto out;
-	}
-	n = fread(buf, 1, (size_t)st.st_size, f);
-	if (ferror(f)) {
-		snprintf(rd->err, rd->errlen, "%s: %s", path, strerror(errno));
-		goto out;
-	}
-	buf[n] = '\0';
-	slash = strrchr(dir, '/');
-	if (slash == NULL)
-		snprintf(dir, strlen(dir) + 1, ".");
-	else if (slash == dir)
-		slash[1] = '\0';
-	else
-		*slash = '\0';
-	rd->devs[rd->depth] = st.st_dev;
-	rd->inos[rd->depth] = st.st_ino;
-	rd->depth++;
-	rc = read_text(rd, buf, n, path, dir, section);
-	rd->depth--;
-out:
-	free(buf);
-	free(dir);
-	fclose(f);
-	return rc;
+	snprintf(where, sizeof(where), "%s:%d", file, line);
+	return set_one(arg, section, key, value, where, 1, err, errlen);
 }
 
 /* ---- building, finishing, freeing -------------------------------------------- */
@@ -1708,16 +1462,15 @@ struct config *
 config_load(const char *path, const char *const *opts, int nopts,
             char *err, size_t errlen)
 {
-	struct reader rd = { .err = err, .errlen = errlen };
 	struct config *cfg = config_new_bare();
+	struct ini_handler h = { ini_section, ini_setting, cfg };
 
 	err[0] = '\0';
 	if (cfg == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
-	rd.cfg = cfg;
-	if (path != NULL && (read_file(&rd, path, "", NULL) == -1 ||
+	if (path != NULL && (ini_read_file(&h, path, err, errlen) == -1 ||
 	    (cfg->path = strdup(path)) == NULL))
 		goto fail;
 	for (int i = 0; i < nopts; i++)
@@ -1743,7 +1496,7 @@ struct config *
 config_load_string(const char *text, const char *name, char *err,
                    size_t errlen)
 {
-	struct reader rd = { .err = err, .errlen = errlen };
+	struct ini_handler h = { ini_section, ini_setting, NULL };
 	struct config *cfg;
 	char *copy;
 
@@ -1759,8 +1512,8 @@ config_load_string(const char *text, const char *name, char *err,
 		snprintf(err, errlen, "%s: out of memory", name);
 		return NULL;
 	}
-	rd.cfg = cfg;
-	if (read_text(&rd, copy, strlen(copy), name, ".", "") == -1 ||
+	h.arg = cfg;
+	if (ini_read_string(&h, copy, name, err, errlen) == -1 ||
 	    (cfg->path = strdup(name)) == NULL ||
 	    config_finish(cfg, err, errlen) == -1) {
 		free(copy);
