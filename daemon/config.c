@@ -1,6 +1,6 @@
 /*
  * config.c: jobd's configuration.  Every setting is one row of a table,
- * main_rows[] ([jobd], [access]) or type_rows[] ([types], [type:NAME]):
+ * config_main_rows[] ([jobd], [access]) or config_type_rows[] ([types], [type:NAME]):
  * name, section, type, bounds, default and doc line.  Defaults, parsing,
  * validation, `jobd --check`, jobd.conf.sample and the reference in
  * docs/jobd.md all walk the rows.  The INI reader is ours (ini_read): the
@@ -30,6 +30,7 @@
 
 #include <jansson.h>
 
+#include "config_rows.h"
 #include "config_value.h"
 #include "ini.h"
 #include "redis_url.h"
@@ -46,20 +47,6 @@
 
 #define QUEUE_CHARS "_.-"
 #define TYPE_CHARS  "_.:-"
-
-/* Where a setting came from; notes[] keeps one per setting applied. */
-#define NOTE_MAIN  (-1)        /* [jobd] or [access] */
-#define NOTE_TYPES (-2)        /* [types] */
-#define ROW_HEADER NULL         /* a [type:NAME] header (or its first -o) */
-
-struct row;
-
-struct config_note {
-	int type;                  /* index into cfg->types, or NOTE_* */
-	const struct row *row;     /* the setting, or ROW_HEADER */
-	char *value;
-	char *where;               /* "FILE:LINE", "-o ARG" or "" */
-};
 
 static const char *const builtin_names[] = { "noop", "echo", "sleep", "fail" };
 #define NBUILTINS (sizeof(builtin_names) / sizeof(builtin_names[0]))
@@ -585,52 +572,9 @@ check_url(const char *v, char *why, size_t whylen)
 
 /* ---- the rows ------------------------------------------------------------- */
 
-enum row_scope { SCOPE_JOBD, SCOPE_ACCESS, SCOPE_TYPE };
-enum row_kind {
-	R_BOOL,             /* int */
-	R_INT,              /* int */
-	R_SIZE,             /* long long, or size_t with F_SIZET */
-	R_DURATION,         /* double, or long long with F_WHOLE */
-	R_STRING,           /* char *, checked by check */
-	R_FUNC,             /* set(obj + off, ...) */
-};
-
-#define F_OPEN   0x01   /* more than min */
-#define F_ZERO   0x02   /* 0 means none/inherited, whatever min is */
-#define F_WHOLE  0x04   /* duration in whole seconds, as long long */
-#define F_SIZET  0x08   /* size stored as size_t */
-#define F_EMPTY  0x10   /* string: "" stored as NULL (unset) */
-#define F_ADD    0x20   /* a repeat adds (env, env_pass) */
-#define F_SELF   0x40   /* set() gets the whole config/type */
-#define F_LL     0x80   /* integer stored as long long */
-#define F_SECRET 0x100  /* a URL that may hold a password: redacted */
-
-#define K_EXEC    (1u << HANDLER_EXEC)
-#define K_HTTP    (1u << HANDLER_HTTP)
-#define K_BUILTIN (1u << HANDLER_BUILTIN)
-#define K_ALL     (K_EXEC | K_HTTP | K_BUILTIN)
-
-typedef int set_fn(void *obj, const char *v, char *why, size_t whylen);
-typedef int check_fn(const char *v, char *why, size_t whylen);
-
-struct row {
-	const char *name;
-	enum row_scope scope;
-	enum row_kind kind;
-	size_t off;
-	double min, max;
-	unsigned flags;
-	set_fn *set;
-	check_fn *check;
-	unsigned handlers;  /* type rows: the handlers it is for */
-	const char *def;    /* NULL: none (required by some handlers) */
-	const char *sample; /* the value jobd.conf.sample shows, if not def */
-	const char *doc;
-};
-
-/* shown: a value as messages and the dump show it. */
-static const char *
-shown(const struct row *r, const char *value, char *buf, size_t len)
+/* config_shown: a value as messages and the dump show it. */
+const char *
+config_shown(const struct row *r, const char *value, char *buf, size_t len)
 {
 	return r->flags & F_SECRET ? redis_url_redact(value, buf, len) : value;
 }
@@ -639,7 +583,7 @@ shown(const struct row *r, const char *value, char *buf, size_t len)
 #define T(f) offsetof(struct job_type, f)
 
 /* [jobd] and [access] */
-static const struct row main_rows[] = {
+const struct row config_main_rows[] = {
 	{ "socket", SCOPE_JOBD, R_STRING, C(socket), 0, 0, 0, NULL,
 	  check_socket, 0, "/run/jobd/jobd.sock", NULL,
 	  "Path of the Unix socket the clients connect to (at most 107 bytes)." },
@@ -728,7 +672,7 @@ static const struct row main_rows[] = {
 };
 
 /* [types] and [type:NAME]: the settings of a job type */
-static const struct row type_rows[] = {
+const struct row config_type_rows[] = {
 	{ "handler", SCOPE_TYPE, R_FUNC, T(kind), 0, 0, 0, set_handler, NULL,
 	  K_ALL, NULL, "exec",
 	  "exec, http or builtin (required)." },
@@ -799,10 +743,11 @@ static const struct row type_rows[] = {
 	  F_ZERO | F_LL, NULL, NULL, K_EXEC, "0", NULL,
 	  "Open files of the handler process (RLIMIT_NOFILE); 0: inherited." },
 };
-#define NMAIN ((int)(sizeof(main_rows) / sizeof(main_rows[0])))
-#define NTYPE ((int)(sizeof(type_rows) / sizeof(type_rows[0])))
+#define NMAIN ((int)(sizeof(config_main_rows) / sizeof(config_main_rows[0])))
+#define NTYPE ((int)(sizeof(config_type_rows) / sizeof(config_type_rows[0])))
 
-static const char *const scope_names[] = { "jobd", "access", "type:NAME" };
+const char *const config_scope_names[] = { "jobd", "access", "type:NAME" };
+const int config_nmain = NMAIN, config_ntype = NTYPE;
 
 int
 config_setting_info(int i, struct config_setting_info *out)
@@ -811,9 +756,9 @@ config_setting_info(int i, struct config_setting_info *out)
 
 	if (i < 0 || i >= NMAIN + NTYPE)
 		return -1;
-	r = i < NMAIN ? &main_rows[i] : &type_rows[i - NMAIN];
+	r = i < NMAIN ? &config_main_rows[i] : &config_type_rows[i - NMAIN];
 	memset(out, 0, sizeof(*out));
-	out->section = r->scope == SCOPE_TYPE ? "types" : scope_names[r->scope];
+	out->section = r->scope == SCOPE_TYPE ? "types" : config_scope_names[r->scope];
 	out->name = r->name;
 	out->def = r->def;
 	out->doc = r->doc;
@@ -826,11 +771,11 @@ config_setting_info(int i, struct config_setting_info *out)
 	return 0;
 }
 
-/* find_row: the row called key in scope, or NULL. */
-static const struct row *
-find_row(enum row_scope scope, const char *key)
+/* config_find_row: the row called key in scope, or NULL. */
+const struct row *
+config_find_row(enum row_scope scope, const char *key)
 {
-	const struct row *t = scope == SCOPE_TYPE ? type_rows : main_rows;
+	const struct row *t = scope == SCOPE_TYPE ? config_type_rows : config_main_rows;
 	int n = scope == SCOPE_TYPE ? NTYPE : NMAIN;
 
 	for (int i = 0; i < n; i++)
@@ -932,8 +877,8 @@ type_init(struct job_type *t, const char *name)
 	snprintf(t->name, sizeof(t->name), "%s", name);
 	t->kind = HANDLER_EXEC;
 	for (int i = 0; i < NTYPE; i++)
-		if (type_rows[i].def != NULL && !(type_rows[i].flags & F_ADD))
-			(void)row_apply(&type_rows[i], t, type_rows[i].def, why,
+		if (config_type_rows[i].def != NULL && !(config_type_rows[i].flags & F_ADD))
+			(void)row_apply(&config_type_rows[i], t, config_type_rows[i].def, why,
 			    sizeof(why));
 }
 
@@ -1019,9 +964,9 @@ note_add(struct config *cfg, int type, const struct row *row,
 	return 0;
 }
 
-/* note_last: the last note of (type, row), or NULL. */
-static const struct config_note *
-note_last(const struct config *cfg, int type, const struct row *row)
+/* config_note_last: the last note of (type, row), or NULL. */
+const struct config_note *
+config_note_last(const struct config *cfg, int type, const struct row *row)
 {
 	for (int i = cfg->nnotes - 1; i >= 0; i--)
 		if (cfg->notes[i].type == type && cfg->notes[i].row == row)
@@ -1067,7 +1012,7 @@ set_one(struct config *cfg, const char *section, const char *key,
 		scope = SCOPE_TYPE;
 		t = config_find_type(cfg, section + 5);
 		if (t != NULL && key == NULL && in_file) {
-			const struct config_note *h = note_last(cfg,
+			const struct config_note *h = config_note_last(cfg,
 			    (int)(t - cfg->types), ROW_HEADER);
 			const char *colon = strrchr(pfx, ':');
 			size_t n = colon != NULL ? (size_t)(colon - pfx) : 0;
@@ -1092,7 +1037,7 @@ set_one(struct config *cfg, const char *section, const char *key,
 		type = (int)(t - cfg->types);
 		base = &cfg->types[type];
 		if (key == NULL) {
-			if (note_last(cfg, type, ROW_HEADER) == NULL ||
+			if (config_note_last(cfg, type, ROW_HEADER) == NULL ||
 			    in_file) {
 				if (note_add(cfg, type, ROW_HEADER, "", where)
 				    == -1)
@@ -1108,7 +1053,7 @@ set_one(struct config *cfg, const char *section, const char *key,
 	}
 	if (key == NULL)
 		return 0;
-	if ((row = find_row(scope, key)) == NULL) {
+	if ((row = config_find_row(scope, key)) == NULL) {
 		snprintf(err, errlen, "%s%s[%s] %s: unknown setting: '%s'", pfx,
 		    sep, section, key, value);
 		return -1;
@@ -1122,7 +1067,7 @@ set_one(struct config *cfg, const char *section, const char *key,
 		if (type == NOTE_TYPES)
 			type_free(&scratch);
 		snprintf(err, errlen, "%s%s[%s] %s: %s: '%s'", pfx, sep, section,
-		    key, why, shown(row, value, shbuf, sizeof(shbuf)));
+		    key, why, config_shown(row, value, shbuf, sizeof(shbuf)));
 		return -1;
 	}
 	if (type == NOTE_TYPES)
@@ -1248,7 +1193,7 @@ config_new_bare(void)
 		return NULL;
 	cfg->serial = ++config_serial;
 	for (int i = 0; i < NMAIN; i++) {
-		if (row_apply(&main_rows[i], cfg, main_rows[i].def, why,
+		if (row_apply(&config_main_rows[i], cfg, config_main_rows[i].def, why,
 		    sizeof(why)) == -1) {
 			config_free(cfg);
 			return NULL;
@@ -1349,8 +1294,8 @@ inherit(struct config *cfg, int ti, char *err, size_t errlen)
 	struct job_type *t = &cfg->types[ti];
 	char why[256];
 
-	for (const struct row *r = type_rows; r < type_rows + NTYPE; r++) {
-		if (!(r->flags & F_ADD) && note_last(cfg, ti, r) != NULL)
+	for (const struct row *r = config_type_rows; r < config_type_rows + NTYPE; r++) {
+		if (!(r->flags & F_ADD) && config_note_last(cfg, ti, r) != NULL)
 			continue;
 		for (int i = 0; i < cfg->nnotes; i++) {
 			const struct config_note *n = &cfg->notes[i];
@@ -1418,7 +1363,7 @@ config_finish(struct config *cfg, char *err, size_t errlen)
 		return -1;
 	for (int i = 0; i < cfg->ntypes; i++) {
 		struct job_type *t = &cfg->types[i];
-		const struct config_note *h = note_last(cfg, i, ROW_HEADER);
+		const struct config_note *h = config_note_last(cfg, i, ROW_HEADER);
 		const struct config_note *q;
 		const char *where = h != NULL && h->where[0] != '\0' ?
 		    h->where : cfg->path != NULL ? cfg->path : "";
@@ -1427,9 +1372,9 @@ config_finish(struct config *cfg, char *err, size_t errlen)
 		if (strcmp(where, WHERE_BUILTIN) != 0 &&
 		    inherit(cfg, i, err, errlen) == -1)
 			return -1;
-		if (note_last(cfg, i, find_row(SCOPE_TYPE, "handler")) == NULL &&
+		if (config_note_last(cfg, i, config_find_row(SCOPE_TYPE, "handler")) == NULL &&
 		    (strcmp(where, WHERE_BUILTIN) == 0 ||
-		    note_last(cfg, NOTE_TYPES, find_row(SCOPE_TYPE, "handler"))
+		    config_note_last(cfg, NOTE_TYPES, config_find_row(SCOPE_TYPE, "handler"))
 		    == NULL)) {
 			snprintf(err, errlen, "%s%s[type:%s] handler: required "
 			    "(exec, http or builtin)", where, sep, t->name);
@@ -1441,7 +1386,7 @@ config_finish(struct config *cfg, char *err, size_t errlen)
 			return -1;
 		}
 		if (type_check(cfg, t, &key, why, sizeof(why)) == -1) {
-			q = note_last(cfg, i, find_row(SCOPE_TYPE, key));
+			q = config_note_last(cfg, i, config_find_row(SCOPE_TYPE, key));
 			if (strcmp(key, "queue") == 0 && q != NULL &&
 			    q->where[0] != '\0')
 				where = q->where;
@@ -1522,175 +1467,6 @@ config_load_string(const char *text, const char *name, char *err,
 	}
 	free(copy);
 	return cfg;
-}
-
-/* ---- output: --check, the sample, the reference ---------------------------------- */
-
-static const char *const kind_word[] = {
-	"boolean", "integer", "size", "duration", "string", "text",
-};
-
-/* row_bounds: the bounds of a row as the docs show them, or "". */
-static void
-row_bounds(const struct row *r, char *buf, size_t len)
-{
-	buf[0] = '\0';
-	switch (r->kind) {
-	case R_INT:
-	case R_SIZE:
-		snprintf(buf, len, "%s%.0f..%.0f", r->flags & F_ZERO ? "0, " :
-		    "", r->min, r->max);
-		break;
-	case R_DURATION:
-		snprintf(buf, len, "%s%.10g..%.10g s", r->flags & F_OPEN ?
-		    "more than " : "", r->min, r->max);
-		break;
-	default:
-		break;
-	}
-}
-
-/* wrap: text as comment lines of at most 76 columns, each led by lead. */
-static void
-wrap(FILE *fp, const char *lead, const char *text)
-{
-	const char *p = text;
-
-	while (*p != '\0') {
-		size_t n = strlen(p), cut = n;
-
-		if (n > 74) {
-			for (cut = 74; cut > 0 && p[cut] != ' '; cut--)
-				;
-			if (cut == 0)
-				cut = n;
-		}
-		fprintf(fp, "%s%.*s\n", lead, (int)cut, p);
-		p += cut;
-		p += strspn(p, " ");
-	}
-}
-
-static void
-sample_row(FILE *fp, const struct row *r, int example)
-{
-	char bounds[64], doc[512];
-	const char *v = example && r->sample != NULL ? r->sample :
-	    r->def != NULL ? r->def : "";
-
-	row_bounds(r, bounds, sizeof(bounds));
-	snprintf(doc, sizeof(doc), "%s%s%s%s", r->doc, bounds[0] ? " (" : "",
-	    bounds, bounds[0] ? ")" : "");
-	wrap(fp, "; ", doc);
-	fprintf(fp, "%s =%s%s\n", r->name, v[0] != '\0' ? " " : "", v);
-}
-
-void
-config_write_sample(FILE *fp)
-{
-	fputs("; jobd.conf.sample: every setting of jobd, with its default.\n"
-	    "; Generated by `jobd --dump-sample` from the settings table in\n"
-	    "; daemon/config.c; docs/jobd.md explains the format.\n"
-	    ";\n"
-	    "; Sizes take K, M, G (powers of 1024); durations are seconds or a\n"
-	    "; number with s, m, h or d.  Booleans: yes/no, true/false, on/off,\n"
-	    "; 1/0.  Lists are comma-separated.  \"include = GLOB\" reads more\n"
-	    "; files; jobd -o SECTION.KEY=VALUE overrides any setting.\n", fp);
-	for (int s = SCOPE_JOBD; s <= SCOPE_TYPE; s++) {
-		if (s == SCOPE_ACCESS)
-			fputs("\n; Who may do what: \"*\" (anyone), or user "
-			    "names, uids, @group names\n; and @gids; "
-			    "root and jobd's own user are always admins.\n",
-			    fp);
-		if (s == SCOPE_TYPE)
-			fputs("\n; [types]: settings every [type:NAME] "
-			    "inherits unless it sets them.\n[types]\n"
-			    "\n; One section per job type; NAME is 1..64 of "
-			    "A-Z a-z 0-9 _ . : - and is\n; what clients "
-			    "submit as \"type\".  An example:\n", fp);
-		fprintf(fp, "\n[%s]\n", s == SCOPE_TYPE ? "type:generate_story" :
-		    scope_names[s]);
-		const struct row *t = s == SCOPE_TYPE ? type_rows : main_rows;
-		int n = s == SCOPE_TYPE ? NTYPE : NMAIN;
-
-		for (int i = 0; i < n; i++)
-			if (t[i].scope == (enum row_scope)s &&
-			    (t[i].handlers == 0 || (t[i].handlers & K_EXEC)))
-				sample_row(fp, &t[i], 1);
-	}
-	fputs("\n[type:notify]\nhandler = http\n", fp);
-	sample_row(fp, find_row(SCOPE_TYPE, "url"), 1);
-	fputs("\n[type:slow]\nhandler = builtin\n", fp);
-	sample_row(fp, find_row(SCOPE_TYPE, "builtin"), 1);
-}
-
-void
-config_write_reference(FILE *fp)
-{
-	fputs("| section | setting | type | bounds | default | meaning |\n"
-	    "|---|---|---|---|---|---|\n", fp);
-	for (int i = 0; i < NMAIN + NTYPE; i++) {
-		const struct row *r = i < NMAIN ? &main_rows[i] :
-		    &type_rows[i - NMAIN];
-		char bounds[64];
-
-		row_bounds(r, bounds, sizeof(bounds));
-		fprintf(fp, "| %s | `%s` | %s | %s | %s%s%s | %s |\n",
-		    r->scope == SCOPE_TYPE ? "[types], [type:NAME]" :
-		    scope_names[r->scope], r->name, kind_word[r->kind], bounds,
-		    r->def != NULL && r->def[0] != '\0' ? "`" : "",
-		    r->def == NULL ? "(none)" : r->def[0] == '\0' ? "(empty)" :
-		    r->def, r->def != NULL && r->def[0] != '\0' ? "`" : "",
-		    r->doc);
-	}
-}
-
-/* dump_value: the values of (type, row) as given, and from where: the
- * type's own, else [types]' (a list row: both), else the default. */
-static void
-dump_value(FILE *fp, const struct config *cfg, const char *section, int type,
-           const struct row *r)
-{
-	int add = (r->flags & F_ADD) != 0, own = 0, any = 0;
-	char shbuf[512];
-
-	for (int pass = 0; pass < 2; pass++) {
-		int want = pass == 0 ? type : NOTE_TYPES;
-
-		if (pass == 1 && (type < 0 || (own && !add)))
-			break;
-		for (int i = 0; i < cfg->nnotes; i++) {
-			const struct config_note *m = &cfg->notes[i];
-
-			if (m->row != r || m->type != want ||
-			    (!add && m != note_last(cfg, want, r)))
-				continue;
-			fprintf(fp, "%s.%s = %s  ; %s\n", section, r->name,
-			    shown(r, m->value, shbuf, sizeof(shbuf)),
-			    m->where[0] ? m->where : "set");
-			own |= pass == 0;
-			any = 1;
-		}
-	}
-	if (!any && r->def != NULL)
-		fprintf(fp, "%s.%s =%s%s\n", section, r->name,
-		    r->def[0] ? " " : "", r->def);
-}
-
-void
-config_dump(const struct config *cfg, FILE *fp)
-{
-	for (const struct row *r = main_rows; r < main_rows + NMAIN; r++)
-		dump_value(fp, cfg, scope_names[r->scope], NOTE_MAIN, r);
-	for (int i = 0; i < cfg->ntypes; i++) {
-		char section[CONFIG_NAME_MAX + 8];
-
-		snprintf(section, sizeof(section), "type:%s",
-		    cfg->types[i].name);
-		for (const struct row *r = type_rows; r < type_rows + NTYPE; r++)
-			if (r->handlers & (1u << cfg->types[i].kind))
-				dump_value(fp, cfg, section, i, r);
-	}
 }
 
 /* ---- retries ------------------------------------------------------------------- */
