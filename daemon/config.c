@@ -1,10 +1,11 @@
 /*
  * config.c: jobd's configuration.  Every setting is one row of a table,
- * config_main_rows[] ([jobd], [access]) or config_type_rows[] ([types], [type:NAME]):
- * name, section, type, bounds, default and doc line.  Defaults, parsing,
- * validation, `jobd --check`, jobd.conf.sample and the reference in
- * docs/jobd.md all walk the rows.  The INI reader is ours (ini_read): the
- * system's libinih is built with a 200-byte line buffer.
+ * config_main_rows[] ([jobd], [access]) or config_type_rows[] ([types],
+ * [type:NAME]): name, section, type, bounds, default and doc line.
+ * Defaults, parsing, validation, `jobd --check`, jobd.conf.sample and the
+ * reference in docs/jobd.md all walk the rows.  The values are parsed by
+ * config_value.c, files read by ini.c; config_output.c writes the dump,
+ * the sample and the reference.
  *
  * Precedence: defaults < the file, in order (an include's lines take
  * effect where the include is) < -o SECTION.KEY=VALUE.  [types] settings

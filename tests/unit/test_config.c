@@ -1187,18 +1187,7 @@ test_ini_reader(void **state)
 	load_bad("[jobd]\n= 3\n", "t.conf:2: syntax error", NULL, NULL);
 	load_bad("[types]\n[types]\nhandler = nope\n",
 	    "t.conf:3: [types] handler: expected exec", NULL, NULL);
-	/* a line of 1 MB */
-	{
-		size_t len = 1024 * 1024;
-		char *big = malloc(len + 32);
-
-		assert_non_null(big);
-		memcpy(big, "[jobd]\nprefix = ", 16);
-		memset(big + 16, 'a', len);
-		strcpy(big + 16 + len, "\n");
-		load_bad(big, "t.conf:2: line longer than 65536", NULL, NULL);
-		free(big);
-	}
+	/* a line of 1 MB: tests/unit/test_ini.c */
 }
 
 static struct config *
@@ -1363,25 +1352,7 @@ test_include(void **state)
 	assert_null(load_main());
 	assert_non_null(strstr(err, "conf.d/bad.inc:2: [jobd] workers: "));
 
-	/* a cycle */
-	put("main.conf", "[jobd]\ninclude = conf.d/loop.inc\n");
-	put("conf.d/loop.inc", "include = ../main.conf\n");
-	assert_null(load_main());
-	assert_non_null(strstr(err, "a cycle"));
-	assert_non_null(strstr(err, "loop.inc:1"));
-
-	/* depth: a chain of distinct files */
-	for (int i = 0; i < 10; i++) {
-		char name[32], text[64];
-
-		snprintf(name, sizeof(name), "d%d.inc", i);
-		snprintf(text, sizeof(text), "include = d%d.inc\n", i + 1);
-		put(name, text);
-	}
-	put("d10.inc", "");
-	put("main.conf", "include = d0.inc\n");
-	assert_null(load_main());
-	assert_non_null(strstr(err, "nested more than 8 deep"));
+	/* cycles and depth: tests/unit/test_ini.c */
 
 	/* a binary file */
 	{

@@ -142,28 +142,32 @@ test_errors(void **state)
 
 static char tmpdir[64];
 
+/* in_tmp: NAME inside tmpdir */
+static const char *
+in_tmp(const char *name)
+{
+	static char path[256];
+
+	snprintf(path, sizeof(path), "%s/%s", tmpdir, name);
+	return path;
+}
+
 static void
 put(const char *name, const char *text)
 {
-	char path[256];
-	FILE *f;
+	FILE *f = fopen(in_tmp(name), "w");
 
-	snprintf(path, sizeof(path), "%s/%s", tmpdir, name);
-	f = fopen(path, "w");
 	assert_non_null(f);
-	fputs(text, f);
-	fclose(f);
+	assert_int_equal(fputs(text, f) >= 0, 1);
+	assert_int_equal(fclose(f), 0);
 }
 
 static int
 read_main(void)
 {
-	char path[256];
-
-	snprintf(path, sizeof(path), "%s/main.conf", tmpdir);
 	got[0] = '\0';
 	err[0] = '\0';
-	return ini_read_file(&handler, path, err, sizeof(err));
+	return ini_read_file(&handler, in_tmp("main.conf"), err, sizeof(err));
 }
 
 /* include = GLOB: sorted, relative, in place, in the section, depth, cycles */
