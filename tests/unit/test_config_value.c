@@ -165,6 +165,8 @@ collect(void *arg, const char *item, char *w, size_t wlen)
 
 	if (strcmp(item, "refuse") == 0)
 		return cv_why(w, wlen, "refused '%s'", item);
+	if (it->n == 8 || strlen(item) >= sizeof(it->got[0]))
+		return cv_why(w, wlen, "test: too many or too long");
 	strcpy(it->got[it->n++], item);
 	return 0;
 }
