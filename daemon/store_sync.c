@@ -342,6 +342,21 @@ error_reply(struct store_sync *ss, redisReply *r)
 	return -1;
 }
 
+/* sync_run: sync_call() for a reply of no interest but its error; frees c. */
+static int
+sync_run(struct store_sync *ss, struct cmd *c)
+{
+	redisReply *r = sync_call(ss, c);
+
+	cmd_free(c);
+	if (r == NULL)
+		return -1;
+	if (r->type == REDIS_REPLY_ERROR)
+		return error_reply(ss, r);
+	freeReplyObject(r);
+	return 0;
+}
+
 int
 store_sync_dequeue(struct store_sync *ss, struct store_job **job,
                    long long *wait_ms)
@@ -368,7 +383,6 @@ int
 store_sync_wait(struct store_sync *ss, long long timeout_ms)
 {
 	struct cmd c;
-	redisReply *r;
 	char t[32];
 
 	if (timeout_ms <= 0)
@@ -381,14 +395,7 @@ store_sync_wait(struct store_sync *ss, long long timeout_ms)
 	cmd_add(&c, "BZPOPMIN");
 	cmd_add(&c, ss->n.wake);
 	cmd_add(&c, t);
-	r = sync_call(ss, &c);
-	cmd_free(&c);
-	if (r == NULL)
-		return -1;
-	if (r->type == REDIS_REPLY_ERROR)
-		return error_reply(ss, r);
-	freeReplyObject(r);
-	return 0;
+	return sync_run(ss, &c);
 }
 
 /* end_call: finish or fail (cmd built up to the take flag). */
@@ -464,7 +471,6 @@ store_sync_progress(struct store_sync *ss, const struct store_job *job,
                     double percent, const char *message)
 {
 	struct cmd c;
-	redisReply *r;
 	char *p = cmd_progress_json(percent, message);
 
 	if (p == NULL) {
@@ -476,12 +482,5 @@ store_sync_progress(struct store_sync *ss, const struct store_job *job,
 	cmd_add(&c, job->token);
 	cmd_add(&c, p);
 	free(p);
-	r = sync_call(ss, &c);
-	cmd_free(&c);
-	if (r == NULL)
-		return -1;
-	if (r->type == REDIS_REPLY_ERROR)
-		return error_reply(ss, r);
-	freeReplyObject(r);
-	return 0;
+	return sync_run(ss, &c);
 }
