@@ -869,6 +869,11 @@ counts_done(void *arg, int err, const char *errmsg, json_t *reply)
 	json_t *v;
 
 	(void)arg;
+	if (m.stopping) {       /* no new workers now */
+		reload_end("reload failed, keeping the current configuration: "
+		    "jobd is shutting down");
+		return;
+	}
 	if (err != PERR_OK) {
 		snprintf(msg, sizeof(msg), "reload refused: cannot count the jobs "
 		    "of the queues it removes: %s", errmsg);
