@@ -51,9 +51,9 @@ step "a private redis-server in $STATE"
 redis_stack_start "$STATE"
 trap stop_all EXIT
 
-# The app and its handlers share these; worker.py renders the app's
-# jobd.conf for this checkout and runs jobd with it (what the Procfile's
-# "worker:" line does in production).
+# The app and its handlers share these; worker.py runs jobd on the app's
+# jobd.conf as it is, with -o overrides for this checkout (what the
+# Procfile's "worker:" line does in production).
 export REDIS_URL=unix://$REDIS_SOCK
 export STORY_DB=$STATE/stories.db EXPORT_DIR=$STATE/exports
 export USE_BACKGROUND_JOBS=true STORY_OFFLINE_DELAY=${STORY_OFFLINE_DELAY:-0.3}
@@ -61,7 +61,7 @@ export JOBD=$JOBD_BIN JOBCLIENT_LIB=$JOBD_BUILDDIR/libclient/.libs/libjobclient.
 export PYTHONPATH=$SRCDIR/bindings/python
 
 step "jobd with the story app's job types (examples/storyapp/jobd.conf)"
-(cd "$APP" && exec "$PY" worker.py --workers 2 --out "$STATE/jobd.conf") \
+(cd "$APP" && exec "$PY" worker.py --workers 2) \
 	2>"$JOBD_LOG" &
 echo $! > "$STATE/jobd.fgpid"
 jobd_wait_ready

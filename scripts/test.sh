@@ -122,6 +122,15 @@ for flavour in $FLAVOURS; do
 			RESULT[$flavour]="${RESULT[$flavour]}, bench smoke FAIL"
 			overall=1
 		fi
+		# The README's first command, so that it cannot rot either.
+		if bash "$SRCDIR/scripts/demo.sh" --no-build >"$builddir/demo.log" 2>&1; then
+			echo "---- demo: PASS"
+		else
+			echo "---- demo: FAIL (scripts/demo.sh; its last lines:)"
+			tail -n 60 "$builddir/demo.log"
+			RESULT[$flavour]="${RESULT[$flavour]}, demo FAIL"
+			overall=1
+		fi
 	fi
 	echo "---- $flavour: ${RESULT[$flavour]}"
 	summary "$builddir"
