@@ -12,6 +12,7 @@
 #include "handler.h"
 #include "ipc.h"
 #include "log.h"
+#include "text.h"
 
 /* How long a message to the master may wait for room in its socket. */
 #define SEND_WAIT_MS 2000
@@ -197,40 +198,6 @@ handler_now_ms(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* utf8_len: length of the valid UTF-8 sequence at s (n bytes left), or 0. */
-static size_t
-utf8_len(const unsigned char *s, size_t n)
-{
-	size_t len, i;
-	unsigned int cp;
-
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xc2 && s[0] <= 0xdf) {
-		len = 2;
-		cp = s[0] & 0x1f;
-	} else if (s[0] >= 0xe0 && s[0] <= 0xef) {
-		len = 3;
-		cp = s[0] & 0x0f;
-	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-		len = 4;
-		cp = s[0] & 0x07;
-	} else
-		return 0;
-	if (len > n)
-		return 0;
-	for (i = 1; i < len; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (s[i] & 0x3f);
-	}
-	/* Overlong forms, surrogates and values past U+10FFFF. */
-	if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
-	    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
-		return 0;
-	return len;
-}
-
 int
 handler_buf_add(struct handler_buf *b, const char *s, size_t n, size_t max)
 {
@@ -269,18 +236,19 @@ handler_text(const char *buf, size_t len)
 	const unsigned char *s = (const unsigned char *)buf;
 	char *out;
 	size_t i, o, l;
+	unsigned cp;
 
 	out = malloc(len + 1);
 	if (out == NULL)
 		return NULL;
 	for (i = 0, o = 0; i < len; ) {
-		/* Control characters (bar newline and tab) would reach logs and
+		/* Controls (bar newline and tab) would reach logs and
 		 * terminals through the job's error: replace them too. */
-		l = (s[i] < 0x20 && s[i] != '\n' && s[i] != '\t') ||
-		    s[i] == 0x7f ? 0 : utf8_len(s + i, len - i);
-		if (l == 0) {
+		l = text_utf8_len(s + i, len - i, &cp);
+		if (l == 0 || (text_is_control(cp) && cp != '\n' &&
+		    cp != '\t')) {
 			out[o++] = '?';
-			i++;
+			i += l > 0 ? l : 1;
 			continue;
 		}
 		memcpy(out + o, s + i, l);

@@ -62,8 +62,9 @@ int handler_send(int ctl_fd, const struct ipc_msg *m);
 /* handler_now_ms: a monotonic clock in milliseconds. */
 long long handler_now_ms(void);
 /* handler_text: a malloc'd, NUL-terminated copy of len bytes of buf made
- * safe for a JSON string (invalid UTF-8 and NULs become '?', trailing
- * white space dropped).  NULL on allocation failure. */
+ * safe for a JSON string and a terminal (invalid UTF-8 and the controls
+ * of text.h bar newline and tab become '?', trailing white space
+ * dropped).  NULL on allocation failure. */
 char *handler_text(const char *buf, size_t len);
 /* A growing byte buffer with a hard bound: what a handler wrote. */
 struct handler_buf {

@@ -6,6 +6,7 @@
  * sharing one descriptor, do not interleave.  Every function keeps errno.
  */
 #include "log.h"
+#include "text.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -67,13 +68,31 @@ log_set_role(const char *role)
 	snprintf(lg.role, sizeof(lg.role), "%s", role != NULL ? role : "");
 }
 
-/* sanitize: one event, one line: control characters become spaces. */
+/* sanitize: one event, one line, as text.h wants it: C0 controls become
+ * spaces; C1 controls, bidirectional overrides and bytes that are not
+ * UTF-8 become '?' (a log viewer would act on them or show garbage). */
 static void
 sanitize(char *s)
 {
-	for (; *s != '\0'; s++)
-		if ((unsigned char)*s < 0x20 || *s == 0x7f)
-			*s = ' ';
+	unsigned char *r = (unsigned char *)s, *w = r;
+	size_t left = strlen(s), n;
+	unsigned cp;
+
+	while (left > 0) {
+		n = text_utf8_len(r, left, &cp);
+		if (n == 1 && text_is_control(cp))
+			*w++ = ' ';
+		else if (n == 0 || text_is_control(cp))
+			*w++ = '?';
+		else {
+			memmove(w, r, n);
+			w += n;
+		}
+		n = n > 0 ? n : 1;
+		r += n;
+		left -= n;
+	}
+	*w = '\0';
 }
 
 static void

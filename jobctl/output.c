@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "jobctl.h"
+#include "text.h"
 
 struct table {
 	int ncols;
@@ -238,50 +239,8 @@ print_outcome(struct jobctl *ctl, json_t *job)
 }
 
 /*
- * utf8_len: the length of the well-formed UTF-8 sequence at s (1-4), or 0
- * if s does not start one (a stray byte, an overlong form, a surrogate).
- */
-static size_t
-utf8_len(const unsigned char *s, unsigned *cp)
-{
-	size_t n, i;
-	unsigned c = s[0], min;
-
-	if (c < 0x80) {
-		*cp = c;
-		return 1;
-	}
-	if (c >= 0xc2 && c <= 0xdf)
-		n = 2, c &= 0x1f, min = 0x80;
-	else if (c >= 0xe0 && c <= 0xef)
-		n = 3, c &= 0x0f, min = 0x800;
-	else if (c >= 0xf0 && c <= 0xf4)
-		n = 4, c &= 0x07, min = 0x10000;
-	else
-		return 0;
-	for (i = 1; i < n; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		c = c << 6 | (s[i] & 0x3f);
-	}
-	if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
-		return 0;
-	*cp = c;
-	return n;
-}
-
-/* escaped: code points a terminal acts on or that reorder what it shows:
- * C0 and C1 controls, DEL, and the bidirectional overrides. */
-static int
-escaped(unsigned cp)
-{
-	return cp < 0x20 || (cp >= 0x7f && cp <= 0x9f) ||
-	    (cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069);
-}
-
-/*
  * text_escape: s as one line that is safe to show on a terminal: what
- * escaped() names becomes \n, \r, \t, \e or \u{XXXX}, a byte that is not
+ * text_is_control() names becomes \n, \r, \t, \e or \u{XXXX}, a byte that is not
  * UTF-8 becomes \xNN; everything else, other scripts included, is kept.
  * Returns a new string (NULL only when out of memory).
  */
@@ -296,13 +255,13 @@ text_escape(const char *s)
 	if (out == NULL)
 		return NULL;
 	while (*p != '\0') {
-		n = utf8_len(p, &cp);
+		n = text_utf8_len(p, len - (size_t)(p - (const unsigned char *)s), &cp);
 		if (n == 0) {
 			o += (size_t)sprintf(out + o, "\\x%02X", *p);
 			p++;
 			continue;
 		}
-		if (!escaped(cp)) {
+		if (!text_is_control(cp)) {
 			memcpy(out + o, p, n);
 			o += n;
 		} else if (cp == '\n') {
@@ -327,11 +286,13 @@ static int
 needs_escape(const char *s)
 {
 	const unsigned char *p = (const unsigned char *)s;
+	const unsigned char *end = p + strlen(s);
 	size_t n;
 	unsigned cp;
 
-	for (; *p != '\0'; p += n)
-		if ((n = utf8_len(p, &cp)) == 0 || escaped(cp))
+	for (; p < end; p += n)
+		if ((n = text_utf8_len(p, (size_t)(end - p), &cp)) == 0 ||
+		    text_is_control(cp))
 			return 1;
 	return 0;
 }

@@ -83,6 +83,36 @@ def test_exec_failure_keeps_stderr_tail(jobd):
         assert rec["result"] is None
 
 
+CONTROLS_SCRIPT = """#!%s
+import sys
+sys.stdin.read()
+# ESC, a C1 CSI, a right-to-left override, a stray byte: a forged line.
+sys.stderr.buffer.write(b"before\\x1b[2J\\xc2\\x9b31m\\xe2\\x80\\xaefdp.exe\\xff after\\n"
+                        b"FAKE: job ok\\n")
+sys.exit(3)
+""" % PYTHON3
+
+
+def test_handler_error_text_loses_terminal_controls(jobd, workdir):
+    """A handler's stderr reaches the job's error and the log: what a
+    terminal would act on (C0/C1 controls, bidi overrides, stray bytes)
+    is replaced, newlines in the error are kept, the log stays one line."""
+    script = write_script(workdir, "controls.py", CONTROLS_SCRIPT)
+    d = jobd(types={"ctl": {"handler": "exec", "command": [script]}})
+    with d.client() as c:
+        rec = c.wait(c.submit("ctl", {}))
+    assert rec["status"] == "failed", rec
+    text = json.dumps(rec["error"], ensure_ascii=False)
+    assert "before?[2J?31m?fdp.exe? after" in text, text
+    for bad in ("\x1b", "\u009b", "\u202e", "\ufffd"):
+        assert bad not in text, (bad, text)
+    with open(d.log, "rb") as f:
+        log = f.read()
+    for bad in (b"\x1b", b"\xc2\x9b", b"\xe2\x80\xae", b"\xff"):
+        assert bad not in log, (bad, log[-2000:])
+    log.decode("utf-8")                  # the log is valid UTF-8
+
+
 def test_exec_garbage_output_fails(jobd):
     d = jobd(types={"garbage": {"handler": "exec", "command": handler("garbage.py")}})
     with d.client() as c:
