@@ -98,7 +98,8 @@ do_include(struct reader *rd, struct ini *in, const char *pattern)
 	    in->dir, pattern[0] == '/' ? "" : "/", pattern) >=
 	    (int)sizeof(path))
 		return ini_err(rd, in, "include: path too long");
-	if (rd->depth >= INI_MAX_DEPTH)
+	/* rd->depth counts the main file: 8 includes deep is allowed. */
+	if (rd->depth > INI_MAX_DEPTH)
 		return ini_err(rd, in, "include: nested more than %d deep",
 		    INI_MAX_DEPTH);
 	rc = glob(path, 0, NULL, &g);

@@ -224,6 +224,10 @@ test_include(void **state)
 	put("main.conf", "include = c0.inc\n");
 	assert_int_equal(read_main(), -1);
 	assert_non_null(strstr(err, "nested more than 8 deep"));
+	assert_non_null(strstr(err, "c7.inc:1: include"));
+	/* exactly 8 deep (c0.inc .. c7.inc) is allowed */
+	put("c7.inc", "");
+	assert_int_equal(read_main(), 0);
 	/* not a regular file; no file */
 	put("main.conf", "include = d\n");
 	assert_int_equal(read_main(), -1);
