@@ -1144,6 +1144,14 @@ end
 -- different schemas.  Returns {library, schema}.
 local function schema(keys, args)
 	local key = args[1] .. 'schema'
+	-- Not a string: SET would raise WRONGTYPE, which reads as an outage
+	-- and makes the daemon retry for ever instead of saying why.
+	local t = redis.call('TYPE', key).ok
+	if t ~= 'none' and t ~= 'string' then
+		return err('SCHEMA', nil, 'the key schema in Redis (' .. key ..
+		           ') is a ' .. t .. ', not a version: this namespace ' ..
+		           'holds keys jobd did not write')
+	end
 	local stored = redis.call('SET', key, int_s(SCHEMA), 'NX', 'GET')
 	local v = tonumber(stored)
 	if not stored or v == SCHEMA then return { LIBRARY, SCHEMA } end

@@ -274,6 +274,24 @@ def test_daemon_refuses_another_key_schema(jobd, redis_server, stored, why):
     assert r.lrange("jobd:{main}:q:default", 0, -1) == ["x"]
 
 
+def test_daemon_refuses_a_schema_key_of_another_type(jobd, redis_server):
+    """A schema key that is not a string (someone else's data in the
+    namespace) is refused with a message, not retried for ever."""
+    r = redis_server.client()
+    r.hset(SCHEMA_KEY, "v", "1")
+    d = jobd(wait=False)
+    d.expect_exit = 1
+    try:
+        d.proc.wait(30)
+    except subprocess.TimeoutExpired:
+        pytest.fail("jobd did not stop on a hash at the schema key:\n%s"
+                    % d.log_tail(40))
+    text = d.log_text()
+    assert "the key schema in Redis (jobd:{main}:schema) is a hash, not a " \
+           "version" in text, text
+    assert r.hgetall(SCHEMA_KEY) == {"v": "1"}
+
+
 def test_other_namespace_schema_is_not_checked(jobd, redis_server):
     """The schema is per namespace: another namespace's does not matter."""
     r = redis_server.client()
