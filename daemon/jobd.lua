@@ -1,4 +1,4 @@
-#!lua name=jobd_v2
+#!lua name=jobd_v3
 --
 -- jobd.lua: the Redis function library of jobd.  Every job state change is
 -- one FCALL of one of these functions, so it is atomic across any number of
@@ -39,7 +39,7 @@
 --
 -- All times are Unix milliseconds of the Redis clock (TIME).
 
-local LIBRARY = 'jobd_v2'   -- the name on the first line
+local LIBRARY = 'jobd_v3'   -- the name on the first line
 local SCHEMA = 1            -- the key schema this library reads and writes
 
 local PROMOTE_MAX = 100     -- due scheduled jobs moved per call
@@ -65,6 +65,16 @@ local VALID_STATUS = { queued = true, scheduled = true, started = true,
 -- errors cancel watch.  list returns every field but these:
 local LIST_SKIP = { payload = true, result = true, starts = true,
                     token = true, watch = true }
+-- and result (the op) leaves out:
+local RESULT_SKIP = { payload = true }
+-- Fields read without decoding the record (see peek).
+local NO_FIELDS = {}
+local TYPE_FIELDS = { type = true }
+local RUNNING_FIELDS = { status = true, queue = true }
+local WATCH_FIELDS = { status = true, watch = true }
+-- First bytes of a MessagePack map: what a record starts with.
+local MAP_FIRST = { [0xde] = true, [0xdf] = true }
+for b = 0x80, 0x8f do MAP_FIRST[b] = true end
 
 local function err(code, id, msg)
 	return redis.error_reply(code .. ' ' .. (id or '-') .. ' ' .. msg)
@@ -122,11 +132,163 @@ local function save(c, id, j, ttl)
 	return raw
 end
 
--- A record as list returns it: {id, MessagePack map}, the form it is
--- stored in (store.c decodes it), without the fields in skip.
-local function record_out(id, j, skip)
-	for k in pairs(skip) do j[k] = nil end
-	return { id, cmsgpack.pack(j) }
+-- Reading a record without decoding it whole.  A job's payload and result
+-- may be megabytes: GET copies all of them into Lua and cmsgpack.unpack
+-- copies each field again, which lets list, stats and a type scan cost
+-- Redis in proportion to the payloads they do not return.  Here a record
+-- is read through a window of its bytes (GETRANGE), every value is skipped
+-- by the length in its MessagePack header, and only the fields asked for
+-- are copied.
+local WINDOW = 4096         -- bytes read at a time from a large record
+
+-- A reader of the record at key k, or nil if there is none.
+local function rd_open(k)
+	local n = redis.call('STRLEN', k)
+	if n == 0 then return nil end
+	local r = { k = k, n = n, base = 1, buf = '' }
+	if n <= WINDOW then r.buf = redis.call('GET', k) end
+	return r
+end
+
+-- Bytes p..p+len-1 (from 1) of r's record, or nil past its end.
+local function rd_bytes(r, p, len)
+	if len <= 0 then return '' end
+	if p + len - 1 > r.n then return nil end
+	if p < r.base or p + len > r.base + #r.buf then
+		r.buf = redis.call('GETRANGE', r.k, p - 1,
+		                   p - 2 + math.max(len, WINDOW))
+		r.base = p
+	end
+	return string.sub(r.buf, p - r.base + 1, p - r.base + len)
+end
+
+-- A big-endian unsigned integer of len bytes at p.
+local function rd_uint(r, p, len)
+	local s = rd_bytes(r, p, len)
+	if not s then return nil end
+	local v = 0
+	for i = 1, len do v = v * 256 + string.byte(s, i) end
+	return v
+end
+
+-- MessagePack headers by first byte: kind ('raw': len bytes follow,
+-- 'arr', 'map': len elements or pairs follow), the size of the length
+-- field after the byte, and the length when it is fixed (ext: its type
+-- byte counted in).  fix* ranges are filled below.
+local MP = {
+	[0xc0] = { 'raw', 0, 0 }, [0xc2] = { 'raw', 0, 0 },
+	[0xc3] = { 'raw', 0, 0 },
+	[0xc4] = { 'raw', 1 }, [0xc5] = { 'raw', 2 }, [0xc6] = { 'raw', 4 },
+	[0xc7] = { 'raw', 1, 1 }, [0xc8] = { 'raw', 2, 1 },
+	[0xc9] = { 'raw', 4, 1 },
+	[0xca] = { 'raw', 0, 4 }, [0xcb] = { 'raw', 0, 8 },
+	[0xcc] = { 'raw', 0, 1 }, [0xcd] = { 'raw', 0, 2 },
+	[0xce] = { 'raw', 0, 4 }, [0xcf] = { 'raw', 0, 8 },
+	[0xd0] = { 'raw', 0, 1 }, [0xd1] = { 'raw', 0, 2 },
+	[0xd2] = { 'raw', 0, 4 }, [0xd3] = { 'raw', 0, 8 },
+	[0xd4] = { 'raw', 0, 2 }, [0xd5] = { 'raw', 0, 3 },
+	[0xd6] = { 'raw', 0, 5 }, [0xd7] = { 'raw', 0, 9 },
+	[0xd8] = { 'raw', 0, 17 },
+	[0xd9] = { 'raw', 1 }, [0xda] = { 'raw', 2 }, [0xdb] = { 'raw', 4 },
+	[0xdc] = { 'arr', 2 }, [0xdd] = { 'arr', 4 },
+	[0xde] = { 'map', 2 }, [0xdf] = { 'map', 4 },
+}
+for b = 0x00, 0x7f do MP[b] = { 'raw', 0, 0 } end
+for b = 0xe0, 0xff do MP[b] = { 'raw', 0, 0 } end
+for b = 0x80, 0x8f do MP[b] = { 'map', 0, b - 0x80 } end
+for b = 0x90, 0x9f do MP[b] = { 'arr', 0, b - 0x90 } end
+for b = 0xa0, 0xbf do MP[b] = { 'raw', 0, b - 0xa0 } end
+
+-- The header at p: kind, length (see MP) and header size; nil if invalid.
+local function mp_head(r, p)
+	local s = rd_bytes(r, p, 1)
+	local h = s and MP[string.byte(s)]
+	if not h then return nil end
+	local len = (h[3] or 0)
+	if h[2] > 0 then
+		local v = rd_uint(r, p + 1, h[2])
+		if not v then return nil end
+		len = len + v
+	end
+	return h[1], len, 1 + h[2]
+end
+
+-- The position after the value at p, nil if the record ends before it.
+local function mp_skip(r, p)
+	local kind, len, hl = mp_head(r, p)
+	if not kind then return nil end
+	p = p + hl
+	if kind == 'raw' then
+		if p + len - 1 > r.n then return nil end
+		return p + len
+	end
+	if kind == 'map' then len = len * 2 end
+	for _ = 1, len do
+		p = mp_skip(r, p)
+		if not p then return nil end
+	end
+	return p
+end
+
+-- Walk the record's map: each(name, entry start, value start, end) for
+-- every field.  false if r is not a readable record.
+local function rd_walk(r, each)
+	local kind, n, p = mp_head(r, 1)
+	if kind ~= 'map' then return false end
+	p = p + 1
+	for _ = 1, n do
+		local kk, klen, khl = mp_head(r, p)
+		if kk ~= 'raw' then return false end
+		local name = rd_bytes(r, p + khl, klen)
+		local vs = p + khl + klen
+		local e = name and mp_skip(r, vs)
+		if not e then return false end
+		each(name, p, vs, e)
+		p = e
+	end
+	return true
+end
+
+-- Fields names (a set) of the record at key k as a table, and the record
+-- as stored without the fields in skip (a set, or nil: no record out); nil
+-- if there is no readable record (logged, as load_key).
+local function peek(k, names, skip)
+	local r = rd_open(k)
+	if not r then return nil end
+	if r.n <= WINDOW then
+		-- small (most records): cmsgpack, in C, is quicker than a walk
+		local ok, j = pcall(cmsgpack.unpack, r.buf)
+		if not ok or type(j) ~= 'table' then
+			redis.log(redis.LOG_WARNING, 'jobd: unreadable job record ' .. k)
+			return nil
+		end
+		if not skip then return j end
+		for f in pairs(skip) do j[f] = nil end
+		return j, cmsgpack.pack(j)
+	end
+	local j, parts, kept = {}, {}, 0
+	local ok = rd_walk(r, function(name, ks, vs, e)
+		if names[name] then
+			local ok, v = pcall(cmsgpack.unpack, rd_bytes(r, vs, e - vs))
+			if ok then j[name] = v end
+		end
+		if skip and not skip[name] then
+			kept = kept + 1
+			parts[kept] = rd_bytes(r, ks, e - ks)
+		end
+	end)
+	if not ok then
+		redis.log(redis.LOG_WARNING, 'jobd: unreadable job record ' .. k)
+		return nil
+	end
+	if not skip then return j end
+	if kept < 16 then
+		table.insert(parts, 1, string.char(0x80 + kept))
+	else
+		table.insert(parts, 1, string.char(0xde, math.floor(kept / 256),
+		                                   kept % 256))
+	end
+	return j, table.concat(parts)
 end
 
 local function num(v) return tonumber(v) or 0 end
@@ -752,10 +914,23 @@ local function delete(keys, args)
 	return { st }
 end
 
--- get: ARGV[4] id.  Returns {id, record}, the record as stored.
+-- get: ARGV[4] id, [5] 'result' to leave the payload out (the result
+-- op).  Returns {id, record}, the record as stored: it is not decoded
+-- here (store.c does), only its first byte checked, so that a get costs
+-- Redis a copy of the record whatever its payload.
 local function get(keys, args)
-	local j, raw = load_key(args[1] .. 'job:' .. args[4])
-	if not j then return err('NOT_FOUND', args[4], 'no such job') end
+	local k = args[1] .. 'job:' .. args[4]
+	local raw
+	if args[5] == 'result' then
+		raw = select(2, peek(k, NO_FIELDS, RESULT_SKIP))
+	else
+		raw = redis.call('GET', k)
+		if raw and not MAP_FIRST[string.byte(raw)] then
+			redis.log(redis.LOG_WARNING, 'jobd: unreadable job record ' .. k)
+			raw = nil
+		end
+	end
+	if not raw then return err('NOT_FOUND', args[4], 'no such job') end
 	return { args[4], raw }
 end
 
@@ -765,12 +940,20 @@ end
 -- wake-up), not every job's.  Reading and marking are one step, so an end
 -- cannot slip between them.
 local function watch(keys, args)
-	local c, j, raw = job_of(keys, args)
-	if not c then return j end
+	local c = context(keys, args)
 	local id = args[4]
+	local k = jkey(c, id)
+	local j = peek(k, WATCH_FIELDS)
+	if not j then return err('NOT_FOUND', id, 'no such job') end
+	local raw
 	if not TERMINAL[j.status] and not j.watch then
+		-- once in a job's life: decoded whole to be written back
+		j, raw = load_key(k)
+		if not j then return err('NOT_FOUND', id, 'no such job') end
 		j.watch = '1'
 		raw = save(c, id, j)
+	else
+		raw = redis.call('GET', k)
 	end
 	return { id, raw }
 end
@@ -781,7 +964,7 @@ local function running(c)
 	local by = { [''] = {} }
 	for _, id in ipairs(redis.call('ZRANGE', c.K .. 'active', 0,
 	                               ACTIVE_MAX - 1)) do
-		local j = load(c, id)
+		local j = peek(jkey(c, id), RUNNING_FIELDS)
 		if j and j.status == 'started' then
 			by[j.queue] = by[j.queue] or {}
 			table.insert(by[j.queue], id)
@@ -911,9 +1094,9 @@ end
 
 -- The listed fields of one job, or nil if it expired.
 local function list_record(c, id)
-	local j = load(c, id)
-	if not j then return nil end
-	return record_out(id, j, LIST_SKIP)
+	local _, raw = peek(jkey(c, id), NO_FIELDS, LIST_SKIP)
+	if not raw then return nil end
+	return { id, raw }
 end
 
 -- list: ARGV[4] status, [5] queue, [6] type ('' = any), [7] offset,
@@ -971,10 +1154,10 @@ local function list(keys, args)
 				pos = pos + #ids
 				scanned = scanned + #ids
 				for _, id in ipairs(ids) do
-					local j = load(c, id)
+					local j = peek(jkey(c, id), TYPE_FIELDS)
 					if j and j.type == jtype then
 						if total >= offset and #out - 1 < limit then
-							out[#out + 1] = record_out(id, j, LIST_SKIP)
+							out[#out + 1] = list_record(c, id)
 						end
 						total = total + 1
 					end

@@ -248,7 +248,7 @@ op_get(struct reply *r)
 static void
 op_result(struct reply *r)
 {
-	store_get(ops.store, reply_request(r)->job_id, result_done, r);
+	store_result(ops.store, reply_request(r)->job_id, result_done, r);
 }
 
 static void

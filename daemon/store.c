@@ -1155,6 +1155,12 @@ store_get(struct store *st, const char *job_id, store_cb *cb, void *arg)
 }
 
 void
+store_result(struct store *st, const char *job_id, store_cb *cb, void *arg)
+{
+	one_arg(st, REP_GET, "jobd_get", job_id, "result", cb, arg);
+}
+
+void
 store_watch(struct store *st, const char *job_id, store_cb *cb, void *arg)
 {
 	one_arg(st, REP_GET, "jobd_watch", job_id, NULL, cb, arg);

@@ -72,6 +72,10 @@ void store_submit(struct store *st, const struct submit_spec *jobs,
                   char *const *ids, size_t n, store_cb *cb, void *arg);
 /* store_get: reply is the job record (docs/protocol.md), or PERR_NOT_FOUND. */
 void store_get(struct store *st, const char *job_id, store_cb *cb, void *arg);
+/* store_result: store_get without the payload (null in the reply): what
+ * the result op needs, without copying a large payload. */
+void store_result(struct store *st, const char *job_id, store_cb *cb,
+                  void *arg);
 /* store_watch: store_get that also asks for the job's STORE_EV_END (only
  * watched jobs' ends are published). */
 void store_watch(struct store *st, const char *job_id, store_cb *cb,

@@ -767,3 +767,68 @@ def test_release_ends_the_jobs_of_a_dead_owner(lib):
     # Another owner's job is untouched and still its holder's.
     assert lib.get(other["id"])["status"] == "started"
     assert lib.call("release", "h:1", "again") == []
+
+
+def _cmd_calls(lib, name):
+    """_cmd_calls: how many times Redis ran command name (Lua's calls
+    included), from INFO commandstats."""
+    s = lib.r.info("commandstats").get("cmdstat_" + name)
+    return s["calls"] if s else 0
+
+
+def test_large_records_are_read_without_their_payload(lib):
+    """list, a type scan, stats' running jobs and result do not copy a
+    large payload: the record is walked by GETRANGE (never one GET of it)
+    and what they return is what a decoded record gives."""
+    big = {"blob": "x" * 300000}
+    meta = {"m": "y" * 5000}        # a kept field larger than a window
+    lib.submit("L1", type="big", payload=big, meta=meta, retries=2)
+    lib.submit("L2", type="big", payload=big)
+    lib.submit("s1", type="small", payload={"a": 1})
+    job = lib.dequeue()             # L1 started
+    assert job["id"] == "L1"
+    lib.r.config_resetstat()
+    total, jobs = lib.list(status="")
+    assert total == 3
+    by = {j["id"]: j for j in jobs}
+    assert set(by) == {"L1", "L2", "s1"}
+    full = lib.get("L1")
+    for k in ("payload", "result", "starts", "token", "watch"):
+        full.pop(k, None)
+    assert by["L1"] == full
+    assert json.loads(by["L1"]["meta"]) == meta
+    assert "payload" not in by["L2"] and by["L2"]["status"] == "queued"
+    total, jobs = lib.list(type_="big")
+    assert total == 2 and sorted(j["id"] for j in jobs) == ["L1", "L2"]
+    assert all("payload" not in j for j in jobs)
+    stats, _ = lib.stats()
+    assert stats["default"]["started"] == 1
+    assert stats["default"]["queued"] == 2
+    # GET read the small record (list, type scan) and L1 (lib.get), never
+    # L2 nor L1 for list and stats: GETRANGE read those
+    assert _cmd_calls(lib, "get") == 3
+    assert _cmd_calls(lib, "getrange") > 0
+    # get returns the record as stored; result leaves the payload out
+    raw = lib.raw.get(PREFIX + "job:L2")
+    assert lib.call("get", "L2", raw=True)[1] == raw
+    res = record(lib.call("get", "L2", "result", raw=True))
+    assert "payload" not in res and res["status"] == "queued"
+    assert res["type"] == "big"
+
+
+def test_unreadable_record_is_not_found(lib):
+    """A key that is not a record is treated as gone by get, result, watch
+    and list, as before (logged by Redis), not an error."""
+    lib.submit("u1")
+    lib.r.set(PREFIX + "job:u1", "not msgpack")
+    for args in (("get", "u1"), ("get", "u1", "result"), ("watch", "u1")):
+        with pytest.raises(Exception, match="NOT_FOUND"):
+            lib.call(*args)
+    total, jobs = lib.list(status="queued")
+    assert jobs == []
+    # large (walked, not decoded): a value longer than the record
+    lib.r.set(PREFIX + "job:u1",
+              b"\x81\xa4type\xdb\x00\x10\x00\x00" + b"a" * 5000)
+    with pytest.raises(Exception, match="NOT_FOUND"):
+        lib.call("get", "u1", "result")
+    assert lib.list(status="queued")[1] == []
