@@ -15,6 +15,7 @@ static const char *const err_names[PERR__COUNT] = {
 	[PERR_UNAVAILABLE] = "unavailable",
 	[PERR_BUSY] = "busy",
 	[PERR_INTERNAL] = "internal",
+	[PERR_IN_DOUBT] = "in_doubt",
 };
 
 const char *

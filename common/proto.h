@@ -24,6 +24,7 @@ enum proto_err {
 	PERR_UNAVAILABLE = 9,
 	PERR_BUSY = 10,
 	PERR_INTERNAL = 11,
+	PERR_IN_DOUBT = 12,      /* sent to Redis, outcome unknown */
 	PERR__COUNT
 };
 

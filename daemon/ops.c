@@ -99,6 +99,12 @@ submit_done(void *arg, int err, const char *msg, json_t *reply)
 	struct request *req = reply_request(r);
 	json_t *ids = json_object_get(reply, "job_ids");
 
+	if (err == PERR_IN_DOUBT && req->op == OP_SUBMIT) {
+		/* The job's id, to look it up rather than submit again. */
+		reply_error(r, err, msg, json_pack("{s:O?}", "job_id",
+		    json_array_get(ids, 0)));
+		return;
+	}
 	if (err != PERR_OK) {
 		reply_store_error(r, err, msg, reply);
 		return;

@@ -18,6 +18,7 @@
 #include <event2/event.h>
 #include <hiredis/hiredis.h>
 #include <hiredis/async.h>
+#include <hiredis/sds.h>
 #include <jansson.h>
 #include <msgpack.h>
 
@@ -55,6 +56,10 @@ struct req {
 	void *arg;
 	struct cmd cmd;         /* kept for one retry after a reload */
 	int retried;
+	/* Where its command ends in the link's output (st->out_bytes once it
+	 * was queued): a link lost after that many bytes were written leaves
+	 * the request in doubt (see lost_reply). */
+	unsigned long long sent_end;
 	int err;                /* deferred failure */
 	char errmsg[256];
 	struct req *next;       /* deferred failures */
@@ -82,6 +87,14 @@ struct store {
 	long long link_started; /* connect began, ms */
 	long long last_progress;/* last reply, or first send when idle, ms */
 	int pending;            /* commands in flight on ac */
+	unsigned long long out_bytes; /* bytes queued on ac since it opened */
+	/* Fencing (see on_fence): Redis's id of the link, and of the last
+	 * link that carried requests and was lost, to kill on the next one
+	 * before it serves anything. */
+	long long link_id;
+	int link_used;          /* the link got ready: requests went out */
+	long long fence_id;
+	int fence_warned;
 	int failing;            /* teardown requested */
 	int down;               /* torn down, reconnect timer armed */
 	long backoff_ms;
@@ -199,7 +212,12 @@ teardown(struct store *st)
 	st->ends = ENDS_OFF;
 	st->up = 0;
 	st->pending = 0;
-	/* Requests in flight get a NULL reply: PERR_UNAVAILABLE. */
+	if (st->link_used && st->link_id > 0)
+		st->fence_id = st->link_id;
+	st->link_used = 0;
+	st->link_id = 0;
+	/* Requests in flight get a NULL reply: PERR_UNAVAILABLE, or
+	 * PERR_IN_DOUBT (lost_err). */
 	if (ac)
 		redisAsyncFree(ac);
 	if (sub)
@@ -309,6 +327,8 @@ send_cmd(struct store *st, redisCallbackFn *fn, void *priv,
 	if (redisAsyncFormattedCommand(st->ac, fn, priv, c->buf + c->start,
 	                               c->len - c->start) != REDIS_OK)
 		return -1;
+	/* hiredis appends the command to its output buffer as it is. */
+	st->out_bytes += c->len - c->start;
 	if (st->pending++ == 0)
 		st->last_progress = now_ms();
 	return 0;
@@ -336,6 +356,38 @@ unavailable(const struct store *st, char *msg, size_t len)
 {
 	snprintf(msg, len, "redis unreachable: %s",
 	         st->lasterr[0] ? st->lasterr : "connecting");
+}
+
+/* The kinds of request that only read: whatever became of them, they
+ * changed nothing a client could see, so a lost link leaves them
+ * certainly undone (jobd_watch's mark is an internal one). */
+static const unsigned char kind_reads[REP__COUNT] = {
+	[REP_GET] = 1, [REP_LIST] = 1, [REP_STATS] = 1,
+};
+
+/*
+ * lost_err: the error of rq, whose link ac was lost before its reply.
+ * Redis runs a command only once it has read all of it: a command never
+ * written whole to the socket certainly did not run (PERR_UNAVAILABLE).
+ * One that was may have run, Redis having stopped answering or the link
+ * dropped after it read the command: PERR_IN_DOUBT, unless it only reads.
+ * ac's output buffer is still there when hiredis fails its callbacks.
+ */
+static int
+lost_err(const struct store *st, const redisAsyncContext *ac,
+         const struct req *rq, char *msg, size_t len)
+{
+	unsigned long long written = st->out_bytes - sdslen(ac->c.obuf);
+
+	if (kind_reads[rq->kind] || rq->sent_end == 0 ||
+	    rq->sent_end > written) {
+		unavailable(st, msg, len);
+		return PERR_UNAVAILABLE;
+	}
+	snprintf(msg, len, "redis stopped answering after the request was "
+	         "sent (%s): it may or may not have been done",
+	         st->lasterr[0] ? st->lasterr : "connection lost");
+	return PERR_IN_DOUBT;
 }
 
 static void
@@ -374,6 +426,7 @@ on_schema(redisAsyncContext *ac, void *r_, void *priv)
 		log_info("redis: function library %s, key schema %lld",
 		         store_lib_name(), r->element[1]->integer);
 	st->ac_ready = 1;
+	st->link_used = 1;
 	maybe_up(st);
 }
 
@@ -505,8 +558,8 @@ on_reply(redisAsyncContext *ac, void *r_, void *priv)
 	int err;
 
 	if (!got_reply(st, ac, r)) {
-		unavailable(st, msg, sizeof(msg));
-		rq->cb(rq->arg, PERR_UNAVAILABLE, msg, NULL);
+		err = lost_err(st, ac, rq, msg, sizeof(msg));
+		rq->cb(rq->arg, err, msg, NULL);
 		req_free(rq);
 		return;
 	}
@@ -516,8 +569,10 @@ on_reply(redisAsyncContext *ac, void *r_, void *priv)
 		log_warnx("redis: %s; loading the function library again", r->str);
 		rq->retried = 1;
 		send_library(st, on_reload);
-		if (send_cmd(st, on_reply, rq, &rq->cmd) == 0)
+		if (send_cmd(st, on_reply, rq, &rq->cmd) == 0) {
+			rq->sent_end = st->out_bytes;
 			return;
+		}
 		unavailable(st, msg, sizeof(msg));
 		rq->cb(rq->arg, PERR_UNAVAILABLE, msg, NULL);
 		req_free(rq);
@@ -561,7 +616,9 @@ submit_req(struct store *st, struct req *rq)
 	if (!st->ac_ready || send_cmd(st, on_reply, rq, &rq->cmd) < 0) {
 		unavailable(st, msg, sizeof(msg));
 		defer_fail(st, rq, PERR_UNAVAILABLE, msg);
+		return;
 	}
+	rq->sent_end = st->out_bytes;
 }
 
 /* new_req: a request whose command starts with FCALL fn; NULL if out of
@@ -695,6 +752,66 @@ on_auth(redisAsyncContext *ac, void *r_, void *priv)
 		auth_refused(st, r, 1);
 }
 
+/* on_fence: the previous link is fenced (killed, or gone already); a
+ * Redis that refuses CLIENT KILL (ACL) leaves it unfenced: say so once. */
+static void
+on_fence(redisAsyncContext *ac, void *r_, void *priv)
+{
+	struct store *st = priv;
+	redisReply *r = r_;
+
+	if (!got_reply(st, ac, r) || auth_refused(st, r, 0))
+		return;
+	if (r->type == REDIS_REPLY_ERROR && !st->fence_warned) {
+		st->fence_warned = 1;
+		log_warnx("redis: cannot close the previous connection (CLIENT "
+		          "KILL: %s): a request answered in_doubt may still run "
+		          "later", r->str);
+	}
+	st->fence_id = 0;
+}
+
+static void
+on_client_id(redisAsyncContext *ac, void *r_, void *priv)
+{
+	struct store *st = priv;
+	redisReply *r = r_;
+
+	if (got_reply(st, ac, r) && r->type == REDIS_REPLY_INTEGER)
+		st->link_id = r->integer;
+}
+
+/*
+ * send_fence: on a new link, before anything else it serves, kill the
+ * previous link if Redis still holds it.  A link given up for want of a
+ * reply (a stalled Redis) may still hold written commands that Redis has
+ * not read yet; the requests they carry were answered in_doubt.  Once
+ * the kill has run, they never will: a job looked up after that and not
+ * found was not stored and will not be.  Then learn this link's id.
+ */
+static void
+send_fence(struct store *st)
+{
+	struct cmd c;
+
+	if (st->fence_id > 0) {
+		cmd_init(&c);
+		cmd_add(&c, "CLIENT");
+		cmd_add(&c, "KILL");
+		cmd_add(&c, "ID");
+		cmd_addll(&c, st->fence_id);
+		if (cmd_finish(&c) == 0)
+			send_cmd(st, on_fence, st, &c);
+		cmd_free(&c);
+	}
+	cmd_init(&c);
+	cmd_add(&c, "CLIENT");
+	cmd_add(&c, "ID");
+	if (cmd_finish(&c) == 0)
+		send_cmd(st, on_client_id, st, &c);
+	cmd_free(&c);
+}
+
 static void
 on_select(redisAsyncContext *ac, void *r_, void *priv)
 {
@@ -797,6 +914,7 @@ on_connect_ac(const redisAsyncContext *cac, int status)
 		}
 		redis_url_clear(&a);
 	}
+	send_fence(st);
 	cmd_init(&c);
 	cmd_add(&c, "INFO");
 	cmd_add(&c, "server");
@@ -893,6 +1011,7 @@ link_start(struct store *st)
 	st->ac_ready = st->sub_ready = st->up = 0;
 	st->ends = ENDS_OFF;
 	st->pending = 0;
+	st->out_bytes = 0;
 	if (redis_url_parse(st->cfg->redis, &a, err, sizeof(err)) < 0) {
 		link_fail(st, "%s", err);
 		return;
@@ -1023,9 +1142,51 @@ store_status(const struct store *st)
 #define GROUP_MAX_JOBS 1000
 
 struct group {
-	struct { store_cb *cb; void *arg; } *m;
+	struct { store_cb *cb; void *arg; size_t ids_at, nids; } *m;
 	size_t n, cap;
+	/* The members' job ids, NUL-terminated one after the other: only an
+	 * in_doubt answer needs them. */
+	char *ids;
+	size_t ids_len, ids_cap;
 };
+
+/* group_ids: member i's job ids as {"job_ids": [...]}. */
+static json_t *
+group_ids(const struct group *g, size_t i)
+{
+	json_t *a = json_array();
+	const char *p;
+
+	if (g->ids == NULL)
+		return json_pack("{s:o}", "job_ids", a);
+	p = g->ids + g->m[i].ids_at;
+	for (size_t k = 0; k < g->m[i].nids; k++, p += strlen(p) + 1)
+		json_array_append_new(a, json_string(p));
+	return json_pack("{s:o}", "job_ids", a);
+}
+
+/* group_add_id: -1 if out of memory. */
+static int
+group_add_id(struct group *g, const char *id)
+{
+	size_t len = strlen(id) + 1;
+
+	if (g->ids_len + len > g->ids_cap) {
+		size_t ncap = g->ids_cap ? g->ids_cap * 2 : 256;
+		char *n;
+
+		while (ncap < g->ids_len + len)
+			ncap *= 2;
+		if ((n = realloc(g->ids, ncap)) == NULL)
+			return -1;
+		g->ids = n;
+		g->ids_cap = ncap;
+	}
+	memcpy(g->ids + g->ids_len, id, len);
+	g->ids_len += len;
+	g->m[g->n - 1].nids++;
+	return 0;
+}
 
 /* group_done: the req callback of a group: each member gets its entry. */
 static void
@@ -1038,7 +1199,13 @@ group_done(void *arg, int err, const char *msg, json_t *reply)
 		json_t *e = json_array_get(reply, i);
 		int gerr;
 
-		if (err != PERR_OK) {
+		if (err == PERR_IN_DOUBT) {
+			/* Each member learns the ids its jobs have if stored. */
+			json_t *ids = group_ids(g, i);
+
+			g->m[i].cb(g->m[i].arg, err, msg, ids);
+			json_decref(ids);
+		} else if (err != PERR_OK) {
 			g->m[i].cb(g->m[i].arg, err, msg, reply);
 		} else if (json_object_get(e, "job_ids") != NULL) {
 			g->m[i].cb(g->m[i].arg, PERR_OK, NULL, e);
@@ -1054,6 +1221,7 @@ group_done(void *arg, int err, const char *msg, json_t *reply)
 			           "unexpected reply from redis", NULL);
 		}
 	}
+	free(g->ids);
 	free(g->m);
 	free(g);
 }
@@ -1105,6 +1273,8 @@ group_join(struct store *st, size_t njobs, store_cb *cb, void *arg)
 	}
 	g->m[g->n].cb = cb;
 	g->m[g->n].arg = arg;
+	g->m[g->n].ids_at = g->ids_len;
+	g->m[g->n].nids = 0;
 	g->n++;
 	st->group_jobs += njobs;
 	return g;
@@ -1115,6 +1285,7 @@ store_submit(struct store *st, const struct submit_spec *jobs,
              char *const *ids, size_t n, store_cb *cb, void *arg)
 {
 	struct req *rq;
+	struct group *g;
 	size_t i;
 
 	if (n == 0 || n > REQUEST_MAX_JOBS) {
@@ -1127,9 +1298,13 @@ store_submit(struct store *st, const struct submit_spec *jobs,
 		cb(arg, PERR_INTERNAL, "out of memory", NULL);
 		return;
 	}
+	g = st->group->arg;
 	cmd_addll(&st->group->cmd, (long long)n);
-	for (i = 0; i < n; i++)
+	for (i = 0; i < n; i++) {
 		cmd_submit_job(&st->group->cmd, &jobs[i], ids[i], &st->sb);
+		if (group_add_id(g, ids[i]) < 0)
+			st->group->cmd.oom = 1;     /* fails the group */
+	}
 }
 
 /* one_arg: the many calls that take one string argument. */

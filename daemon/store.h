@@ -16,6 +16,14 @@
  * Replies are jansson values handed to the callback (borrowed: valid during
  * the callback only).  On failure the callback gets err != PERR_OK, a
  * message, and for PERR_CONFLICT reply = {"job_id": "<holder>"}.
+ *
+ * A request whose link to Redis is lost before its reply gets
+ * PERR_UNAVAILABLE when it certainly did not run (never written whole to
+ * the socket, or it only reads), else PERR_IN_DOUBT: it may have run.  A
+ * store_submit in doubt gets reply = {"job_ids": [the ids it was given]}.
+ * The next link kills the lost one before serving (CLIENT KILL), so that
+ * what a request in doubt did is settled once the store is available
+ * again.
  */
 #ifndef JOBD_STORE_H
 #define JOBD_STORE_H
@@ -57,7 +65,8 @@ void store_set_config(struct store *st, const struct config *cfg);
  * end costs no pub/sub message: the master turns it on while a client
  * waits.  Kept across reconnects. */
 void store_watch_ends(struct store *st, int on);
-/* store_free: callbacks of requests in flight get PERR_UNAVAILABLE. */
+/* store_free: callbacks of requests in flight get PERR_UNAVAILABLE (or
+ * PERR_IN_DOUBT, see above). */
 void store_free(struct store *st);
 /* store_available: connected with the library loaded. */
 int store_available(const struct store *st);

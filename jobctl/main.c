@@ -232,6 +232,15 @@ ctl_request(struct jobctl *ctl, json_t *req, json_t **resp)
 		    safe != NULL ? safe : "", by != NULL ? by : "?");
 		free(safe);
 		free(by);
+	} else if (rc == JC_ERR_IN_DOUBT && held != NULL) {
+		char *safe = text_escape(jc_errmsg(ctl->jc));
+		char *id = text_escape(held);
+
+		fprintf(stderr, "jobctl: in_doubt: %s (look up job %s before "
+		    "submitting again)\n", safe != NULL ? safe : "",
+		    id != NULL ? id : "?");
+		free(safe);
+		free(id);
 	} else
 		ctl_fail(ctl, rc);
 	json_decref(*resp);

@@ -70,7 +70,8 @@ SAME_CODE(FRAME_TOO_LARGE);
 SAME_CODE(UNAVAILABLE);
 SAME_CODE(BUSY);
 SAME_CODE(INTERNAL);
-_Static_assert((int)PERR__COUNT == (int)JC_ERR_INTERNAL + 1,
+SAME_CODE(IN_DOUBT);
+_Static_assert((int)PERR__COUNT == (int)JC_ERR_IN_DOUBT + 1,
 	"a protocol error code that jobclient.h's jc_err lacks");
 _Static_assert((int)PERR__COUNT <= (int)JC_ERR_CONNECT,
 	"protocol error codes reach the library's own (100...)");
@@ -93,6 +94,7 @@ static const char *const proto_desc[] = {
 	[JC_ERR_UNAVAILABLE] = "daemon cannot reach its store",
 	[JC_ERR_BUSY] = "daemon busy: a limit was hit",
 	[JC_ERR_INTERNAL] = "internal daemon error",
+	[JC_ERR_IN_DOUBT] = "outcome unknown: look the job up before retrying",
 };
 
 static const char *const lib_desc[] = {
@@ -113,7 +115,7 @@ jc_version(void)
 JC_EXPORT const char *
 jc_strerror(int err)
 {
-	if (err >= JC_OK && err <= JC_ERR_INTERNAL)
+	if (err >= JC_OK && err <= JC_ERR_IN_DOUBT)
 		return proto_desc[err];
 	if (err >= JC_ERR_CONNECT && err <= JC_ERR_INVALID)
 		return lib_desc[err - JC_ERR_CONNECT];
@@ -123,7 +125,7 @@ jc_strerror(int err)
 JC_EXPORT const char *
 jc_code_name(int err)
 {
-	if (err >= JC_OK && err <= JC_ERR_INTERNAL)
+	if (err >= JC_OK && err <= JC_ERR_IN_DOUBT)
 		return proto_err_name(err);
 	if (err >= JC_ERR_CONNECT && err <= JC_ERR_INVALID)
 		return lib_names[err - JC_ERR_CONNECT];
@@ -907,8 +909,10 @@ jc_submit(jc_client *c, const char *type, const char *payload_json,
 	json_decref(req);
 	if (rc == JC_OK) {
 		rc = string_out(c, json_object_get(resp, "job_id"), job_id);
-	} else if (rc == JC_ERR_CONFLICT && job_id != NULL) {
-		/* The holder's id is at top level, or inside the error. */
+	} else if ((rc == JC_ERR_CONFLICT || rc == JC_ERR_IN_DOUBT) &&
+	    job_id != NULL) {
+		/* The holder's id (the job's own when in doubt) is at top
+		 * level, or inside the error. */
 		jid = json_object_get(resp, "job_id");
 		if (!json_is_string(jid))
 			jid = json_object_get(json_object_get(resp, "error"),
@@ -960,6 +964,21 @@ one_array_text(const char *text)
 	return 0;
 }
 
+/* doubt_ids: the ids of a submit_many reply, success (rc JC_OK) or
+ * in_doubt (rc JC_ERR_IN_DOUBT, kept with its message). */
+static int
+doubt_ids(jc_client *c, int rc, json_t *resp, char **job_ids)
+{
+	int out;
+
+	if (rc == JC_OK)
+		return ids_out(c, resp, job_ids);
+	if (job_ids == NULL || json_object_get(resp, "job_ids") == NULL)
+		return rc;
+	out = ids_out(c, resp, job_ids);
+	return out == JC_OK ? rc : out;
+}
+
 /*
  * jc_submit_many sends the caller's text as it is (parsing and encoding
  * 100 jobs again would cost the client more than the daemon's work).
@@ -992,8 +1011,8 @@ jc_submit_many(jc_client *c, const char *jobs_json, char **job_ids)
 		rc = roundtrip_text(c, text, hl + jl + 1, id, 0, &resp);
 		free(text);
 		json_decref(id);
-		if (rc == JC_OK)
-			rc = ids_out(c, resp, job_ids);
+		if (rc == JC_OK || rc == JC_ERR_IN_DOUBT)
+			rc = doubt_ids(c, rc, resp, job_ids);
 		json_decref(resp);
 		if (rc != JC_ERR_BAD_JSON)
 			return rc;

@@ -5,7 +5,7 @@
  * - Every exported symbol starts with jc_ (macros with JC_).
  * - A jc_client is an opaque handle on one connection to one daemon.
  * - Functions return a jc_err: JC_OK (0) on success, a positive error
- *   otherwise.  Codes 1..11 are the server's protocol errors
+ *   otherwise.  Codes 1..12 are the server's protocol errors
  *   (docs/protocol.md); codes from 100 are raised by the library
  *   itself.  jc_errmsg() gives the message of the last error on that
  *   handle.
@@ -59,6 +59,9 @@ typedef enum jc_err {
 	JC_ERR_UNAVAILABLE = 9,   /* the daemon cannot reach Redis */
 	JC_ERR_BUSY = 10,
 	JC_ERR_INTERNAL = 11,
+	JC_ERR_IN_DOUBT = 12,     /* the request reached Redis but its outcome
+	                           * is unknown: look the job up (jc_submit
+	                           * gives its id) before submitting again */
 	/* errors raised by the library */
 	JC_ERR_CONNECT = 100,     /* the daemon's socket cannot be reached */
 	JC_ERR_IO = 101,          /* the connection failed or was closed */
@@ -126,16 +129,19 @@ int jc_ping(jc_client *c);
  * fields of docs/protocol.md: queue, timeout, retries, job_id,
  * unique_key, delay, run_at, result_ttl, meta.  On success *job_id
  * receives the new job's id.  On JC_ERR_CONFLICT *job_id (when not NULL)
- * receives the id of the job that holds the id or unique key.
+ * receives the id of the job that holds the id or unique key; on
+ * JC_ERR_IN_DOUBT, the id the job has if it was stored (jc_get tells).
+ * JC_ERR_UNAVAILABLE means the job was certainly not stored.
  */
 int jc_submit(jc_client *c, const char *type, const char *payload_json,
               const char *options_json, char **job_id);
 
 /* jc_submit_many: jobs_json is an array of submit objects ({"type": ...,
  * "payload": ..., options...}); all or nothing.  *job_ids receives a JSON
- * array of the new ids.  The text goes to the daemon as given (not parsed
- * and encoded again); text that is not one JSON array fails with
- * JC_ERR_INVALID, as before. */
+ * array of the new ids; on JC_ERR_IN_DOUBT, the ids the jobs have if the
+ * batch was stored (all or none of them).  The text goes to the daemon as
+ * given (not parsed and encoded again); text that is not one JSON array
+ * fails with JC_ERR_INVALID, as before. */
 int jc_submit_many(jc_client *c, const char *jobs_json, char **job_ids);
 
 /* jc_get: the job record (docs/protocol.md) as JSON in *job. */

@@ -225,3 +225,39 @@ def test_over_http(live):
     status, body = http(live, "POST", f"/api/story/{sid}/revise",
                         {"background": True})
     assert status == 202
+
+
+def test_submit_in_doubt_is_looked_up_not_redone(stack_factory):
+    """Redis stalls while jobd holds a submit: jobd answers in_doubt, and
+    the app, instead of falling back to doing the story here as well,
+    looks the job up once jobd answers again and runs it in the
+    background.  One story results, never two."""
+    import os
+    import signal
+    import threading
+    import pyfixtures
+    stack = stack_factory(JOBD_TIMEOUT="40")
+    c = stack.app.test_client()
+    assert c.get("/api/health").get_json()["jobd"] == "ok"
+    service = stack.service
+    out = {}
+
+    def post():
+        out["r"] = c.post("/api/generate", json=dict(IDEA, background=True))
+
+    pid = stack.redis.proc.pid
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        t = threading.Thread(target=post)
+        t.start()
+        pyfixtures.wait_until(
+            lambda: "no reply for" in stack.jobd.log_text(), 30,
+            msg="jobd to give up on the stalled Redis")
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    t.join(60)
+    r = out["r"]
+    job_id = queued(r)
+    job, _, _ = poll(c, job_id)
+    assert job["status"] == "finished", job
+    assert len(service.store.list()) == 1

@@ -187,6 +187,83 @@ def test_fallback_when_jobd_unreachable_is_logged_once(tmp_path, caplog):
     assert c.get("/api/job/j_01ABCDEFGHJKMNPQRSTVWXYZ00").status_code == 503
 
 
+class _DoubtfulJobd:
+    """A jobd client whose submits are in doubt and whose look-ups answer
+    as scripted: an exception to raise, or a record."""
+
+    def __init__(self, lookups):
+        from jobclient import JobdInDoubt
+        self.doubt = JobdInDoubt
+        self.lookups = list(lookups)
+        self.gets = 0
+
+    def submit(self, job_type, payload):
+        raise self.doubt("in_doubt", "redis stopped answering",
+                         errno=12, job_id="j_01DOUBTDOUBTDOUBTDOUBTDOUB")
+
+    def get(self, job_id):
+        self.gets += 1
+        step = self.lookups.pop(0) if len(self.lookups) > 1 \
+            else self.lookups[0]
+        if isinstance(step, Exception):
+            raise step
+        return step
+
+    def close(self):
+        pass
+
+
+def doubtful_app(tmp_path, lookups, **env):
+    settings = make_settings(tmp_path, USE_BACKGROUND_JOBS="true", **env)
+    app = create_app(settings)
+    fake = _DoubtfulJobd(lookups)
+    app.extensions["storyapp"]["jobs"]._client = fake
+    return app, fake
+
+
+def test_in_doubt_submit_not_stored_runs_synchronously(tmp_path):
+    """in_doubt is not unavailable: the app looks the job up; only when
+    jobd says it does not exist is the work done here, once."""
+    from jobclient import JobdError, JobdUnavailable
+    app, fake = doubtful_app(tmp_path, [
+        JobdUnavailable("unavailable", "redis unreachable"),
+        JobdError("not_found", "no such job")])
+    service = app.extensions["storyapp"]["service"]
+    r = app.test_client().post("/api/generate",
+                               json=dict(IDEA, background=True))
+    assert r.status_code == 201 and r.get_json()["status"] == "completed"
+    assert fake.gets == 2
+    assert len(service.store.list()) == 1
+
+
+def test_in_doubt_submit_stored_runs_in_background(tmp_path):
+    app, fake = doubtful_app(tmp_path, [
+        {"job_id": "j_01DOUBTDOUBTDOUBTDOUBTDOUB", "status": "queued"}])
+    service = app.extensions["storyapp"]["service"]
+    r = app.test_client().post("/api/generate",
+                               json=dict(IDEA, background=True))
+    assert r.status_code == 202, r.get_json()
+    assert r.get_json()["job_id"] == "j_01DOUBTDOUBTDOUBTDOUBTDOUB"
+    assert service.store.list() == []       # not done here as well
+
+
+def test_in_doubt_unresolved_is_503_with_the_job_id(tmp_path):
+    """jobd never answers the look-up: neither queued nor done, 503 naming
+    the job to check later."""
+    from jobclient import JobdUnavailable
+    app, fake = doubtful_app(tmp_path, [
+        JobdUnavailable("unavailable", "redis unreachable")],
+        JOBD_TIMEOUT="1")
+    service = app.extensions["storyapp"]["service"]
+    r = app.test_client().post("/api/generate",
+                               json=dict(IDEA, background=True))
+    assert r.status_code == 503, r.get_json()
+    body = r.get_json()
+    assert body["job_id"] == "j_01DOUBTDOUBTDOUBTDOUBTDOUB"
+    assert "/api/job/j_01DOUBTDOUBTDOUBTDOUBTDOUB" in body["error"]
+    assert fake.gets >= 2 and service.store.list() == []
+
+
 # --- the handler module, without jobd --------------------------------------
 
 def handler_env(settings) -> dict:

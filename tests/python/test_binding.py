@@ -244,6 +244,71 @@ def test_redis_down_is_unavailable(daemon, client):
     assert e.value.code == "unavailable"
 
 
+def test_stalled_redis_submit_is_in_doubt(daemon):
+    """A submit that reached a Redis which then stopped answering raises
+    JobdInDoubt with the job's id, not JobdUnavailable (an app would fall
+    back and do the work twice); the id can be looked up afterwards."""
+    import os
+    import signal
+    from jobclient import JobdInDoubt
+    c = Client(str(daemon.socket), timeout=60)
+    assert c.stats()
+    got: dict = {}
+
+    def run(name, fn, *args):
+        try:
+            got[name] = fn(*args)
+        except JobdError as exc:
+            got[name] = exc
+
+    calls = {
+        "one": (c.submit, "jobd.noop"),
+        "many": (c.submit_many, [{"type": "jobd.noop"},
+                                 {"type": "jobd.echo"}]),
+        "raw": (c.call, {"op": "submit", "type": "jobd.noop",
+                         "job_id": "raw-1"}),
+    }
+    pid = daemon.redis.proc.pid
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        ts = [threading.Thread(target=run, args=(k,) + v)
+              for k, v in calls.items()]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(60)
+        # Redis known to be down now: certainly not stored.
+        with pytest.raises(JobdUnavailable):
+            c.submit("jobd.noop")
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    for name in calls:
+        err = got[name]
+        assert isinstance(err, JobdInDoubt), (name, err)
+        assert not isinstance(err, JobdUnavailable)
+        assert err.code == "in_doubt" and "may or may not" in err.message
+    assert got["one"].errno == 12 and JOB_ID.match(got["one"].job_id)
+    assert got["many"].job_id is None and len(got["many"].job_ids) == 2
+    assert all(JOB_ID.match(j) for j in got["many"].job_ids)
+    assert got["raw"].job_id == "raw-1"
+    assert got["raw"].response["job_id"] == "raw-1"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            c.stats()
+            break
+        except JobdUnavailable:
+            assert time.monotonic() < deadline, "jobd back on its Redis"
+            time.sleep(0.1)
+    # Each is found and runs, or is not found, for good.
+    for jid in [got["one"].job_id, "raw-1"] + got["many"].job_ids:
+        try:
+            assert c.wait(jid, 10)["status"] == "finished"
+        except JobdError as nf:
+            assert nf.code == "not_found", nf
+    c.close()
+
+
 def test_dead_daemon(tmp_path, daemon):
     c = Client(str(tmp_path / "nothing-here.sock"))
     with pytest.raises(JobdUnavailable) as e:

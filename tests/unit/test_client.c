@@ -201,6 +201,10 @@ serve_one(int fd, json_t *req)
 			return reply(fd, req, json_pack("{sbs{ssss}ss}", "ok",
 			    0, "error", "code", "conflict", "message",
 			    "unique key held", "job_id", "j_held"));
+		if (uk != NULL && strcmp(uk, "doubt") == 0)
+			return reply(fd, req, json_pack("{sbs{ssss}ss}", "ok",
+			    0, "error", "code", "in_doubt", "message",
+			    "redis stopped answering", "job_id", "j_doubt"));
 		/* the new id is the request itself, for the test to check */
 		copy = json_deep_copy(req);
 		json_object_del(copy, "id");
@@ -229,6 +233,11 @@ serve_one(int fd, json_t *req)
 	if (strcmp(op, "cancel") == 0)
 		return reply(fd, req, json_pack("{sbss}", "ok", 1, "status",
 		    "canceled"));
+	if (strcmp(op, "submit_many") == 0 && json_array_size(json_object_get(
+	    req, "jobs")) == 3)
+		return reply(fd, req, json_pack("{sbs{ssss}s[sss]}", "ok", 0,
+		    "error", "code", "in_doubt", "message",
+		    "redis stopped answering", "job_ids", "j_a", "j_b", "j_c"));
 	if (strcmp(op, "submit_many") == 0)
 		return reply(fd, req, json_pack("{sbs[ss]}", "ok", 1, "job_ids",
 		    "j_a", "j_b"));
@@ -359,6 +368,7 @@ test_error_codes(void **state)
 		{ "unavailable", JC_ERR_UNAVAILABLE },
 		{ "busy", JC_ERR_BUSY },
 		{ "internal", JC_ERR_INTERNAL },
+		{ "in_doubt", JC_ERR_IN_DOUBT },
 		{ "something_new", JC_ERR_INTERNAL },
 	};
 	jc_client *c = open_ok(*state);
@@ -487,6 +497,33 @@ test_conflict(void **state)
 	assert_string_equal(jc_errmsg(c), "unique key held");
 	assert_string_equal(jc_code_name(jc_errcode(c)), "conflict");
 	jc_free(id);
+	jc_close(c);
+}
+
+/* in_doubt: the ids the jobs have if stored come out as on success. */
+static void
+test_in_doubt(void **state)
+{
+	jc_client *c = open_ok(*state);
+	char *id = NULL;
+
+	assert_int_equal(jc_submit(c, "t", "{}", "{\"unique_key\":\"doubt\"}",
+	    &id), JC_ERR_IN_DOUBT);
+	assert_non_null(id);
+	assert_string_equal(id, "j_doubt");
+	assert_string_equal(jc_errmsg(c), "redis stopped answering");
+	assert_string_equal(jc_code_name(jc_errcode(c)), "in_doubt");
+	jc_free(id);
+	id = NULL;
+	assert_int_equal(jc_submit_many(c, "[{\"type\":\"t\"},{\"type\":\"t\"},"
+	    "{\"type\":\"t\"}]", &id), JC_ERR_IN_DOUBT);
+	assert_non_null(id);
+	assert_string_equal(id, "[\"j_a\",\"j_b\",\"j_c\"]");
+	assert_string_equal(jc_errmsg(c), "redis stopped answering");
+	jc_free(id);
+	/* NULL out-parameters are fine */
+	assert_int_equal(jc_submit_many(c, "[{\"type\":\"t\"},{\"type\":\"t\"},"
+	    "{\"type\":\"t\"}]", NULL), JC_ERR_IN_DOUBT);
 	jc_close(c);
 }
 
@@ -730,6 +767,7 @@ test_names(void **state)
 		{ JC_ERR_UNAVAILABLE, "unavailable" },
 		{ JC_ERR_BUSY, "busy" },
 		{ JC_ERR_INTERNAL, "internal" },
+		{ JC_ERR_IN_DOUBT, "in_doubt" },
 		{ JC_ERR_CONNECT, "connect" },
 		{ JC_ERR_IO, "io" },
 		{ JC_ERR_TIMEOUT, "timeout" },
@@ -747,10 +785,10 @@ test_names(void **state)
 		    "unknown error");
 	}
 	assert_string_equal(jc_strerror(-1), "unknown error");
-	assert_string_equal(jc_strerror(12), "unknown error");
+	assert_string_equal(jc_strerror(13), "unknown error");
 	assert_string_equal(jc_strerror(99), "unknown error");
 	assert_string_equal(jc_strerror(106), "unknown error");
-	assert_string_equal(jc_code_name(12), "unknown");
+	assert_string_equal(jc_code_name(13), "unknown");
 	assert_string_equal(jc_code_name(1000), "unknown");
 	assert_string_equal(jc_version(), JC_VERSION_STRING);
 }
@@ -779,6 +817,7 @@ main(void)
 		cmocka_unit_test(test_call_whole_response),
 		cmocka_unit_test(test_submit),
 		cmocka_unit_test(test_conflict),
+		cmocka_unit_test(test_in_doubt),
 		cmocka_unit_test(test_ops),
 		cmocka_unit_test(test_wait),
 		cmocka_unit_test(test_server_closes),

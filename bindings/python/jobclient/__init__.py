@@ -11,14 +11,15 @@ compiled extension of its own.
 
 Errors raise :class:`JobdError` (``.code`` is the error code of
 docs/protocol.md); a daemon that cannot be reached raises
-:class:`JobdUnavailable`, a subclass.  A
+:class:`JobdUnavailable`, a subclass; a request whose outcome is
+unknown raises :class:`JobdInDoubt` (not a JobdUnavailable).  A
 :class:`Client` may be shared by all the threads of a web server: it keeps
 one connection per thread.  See docs/python.md.
 """
 
 from ._lib import candidate_paths, load_library
 from .client import TERMINAL_STATUSES, Client, JobRecord
-from .errors import (ERROR_CODES, JobdError, JobdUnavailable,
+from .errors import (ERROR_CODES, JobdError, JobdInDoubt, JobdUnavailable,
                      LibraryNotFoundError)
 
 __version__ = "0.1.0"
@@ -28,6 +29,7 @@ __all__ = [
     "JobRecord",
     "JobdError",
     "JobdUnavailable",
+    "JobdInDoubt",
     "LibraryNotFoundError",
     "ERROR_CODES",
     "TERMINAL_STATUSES",

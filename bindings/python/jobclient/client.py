@@ -147,8 +147,8 @@ class Client:
     # the calling convention
 
     def _run(self, fn: Callable[..., int], *args: Any, out: bool = True,
-             idempotent: bool = False, conflict_id: bool = False
-             ) -> Optional[str]:
+             idempotent: bool = False, conflict_id: bool = False,
+             doubt_ids: bool = False) -> Optional[str]:
         """Call a jc_* function, returning its string out-parameter.
 
         An idempotent call that fails on a dropped connection is retried
@@ -185,8 +185,14 @@ class Client:
                     response = None
             job_id = text if (conflict_id and text and response is None) \
                 else None
+            job_ids = None
+            if doubt_ids and text and text.startswith("["):
+                try:
+                    job_ids = [str(i) for i in json.loads(text)]
+                except ValueError:
+                    job_ids = None
             raise JobdError.from_code(rc, msg, job_id=job_id,
-                                      response=response)
+                                      job_ids=job_ids, response=response)
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _json(self, fn: Callable[..., int], *args: Any,
@@ -232,6 +238,9 @@ class Client:
         Raises:
             JobdError: with ``code == "conflict"`` and ``job_id`` set to the
                 existing job when the job id or unique key is taken.
+            JobdInDoubt: the submit reached Redis but its outcome is
+                unknown; ``job_id`` is the id the job has if it was stored.
+            JobdUnavailable: the job was certainly not stored.
         """
         opts = {k: v for k, v in (
             ("queue", queue), ("timeout", timeout), ("retries", retries),
@@ -251,10 +260,11 @@ class Client:
 
         Each job is a dict like ``{"type": ..., "payload": ..., "queue":
         ...}`` with the same options as :meth:`submit`.  Returns the new ids
-        in order.
+        in order.  :class:`JobdInDoubt` carries them in ``job_ids``.
         """
-        return self._json(self._lib.jc_submit_many,
-                          _dumps([dict(j) for j in jobs]))
+        text = self._run(self._lib.jc_submit_many,
+                         _dumps([dict(j) for j in jobs]), doubt_ids=True)
+        return json.loads(text) if text else None
 
     def get(self, job_id: str) -> JobRecord:
         """The job record (docs/protocol.md); ``not_found`` if none."""

@@ -9,7 +9,15 @@ for errors of the library, ``"connect"``, ``"io"``, ``"timeout"``,
 A daemon that cannot be used at all -- its socket cannot be reached, the
 connection broke, or the daemon itself cannot reach Redis -- raises
 :class:`JobdUnavailable`, a subclass, so that an application can catch that
-one class and fall back to doing the work synchronously.
+one class and fall back to doing the work synchronously: it means "certainly
+not done".
+
+A request that reached Redis but whose outcome is unknown (Redis stopped
+answering) raises :class:`JobdInDoubt`, another subclass of
+:class:`JobdError` and *not* of :class:`JobdUnavailable`: falling back
+would do the work twice if the job was stored after all.  Its ``job_id``
+(``job_ids`` for ``submit_many``) is the id the job has if it was stored:
+look it up (``get``) instead.
 """
 
 from __future__ import annotations
@@ -19,6 +27,7 @@ from typing import Any, Dict, List, Optional
 __all__ = [
     "JobdError",
     "JobdUnavailable",
+    "JobdInDoubt",
     "LibraryNotFoundError",
     "ERROR_CODES",
     "UNAVAILABLE_CODES",
@@ -37,6 +46,7 @@ ERROR_CODES: Dict[int, str] = {
     9: "unavailable",
     10: "busy",
     11: "internal",
+    12: "in_doubt",
     100: "connect",
     101: "io",
     102: "timeout",
@@ -59,7 +69,10 @@ class JobdError(Exception):
         errno: libjobclient's numeric ``jc_err`` value (0 if unknown).
         message: the human-readable message.
         job_id: for ``conflict`` on submit, the id of the job that already
-            holds the job id or unique key; otherwise ``None``.
+            holds the job id or unique key; for ``in_doubt`` on submit, the
+            id the job has if it was stored; otherwise ``None``.
+        job_ids: for ``in_doubt`` on submit_many, the ids the jobs have if
+            the batch was stored; otherwise ``None``.
         response: the daemon's whole response object, when there was one.
     """
 
@@ -70,12 +83,14 @@ class JobdError(Exception):
         *,
         errno: int = 0,
         job_id: Optional[str] = None,
+        job_ids: Optional[List[str]] = None,
         response: Optional[Dict[str, Any]] = None,
     ) -> None:
         self.code = code
         self.message = message or code
         self.errno = errno
         self.job_id = job_id
+        self.job_ids = job_ids
         self.response = response
         super().__init__(f"{code}: {self.message}")
 
@@ -86,6 +101,7 @@ class JobdError(Exception):
         message: str = "",
         *,
         job_id: Optional[str] = None,
+        job_ids: Optional[List[str]] = None,
         response: Optional[Dict[str, Any]] = None,
     ) -> "JobdError":
         """Build the right exception class for a ``jc_err`` value."""
@@ -96,14 +112,31 @@ class JobdError(Exception):
             if isinstance(err, dict):
                 code = str(err.get("code") or code)
                 message = str(err.get("message") or message)
-        klass = JobdUnavailable if code in UNAVAILABLE_CODES else JobdError
+            # The ids a conflict or an in_doubt carry at top level.
+            if job_id is None and isinstance(response.get("job_id"), str):
+                job_id = response["job_id"]
+            if job_ids is None and isinstance(response.get("job_ids"), list):
+                job_ids = [str(i) for i in response["job_ids"]]
+        if code == "in_doubt":
+            klass: type = JobdInDoubt
+        elif code in UNAVAILABLE_CODES:
+            klass = JobdUnavailable
+        else:
+            klass = JobdError
         return klass(code, message, errno=errno, job_id=job_id,
-                     response=response)
+                     job_ids=job_ids, response=response)
 
 
 class JobdUnavailable(JobdError):
     """jobd cannot be used: its socket is unreachable, the connection
     dropped, or the daemon cannot reach Redis.  Safe to fall back on."""
+
+
+class JobdInDoubt(JobdError):
+    """The request reached Redis but its outcome is unknown (Redis
+    stopped answering).  Not safe to fall back on: look the job up by
+    ``job_id`` (``job_ids`` for submit_many) once jobd answers again; if it
+    is not found then, it was not stored and never will be."""
 
 
 class LibraryNotFoundError(ImportError):

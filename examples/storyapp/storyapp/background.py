@@ -5,6 +5,14 @@ done synchronously: background jobs are disabled, libjobclient is not
 installed, or jobd cannot be reached.  The first time jobd is found
 unreachable a warning is logged; while it stays down, nothing more is
 logged above DEBUG; when it comes back an INFO line says so.
+
+A submit whose outcome jobd does not know (``JobdInDoubt``: Redis stopped
+answering after it got the job) is never simply done again synchronously:
+the job is looked up by its id until jobd answers.  Found, it runs in the
+background as if the submit had succeeded; not found, it was not stored and
+never will be, so the work is done synchronously; still unknown after
+``JOBD_TIMEOUT``, :class:`JobInDoubt` is raised (the web layer answers 503
+with the job id).
 """
 
 from __future__ import annotations
@@ -12,6 +20,7 @@ from __future__ import annotations
 import logging
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any, Dict, Optional
 
@@ -34,7 +43,8 @@ def _import_binding() -> None:
 _import_binding()
 try:  # the binding is optional: without it the app runs synchronously
     import jobclient
-    from jobclient import JobdError, JobdUnavailable, LibraryNotFoundError
+    from jobclient import (JobdError, JobdInDoubt, JobdUnavailable,
+                           LibraryNotFoundError)
 except ImportError:  # pragma: no cover - exercised when not installed
     jobclient = None  # type: ignore[assignment]
 
@@ -44,10 +54,28 @@ except ImportError:  # pragma: no cover - exercised when not installed
     class JobdUnavailable(JobdError):  # type: ignore[no-redef]
         pass
 
+    class JobdInDoubt(JobdError):  # type: ignore[no-redef]
+        job_id = None
+
     class LibraryNotFoundError(ImportError):  # type: ignore[no-redef]
         pass
 
-__all__ = ["JobQueue", "JobdError", "JobdUnavailable"]
+__all__ = ["JobQueue", "JobInDoubt", "JobdError", "JobdUnavailable"]
+
+#: Seconds between two look-ups of a job whose submit is in doubt.
+LOOKUP_INTERVAL = 0.2
+
+
+class JobInDoubt(Exception):
+    """A submit's outcome is still unknown after looking the job up for
+    ``JOBD_TIMEOUT`` seconds: the job may or may not exist.  Neither
+    queued nor done; the caller can check ``job_id`` later."""
+
+    def __init__(self, job_type: str, job_id: str, reason: str) -> None:
+        self.job_type = job_type
+        self.job_id = job_id
+        super().__init__(f"{job_type} job {job_id}: outcome unknown "
+                         f"({reason})")
 
 
 class JobQueue:
@@ -109,9 +137,42 @@ class JobQueue:
         except JobdUnavailable as exc:
             self._mark_down(str(exc))
             return None
+        except JobdInDoubt as exc:
+            return self._settle(job_type, exc)
         self._mark_up()
         log.info("submitted %s job %s", job_type, job_id)
         return job_id
+
+    def _settle(self, job_type: str, exc: "JobdInDoubt") -> Optional[str]:
+        """A submit in doubt: look its job up until jobd knows.  The id
+        if it was stored, None if it certainly was not (do it now)."""
+        job_id = exc.job_id
+        if not job_id:
+            raise JobInDoubt(job_type, "?", str(exc))
+        log.warning("submit of %s job %s in doubt (%s): looking it up",
+                    job_type, job_id, exc)
+        deadline = time.monotonic() + max(self.settings.jobd_timeout, 1.0)
+        last = str(exc)
+        while True:
+            try:
+                self.client().get(job_id)
+            except JobdError as err:
+                if err.code == "not_found":
+                    # jobd answered after the stall: the job was not stored
+                    # and never will be (docs/protocol.md, in_doubt).
+                    self._mark_up()
+                    log.warning("%s job %s was not stored: running it "
+                                "synchronously", job_type, job_id)
+                    return None
+                last = str(err)
+            else:
+                self._mark_up()
+                log.warning("%s job %s was stored after all: it runs in "
+                            "the background", job_type, job_id)
+                return job_id
+            if time.monotonic() >= deadline:
+                raise JobInDoubt(job_type, job_id, last)
+            time.sleep(LOOKUP_INTERVAL)
 
     def get(self, job_id: str) -> Dict[str, Any]:
         """The job record; raises JobdError (``not_found``,

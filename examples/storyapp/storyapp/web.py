@@ -28,7 +28,7 @@ from typing import Any, Dict, Mapping, Optional, Tuple
 from flask import Flask, Response, jsonify, request, send_file
 from werkzeug.exceptions import HTTPException
 
-from .background import JobdError, JobdUnavailable, JobQueue
+from .background import JobdError, JobdUnavailable, JobInDoubt, JobQueue
 from .background import LibraryNotFoundError
 from .config import Settings, parse_bool
 from .export import ExportFile
@@ -158,6 +158,14 @@ def create_app(settings: Optional[Settings] = None,
     def _http(exc: HTTPException) -> JsonResponse:
         # Flask's own answers (404, 405, 413 ...) as JSON, like ours.
         return _error(exc.code or 500, exc.description or exc.name)
+
+    @app.errorhandler(JobInDoubt)
+    def _in_doubt(exc: JobInDoubt) -> JsonResponse:
+        # Neither queued nor done: doing it now could do it twice.
+        return _error(503, f"the job service stopped answering; job "
+                      f"{exc.job_id} may have been queued: check "
+                      f"/api/job/{exc.job_id} before trying again",
+                      job_id=exc.job_id)
 
     @app.errorhandler(LLMError)
     def _llm(exc: LLMError) -> JsonResponse:
