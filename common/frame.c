@@ -61,13 +61,28 @@ restore(struct frame_reader *r)
 	}
 }
 
+/* head_frame: the bytes (header, payload and a NUL) that the first
+ * unconsumed frame needs once whole, if its header is in and its length
+ * is acceptable; else 0. */
+static size_t
+head_frame(const struct frame_reader *r)
+{
+	const uint8_t *p = r->buf + r->start;
+	size_t n;
+
+	if (r->err != 0 || r->end - r->start < FRAME_HEADER_LEN)
+		return 0;
+	n = (size_t)p[0] << 24 | (size_t)p[1] << 16 | (size_t)p[2] << 8 | p[3];
+	return n == 0 || n > r->max ? 0 : FRAME_HEADER_LEN + n + 1;
+}
+
 /* reserve: make room for len more bytes after end, plus a NUL.  Moves the
  * unconsumed bytes to the front first when that is enough or cheap. */
 static int
 reserve(struct frame_reader *r, size_t len)
 {
 	size_t used = r->end - r->start;
-	size_t need, ncap;
+	size_t need, ncap, frame;
 	uint8_t *nbuf;
 
 	if (len > SIZE_MAX - 1 - used)
@@ -85,6 +100,10 @@ reserve(struct frame_reader *r, size_t len)
 	ncap = r->cap;
 	while (ncap < need)
 		ncap = ncap > SIZE_MAX / 2 ? need : ncap * 2;
+	/* A large frame whose header is in gets exactly its size, not up to
+	 * twice that: what a connection holds is then what it announced. */
+	if ((frame = head_frame(r)) >= need && frame < ncap)
+		ncap = frame;
 	if ((nbuf = realloc(r->buf, ncap)) == NULL)
 		return FRAME_ERR_NOMEM;
 	r->buf = nbuf;
@@ -153,6 +172,49 @@ size_t
 frame_reader_buffered(const struct frame_reader *r)
 {
 	return r->end - r->start;
+}
+
+size_t
+frame_reader_capacity(const struct frame_reader *r)
+{
+	return r->cap;
+}
+
+size_t
+frame_reader_announced(const struct frame_reader *r)
+{
+	const uint8_t *p = r->buf + r->start;
+	/* the last payload's NUL may stand on this header's first byte */
+	uint8_t b0 = r->saved_valid && r->saved_pos == r->start ?
+	    r->saved_byte : p[0];
+
+	if (r->err != 0 || r->end - r->start < FRAME_HEADER_LEN)
+		return 0;
+	return (size_t)b0 << 24 | (size_t)p[1] << 16 | (size_t)p[2] << 8 | p[3];
+}
+
+int
+frame_reader_shrink(struct frame_reader *r, size_t keep)
+{
+	size_t used = r->end - r->start, ncap;
+	uint8_t *nbuf;
+
+	if (keep < FRAME_INITIAL_CAP)
+		keep = FRAME_INITIAL_CAP;
+	if (r->cap <= keep || used + 1 > keep)
+		return 0;
+	restore(r);
+	if (r->start > 0) {
+		memmove(r->buf, r->buf + r->start, used);
+		r->start = 0;
+		r->end = used;
+	}
+	ncap = used + 1 > FRAME_INITIAL_CAP ? used + 1 : FRAME_INITIAL_CAP;
+	if ((nbuf = realloc(r->buf, ncap)) == NULL)
+		return 0;       /* the old buffer is still good */
+	r->buf = nbuf;
+	r->cap = ncap;
+	return 1;
 }
 
 void

@@ -44,6 +44,19 @@ int frame_reader_next(struct frame_reader *r, const char **payload, size_t *len)
 /* frame_reader_buffered: bytes fed but not yet returned as frames. */
 size_t frame_reader_buffered(const struct frame_reader *r);
 
+/* frame_reader_capacity: bytes the reader has allocated. */
+size_t frame_reader_capacity(const struct frame_reader *r);
+
+/* frame_reader_announced: the length the first unconsumed frame's header
+ * announces, or 0 while its 4 header bytes are not all in (or after a
+ * header error). */
+size_t frame_reader_announced(const struct frame_reader *r);
+
+/* frame_reader_shrink: if more than keep bytes are allocated while what is
+ * buffered fits in keep, give the rest back (down to a small initial
+ * size).  Invalidates the last payload returned.  1 if it shrank. */
+int frame_reader_shrink(struct frame_reader *r, size_t keep);
+
 /* frame_header: write the 4-byte header for a payload of len bytes. */
 void frame_header(uint8_t out[FRAME_HEADER_LEN], uint32_t len);
 

@@ -38,6 +38,7 @@
 
 #define MiB (1024LL * 1024)
 #define GiB (1024LL * MiB)
+#define TiB (1024LL * GiB)
 #define DAY 86400LL
 #define YEAR (365 * DAY)
 
@@ -625,6 +626,28 @@ const struct row config_main_rows[] = {
 	{ "max_pending", SCOPE_JOBD, R_INT, C(max_pending), 1, 65536, 0, NULL,
 	  NULL, 0, "1024", NULL,
 	  "Pipelined requests in flight per connection." },
+	{ "max_buffered", SCOPE_JOBD, R_SIZE, C(max_buffered), MiB, TiB,
+	  F_SIZET, NULL, NULL, 0, "256M", NULL,
+	  "Memory budget of all client connections together: partial frames, "
+	  "requests in flight and replies not yet sent.  Past it a request "
+	  "gets busy, or its connection is closed.  Keep it at least twice "
+	  "max_frame: a frame over three quarters of it always gets busy." },
+	{ "frame_timeout", SCOPE_JOBD, R_DURATION, C(frame_timeout), 0, 3600,
+	  F_OPEN, NULL, NULL, 0, "30", NULL,
+	  "Time a request frame, once begun, has to arrive whole; past it "
+	  "the connection is answered bad_request and closed." },
+	{ "idle_timeout", SCOPE_JOBD, R_DURATION, C(idle_timeout), 0, DAY,
+	  0, NULL, NULL, 0, "0", NULL,
+	  "Close a connection that has sent nothing and waits for nothing "
+	  "for this long; 0: never." },
+	{ "max_waiters", SCOPE_JOBD, R_INT, C(max_waiters), 1, 1000000, 0,
+	  NULL, NULL, 0, "10000", NULL,
+	  "Pending wait requests, all connections together; past it a wait "
+	  "gets busy." },
+	{ "max_json_values", SCOPE_JOBD, R_INT, C(max_json_values), 1000,
+	  100000000, 0, NULL, NULL, 0, "1000000", NULL,
+	  "JSON values (numbers, strings, arrays, objects...) in one request; "
+	  "past it the request gets bad_request before it is decoded." },
 	{ "builtins", SCOPE_JOBD, R_BOOL, C(builtins), 0, 1, 0, NULL, NULL, 0,
 	  "yes", NULL,
 	  "The builtin job types jobd.noop, jobd.echo, jobd.sleep, jobd.fail." },

@@ -83,6 +83,11 @@ struct config {
 	size_t max_frame;
 	int max_connections;
 	int max_pending;         /* pipelined requests per connection */
+	size_t max_buffered;     /* bytes of client input and output held */
+	double frame_timeout;    /* seconds a started frame has to complete */
+	double idle_timeout;     /* seconds; 0: connections may idle forever */
+	int max_waiters;         /* pending waits, all connections */
+	int max_json_values;     /* in one request */
 	int builtins;            /* the jobd.* types are on */
 	int accept_any_type;
 	double lease;            /* seconds a worker's hold lasts unrenewed */

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <malloc.h>
 #include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,7 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/listener.h>
+#include <jansson.h>
 
 #include "conn.h"
 #include "frame.h"
@@ -29,6 +31,26 @@
 /* Output a client does not read is bounded: past this, stop reading its
  * requests until it catches up. */
 #define CONN_MAX_OUTPUT (16u * 1024 * 1024)
+
+/*
+ * The memory budget (max_buffered): every connection's partial frame (the
+ * reader's buffer, or the length its header announced), its requests
+ * parsed and not yet answered (their bytes and a cost per JSON value) and
+ * its replies not yet sent are counted in srv->held.  A connection holding
+ * at most CONN_SMALL may use the whole budget; one holding more only
+ * three quarters of it, so that big frames and unread replies cannot
+ * crowd out the small requests of everyone else.  What would go over gets
+ * busy: a request, a reply (replaced by the error), or a frame (answered
+ * and closed, as its body cannot be skipped).
+ */
+#define CONN_SMALL      (64u * 1024)
+#define COST_REQUEST    512     /* the reply, the request, the tree's root */
+#define COST_VALUE      64      /* a decoded JSON value in jansson */
+/* A peer with no submit right runs only reading ops, none of which takes
+ * a large body: its frames are refused at the header past this. */
+#define CONN_OPEN_FRAME (64u * 1024)
+/* Above this the staging buffer of replies is given back after use. */
+#define STAGED_KEEP     (1024u * 1024)
 
 struct conn {
 	struct server *srv;
@@ -48,6 +70,14 @@ struct conn {
 	int ngroups;               /* -1: not looked up yet */
 	unsigned long acl_serial;  /* config the rights were computed for */
 	int may_submit, may_admin;
+	/* memory held, as counted in srv->held (see CONN_SMALL) */
+	size_t held_in;            /* reader: allocated, or announced */
+	size_t held_out;           /* output not yet sent */
+	size_t held_req;           /* replies' charges (parsed, unsent) */
+	struct evbuffer_cb_entry *out_cb;
+	int reading;               /* ev_read is added */
+	double partial_since;      /* a partial frame began, or 0 */
+	double active_at;          /* last read or reply */
 };
 LIST_HEAD(conn_list, conn);
 
@@ -59,10 +89,76 @@ struct server {
 	struct conn_list conns;
 	int nconns;
 	unsigned long serial;
+	size_t held;               /* bytes all connections hold */
+	size_t held_peak;          /* since the last malloc_trim */
+	struct event *sweep;       /* frame and idle deadlines */
 };
 
 static void conn_process(struct conn *c);
 static void conn_free(struct conn *c);
+
+/* --- the memory budget ------------------------------------------------ */
+
+static double
+conn_now(const struct server *srv)
+{
+	struct timeval tv;
+
+	event_base_gettimeofday_cached(srv->base, &tv);
+	return (double)tv.tv_sec + (double)tv.tv_usec / 1e6;
+}
+
+static size_t
+conn_held(const struct conn *c)
+{
+	return c->held_in + c->held_out + c->held_req;
+}
+
+/* conn_charge: one of c's counts (a field of c) becomes now. */
+static void
+conn_charge(struct conn *c, size_t *count, size_t now)
+{
+	struct server *srv = c->srv;
+
+	srv->held = srv->held - *count + now;
+	*count = now;
+	if (srv->held > srv->held_peak)
+		srv->held_peak = srv->held;
+}
+
+/* conn_budget_allows: c may hold add bytes more (see CONN_SMALL). */
+static int
+conn_budget_allows(const struct conn *c, size_t add)
+{
+	size_t max = c->srv->cfg->max_buffered;
+
+	if (conn_held(c) + add > CONN_SMALL)
+		max -= max / 4;
+	return c->srv->held + add <= max;
+}
+
+/* conn_over_budget: the message of a busy error; msg holds it. */
+static const char *
+conn_over_budget(const struct conn *c, const char *what, size_t n, char *msg,
+    size_t len)
+{
+	snprintf(msg, len, "%s of %zu bytes does not fit in the memory budget "
+	    "now (max_buffered %zu, %zu held): retry later", what, n,
+	    c->srv->cfg->max_buffered, c->srv->held);
+	return msg;
+}
+
+/* conn_out_cb: the output buffer grew or drained. */
+static void
+conn_out_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info,
+    void *arg)
+{
+	struct conn *c = arg;
+
+	(void)buf;
+	conn_charge(c, &c->held_out, c->held_out + info->n_added -
+	    info->n_deleted);
+}
 
 /* --- encoding replies ------------------------------------------------- */
 
@@ -129,11 +225,25 @@ conn_flush(struct conn *c)
 	/* The next reply is read before this one is freed, not from the head
 	 * again: the static analyzer cannot see TAILQ_REMOVE move the head. */
 	for (r = TAILQ_FIRST(&c->replies); r != NULL && r->done; r = next) {
+		size_t before = staged.len;
+		char msg[192];
+
 		next = TAILQ_NEXT(r, link);
 		TAILQ_REMOVE(&c->replies, r, link);
 		c->pending--;
 		if (stage_reply(r->response) == -1)
 			log_warnx("client %lu: cannot encode a reply", c->serial);
+		if (staged.len - before > CONN_SMALL &&
+		    !conn_budget_allows(c, staged.len)) {
+			log_info("client %lu: %s", c->serial, conn_over_budget(c,
+			    "a reply", staged.len - before, msg, sizeof(msg)));
+			staged.len = before;
+			reply_shed(r, PERR_BUSY, msg);
+			if (stage_reply(r->response) == -1)
+				log_warnx("client %lu: cannot encode a reply",
+				    c->serial);
+		}
+		conn_charge(c, &c->held_req, c->held_req - r->charge);
 		reply_free(r);
 	}
 	if (staged.len == 0)
@@ -147,6 +257,11 @@ conn_flush(struct conn *c)
 	if ((size_t)sent < staged.len &&
 	    evbuffer_add(out, staged.data + sent, staged.len - (size_t)sent) == -1)
 		log_warnx("client %lu: cannot buffer a reply", c->serial);
+	if (staged.cap > STAGED_KEEP) {
+		free(staged.data);
+		staged.data = NULL;
+		staged.len = staged.cap = 0;
+	}
 }
 
 /* conn_reply_done: one of c's replies is complete: write what can go. */
@@ -154,8 +269,26 @@ static void
 conn_reply_done(struct reply *r, void *owner)
 {
 	struct conn *c = owner;
+	char msg[192];
+	size_t n;
 
-	(void)r;
+	c->active_at = conn_now(c->srv);
+	/* A reply behind one still in flight (a wait) is held until that
+	 * one is answered: counted now, shed if it does not fit. */
+	if (r != TAILQ_FIRST(&c->replies)) {
+		n = json_dumpb(r->response, NULL, 0, JSON_COMPACT);
+		if (n > CONN_SMALL && !conn_budget_allows(c, n)) {
+			log_info("client %lu: %s", c->serial, conn_over_budget(c,
+			    "a reply", n, msg, sizeof(msg)));
+			reply_shed(r, PERR_BUSY, msg);
+			conn_charge(c, &c->held_req, c->held_req - r->charge);
+			r->charge = COST_REQUEST;
+			n = strlen(msg) + 64;
+		}
+		r->charge += n;
+		conn_charge(c, &c->held_req, c->held_req + n);
+		return;
+	}
 	conn_flush(c);
 	if (!c->processing)
 		conn_process(c);
@@ -185,6 +318,7 @@ conn_fatal(struct conn *c, int code, const char *msg)
 
 	c->closing = 1;
 	event_del(c->ev_read);
+	c->reading = 0;
 	if (r != NULL)
 		reply_error(r, code, msg, NULL);
 	else if (!c->processing)
@@ -279,6 +413,7 @@ conn_handle_frame(struct conn *c, const char *buf, size_t len)
 {
 	char err[256];
 	struct reply *r = conn_reply_new(c);
+	size_t cost;
 	int rc;
 
 	if (r == NULL) {
@@ -286,6 +421,19 @@ conn_handle_frame(struct conn *c, const char *buf, size_t len)
 		return;
 	}
 	rc = request_parse(buf, len, c->srv->cfg, &r->req, err, sizeof(err));
+	/* the request is held until its reply is sent */
+	cost = COST_REQUEST + len + r->req.nvalues * COST_VALUE;
+	if (rc == PERR_OK && !conn_budget_allows(c, cost)) {
+		conn_over_budget(c, "a request", len, err, sizeof(err));
+		log_info("client %lu: %s", c->serial, err);
+		reply_drop_request(r);
+		r->charge = COST_REQUEST;
+		conn_charge(c, &c->held_req, c->held_req + r->charge);
+		reply_error(r, PERR_BUSY, err, NULL);
+		return;
+	}
+	r->charge = cost;
+	conn_charge(c, &c->held_req, c->held_req + cost);
 	if (rc != PERR_OK) {
 		log_debug("client %lu: %s: %s", c->serial, proto_err_name(rc), err);
 		reply_error(r, rc, err, NULL);
@@ -293,6 +441,48 @@ conn_handle_frame(struct conn *c, const char *buf, size_t len)
 	}
 	if (conn_allowed(c, r))
 		ops_dispatch(r);
+}
+
+/*
+ * conn_input: after the frames buffered were taken: give back a large
+ * buffer, count what the reader holds, refuse before its body is read a
+ * frame that the peer's rights or the budget do not allow, and note when
+ * a partial frame began (frame_timeout).  took: frames were taken.
+ */
+static void
+conn_input(struct conn *c, int took)
+{
+	const struct config *cfg = c->srv->cfg;
+	size_t n = frame_reader_announced(c->reader), want;
+	char msg[256];
+
+	if (frame_reader_capacity(c->reader) > CONN_SMALL)
+		frame_reader_shrink(c->reader, CONN_SMALL);
+	if (n > CONN_OPEN_FRAME && n <= cfg->max_frame) {
+		conn_rights(c);
+		if (!c->may_submit) {
+			snprintf(msg, sizeof(msg), "frame of %zu bytes: uid %ld "
+			    "may only run reading ops, whose frames are at most "
+			    "%u bytes", n, c->uid, CONN_OPEN_FRAME);
+			log_info("client %lu: %s", c->serial, msg);
+			conn_fatal(c, PERR_FRAME_TOO_LARGE, msg);
+			return;
+		}
+	}
+	want = frame_reader_capacity(c->reader);
+	if (n != 0 && n <= cfg->max_frame && FRAME_HEADER_LEN + n + 1 > want)
+		want = FRAME_HEADER_LEN + n + 1;
+	if (want > c->held_in && !conn_budget_allows(c, want - c->held_in)) {
+		conn_over_budget(c, "a frame", n, msg, sizeof(msg));
+		log_info("client %lu: %s", c->serial, msg);
+		conn_fatal(c, PERR_BUSY, msg);
+		return;
+	}
+	conn_charge(c, &c->held_in, want);
+	if (frame_reader_buffered(c->reader) == 0)
+		c->partial_since = 0;
+	else if (took || c->partial_since == 0)
+		c->partial_since = conn_now(c->srv);
 }
 
 /* conn_process: turn buffered frames into requests while the connection
@@ -304,7 +494,7 @@ conn_process(struct conn *c)
 	const char *payload;
 	size_t len;
 	char msg[128];
-	int rc;
+	int rc, took = 0;
 
 	if (c->processing)
 		return;
@@ -314,10 +504,13 @@ conn_process(struct conn *c)
 	while (!c->closing && c->pending < c->srv->cfg->max_pending) {
 		cfg = c->srv->cfg;
 		rc = frame_reader_next(c->reader, &payload, &len);
-		if (rc == FRAME_NEED_MORE)
+		if (rc == FRAME_NEED_MORE) {
+			conn_input(c, took);
 			break;
+		}
 		if (rc == FRAME_OK) {
 			conn_handle_frame(c, payload, len);
+			took = 1;
 			continue;
 		}
 		if (rc == FRAME_ERR_TOO_LARGE) {
@@ -342,11 +535,18 @@ conn_process(struct conn *c)
 			conn_free(c);
 		return;
 	}
-	if (c->pending >= cfg->max_pending ||
-	    evbuffer_get_length(bufferevent_get_output(c->bev)) > CONN_MAX_OUTPUT)
-		event_del(c->ev_read);
-	else
-		event_add(c->ev_read, NULL);   /* no syscall if already added */
+	if (c->pending >= cfg->max_pending || c->held_out > CONN_MAX_OUTPUT ||
+	    (c->held_out > CONN_SMALL && !conn_budget_allows(c, 0))) {
+		if (c->reading)
+			event_del(c->ev_read);
+		c->reading = 0;
+	} else if (!c->reading) {
+		event_add(c->ev_read, NULL);
+		c->reading = 1;
+		/* a frame's deadline runs while it is being read */
+		if (c->partial_since != 0)
+			c->partial_since = conn_now(c->srv);
+	}
 }
 
 /*
@@ -362,6 +562,7 @@ conn_read_cb(evutil_socket_t fd, short what, void *arg)
 	ssize_t n;
 
 	(void)what;
+	c->active_at = conn_now(c->srv);
 	n = read(fd, buf, sizeof(buf));
 	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
 		return;
@@ -407,6 +608,10 @@ conn_free(struct conn *c)
 
 	LIST_REMOVE(c, link);
 	c->srv->nconns--;
+	evbuffer_remove_cb_entry(bufferevent_get_output(c->bev), c->out_cb);
+	conn_charge(c, &c->held_in, 0);
+	conn_charge(c, &c->held_out, 0);
+	conn_charge(c, &c->held_req, 0);
 	/* Replies in flight live on until their op completes; waiters are
 	 * told to let go now. */
 	for (r = TAILQ_FIRST(&c->replies); r != NULL; r = next) {
@@ -452,7 +657,11 @@ server_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 	c->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	c->ev_read = event_new(srv->base, fd, EV_READ | EV_PERSIST,
 	    conn_read_cb, c);
-	if (c->reader == NULL || c->bev == NULL || c->ev_read == NULL) {
+	if (c->bev != NULL)
+		c->out_cb = evbuffer_add_cb(bufferevent_get_output(c->bev),
+		    conn_out_cb, c);
+	if (c->reader == NULL || c->bev == NULL || c->ev_read == NULL ||
+	    c->out_cb == NULL) {
 		if (c->ev_read != NULL)
 			event_free(c->ev_read);
 		if (c->bev != NULL)
@@ -465,6 +674,8 @@ server_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 	}
 	LIST_INSERT_HEAD(&srv->conns, c, link);
 	srv->nconns++;
+	c->active_at = conn_now(srv);
+	conn_charge(c, &c->held_in, frame_reader_capacity(c->reader));
 	bufferevent_setcb(c->bev, NULL, conn_write_cb, conn_event_cb, c);
 	if (srv->nconns > srv->cfg->max_connections) {
 		log_warnx("client %lu refused: %d connections (max_connections)",
@@ -476,6 +687,68 @@ server_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 	log_debug("client %lu: connected (uid %ld)", c->serial, c->uid);
 	bufferevent_enable(c->bev, EV_WRITE);
 	event_add(c->ev_read, NULL);
+	c->reading = 1;
+}
+
+/* --- deadlines -------------------------------------------------------- */
+
+/* server_sweep_cb: close connections past frame_timeout or idle_timeout;
+ * give memory back to the system after a peak of the budget. */
+static void
+server_sweep_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct server *srv = arg;
+	const struct config *cfg = srv->cfg;
+	double now = conn_now(srv);
+	struct conn *c, *next;
+	char msg[192];
+
+	(void)fd; (void)what;
+	for (c = LIST_FIRST(&srv->conns); c != NULL; c = next) {
+		next = LIST_NEXT(c, link);
+		if (c->closing)
+			continue;
+		if (c->reading && c->partial_since != 0 &&
+		    now - c->partial_since > cfg->frame_timeout) {
+			snprintf(msg, sizeof(msg), "frame not complete within "
+			    "frame_timeout (%g s): %zu bytes of it came",
+			    cfg->frame_timeout, frame_reader_buffered(c->reader));
+			log_info("client %lu: %s", c->serial, msg);
+			conn_fatal(c, PERR_BAD_REQUEST, msg);
+		} else if (cfg->idle_timeout > 0 && c->pending == 0 &&
+		    c->held_out == 0 && c->partial_since == 0 &&
+		    now - c->active_at > cfg->idle_timeout) {
+			log_info("client %lu: closed: idle for %g s "
+			    "(idle_timeout)", c->serial, cfg->idle_timeout);
+			conn_free(c);
+		}
+	}
+	/* large blocks go back at free (mmap); the small ones of decoded
+	 * requests stay in the heap unless trimmed */
+	if (srv->held_peak > cfg->max_buffered / 8 &&
+	    srv->held < srv->held_peak / 2) {
+		malloc_trim(0);
+		srv->held_peak = srv->held;
+	}
+}
+
+/* server_sweep_arm: run the sweep often enough for the deadlines. */
+static void
+server_sweep_arm(struct server *srv)
+{
+	const struct config *cfg = srv->cfg;
+	double t = cfg->frame_timeout;
+	struct timeval tv;
+
+	if (srv->sweep == NULL)
+		return;
+	if (cfg->idle_timeout > 0 && cfg->idle_timeout < t)
+		t = cfg->idle_timeout;
+	t /= 8;
+	t = t < 0.05 ? 0.05 : t > 1.0 ? 1.0 : t;
+	tv.tv_sec = (time_t)t;
+	tv.tv_usec = (suseconds_t)((t - (double)tv.tv_sec) * 1e6);
+	event_add(srv->sweep, &tv);
 }
 
 static void
@@ -484,6 +757,17 @@ server_accept_error_cb(struct evconnlistener *l, void *arg)
 	(void)l; (void)arg;
 	/* EMFILE and friends: the listener retries on the next event. */
 	log_warn("accept");
+}
+
+/* server_check_budget: say so if some frames can never be taken. */
+static void
+server_check_budget(const struct config *cfg)
+{
+	if (cfg->max_buffered - cfg->max_buffered / 4 < cfg->max_frame + 5)
+		log_warnx("max_buffered %zu leaves a large frame %zu bytes, "
+		    "less than max_frame %zu: larger frames will always get "
+		    "busy", cfg->max_buffered, cfg->max_buffered -
+		    cfg->max_buffered / 4 - 5, cfg->max_frame);
 }
 
 struct server *
@@ -496,6 +780,17 @@ server_new(struct event_base *base, const struct config *cfg)
 	srv->base = base;
 	srv->cfg = cfg;
 	LIST_INIT(&srv->conns);
+	/* Blocks of 128 KiB and more (frames, replies, their staging) are
+	 * mmapped and so leave the resident set when freed: glibc would
+	 * otherwise raise this threshold after the first big free and keep
+	 * such blocks in the heap. */
+	mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+	server_check_budget(cfg);
+	srv->sweep = event_new(base, -1, EV_PERSIST, server_sweep_cb, srv);
+	if (srv->sweep == NULL) {
+		free(srv);
+		return NULL;
+	}
 	return srv;
 }
 
@@ -503,6 +798,9 @@ void
 server_set_config(struct server *srv, const struct config *cfg)
 {
 	srv->cfg = cfg;
+	server_check_budget(cfg);
+	if (srv->sweep != NULL && event_pending(srv->sweep, EV_TIMEOUT, NULL))
+		server_sweep_arm(srv);
 }
 
 int
@@ -585,6 +883,7 @@ server_accept(struct server *srv)
 {
 	if (srv->listener != NULL)
 		evconnlistener_enable(srv->listener);
+	server_sweep_arm(srv);
 }
 
 void
@@ -618,6 +917,8 @@ server_free(struct server *srv)
 		next = LIST_NEXT(c, link);
 		conn_free(c);
 	}
+	if (srv->sweep != NULL)
+		event_free(srv->sweep);
 	free(srv->socket_path);
 	free(srv);
 }

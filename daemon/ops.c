@@ -262,7 +262,16 @@ op_wait(struct reply *r)
 {
 	struct request *req = reply_request(r);
 	double timeout = req->timeout;
+	char msg[96];
 
+	/* each waiter holds its request and a timer: bounded; a cancel's
+	 * waiter is not, its job is already being stopped */
+	if (waiters_count() >= ops.cfg->max_waiters) {
+		snprintf(msg, sizeof(msg), "%d waits pending (max_waiters): "
+		    "retry later", waiters_count());
+		reply_error(r, PERR_BUSY, msg, NULL);
+		return;
+	}
 	if (timeout > ops.cfg->max_wait)
 		timeout = ops.cfg->max_wait;
 	waiters_add(r, req->job_id, timeout, 0);

@@ -89,19 +89,52 @@ reply_ok(struct reply *r, json_t *fields)
 	reply_complete(r, resp);
 }
 
-void
-reply_error(struct reply *r, int code, const char *msg, json_t *extra)
+/* error_response: {"ok": false, "error": {"code", "message"}}. */
+static json_t *
+error_response(int code, const char *msg)
 {
 	json_t *resp = json_object();
 
 	json_object_set_new(resp, "ok", json_false());
 	json_object_set_new(resp, "error", json_pack("{s:s,s:s}",
 	    "code", proto_err_name(code), "message", msg ? msg : ""));
+	return resp;
+}
+
+void
+reply_error(struct reply *r, int code, const char *msg, json_t *extra)
+{
+	json_t *resp = error_response(code, msg);
+
 	if (extra != NULL) {
 		json_object_update_missing(resp, extra);
 		json_decref(extra);
 	}
 	reply_complete(r, resp);
+}
+
+void
+reply_drop_request(struct reply *r)
+{
+	json_t *id = json_incref(r->req.id);
+
+	request_clear(&r->req);
+	/* the id alone stays, owned as the root so that it is freed */
+	r->req.root = id;
+	r->req.id = id;
+}
+
+void
+reply_shed(struct reply *r, int code, const char *msg)
+{
+	json_t *resp = error_response(code, msg);
+	json_t *id = json_object_get(r->response, "id");
+
+	if (id != NULL)
+		json_object_set(resp, "id", id);
+	json_decref(r->response);
+	r->response = resp;
+	reply_drop_request(r);
 }
 
 void

@@ -25,6 +25,7 @@ struct reply {
 	void (*on_done)(struct reply *r, void *owner);
 	void *owner;
 	long peer_uid;
+	size_t charge;             /* the owner's memory account of it */
 	void (*abort_fn)(struct reply *, void *);
 	void *abort_arg;
 };
@@ -61,6 +62,14 @@ struct reply *reply_new(void (*on_done)(struct reply *, void *), void *owner,
 /* reply_disown: the owner goes away: a complete reply is freed, one in
  * flight is aborted (see reply_set_abort) and freed when it completes. */
 void reply_disown(struct reply *r);
+
+/* reply_drop_request: free the request's JSON now, all but the id the
+ * response echoes (the owner cannot afford to hold it). */
+void reply_drop_request(struct reply *r);
+
+/* reply_shed: replace a complete reply's response by an error (the owner
+ * cannot afford to send it), keeping its id; drops the request too. */
+void reply_shed(struct reply *r, int code, const char *msg);
 
 /* reply_free: free a completed reply the owner is done with. */
 void reply_free(struct reply *r);

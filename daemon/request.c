@@ -644,6 +644,13 @@ request_parse(const char *buf, size_t len, const struct config *cfg,
 	if (buf == NULL || len == 0)
 		return fail(&c, PERR_BAD_JSON, "empty request");
 
+	/* The decoded tree costs tens of bytes per value: a frame of
+	 * millions of tiny values is refused before it is built. */
+	req->nvalues = request_count_values(buf, len);
+	if (req->nvalues > (size_t)cfg->max_json_values)
+		return fail(&c, PERR_BAD_REQUEST, "the request holds about %zu "
+		    "JSON values, more than max_json_values (%d)",
+		    req->nvalues, cfg->max_json_values);
 	root = json_loadb(buf, len, JSON_DECODE_ANY, &jerr);
 	if (root == NULL) {
 		/* jansson quotes the offending input ("near '...'"): control
@@ -679,6 +686,30 @@ request_parse(const char *buf, size_t len, const struct config *cfg,
 	req->op = (enum op)i;
 	c.prefix = op_defs[i].name;
 	return op_defs[i].parse(&c, req);
+}
+
+size_t
+request_count_values(const char *buf, size_t len)
+{
+	const char *p = buf, *end = buf + len;
+	size_t n = 1;
+
+	while (p < end) {
+		switch (*p++) {
+		case '"':
+			/* skip the string; a backslash escapes the next byte */
+			while (p < end && *p != '"')
+				p += *p == '\\' ? 2 : 1;
+			p++;
+			break;
+		case ',': case '[': case '{':
+			n++;
+			break;
+		default:
+			break;
+		}
+	}
+	return n;
 }
 
 void

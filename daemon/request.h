@@ -41,6 +41,7 @@ struct request {
 	enum op op;
 	json_t *root;           /* owned */
 	json_t *id;             /* the "id" to echo, borrowed, or NULL */
+	size_t nvalues;         /* JSON values in the frame, about (a bound) */
 
 	struct submit_spec *jobs; /* submit: 1, submit_many: njobs; owned */
 	size_t njobs;
@@ -89,6 +90,12 @@ int request_parse(const char *buf, size_t len, const struct config *cfg,
                   struct request *req, char *err, size_t errlen);
 
 void request_clear(struct request *req);
+
+/* request_count_values: how many JSON values len bytes of JSON hold, at
+ * most (one per comma, bracket or brace outside strings, plus one);
+ * request_parse refuses a request over max_json_values with it before
+ * decoding anything. */
+size_t request_count_values(const char *buf, size_t len);
 
 /* request_valid_id: a job id is 1..128 chars of [A-Za-z0-9_.:-]. */
 int request_valid_id(const char *s);

@@ -208,6 +208,12 @@ waiters_add(struct reply *r, const char *job_id, double timeout, int is_cancel)
 	waiter_check(w);
 }
 
+int
+waiters_count(void)
+{
+	return wait_count;
+}
+
 void
 waiters_job_ended(const char *job_id)
 {

@@ -17,6 +17,8 @@ void waiters_init(struct event_base *base, struct store *st);
  * is_cancel: with {"status"} instead (a cancel of a started job). */
 void waiters_add(struct reply *r, const char *job_id, double timeout,
                  int is_cancel);
+/* waiters_count: waiters parked now (waits and cancels). */
+int waiters_count(void);
 /* waiters_job_ended: a job reached a terminal status: wake its waiters. */
 void waiters_job_ended(const char *job_id);
 /* waiters_recheck: the event channel (re)connected: events may have been

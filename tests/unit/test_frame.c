@@ -325,6 +325,76 @@ test_interleaved(void **state)
 	frame_reader_free(r);
 }
 
+/* A large frame gets a buffer of its own size, announced as soon as its
+ * header is in; the buffer shrinks back once the frame is consumed. */
+static void
+test_announced_exact_shrink(void **state)
+{
+	struct frame_reader *r = frame_reader_new(1 << 24);
+	size_t n = 3 * 1000 * 1000, flen;
+	char *big = malloc(n + 1);
+	uint8_t *f;
+	const char *p;
+	size_t len;
+
+	(void)state;
+	memset(big, 'a', n);
+	big[0] = '"';
+	big[n - 1] = '"';
+	big[n] = '\0';
+	f = frame_encode(big, n, &flen);
+	assert_non_null(f);
+	assert_int_equal(frame_reader_announced(r), 0);
+	assert_int_equal(frame_reader_feed(r, f, 3), FRAME_OK);
+	assert_int_equal(frame_reader_announced(r), 0);
+	assert_int_equal(frame_reader_feed(r, f + 3, 65536), FRAME_OK);
+	assert_int_equal(frame_reader_announced(r), n);
+	/* the rest arrives in pieces: no doubling past the frame's size */
+	for (size_t off = 3 + 65536; off < flen; off += 65536)
+		assert_int_equal(frame_reader_feed(r, f + off,
+		    flen - off < 65536 ? flen - off : 65536), FRAME_OK);
+	assert_true(frame_reader_capacity(r) <= flen + 1);
+	/* a partial frame is never shrunk away */
+	assert_int_equal(frame_reader_shrink(r, 65536), 0);
+	assert_int_equal(frame_reader_next(r, &p, &len), FRAME_OK);
+	assert_int_equal(len, n);
+	assert_int_equal(frame_reader_announced(r), 0);
+	assert_int_equal(frame_reader_shrink(r, 65536), 1);
+	assert_true(frame_reader_capacity(r) <= 65536);
+	assert_int_equal(frame_reader_shrink(r, 65536), 0);
+	/* and still decodes */
+	free(f);
+	f = encode("{\"op\":\"ping\"}", &flen);
+	assert_int_equal(frame_reader_feed(r, f, flen), FRAME_OK);
+	expect_frame(r, "{\"op\":\"ping\"}");
+	free(f);
+	free(big);
+	frame_reader_free(r);
+}
+
+/* The header after a returned frame is announced even though the first
+ * payload's NUL stands on its first byte. */
+static void
+test_announced_after_frame(void **state)
+{
+	struct frame_reader *r = frame_reader_new(1 << 24);
+	uint8_t buf[64];
+	size_t n1;
+	uint8_t *f1 = encode("{}", &n1);
+
+	(void)state;
+	memcpy(buf, f1, n1);
+	frame_header(buf + n1, 0x01000000u);
+	assert_int_equal(frame_reader_feed(r, buf, n1 + 4), FRAME_OK);
+	expect_frame(r, "{}");
+	assert_int_equal(frame_reader_announced(r), 0x01000000u);
+	/* shrinking keeps the header intact */
+	expect_need_more(r);
+	assert_int_equal(frame_reader_announced(r), 0x01000000u);
+	free(f1);
+	frame_reader_free(r);
+}
+
 int
 main(void)
 {
@@ -340,6 +410,8 @@ main(void)
 		cmocka_unit_test(test_exactly_max),
 		cmocka_unit_test(test_large_frames),
 		cmocka_unit_test(test_interleaved),
+		cmocka_unit_test(test_announced_exact_shrink),
+		cmocka_unit_test(test_announced_after_frame),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
