@@ -216,7 +216,7 @@ def test_unread_replies_are_bounded(jobd, workdir):
             for r in readers:
                 r.send({"op": "get", "job_id": jid, "id": sent})
             sent += 1
-            time.sleep(0.04)
+            time.sleep(0.06)
         time.sleep(0.5)
         peak = status_bytes(d.pid, "VmHWM")
     assert peak <= base + 8 * MiB + OVERHEAD, (peak / MiB, base / MiB)
