@@ -648,6 +648,27 @@ const struct row config_main_rows[] = {
 	  100000000, 0, NULL, NULL, 0, "1000000", NULL,
 	  "JSON values (numbers, strings, arrays, objects...) in one request; "
 	  "past it the request gets bad_request before it is decoded." },
+	{ "max_connections_per_user", SCOPE_JOBD, R_INT,
+	  C(max_connections_per_user), 1, 65536, 0, NULL, NULL, 0, "128", NULL,
+	  "Client connections one uid may hold at a time; admins (root, "
+	  "jobd's own user, [access] admin) are not counted against it." },
+	{ "admin_connections", SCOPE_JOBD, R_INT, C(admin_connections), 0,
+	  65536, 0, NULL, NULL, 0, "16", NULL,
+	  "Of max_connections, how many are kept for admins: others are "
+	  "refused once only this many are left." },
+	{ "max_inflight", SCOPE_JOBD, R_INT, C(max_inflight), 1, 65536, 0,
+	  NULL, NULL, 0, "32", NULL,
+	  "Requests to Redis one connection may have in flight; its further "
+	  "requests wait, unread, until earlier ones are answered." },
+	{ "max_inflight_total", SCOPE_JOBD, R_INT, C(max_inflight_total), 1,
+	  1048576, 0, NULL, NULL, 0, "1024", NULL,
+	  "Requests to Redis in flight for all connections together; beyond "
+	  "it, connections take turns, one request each." },
+	{ "max_inflight_bytes", SCOPE_JOBD, R_SIZE, C(max_inflight_bytes),
+	  64 * 1024, GiB, F_SIZET, NULL, NULL, 0, "4M", NULL,
+	  "Reply bytes expected of the large requests in flight to Redis "
+	  "together (a request is large when its user's recent replies to "
+	  "that op were over 64 KiB); one is always let through." },
 	{ "builtins", SCOPE_JOBD, R_BOOL, C(builtins), 0, 1, 0, NULL, NULL, 0,
 	  "yes", NULL,
 	  "The builtin job types jobd.noop, jobd.echo, jobd.sleep, jobd.fail." },

@@ -88,6 +88,11 @@ struct config {
 	double idle_timeout;     /* seconds; 0: connections may idle forever */
 	int max_waiters;         /* pending waits, all connections */
 	int max_json_values;     /* in one request */
+	int max_connections_per_user; /* per uid, admins not counted */
+	int admin_connections;   /* of max_connections, kept for admins */
+	int max_inflight;        /* requests to Redis per connection */
+	int max_inflight_total;  /* requests to Redis of all connections */
+	size_t max_inflight_bytes; /* expected reply bytes of large ones */
 	int builtins;            /* the jobd.* types are on */
 	int accept_any_type;
 	double lease;            /* seconds a worker's hold lasts unrenewed */

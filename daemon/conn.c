@@ -25,6 +25,7 @@
 #include "frame.h"
 #include "log.h"
 #include "ops.h"
+#include "optable.h"
 #include "proto.h"
 #include "reply.h"
 
@@ -51,6 +52,44 @@
 #define CONN_OPEN_FRAME (64u * 1024)
 /* Above this the staging buffer of replies is given back after use. */
 #define STAGED_KEEP     (1024u * 1024)
+/* A request whose user's recent replies to its op were larger than this
+ * is large: it counts against max_inflight_bytes. */
+#define CONN_LARGE_REPLY (64u * 1024)
+
+/*
+ * Fair share of Redis.  The master has one pipelined connection to Redis
+ * for every client, and Redis answers in order: what one client has in
+ * flight is what every other client's request waits behind.  So:
+ * - a connection has at most max_inflight requests to Redis in flight;
+ *   the next one is parked, and the connection not read, until one of its
+ *   own is answered (backpressure: no error);
+ * - all connections together have at most max_inflight_total; beyond it,
+ *   and whenever some connection already waits, a connection waits in
+ *   srv->waiting and gets its turn in order, one request per turn;
+ * - the cost of a request is the size its user's replies to that op have
+ *   had (learnt from the replies written, per uid, so that new
+ *   connections do not start afresh); large requests together are held
+ *   to max_inflight_bytes, and while a user's cost for an op is unknown,
+ *   one such request of theirs is in flight at a time.  A large request
+ *   that does not fit lets the ones behind it pass.
+ * hello, ping, wait and reload hold no share (op_free): wait holds its
+ * reply for up to max_wait, and max_waiters bounds waits.
+ */
+static const unsigned char op_free[OP__COUNT] = {
+	[OP_HELLO] = 1, [OP_PING] = 1, [OP_WAIT] = 1, [OP_RELOAD] = 1,
+};
+
+/* The connections of one uid: max_connections_per_user, and the reply
+ * sizes its requests are expected to have. */
+struct peer {
+	LIST_ENTRY(peer) link;
+	long uid;
+	int nconns;
+	int inflight;              /* its requests in flight, counted */
+	int unknown;               /* of which with no cost known yet */
+	size_t cost[OP__COUNT];    /* reply bytes expected; 0: not known */
+};
+LIST_HEAD(peer_list, peer);
 
 struct conn {
 	struct server *srv;
@@ -60,6 +99,12 @@ struct conn {
 	struct frame_reader *reader;
 	TAILQ_HEAD(, reply) replies; /* in request order */
 	int pending;               /* replies not yet written */
+	struct peer *peer;
+	struct reply *parked;      /* parsed, waiting for its share of Redis */
+	int inflight;              /* its requests to Redis in flight */
+	int waiting;               /* in srv->waiting */
+	int turn;                  /* may pass the others waiting, once */
+	TAILQ_ENTRY(conn) wlink;
 	int closing;               /* close once the replies are written */
 	int processing;            /* inside conn_process: no re-entry */
 	long uid, gid;
@@ -92,9 +137,18 @@ struct server {
 	size_t held;               /* bytes all connections hold */
 	size_t held_peak;          /* since the last malloc_trim */
 	struct event *sweep;       /* frame and idle deadlines */
+	struct peer_list peers;
+	int inflight;              /* requests to Redis in flight, counted */
+	size_t inflight_bytes;     /* expected replies of the large ones */
+	TAILQ_HEAD(, conn) waiting;/* for their turn, in order */
+	int nwaiting;
+	int pumping;               /* inside server_pump */
+	int closed;                /* server_free ran; orphans keep it */
+	struct event *ev_pump;     /* gives turns; activated, never added */
 };
 
 static void conn_process(struct conn *c);
+static void peer_learn(struct peer *p, enum op op, size_t n);
 static void conn_free(struct conn *c);
 
 /* --- the memory budget ------------------------------------------------ */
@@ -244,6 +298,8 @@ conn_flush(struct conn *c)
 				    c->serial);
 		}
 		conn_charge(c, &c->held_req, c->held_req - r->charge);
+		if (r->learn)
+			peer_learn(c->peer, r->req.op, staged.len - before);
 		reply_free(r);
 	}
 	if (staged.len == 0)
@@ -264,6 +320,170 @@ conn_flush(struct conn *c)
 	}
 }
 
+/* --- the share of Redis ------------------------------------------------ */
+
+static void
+peer_maybe_free(struct peer *p)
+{
+	if (p->nconns == 0 && p->inflight == 0) {
+		LIST_REMOVE(p, link);
+		free(p);
+	}
+}
+
+/* peer_get: uid's peer, made if need be; NULL if out of memory. */
+static struct peer *
+peer_get(struct server *srv, long uid)
+{
+	struct peer *p;
+
+	LIST_FOREACH(p, &srv->peers, link)
+		if (p->uid == uid)
+			return p;
+	if ((p = calloc(1, sizeof(*p))) == NULL)
+		return NULL;
+	p->uid = uid;
+	LIST_INSERT_HEAD(&srv->peers, p, link);
+	return p;
+}
+
+/* peer_learn: a reply of n bytes to op: its cost rises at once, and
+ * falls by a quarter of the difference per reply. */
+static void
+peer_learn(struct peer *p, enum op op, size_t n)
+{
+	size_t *cost = &p->cost[op];
+
+	*cost = n >= *cost ? n : *cost - (*cost - n) / 4;
+	if (*cost == 0)
+		*cost = 1;
+}
+
+static void
+server_wake(struct server *srv)
+{
+	if (srv->nwaiting > 0 && !srv->pumping && srv->ev_pump != NULL)
+		event_active(srv->ev_pump, EV_TIMEOUT, 0);
+}
+
+/* server_uncharge: r's request to Redis is answered (or its connection is
+ * gone and it completed): give its share back. */
+static void
+server_uncharge(struct server *srv, struct reply *r)
+{
+	struct peer *p = r->peer;
+
+	r->charged = 0;
+	srv->inflight--;
+	srv->inflight_bytes -= r->cost > CONN_LARGE_REPLY ? r->cost : 0;
+	p->inflight--;
+	if (r->cost == 0)
+		p->unknown--;
+	peer_maybe_free(p);
+	r->peer = NULL;
+	server_wake(srv);
+}
+
+/* An orphan (its connection closed) still in flight completed.  After
+ * server_free, the last one frees the server. */
+static void
+server_orphan_done(struct reply *r, void *owner)
+{
+	struct server *srv = owner;
+
+	if (r->charged)
+		server_uncharge(srv, r);
+	reply_free(r);
+	if (srv->closed && srv->inflight == 0)
+		free(srv);
+}
+
+enum gate { GATE_OPEN, GATE_OWN, GATE_WAIT };
+
+/* conn_gate: may c send r's request to Redis now?  GATE_OWN: not until
+ * one of its own is answered; GATE_WAIT: not until its turn. */
+static enum gate
+conn_gate(struct conn *c, const struct reply *r)
+{
+	struct server *srv = c->srv;
+	const struct config *cfg = srv->cfg;
+	size_t cost = c->peer->cost[r->req.op];
+
+	if (c->inflight >= cfg->max_inflight)
+		return GATE_OWN;
+	if (srv->nwaiting > 0 && !c->turn)
+		return GATE_WAIT;
+	if (srv->inflight >= cfg->max_inflight_total)
+		return GATE_WAIT;
+	if (cost == 0 && c->peer->unknown > 0)
+		return GATE_WAIT;
+	if (cost > CONN_LARGE_REPLY && srv->inflight_bytes > 0 &&
+	    srv->inflight_bytes + cost > cfg->max_inflight_bytes)
+		return GATE_WAIT;
+	return GATE_OPEN;
+}
+
+/* conn_send: dispatch c's parked request if its share allows, else leave
+ * it parked (c then waits for its turn, or for its own replies).  1 if sent. */
+static int
+conn_send(struct conn *c)
+{
+	struct server *srv = c->srv;
+	struct reply *r = c->parked;
+
+	switch (conn_gate(c, r)) {
+	case GATE_OWN:
+		return 0;
+	case GATE_WAIT:
+		c->turn = 0;
+		if (!c->waiting) {
+			c->waiting = 1;
+			TAILQ_INSERT_TAIL(&srv->waiting, c, wlink);
+			srv->nwaiting++;
+			server_wake(srv);
+		}
+		return 0;
+	case GATE_OPEN:
+		break;
+	}
+	c->turn = 0;
+	c->parked = NULL;
+	r->charged = 1;
+	r->peer = c->peer;
+	r->cost = c->peer->cost[r->req.op];
+	c->inflight++;
+	c->peer->inflight++;
+	if (r->cost == 0)
+		c->peer->unknown++;
+	srv->inflight++;
+	srv->inflight_bytes += r->cost > CONN_LARGE_REPLY ? r->cost : 0;
+	ops_dispatch(r);
+	return 1;
+}
+
+/* server_pump: give each waiting connection a turn, in order, while
+ * Redis has room; those that still cannot go wait again at the end. */
+static void
+server_pump(evutil_socket_t fd, short what, void *arg)
+{
+	struct server *srv = arg;
+	struct conn *c;
+	int n;
+
+	(void)fd; (void)what;
+	srv->pumping = 1;
+	for (n = srv->nwaiting; n > 0 && srv->inflight <
+	    srv->cfg->max_inflight_total; n--) {
+		c = TAILQ_FIRST(&srv->waiting);
+		TAILQ_REMOVE(&srv->waiting, c, wlink);
+		srv->nwaiting--;
+		c->waiting = 0;
+		c->turn = 1;
+		conn_process(c);        /* may free c */
+	}
+	srv->pumping = 0;
+}
+
 /* conn_reply_done: one of c's replies is complete: write what can go. */
 static void
 conn_reply_done(struct reply *r, void *owner)
@@ -272,6 +492,11 @@ conn_reply_done(struct reply *r, void *owner)
 	char msg[192];
 	size_t n;
 
+	if (r->charged) {
+		c->inflight--;
+		r->learn = 1;
+		server_uncharge(c->srv, r);
+	}
 	c->active_at = conn_now(c->srv);
 	/* A reply behind one still in flight (a wait) is held until that
 	 * one is answered: counted now, shed if it does not fit. */
@@ -439,8 +664,12 @@ conn_handle_frame(struct conn *c, const char *buf, size_t len)
 		reply_error(r, rc, err, NULL);
 		return;
 	}
-	if (conn_allowed(c, r))
+	if (!conn_allowed(c, r))
+		return;
+	if (op_free[r->req.op])
 		ops_dispatch(r);
+	else
+		c->parked = r;    /* conn_process sends it when its share allows */
 }
 
 /*
@@ -501,8 +730,17 @@ conn_process(struct conn *c)
 	c->processing = 1;
 	/* c->srv->cfg is read afresh each time: a reload op run inside
 	 * this loop frees the config it replaces */
-	while (!c->closing && c->pending < c->srv->cfg->max_pending) {
+	for (;;) {
 		cfg = c->srv->cfg;
+		/* a parked request goes first, even when closing: the replies
+		 * after it wait for it */
+		if (c->parked != NULL) {
+			if (!conn_send(c))
+				break;
+			continue;
+		}
+		if (c->closing || c->pending >= cfg->max_pending)
+			break;
 		rc = frame_reader_next(c->reader, &payload, &len);
 		if (rc == FRAME_NEED_MORE) {
 			conn_input(c, took);
@@ -535,7 +773,8 @@ conn_process(struct conn *c)
 			conn_free(c);
 		return;
 	}
-	if (c->pending >= cfg->max_pending || c->held_out > CONN_MAX_OUTPUT ||
+	if (c->pending >= cfg->max_pending || c->parked != NULL ||
+	    c->held_out > CONN_MAX_OUTPUT ||
 	    (c->held_out > CONN_SMALL && !conn_budget_allows(c, 0))) {
 		if (c->reading)
 			event_del(c->ev_read);
@@ -612,12 +851,28 @@ conn_free(struct conn *c)
 	conn_charge(c, &c->held_in, 0);
 	conn_charge(c, &c->held_out, 0);
 	conn_charge(c, &c->held_req, 0);
-	/* Replies in flight live on until their op completes; waiters are
+	if (c->waiting) {
+		TAILQ_REMOVE(&c->srv->waiting, c, wlink);
+		c->srv->nwaiting--;
+	}
+	if (c->parked != NULL) {      /* never sent */
+		TAILQ_REMOVE(&c->replies, c->parked, link);
+		reply_free(c->parked);
+	}
+	/* Replies in flight live on until their op completes (those to
+	 * Redis still count against the shares until then); waiters are
 	 * told to let go now. */
 	for (r = TAILQ_FIRST(&c->replies); r != NULL; r = next) {
 		next = TAILQ_NEXT(r, link);
 		TAILQ_REMOVE(&c->replies, r, link);
-		reply_disown(r);
+		if (r->charged)
+			reply_hand_over(r, server_orphan_done, c->srv);
+		else
+			reply_disown(r);
+	}
+	if (c->peer != NULL) {
+		c->peer->nconns--;
+		peer_maybe_free(c->peer);
 	}
 	event_free(c->ev_read);
 	bufferevent_free(c->bev);
@@ -629,6 +884,42 @@ conn_free(struct conn *c)
 
 /* --- accepting -------------------------------------------------------- */
 
+/*
+ * conn_refusal: why c (counted already) may not stay, with the message
+ * its client gets in msg, or NULL.  The uid cap and the admin reserve are
+ * asked only when they bite: they need c's rights, which may look its
+ * groups up.
+ */
+static const char *
+conn_refusal(struct conn *c, char *msg, size_t len)
+{
+	struct server *srv = c->srv;
+	const struct config *cfg = srv->cfg;
+
+	if (c->peer == NULL) {
+		snprintf(msg, len, "out of memory");
+		return "out of memory";
+	}
+	if (srv->nconns > cfg->max_connections) {
+		snprintf(msg, len, "too many connections");
+		return "max_connections";
+	}
+	if (c->peer->nconns <= cfg->max_connections_per_user &&
+	    srv->nconns <= cfg->max_connections - cfg->admin_connections)
+		return NULL;
+	conn_rights(c);
+	if (c->may_admin)
+		return NULL;
+	if (c->peer->nconns > cfg->max_connections_per_user) {
+		snprintf(msg, len, "too many connections of uid %ld (%d: "
+		    "max_connections_per_user)", c->uid, c->peer->nconns - 1);
+		return "max_connections_per_user";
+	}
+	snprintf(msg, len, "too many connections (the last %d are kept for "
+	    "admins: admin_connections)", cfg->admin_connections);
+	return "admin_connections";
+}
+
 static void
 server_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
     struct sockaddr *sa, int socklen, void *arg)
@@ -637,6 +928,8 @@ server_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 	struct conn *c;
 	struct ucred cred;
 	socklen_t credlen = sizeof(cred);
+	const char *why;
+	char msg[160];
 
 	(void)l; (void)sa; (void)socklen;
 	c = calloc(1, sizeof(*c));
@@ -677,11 +970,13 @@ server_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 	c->active_at = conn_now(srv);
 	conn_charge(c, &c->held_in, frame_reader_capacity(c->reader));
 	bufferevent_setcb(c->bev, NULL, conn_write_cb, conn_event_cb, c);
-	if (srv->nconns > srv->cfg->max_connections) {
-		log_warnx("client %lu refused: %d connections (max_connections)",
-		    c->serial, srv->nconns - 1);
+	if ((c->peer = peer_get(srv, c->uid)) != NULL)
+		c->peer->nconns++;
+	if ((why = conn_refusal(c, msg, sizeof(msg))) != NULL) {
+		log_warnx("client %lu (uid %ld) refused: %s", c->serial, c->uid,
+		    why);
 		bufferevent_enable(c->bev, EV_WRITE);
-		conn_fatal(c, PERR_BUSY, "too many connections");
+		conn_fatal(c, PERR_BUSY, msg);
 		return;     /* c may be gone: the answer went out at once */
 	}
 	log_debug("client %lu: connected (uid %ld)", c->serial, c->uid);
@@ -780,6 +1075,8 @@ server_new(struct event_base *base, const struct config *cfg)
 	srv->base = base;
 	srv->cfg = cfg;
 	LIST_INIT(&srv->conns);
+	LIST_INIT(&srv->peers);
+	TAILQ_INIT(&srv->waiting);
 	/* Blocks of 128 KiB and more (frames, replies, their staging) are
 	 * mmapped and so leave the resident set when freed: glibc would
 	 * otherwise raise this threshold after the first big free and keep
@@ -787,7 +1084,12 @@ server_new(struct event_base *base, const struct config *cfg)
 	mallopt(M_MMAP_THRESHOLD, 128 * 1024);
 	server_check_budget(cfg);
 	srv->sweep = event_new(base, -1, EV_PERSIST, server_sweep_cb, srv);
-	if (srv->sweep == NULL) {
+	srv->ev_pump = event_new(base, -1, 0, server_pump, srv);
+	if (srv->sweep == NULL || srv->ev_pump == NULL) {
+		if (srv->sweep != NULL)
+			event_free(srv->sweep);
+		if (srv->ev_pump != NULL)
+			event_free(srv->ev_pump);
 		free(srv);
 		return NULL;
 	}
@@ -920,5 +1222,11 @@ server_free(struct server *srv)
 	if (srv->sweep != NULL)
 		event_free(srv->sweep);
 	free(srv->socket_path);
-	free(srv);
+	event_free(srv->ev_pump);
+	srv->ev_pump = NULL;
+	/* requests in flight of closed connections still point here */
+	if (srv->inflight > 0)
+		srv->closed = 1;
+	else
+		free(srv);
 }

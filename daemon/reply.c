@@ -44,6 +44,23 @@ reply_disown(struct reply *r)
 	}
 }
 
+void
+reply_hand_over(struct reply *r, void (*on_done)(struct reply *, void *),
+                void *owner)
+{
+	void (*fn)(struct reply *, void *) = r->abort_fn;
+
+	r->owner = owner;
+	r->on_done = on_done;
+	r->peer_uid = -1;
+	if (r->done) {
+		reply_free(r);
+	} else if (fn != NULL) {
+		r->abort_fn = NULL;
+		fn(r, r->abort_arg);
+	}
+}
+
 static void
 reply_complete(struct reply *r, json_t *response)
 {

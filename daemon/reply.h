@@ -28,6 +28,11 @@ struct reply {
 	size_t charge;             /* the owner's memory account of it */
 	void (*abort_fn)(struct reply *, void *);
 	void *abort_arg;
+	/* the owner's share of Redis the request holds (conn.c) */
+	int charged;               /* in flight to Redis, counted */
+	int learn;                 /* answered: its size teaches the cost */
+	size_t cost;               /* the reply bytes it was expected to take */
+	void *peer;                /* whose share it is */
 };
 
 /* --- for ops ----------------------------------------------------------- */
@@ -70,6 +75,12 @@ void reply_drop_request(struct reply *r);
 /* reply_shed: replace a complete reply's response by an error (the owner
  * cannot afford to send it), keeping its id; drops the request too. */
 void reply_shed(struct reply *r, int code, const char *msg);
+/* reply_hand_over: the owner goes away, but on_done(r, owner) still runs
+ * when r completes (and must free r): for what the owner counts until
+ * then.  A complete r is freed now; one in flight is aborted as by
+ * reply_disown. */
+void reply_hand_over(struct reply *r, void (*on_done)(struct reply *, void *),
+                     void *owner);
 
 /* reply_free: free a completed reply the owner is done with. */
 void reply_free(struct reply *r);

@@ -72,6 +72,11 @@ test_defaults(void **state)
 	assert_int_equal(cfg->max_frame, 8 * 1024 * 1024);
 	assert_int_equal(cfg->max_connections, 1024);
 	assert_int_equal(cfg->max_pending, 1024);
+	assert_int_equal(cfg->max_connections_per_user, 128);
+	assert_int_equal(cfg->admin_connections, 16);
+	assert_int_equal(cfg->max_inflight, 32);
+	assert_int_equal(cfg->max_inflight_total, 1024);
+	assert_int_equal(cfg->max_inflight_bytes, 4 * 1024 * 1024);
 	assert_true(cfg->builtins);
 	assert_false(cfg->accept_any_type);
 	assert_true(cfg->lease == 30);
@@ -353,6 +358,28 @@ static const struct setcase setcases[] = {
 	{ "max_connections", "0", 0 },
 	{ "max_pending", "65536", 1 },
 	{ "max_pending", "65537", 0 },
+	{ "max_connections_per_user", "1", 1 },
+	{ "max_connections_per_user", "0", 0 },
+	{ "max_connections_per_user", "-5", 0 },
+	{ "max_connections_per_user", "many", 0 },
+	{ "max_connections_per_user", "65537", 0 },
+	{ "admin_connections", "0", 1 },
+	{ "admin_connections", "-1", 0 },
+	{ "admin_connections", "1.5", 0 },
+	{ "admin_connections", "65537", 0 },
+	{ "max_inflight", "1", 1 },
+	{ "max_inflight", "0", 0 },
+	{ "max_inflight", "", 0 },
+	{ "max_inflight", "99999999999999999999", 0 },
+	{ "max_inflight_total", "1048576", 1 },
+	{ "max_inflight_total", "1048577", 0 },
+	{ "max_inflight_total", "0", 0 },
+	{ "max_inflight_bytes", "64K", 1 },
+	{ "max_inflight_bytes", "1G", 1 },
+	{ "max_inflight_bytes", "63K", 0 },
+	{ "max_inflight_bytes", "2G", 0 },
+	{ "max_inflight_bytes", "-1M", 0 },
+	{ "max_inflight_bytes", "16 apples", 0 },
 	{ "builtins", "off", 1 },
 	{ "builtins", "1", 1 },
 	{ "builtins", "maybe", 0 },
