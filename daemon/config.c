@@ -695,6 +695,12 @@ const struct row config_main_rows[] = {
 	{ "max_wait", SCOPE_JOBD, R_DURATION, C(max_wait), 0, DAY, F_OPEN,
 	  NULL, NULL, 0, "1h", NULL,
 	  "Longest wait request; longer waits are shortened to it." },
+	{ "redis_timeout", SCOPE_JOBD, R_DURATION, C(redis_timeout), 1, 3600,
+	  0, NULL, NULL, 0, "10", NULL,
+	  "Time Redis may send nothing while the master waits for a reply; "
+	  "then, unless it answers a PING on another connection (busy, not "
+	  "dead), the link is dropped, requests in flight fail and jobd "
+	  "reconnects." },
 	{ "max_result", SCOPE_JOBD, R_SIZE, C(max_result), 1, 512 * MiB, 0,
 	  NULL, NULL, 0, "1M", NULL,
 	  "Bytes of a job's result kept." },

@@ -105,6 +105,7 @@ struct config {
 	char *pidfile;
 	int foreground;
 	double max_wait;         /* seconds, cap of a wait request */
+	double redis_timeout;    /* seconds without a reply: busy or dead */
 	long long max_result;    /* bytes of a result kept */
 
 	/* [access]; root and jobd's own uid are always admins */

@@ -36,6 +36,7 @@
  * scheduleTimer hook would be needed here; jobd sets no such timeout.
  */
 #include <stdlib.h>
+#include <time.h>
 
 #include <event2/event.h>
 #include <hiredis/hiredis.h>
@@ -51,7 +52,17 @@ struct redis_loop {
 	int reading;            /* rev added */
 	int wev_armed;          /* wev added */
 	int flush_queued;       /* flush activated, not run yet */
+	long long last_read;    /* ms (CLOCK_MONOTONIC) of the last read event */
 };
+
+static long long
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 /* The adapter whose context is inside redisAsyncHandleWrite, if any: its
  * addWrite means "the socket is full", not "a command was queued". */
@@ -74,6 +85,7 @@ on_read(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	e->last_read = mono_ms();       /* bytes came: Redis is working */
 	redisAsyncHandleRead(e->ac);    /* may free e */
 }
 
@@ -173,6 +185,14 @@ hook_cleanup(void *privdata)
 	e->ac->ev.cleanup = NULL;
 	e->ac->ev.data = NULL;
 	free(e);
+}
+
+long long
+redis_loop_last_read(const redisAsyncContext *ac)
+{
+	const struct redis_loop *e = ac->ev.data;
+
+	return e != NULL && ac->ev.addRead == hook_add_read ? e->last_read : 0;
 }
 
 int

@@ -12,5 +12,8 @@
 
 /* 0, or -1 (already attached, or out of memory: nothing attached). */
 int redis_loop_attach(redisAsyncContext *ac, struct event_base *base);
+/* redis_loop_last_read: when (ms of CLOCK_MONOTONIC) bytes last came in on
+ * ac, part of a reply or not; 0 if never, or ac is not attached here. */
+long long redis_loop_last_read(const redisAsyncContext *ac);
 
 #endif

@@ -33,7 +33,6 @@
 #include "store_record.h"
 
 #define CONNECT_TIMEOUT_MS  5000    /* hiredis 0.14 has no async one */
-#define COMMAND_TIMEOUT_MS  10000   /* a reply later than this: drop */
 #define BACKOFF_MIN_MS      100
 #define BACKOFF_MAX_MS      5000
 #define REAP_BATCH          100
@@ -95,6 +94,10 @@ struct store {
 	int link_used;          /* the link got ready: requests went out */
 	long long fence_id;
 	int fence_warned;
+	redisAsyncContext *probe; /* a PING on a connection of its own */
+	long long probe_sent;   /* ms */
+	long long probe_answered; /* ms of the last answer, or 0 */
+	int busy_said;          /* "redis busy" logged for this stall */
 	int failing;            /* teardown requested */
 	int down;               /* torn down, reconnect timer armed */
 	long backoff_ms;
@@ -203,10 +206,21 @@ link_lost(struct store *st, const redisAsyncContext *ac, const char *dflt)
 }
 
 static void
+probe_stop(struct store *st)
+{
+	redisAsyncContext *p = st->probe;
+
+	st->probe = NULL;
+	if (p != NULL)
+		redisAsyncFree(p);      /* on_probe gets a NULL reply */
+}
+
+static void
 teardown(struct store *st)
 {
 	redisAsyncContext *ac = st->ac, *sub = st->sub;
 
+	probe_stop(st);
 	st->ac = st->sub = NULL;
 	st->ac_ready = st->sub_ready = 0;
 	st->ends = ENDS_OFF;
@@ -289,6 +303,116 @@ on_retry(evutil_socket_t fd, short what, void *arg)
 	link_start(st);
 }
 
+/*
+ * The no-reply watchdog: busy or dead.  The command link carries every
+ * request of the master in one pipeline; Redis answering nothing on it for
+ * redis_timeout while requests are in flight is either dead (stopped,
+ * hung, unreachable: drop the link, fail what is in flight, reconnect) or
+ * busy (a long script, a large reply on its way: wait).  Progress is any
+ * bytes read on the link, not only whole replies.  Past half the timeout
+ * without progress a PING goes to Redis on a connection of its own, once
+ * a second; any answer to it (PONG, or -BUSY from a Redis running a long
+ * script, or -NOAUTH) means Redis still serves, and the link is kept.
+ * Only when the timeout passes with no progress and no probe answered in
+ * its second half (and lately) is the link dropped.
+ */
+static void
+on_probe(redisAsyncContext *ac, void *r_, void *priv)
+{
+	struct store *st = priv;
+
+	if (r_ != NULL && ac == st->probe) {
+		st->probe_answered = now_ms();
+		st->probe = NULL;
+		redisAsyncDisconnect(ac);       /* freed after this callback */
+	}
+}
+
+static void
+on_probe_disconnect(const redisAsyncContext *ac, int status)
+{
+	struct store *st = ac->data;
+
+	(void)status;
+	if (ac == st->probe)
+		st->probe = NULL;
+}
+
+static void
+on_probe_connect(const redisAsyncContext *ac, int status)
+{
+	struct store *st = ac->data;
+
+	if (status != REDIS_OK && ac == st->probe)
+		st->probe = NULL;       /* hiredis frees it */
+}
+
+static void
+probe_start(struct store *st)
+{
+	struct redis_url a;
+	redisAsyncContext *p;
+	char err[256];
+
+	if (redis_url_parse(st->cfg->redis, &a, err, sizeof(err)) < 0)
+		return;
+	p = a.path[0] ? redisAsyncConnectUnix(a.path) :
+	    redisAsyncConnect(a.host, a.port);
+	redis_url_clear(&a);
+	if (p == NULL)
+		return;
+	if (p->err || redis_loop_attach(p, st->base) != 0) {
+		redisAsyncFree(p);
+		return;
+	}
+	p->data = st;
+	redisAsyncSetConnectCallback(p, on_probe_connect);
+	redisAsyncSetDisconnectCallback(p, on_probe_disconnect);
+	if (redisAsyncCommand(p, on_probe, st, "PING") != REDIS_OK) {
+		redisAsyncFree(p);
+		return;
+	}
+	st->probe = p;
+	st->probe_sent = now_ms();
+}
+
+/* watchdog: see above; on_tick's part for the command link. */
+static void
+watchdog(struct store *st, long long now)
+{
+	long long timeout = (long long)(st->cfg->redis_timeout * 1000);
+	long long seen = st->last_progress, rd;
+
+	if (st->ac != NULL && (rd = redis_loop_last_read(st->ac)) > seen)
+		seen = rd;
+	if (st->pending == 0 || now - seen < timeout / 2) {
+		if (st->busy_said)
+			log_info("redis answers again");
+		st->busy_said = 0;
+		probe_stop(st);
+		return;
+	}
+	if (st->probe != NULL && now - st->probe_sent >= timeout / 2)
+		probe_stop(st);         /* unanswered: try a new one */
+	if (st->probe == NULL && now - st->probe_answered >= 1000)
+		probe_start(st);
+	if (now - seen < timeout)
+		return;
+	/* answered in this stall's second half, and lately (the tick and
+	 * the probes come once a second) */
+	if (st->probe_answered >= seen + timeout / 2 &&
+	    now - st->probe_answered < timeout / 2 + 1500) {
+		if (!st->busy_said)
+			log_warnx("redis busy: no reply for %lld s on the command "
+			          "link, but it answers a probe; waiting",
+			          (now - seen) / 1000);
+		st->busy_said = 1;
+		return;
+	}
+	link_fail(st, "no reply for %lld s, and none to a probe",
+	          (now - seen) / 1000);
+}
+
 /* on_tick: hiredis 0.14 has no timeouts of its own. */
 static void
 on_tick(evutil_socket_t fd, short what, void *arg)
@@ -301,9 +425,8 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 	if ((!st->ac_ready || !st->sub_ready) &&
 	    now - st->link_started > CONNECT_TIMEOUT_MS)
 		link_fail(st, "connect timed out");
-	else if (st->pending > 0 &&
-	         now - st->last_progress > COMMAND_TIMEOUT_MS)
-		link_fail(st, "no reply for %d s", COMMAND_TIMEOUT_MS / 1000);
+	else
+		watchdog(st, now);
 }
 
 static void

@@ -14,6 +14,7 @@ import os
 import signal
 import socket
 import struct
+import threading
 import time
 
 import pytest
@@ -307,3 +308,51 @@ def test_admin_reserve_keeps_root_in(jobd, open_dir):
         assert c.call("get", job_id=jid).get("ok") is True
     for c in mine + roots:
         c.close()
+
+
+# --- the no-reply watchdog: busy or dead -----------------------------------
+
+def test_watchdog_waits_for_a_busy_redis(jobd, redis_server):
+    """Redis holds jobd's writes for 5 s (CLIENT PAUSE WRITE, as during a
+    failover; a long function of jobd's own looks the same) but answers
+    other commands: nothing comes on jobd's link for longer than
+    redis_timeout (2 s), yet a probe is answered, so jobd waits, logs it,
+    and the submit made meanwhile succeeds."""
+    d = jobd(settings={"redis_timeout": 2}, workers=1)
+    redis_server.cli("CLIENT", "PAUSE", "5000", "WRITE")
+    with d.client() as c:
+        t0 = time.monotonic()
+        r = c.call("submit", type="jobd.noop", payload={})
+        took = time.monotonic() - t0
+    assert r.get("ok") is True, r
+    assert took > 3.0, took        # it did wait for Redis
+    log = d.log_text()
+    assert "redis busy" in log and "answers a probe" in log
+    assert "redis unreachable" not in log
+
+
+def test_watchdog_drops_a_stopped_redis(jobd, redis_server):
+    """A SIGSTOPped Redis answers neither the link nor a probe: after
+    redis_timeout (2 s) the request in flight fails and jobd reconnects
+    once Redis runs again."""
+    d = jobd(settings={"redis_timeout": 2}, workers=1)
+    pid = redis_server.proc.pid
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        with d.client() as c:
+            t0 = time.monotonic()
+            r = c.call("submit", type="jobd.noop", payload={})
+            took = time.monotonic() - t0
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    assert r.get("ok") is False, r
+    assert 1.5 < took < 6.0, took
+    assert "none to a probe" in d.log_text()
+    with d.client() as c:
+        deadline = time.monotonic() + 20
+        while True:
+            r = c.call("submit", type="jobd.noop", payload={})
+            if r.get("ok") or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+    assert r.get("ok") is True, r
