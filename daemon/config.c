@@ -175,6 +175,14 @@ check_abs_path(const char *v, char *why, size_t whylen)
 }
 
 static int
+check_listen(const char *v, char *why, size_t whylen)
+{
+	struct cv_listen l;
+
+	return cv_parse_listen(v, &l, why, whylen);
+}
+
+static int
 check_user(const char *v, char *why, size_t whylen)
 {
 	return cv_valid_name(v, "_.-") ? 0 : cv_why(why, whylen, "bad user name");
@@ -720,6 +728,26 @@ const struct row config_main_rows[] = {
 	{ "admin", SCOPE_ACCESS, R_FUNC, C(acl_admin), 0, 0, 0, set_acl, NULL,
 	  0, "*", NULL,
 	  "Who may cancel, requeue, delete, pause, resume, reload." },
+
+	{ "listen", SCOPE_HTTP, R_STRING, C(http_listen), 0, 0, F_EMPTY, NULL,
+	  check_listen, 0, "", NULL,
+	  "Serve metrics, health and the JSON API (docs/monitoring.md) on "
+	  "HOST:PORT ([IPv6]:PORT) or unix:/PATH, e.g. 127.0.0.1:9181; empty: off.  Say a loopback "
+	  "address or a Unix socket unless others must reach it (any other "
+	  "address is logged as a warning)." },
+	{ "max_connections", SCOPE_HTTP, R_INT, C(http_max_connections), 1,
+	  4096, 0, NULL, NULL, 0, "64", NULL,
+	  "HTTP connections at a time; past it new ones are closed at once." },
+	{ "max_header_size", SCOPE_HTTP, R_SIZE, C(http_max_header_size), 1024,
+	  MiB, F_SIZET, NULL, NULL, 0, "8K", NULL,
+	  "Largest request line and headers; more gets 400 and a close." },
+	{ "max_body_size", SCOPE_HTTP, R_SIZE, C(http_max_body_size), 0, 16 * MiB,
+	  F_SIZET, NULL, NULL, 0, "64K", NULL,
+	  "Largest request body; more gets 413." },
+	{ "request_timeout", SCOPE_HTTP, R_DURATION, C(http_request_timeout), 0,
+	  3600, F_OPEN, NULL, NULL, 0, "10", NULL,
+	  "Time a client has to send its request, and an idle connection "
+	  "stays open; then it is closed." },
 };
 
 /* [types] and [type:NAME]: the settings of a job type */
@@ -797,7 +825,8 @@ const struct row config_type_rows[] = {
 #define NMAIN ((int)(sizeof(config_main_rows) / sizeof(config_main_rows[0])))
 #define NTYPE ((int)(sizeof(config_type_rows) / sizeof(config_type_rows[0])))
 
-const char *const config_scope_names[] = { "jobd", "access", "type:NAME" };
+const char *const config_scope_names[] = { "jobd", "access", "http",
+    "type:NAME" };
 const int config_nmain = NMAIN, config_ntype = NTYPE;
 
 int
@@ -1048,6 +1077,8 @@ set_one(struct config *cfg, const char *section, const char *key,
 		scope = SCOPE_JOBD;
 	} else if (strcmp(section, "access") == 0) {
 		scope = SCOPE_ACCESS;
+	} else if (strcmp(section, "http") == 0) {
+		scope = SCOPE_HTTP;
 	} else if (strcmp(section, "types") == 0) {
 		scope = SCOPE_TYPE;
 		type = NOTE_TYPES;
@@ -1098,7 +1129,7 @@ set_one(struct config *cfg, const char *section, const char *key,
 		}
 	} else {
 		snprintf(err, errlen, "%s%s[%.*s]: unknown section (expected "
-		    "[jobd], [access], [types] or [type:NAME])", pfx, sep,
+		    "[jobd], [access], [http], [types] or [type:NAME])", pfx, sep,
 		    CONFIG_NAME_MAX + 5, section);
 		return -1;
 	}
@@ -1213,7 +1244,7 @@ ini_section(void *arg, const char *section, const char *file, int line,
 	if (strncmp(section, "type:", 5) == 0)
 		return set_one(arg, section, NULL, "", where, 1, err, errlen);
 	if (strcmp(section, "jobd") != 0 && strcmp(section, "access") != 0 &&
-	    strcmp(section, "types") != 0)
+	    strcmp(section, "http") != 0 && strcmp(section, "types") != 0)
 		return set_one(arg, section, "", "", where, 1, err, errlen);
 	return 0;
 }
@@ -1286,6 +1317,7 @@ config_free(struct config *cfg)
 	free(cfg->prefix);
 	free(cfg->ns);
 	free(cfg->pidfile);
+	free(cfg->http_listen);
 	free(cfg);
 }
 

@@ -112,6 +112,13 @@ struct config {
 	struct acl acl_submit;   /* submit, submit_many, progress */
 	struct acl acl_admin;    /* cancel, requeue, delete, pause, resume,
 	                            reload (and submit) */
+	/* [http]: the monitoring server (docs/monitoring.md) */
+	char *http_listen;       /* HOST:PORT or unix:/PATH; NULL: off */
+	int http_max_connections;
+	size_t http_max_header_size;
+	size_t http_max_body_size;
+	double http_request_timeout; /* seconds */
+
 	unsigned long serial;    /* differs between any two loaded configs */
 
 	struct job_type *types;

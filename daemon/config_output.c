@@ -86,6 +86,10 @@ config_write_sample(FILE *fp)
 			    "names, uids, @group names\n; and @gids; "
 			    "root and jobd's own user are always admins.\n",
 			    fp);
+		if (s == SCOPE_HTTP)
+			fputs("\n; The monitoring server (off unless listen is "
+			    "set): /metrics, /healthz\n; and the JSON API; see "
+			    "docs/monitoring.md.\n", fp);
 		if (s == SCOPE_TYPE)
 			fputs("\n; [types]: settings every [type:NAME] "
 			    "inherits unless it sets them.\n[types]\n"

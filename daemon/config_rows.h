@@ -9,7 +9,7 @@
 
 #include "config.h"
 
-enum row_scope { SCOPE_JOBD, SCOPE_ACCESS, SCOPE_TYPE };
+enum row_scope { SCOPE_JOBD, SCOPE_ACCESS, SCOPE_HTTP, SCOPE_TYPE };
 enum row_kind {
 	R_BOOL,             /* int */
 	R_INT,              /* int */
@@ -54,11 +54,11 @@ struct row {
 
 extern const struct row config_main_rows[], config_type_rows[];
 extern const int config_nmain, config_ntype;
-/* "jobd", "access", "type:NAME", by enum row_scope */
+/* "jobd", "access", "http", "type:NAME", by enum row_scope */
 extern const char *const config_scope_names[];
 
 /* Where a setting came from; notes[] keeps one per setting applied. */
-#define NOTE_MAIN  (-1)        /* [jobd] or [access] */
+#define NOTE_MAIN  (-1)        /* [jobd], [access] or [http] */
 #define NOTE_TYPES (-2)        /* [types] */
 #define ROW_HEADER NULL         /* a [type:NAME] header (or its first -o) */
 

@@ -222,3 +222,61 @@ cv_check_path(const char *v, size_t max, int absolute, char *why,
 		return cv_why(why, whylen, "path longer than %zu bytes", max);
 	return 0;
 }
+
+int
+cv_parse_listen(const char *v, struct cv_listen *out, char *why,
+                size_t whylen)
+{
+	struct cv_listen l;
+	const char *host, *colon, *end;
+	size_t hlen;
+	long long port;
+
+	memset(&l, 0, sizeof(l));
+	if (strncmp(v, "unix:", 5) == 0) {
+		if (v[5] != '/')
+			return cv_why(why, whylen, "unix: needs an absolute path");
+		if (strlen(v + 5) >= sizeof(l.path))
+			return cv_why(why, whylen, "socket path longer than %zu "
+			    "bytes", sizeof(l.path) - 1);
+		l.is_unix = 1;
+		strcpy(l.path, v + 5);
+		*out = l;
+		return 0;
+	}
+	if (v[0] == '[') {                  /* [IPv6]:PORT */
+		end = strchr(v, ']');
+		if (end == NULL || end[1] != ':')
+			return cv_why(why, whylen, "expected [IPv6]:PORT");
+		host = v + 1;
+		hlen = (size_t)(end - host);
+		colon = end + 1;
+	} else {
+		colon = strrchr(v, ':');
+		if (colon == NULL)
+			return cv_why(why, whylen, "expected HOST:PORT or "
+			    "unix:/PATH");
+		host = v;
+		hlen = (size_t)(colon - v);
+		if (memchr(host, ':', hlen) != NULL)
+			return cv_why(why, whylen, "an IPv6 address goes in "
+			    "brackets: [ADDR]:PORT");
+	}
+	if (hlen == 0)
+		return cv_why(why, whylen, "missing host (say 127.0.0.1 for "
+		    "this host only, 0.0.0.0 for every address)");
+	if (hlen >= sizeof(l.host))
+		return cv_why(why, whylen, "host longer than %zu bytes",
+		    sizeof(l.host) - 1);
+	for (size_t i = 0; i < hlen; i++)
+		if (!isalnum((unsigned char)host[i]) &&
+		    strchr(".-:%_", host[i]) == NULL)
+			return cv_why(why, whylen, "bad character in host");
+	if (cv_parse_ll(colon + 1, 1, 65535, &port, why, whylen) == -1)
+		return cv_why(why, whylen, "port must be 1 to 65535");
+	memcpy(l.host, host, hlen);
+	l.host[hlen] = '\0';
+	l.port = (int)port;
+	*out = l;
+	return 0;
+}

@@ -39,4 +39,15 @@ int cv_parse_list(const char *v, int allow_empty, cv_item_fn *fn, void *arg,
 int cv_check_path(const char *v, size_t max, int absolute, char *why,
                   size_t whylen);
 
+/* A listening address of the HTTP server: HOST:PORT ([IPv6]:PORT) or
+ * unix:/absolute/path. */
+struct cv_listen {
+	int is_unix;
+	char host[256];          /* without brackets */
+	int port;
+	char path[108];          /* is_unix: sun_path */
+};
+int cv_parse_listen(const char *v, struct cv_listen *out, char *why,
+                    size_t whylen);
+
 #endif

@@ -787,7 +787,8 @@ local function release(keys, args)
 	return done
 end
 
--- cancel: ARGV[4] id.  Returns {status after, status before, owner}.
+-- cancel: ARGV[4] id.  Returns {status after, status before, owner, queue,
+-- type} (queue and type label the daemon's metrics).
 local function cancel(keys, args)
 	local c, j = job_of(keys, args)
 	if not c then return j end
@@ -800,7 +801,8 @@ local function cancel(keys, args)
 		j.cancel = '1'
 		save(c, id, j)
 		publish(c, 'events', 'cancel ' .. id .. ' ' .. (j.owner or '-'))
-		return { 'started', 'started', j.owner or '' }
+		return { 'started', 'started', j.owner or '', j.queue or '',
+		         j.type or '' }
 	end
 	if st == 'queued' then
 		-- O(queue length), like any removal from the middle of a queue.
@@ -810,7 +812,7 @@ local function cancel(keys, args)
 		redis.call('ZREM', ikey(c, 'scheduled', j.queue), id)
 	end
 	finalize(c, id, j, 'canceled')
-	return { 'canceled', st, '' }
+	return { 'canceled', st, '', j.queue or '', j.type or '' }
 end
 
 -- The known queues: the priority order first, then the others sorted.
@@ -1171,7 +1173,8 @@ end
 
 -- stats: ARGV[4] nqueues, [5..] queues in priority order.  Returns
 -- {{queue, queued, scheduled, started, finished, failed, canceled,
--- paused}, ...}, {host worker JSON, ...}}.
+-- paused, age}, ...}, {host worker JSON, ...}}; age: ms since the job
+-- next in line was queued (0: none), one record read per queue.
 local function stats(keys, args)
 	local c = context(keys, args)
 	local prio = {}
@@ -1186,6 +1189,10 @@ local function stats(keys, args)
 			row[#row + 1] = redis.call('ZCARD', ikey(c, st, q))
 		end
 		row[#row + 1] = redis.call('SISMEMBER', c.K .. 'paused', q)
+		local head = redis.call('LINDEX', qkey(c, q), 0)
+		local hj = head and load(c, head)
+		local at = hj and tonumber(hj.enqueued_at)
+		row[#row + 1] = at and math.max(c.now - at, 0) or 0
 		rows[#rows + 1] = row
 	end
 	local hk = c.K .. 'hosts'
@@ -1269,7 +1276,8 @@ end
 -- longer than a lease (Redis was down or every master stopped), holders
 -- could not renew either: expired leases get one more lease instead.
 -- Also promotes due scheduled jobs and trims the terminal indexes.
--- Returns {requeued, failed}.
+-- Returns {requeued, failed, labels}: labels holds queue and type of each
+-- job of requeued then failed, in turn (for the daemon's metrics).
 local function reap(keys, args)
 	local c = context(keys, args)
 	local limit = tonumber(args[4]) or 100
@@ -1278,7 +1286,7 @@ local function reap(keys, args)
 	local ak = c.K .. 'active'
 	local ids = redis.call('ZRANGEBYSCORE', ak, '-inf', c.now, 'LIMIT', 0,
 	                       limit)
-	local requeued, failed = {}, {}
+	local requeued, failed, lq, lf = {}, {}, {}, {}
 	local last = tonumber(redis.call('HGET', c.meta, 'last_reap')) or 0
 	redis.call('HSET', c.meta, 'last_reap', c.now)
 	if c.now - last > lease then
@@ -1297,25 +1305,32 @@ local function reap(keys, args)
 			local attempts = num(j.attempts)
 			local why = 'lease expired: holder ' .. tostring(j.owner or '?') ..
 			            ' stopped renewing it'
+			local label = { j.queue or '', j.type or '' }
 			if j.cancel == '1' then
 				finalize(c, id, j, 'canceled')
 				failed[#failed + 1] = id
+				lf[#lf + 1] = label
 			elseif lost > max_lost or attempts >= num(j.max_retries) + 1 then
 				add_error(c, j, attempts, 'abandoned: ' .. why ..
 				          ' (lost ' .. lost .. ' times)')
 				finalize(c, id, j, 'failed')
 				failed[#failed + 1] = id
+				lf[#lf + 1] = label
 			else
 				add_error(c, j, attempts, why .. '; requeued')
 				enqueue(c, id, j, true)
 				requeued[#requeued + 1] = id
+				lq[#lq + 1] = label
 			end
 		end
 	end
 	promote(c, PROMOTE_MAX)
 	trim_indexes(c)
 	arm(c)
-	return { requeued, failed }
+	local labels = {}
+	for _, l in ipairs(lq) do labels[#labels + 1] = l[1]; labels[#labels + 1] = l[2] end
+	for _, l in ipairs(lf) do labels[#labels + 1] = l[1]; labels[#labels + 1] = l[2] end
+	return { requeued, failed, labels }
 end
 
 -- schema: a daemon's check of the namespace when its connection comes up

@@ -30,7 +30,7 @@ usage(FILE *fp)
 	fprintf(fp,
 	    "usage: jobd [-c FILE] [-o SECTION.KEY=VALUE]... [-s SOCKET] [--redis URL]\n"
 	    "            [-w WORKERS] [-f|--foreground] [--pidfile FILE]\n"
-	    "            [--log-level LEVEL] [--check] [--dump-sample]\n"
+	    "            [--http ADDR] [--log-level LEVEL] [--check] [--dump-sample]\n"
 	    "            [--dump-reference] [--help] [--version]\n"
 	    "\n"
 	    "  -c, --config FILE     configuration file (INI; see jobd.conf.sample)\n"
@@ -42,6 +42,8 @@ usage(FILE *fp)
 	    "  -w, --workers N       worker processes (0: one per CPU)\n"
 	    "  -f, --foreground      stay in the foreground, log to stderr\n"
 	    "      --pidfile FILE    write the master's pid to FILE\n"
+	    "      --http ADDR       serve metrics, health and the JSON API on\n"
+	    "                        HOST:PORT or unix:/PATH (http.listen)\n"
 	    "      --log-level L     error, warning, notice, info or debug\n"
 	    "      --check           load the configuration, print every setting, exit\n"
 	    "      --dump-sample     print jobd.conf.sample (every setting) and exit\n"
@@ -53,7 +55,8 @@ usage(FILE *fp)
 	    "Documentation: docs/jobd.md\n");
 }
 
-/* add_override: an -o argument, or a flag as "jobd.KEY=VALUE" when key. */
+/* add_override: an -o argument, or a flag as "SECTION.KEY=VALUE" when key
+ * (a key without a section is in [jobd]). */
 static int
 add_override(const char *key, const char *value)
 {
@@ -62,7 +65,8 @@ add_override(const char *key, const char *value)
 	if (noverrides == MAX_OVERRIDES)
 		return -1;
 	if (key != NULL) {
-		if (asprintf(&s, "jobd.%s=%s", key, value) == -1)
+		if (asprintf(&s, "%s%s=%s", strchr(key, '.') ? "" : "jobd.",
+		    key, value) == -1)
 			return -1;
 		value = s;
 	}
@@ -148,7 +152,7 @@ int
 main(int argc, char **argv)
 {
 	enum { OPT_REDIS = 256, OPT_PIDFILE, OPT_LOGLEVEL, OPT_CHECK,
-	    OPT_SAMPLE, OPT_REFERENCE };
+	    OPT_SAMPLE, OPT_REFERENCE, OPT_HTTP };
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "socket", required_argument, NULL, 's' },
@@ -157,6 +161,7 @@ main(int argc, char **argv)
 		{ "foreground", no_argument, NULL, 'f' },
 		{ "pidfile", required_argument, NULL, OPT_PIDFILE },
 		{ "log-level", required_argument, NULL, OPT_LOGLEVEL },
+		{ "http", required_argument, NULL, OPT_HTTP },
 		{ "check", no_argument, NULL, OPT_CHECK },
 		{ "dump-sample", no_argument, NULL, OPT_SAMPLE },
 		{ "dump-reference", no_argument, NULL, OPT_REFERENCE },
@@ -192,6 +197,9 @@ main(int argc, char **argv)
 			break;
 		case OPT_PIDFILE:
 			rc = add_override("pidfile", optarg);
+			break;
+		case OPT_HTTP:
+			rc = add_override("http.listen", optarg);
 			break;
 		case OPT_LOGLEVEL:
 			rc = add_override("log_level", optarg);

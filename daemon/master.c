@@ -24,10 +24,12 @@
 #include <event2/event.h>
 
 #include "conn.h"
+#include "http.h"
 #include "proto.h"
 #include "ipc.h"
 #include "log.h"
 #include "master.h"
+#include "metrics.h"
 #include "ops.h"
 #include "redis_url.h"
 #include "waiters.h"
@@ -83,6 +85,14 @@ static struct {
 	int heartbeat_busy;
 	int reap_busy;
 	int refused;             /* STORE_EV_REFUSED: exit status 1 */
+	/* the HTTP child ([http] listen), supervised as a worker */
+	struct {
+		int fd;                  /* the listening socket, or -1 */
+		pid_t pid;
+		struct event *ev_respawn;
+		struct timespec spawned_at;
+		double respawn_delay;
+	} http;
 } m;
 
 static void slot_spawn(struct slot *s);
@@ -124,17 +134,33 @@ live_workers(void)
 
 /* --- ending a job whose worker cannot ------------------------------------ */
 
+/* A job the master ends for its worker, and how to count it. */
+struct ending {
+	char job_id[136];
+	char queue[72], type[72];
+	int lost;                /* its worker died: the attempt was lost */
+};
+
 static void
 fail_job_done(void *arg, int err, const char *msg, json_t *reply)
 {
-	char *job_id = arg;
+	struct ending *e = arg;
 
-	(void)reply;
 	m.in_flight--;
-	if (err != PERR_OK)
+	if (err != PERR_OK) {
 		log_warnx("job %s: could not be ended (%s); its lease will "
-		    "expire and the reaper will requeue it", job_id, msg);
-	free(job_id);
+		    "expire and the reaper will requeue it", e->job_id, msg);
+	} else {
+		const char *st = json_string_value(json_object_get(reply,
+		    "status"));
+		/* "lost": the reaper was first, and counted it */
+		int o = st != NULL && strcmp(st, "lost") == 0 ? -1 :
+		    e->lost ? MX_LOST : metrics_outcome_of(st);
+
+		if (o >= 0)
+			metrics_outcome(m.cfg, e->queue, e->type, o);
+	}
+	free(e);
 	master_maybe_exit();
 }
 
@@ -171,18 +197,23 @@ master_release_owner(struct slot *s, const char *error)
 }
 
 static void
-master_fail_job(struct slot *s, const char *error, enum store_fail_mode mode)
+master_fail_job(struct slot *s, const char *error, enum store_fail_mode mode,
+    int lost)
 {
 	const struct job_type *t = config_find_type(m.cfg, s->job.type);
 	long long delay = t != NULL ? config_retry_delay_ms(t,
 	    s->job.attempt > 0 ? s->job.attempt : 1) : 0;
-	char *id = strdup(s->job.job_id);
+	struct ending *e = calloc(1, sizeof(*e));
 
-	if (id == NULL)
+	if (e == NULL)
 		return;
+	snprintf(e->job_id, sizeof(e->job_id), "%s", s->job.job_id);
+	snprintf(e->queue, sizeof(e->queue), "%s", s->job.queue);
+	snprintf(e->type, sizeof(e->type), "%s", s->job.type);
+	e->lost = lost;
 	m.in_flight++;
 	store_fail_job(m.store, s->job.job_id, s->job.token, error, mode, delay,
-	    fail_job_done, id);
+	    fail_job_done, e);
 }
 
 /* --- the job of a worker: scoreboard, timeout, stop ---------------------- */
@@ -522,23 +553,23 @@ worker_died(struct slot *s, int status)
 		switch (s->stop_sent) {
 		case STOP_SHUTDOWN:
 			master_fail_job(s, "interrupted by shutdown",
-			    STORE_REQUEUE);
+			    STORE_REQUEUE, 0);
 			break;
 		case STOP_TIMEOUT: {
 			char to[64];
 
 			snprintf(to, sizeof(to), "timeout: exceeded %.3g s",
 			    s->job.timeout);
-			master_fail_job(s, to, STORE_FAIL);
+			master_fail_job(s, to, STORE_FAIL, 0);
 			break;
 		}
 		case STOP_CANCEL:
-			master_fail_job(s, "canceled", STORE_FAIL);
+			master_fail_job(s, "canceled", STORE_FAIL, 0);
 			break;
 		case STOP_LOST:
 			break;   /* someone else holds it now */
 		default:
-			master_fail_job(s, why, STORE_FAIL);
+			master_fail_job(s, why, STORE_FAIL, 1);
 		}
 		/* It died storing the outcome: a next job may have come with
 		 * it, unpublished. */
@@ -566,6 +597,100 @@ worker_died(struct slot *s, int status)
 	}
 }
 
+/* --- the HTTP child ------------------------------------------------------- */
+
+static void http_spawn(void);
+
+static void
+http_respawn_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd; (void)what; (void)arg;
+	http_spawn();
+}
+
+/* http_spawn: fork the HTTP child on the listening socket (http.h). */
+static void
+http_spawn(void)
+{
+	sigset_t all, old;
+	pid_t pid;
+
+	if (m.stopping || m.http.fd < 0 || m.http.pid > 0)
+		return;
+	fflush(NULL);
+	sigfillset(&all);
+	sigprocmask(SIG_BLOCK, &all, &old);
+	pid = fork();
+	if (pid != 0)
+		sigprocmask(SIG_SETMASK, &old, NULL);
+	if (pid == -1) {
+		struct timeval tv = tv_of(1.0);
+
+		log_warn("http: fork");
+		evtimer_add(m.http.ev_respawn, &tv);
+		return;
+	}
+	if (pid == 0) {
+		/* Only the listening socket and stdio: it reaches the master
+		 * through the protocol socket like any client. */
+		int keep = m.http.fd;
+
+		if (keep > 3)
+			close_range(3, (unsigned)keep - 1, 0);
+		close_range((unsigned)keep + 1, ~0U, 0);
+		_exit(http_main(m.cfg, keep));
+	}
+	m.http.pid = pid;
+	clock_gettime(CLOCK_MONOTONIC, &m.http.spawned_at);
+	log_info("http: child %d started", (int)pid);
+}
+
+/* http_died: respawn it, at once unless it keeps dying young. */
+static void
+http_died(int status)
+{
+	char how[96];
+	struct timeval tv;
+
+	describe_status(status, how, sizeof(how));
+	m.http.pid = 0;
+	if (m.stopping) {
+		log_info("http: child %s", how);
+		master_maybe_exit();
+		return;
+	}
+	log_warnx("http: child %s; starting another", how);
+	if (elapsed_since(&m.http.spawned_at) < 1.0) {
+		m.http.respawn_delay = m.http.respawn_delay * 2 > 10 ? 10 :
+		    m.http.respawn_delay * 2;
+	} else {
+		m.http.respawn_delay = 0.1;
+	}
+	tv = tv_of(m.http.respawn_delay);
+	evtimer_add(m.http.ev_respawn, &tv);
+}
+
+/* master_gauges: this master's figures for the metrics op. */
+static json_t *
+master_gauges(void)
+{
+	int busy = 0, idle = 0;
+
+	sync_all();
+	for (int i = 0; i < MAX_SLOTS; i++) {
+		struct slot *s = &m.slots[i];
+
+		if (!s->used || s->pid <= 0)
+			continue;
+		if (s->job.busy)
+			busy++;
+		else
+			idle++;
+	}
+	return json_pack("{s:{s:i,s:i},s:i}", "workers", "busy", busy, "idle",
+	    idle, "client_connections", server_connections(m.server));
+}
+
 static void
 sigchld_cb(evutil_socket_t sig, short what, void *arg)
 {
@@ -574,6 +699,10 @@ sigchld_cb(evutil_socket_t sig, short what, void *arg)
 
 	(void)sig; (void)what; (void)arg;
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		if (pid == m.http.pid) {
+			http_died(status);
+			continue;
+		}
 		for (int i = 0; i < MAX_SLOTS; i++) {
 			struct slot *s = &m.slots[i];
 			if (s->used && s->pid == pid) {
@@ -650,7 +779,7 @@ static void
 reap_done(void *arg, int err, const char *msg, json_t *reply)
 {
 	size_t i;
-	json_t *v;
+	json_t *v, *labels;
 
 	(void)arg;
 	m.reap_busy = 0;
@@ -665,6 +794,12 @@ reap_done(void *arg, int err, const char *msg, json_t *reply)
 		log_warnx("job %s: its holder stopped renewing its lease and it "
 		    "has no attempts left; failed as abandoned",
 		    json_string_value(v));
+	/* Each was an attempt lost (labels: queue and type of each). */
+	labels = json_object_get(reply, "labels");
+	for (i = 0; i + 1 < json_array_size(labels); i += 2)
+		metrics_outcome(m.cfg, json_string_value(json_array_get(labels,
+		    i)), json_string_value(json_array_get(labels, i + 1)),
+		    MX_LOST);
 }
 
 static void
@@ -734,7 +869,7 @@ master_maybe_exit(void)
 {
 	struct timeval tv;
 
-	if (!m.stopping || live_workers() > 0)
+	if (!m.stopping || live_workers() > 0 || m.http.pid > 0)
 		return;
 	if (m.in_flight == 0) {
 		log_info("all workers stopped; exiting");
@@ -783,6 +918,9 @@ master_shutdown(int sig)
 	log_info("%s: shutting down; running jobs get %.3g s",
 	    strsignal(sig), m.cfg->shutdown_grace);
 	m.stopping = 1;
+	evtimer_del(m.http.ev_respawn);
+	if (m.http.pid > 0)
+		kill(m.http.pid, SIGTERM);
 	server_close_listener(m.server);
 	waiters_shutdown();
 	for (int i = 0; i < MAX_SLOTS; i++) {
@@ -806,6 +944,8 @@ static void
 reload_apply(struct config *ncfg)
 {
 	struct config *old = m.cfg;
+	char *old_listen = old->http_listen != NULL ?
+	    strdup(old->http_listen) : NULL;
 	int n;
 
 	m.cfg = ncfg;
@@ -831,6 +971,15 @@ reload_apply(struct config *ncfg)
 			break;
 		slot_spawn(s);
 	}
+	/* The HTTP child takes its new limits by starting again; the
+	 * listening socket stays (its address changes with a restart). */
+	if ((old_listen == NULL) != (ncfg->http_listen == NULL) ||
+	    (old_listen != NULL && strcmp(old_listen, ncfg->http_listen) != 0))
+		log_warnx("reload: a change of http.listen needs a restart; "
+		    "serving the old address");
+	if (m.http.pid > 0)
+		kill(m.http.pid, SIGTERM);
+	free(old_listen);
 	log_info("configuration reloaded: %d workers, %d job types", n,
 	    ncfg->ntypes);
 }
@@ -980,6 +1129,8 @@ master_run(struct config *cfg, master_reload_fn *reload)
 	int rc = 0;
 
 	memset(&m, 0, sizeof(m));
+	m.http.fd = -1;
+	m.http.respawn_delay = 0.1;
 	m.cfg = cfg;
 	m.reload = reload;
 	signal(SIGPIPE, SIG_IGN);
@@ -989,7 +1140,10 @@ master_run(struct config *cfg, master_reload_fn *reload)
 		config_free(cfg);
 		return 1;
 	}
-	/* Before any fork: every worker shares it. */
+	/* Before any fork: every worker shares them. */
+	if (metrics_map() == -1)
+		log_warn("cannot map the metrics counters; /metrics will show "
+		    "none");
 	m.sb = scoreboard_map(MAX_SLOTS);
 	if (m.sb == NULL) {
 		log_warn("cannot map the scoreboard");
@@ -1005,7 +1159,9 @@ master_run(struct config *cfg, master_reload_fn *reload)
 	ev_chld = evsignal_new(m.base, SIGCHLD, sigchld_cb, NULL);
 	evsignal_add(ev_chld, NULL);
 	m.server = server_new(m.base, cfg);
-	if (m.server == NULL || server_listen(m.server, err, sizeof(err)) == -1) {
+	if (m.server == NULL || server_listen(m.server, err, sizeof(err)) == -1 ||
+	    (cfg->http_listen != NULL &&
+	    (m.http.fd = http_listen_open(cfg, err, sizeof(err))) == -1)) {
 		log_warnx("%s", m.server ? err : "out of memory");
 		server_free(m.server);
 		for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
@@ -1013,12 +1169,15 @@ master_run(struct config *cfg, master_reload_fn *reload)
 		event_free(ev_chld);
 		event_base_free(m.base);
 		scoreboard_unmap(m.sb, MAX_SLOTS);
+		metrics_unmap();
 		config_free(cfg);
 		return 1;
 	}
 	m.store = store_new(m.base, cfg, store_event, NULL);
 	ops_init(m.base, m.store, cfg);
 	ops_set_reload_hook(master_reload);
+	ops_set_gauges(master_gauges);
+	m.http.ev_respawn = evtimer_new(m.base, http_respawn_cb, NULL);
 
 
 	m.ev_heartbeat = event_new(m.base, -1, EV_PERSIST, heartbeat_cb, NULL);
@@ -1042,6 +1201,7 @@ master_run(struct config *cfg, master_reload_fn *reload)
 		if (s != NULL)
 			slot_spawn(s);
 	}
+	http_spawn();
 	log_info("jobd %s listening on %s, %d workers, redis %s",
 	    PACKAGE_VERSION, cfg->socket, cfg->workers,
 	    redis_url_redact(cfg->redis, redis, sizeof(redis)));
@@ -1069,6 +1229,12 @@ master_run(struct config *cfg, master_reload_fn *reload)
 			slot_release(&m.slots[i]);
 		}
 	}
+	if (m.http.pid > 0) {
+		kill(m.http.pid, SIGKILL);
+		waitpid(m.http.pid, NULL, 0);
+	}
+	http_listen_close(m.cfg, m.http.fd);
+	event_free(m.http.ev_respawn);
 	server_free(m.server);
 	store_free(m.store);
 	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
@@ -1082,6 +1248,7 @@ master_run(struct config *cfg, master_reload_fn *reload)
 	event_free(m.ev_ready);
 	event_base_free(m.base);
 	scoreboard_unmap(m.sb, MAX_SLOTS);
+	metrics_unmap();
 	config_free(m.cfg);
 	log_info("stopped");
 	return rc;

@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "ops.h"
 #include "proto.h"
 #include "reply.h"
@@ -24,6 +25,7 @@ static struct {
 	const struct config *cfg;
 	void (*reload)(ops_reload_done *done, void *arg);
 	const struct config *removing;  /* ops_set_removing */
+	json_t *(*gauges)(void);        /* ops_set_gauges */
 } ops;
 
 /* --- job ids: "j_" + ULID (48-bit ms time, 80 random bits) ------------- */
@@ -109,6 +111,9 @@ submit_done(void *arg, int err, const char *msg, json_t *reply)
 		reply_store_error(r, err, msg, reply);
 		return;
 	}
+	for (size_t i = 0; i < req->njobs; i++)
+		metrics_submitted(ops.cfg, req->jobs[i].queue,
+		    req->jobs[i].type);
 	if (req->op == OP_SUBMIT)
 		reply_ok(r, json_pack("{s:O?,s:O?}",
 		    "job_id", json_array_get(ids, 0),
@@ -167,6 +172,12 @@ cancel_done(void *arg, int err, const char *msg, json_t *reply)
 		waiters_add(r, req->job_id, ops.cfg->grace + 10.0, 1);
 		return;
 	}
+	/* Ended here, never having run (a started one is counted by whoever
+	 * stops it). */
+	if (status != NULL && strcmp(status, "canceled") == 0)
+		metrics_outcome(ops.cfg, json_string_value(json_object_get(reply,
+		    "queue")), json_string_value(json_object_get(reply, "type")),
+		    MX_CANCELED);
 	reply_ok(r, json_pack("{s:s?}", "status", status));
 }
 
@@ -359,6 +370,43 @@ op_reload(struct reply *r)
 	ops.reload(reload_done, r);
 }
 
+/* op_health: whether this daemon reaches Redis now (jobctl health,
+ * GET /healthz); no Redis call, so that checks every second cost nothing. */
+static void
+op_health(struct reply *r)
+{
+	char msg[300];
+
+	if (store_available(ops.store)) {
+		reply_ok(r, json_pack("{s:s}", "redis", "ok"));
+		return;
+	}
+	snprintf(msg, sizeof(msg), "%s", store_status(ops.store));
+	reply_error(r, PERR_UNAVAILABLE, msg, NULL);
+}
+
+/* op_metrics: the counters (metrics.h) and the master's gauges; no Redis
+ * call (GET /metrics adds the queue gauges from stats). */
+static void
+op_metrics(struct reply *r)
+{
+	json_t *o = metrics_json(), *g = ops.gauges != NULL ? ops.gauges() :
+	    NULL;
+
+	if (o == NULL) {
+		json_decref(g);
+		reply_error(r, PERR_INTERNAL, "out of memory", NULL);
+		return;
+	}
+	if (g != NULL)
+		json_object_update(o, g);
+	json_decref(g);
+	json_object_set_new(o, "version", json_string(PACKAGE_VERSION));
+	json_object_set_new(o, "redis_up",
+	    json_boolean(store_available(ops.store)));
+	reply_ok(r, o);
+}
+
 /* &handle: a NULL in the handle column does not compile. */
 static void (*const op_handlers[OP__COUNT])(struct reply *) = {
 #define OPTABLE_HANDLER(id, name, access, parse, handle) [OP_##id] = &handle,
@@ -395,6 +443,12 @@ void
 ops_set_reload_hook(void (*fn)(ops_reload_done *done, void *arg))
 {
 	ops.reload = fn;
+}
+
+void
+ops_set_gauges(json_t *(*fn)(void))
+{
+	ops.gauges = fn;
 }
 
 void

@@ -24,6 +24,9 @@ void ops_set_reload_hook(void (*fn)(ops_reload_done *done, void *arg));
  * ncfg is the new configuration: submits to a queue it lacks are refused,
  * so that the count it checks stays true.  NULL when done. */
 void ops_set_removing(const struct config *ncfg);
+/* ops_set_gauges: fn gives the master's own figures for the metrics op
+ * ({"workers": {"busy": n, "idle": n}, "client_connections": n}, new). */
+void ops_set_gauges(json_t *(*fn)(void));
 /* ops_dispatch: answer r's request (already parsed, valid and allowed)
  * with its op's handler. */
 void ops_dispatch(struct reply *r);

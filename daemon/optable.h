@@ -38,7 +38,9 @@ enum op_access {
 	X(RESUME,      "resume",      ACCESS_ADMIN,  parse_queue,       op_resume) \
 	X(PROGRESS,    "progress",    ACCESS_SUBMIT, parse_progress,    op_progress) \
 	X(DELETE,      "delete",      ACCESS_ADMIN,  parse_job_id,      op_delete) \
-	X(RELOAD,      "reload",      ACCESS_ADMIN,  parse_nothing,     op_reload)
+	X(RELOAD,      "reload",      ACCESS_ADMIN,  parse_nothing,     op_reload) \
+	X(HEALTH,      "health",      ACCESS_OPEN,   parse_nothing,     op_health) \
+	X(METRICS,     "metrics",     ACCESS_OPEN,   parse_nothing,     op_metrics)
 
 /* OP_HELLO, OP_PING, ...: a row's index in either table. */
 enum op {

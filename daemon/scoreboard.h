@@ -29,6 +29,7 @@ struct sb_job {
 	char job_id[136];
 	char token[64];
 	char type[72];
+	char queue[72];
 };
 
 struct sb_slot;

@@ -208,6 +208,11 @@ int store_sync_finish(struct store_sync *ss, const struct store_job *job,
 int store_sync_fail(struct store_sync *ss, const struct store_job *job,
                     const char *error, enum store_fail_mode mode,
                     long long retry_delay_ms, struct store_job **next);
+/* store_sync_outcome: what the last store_sync_finish or store_sync_fail
+ * made of the job: "finished", "failed", "scheduled" (a retry to come),
+ * "canceled", "queued" (put back), "lost" (no longer this worker's), or ""
+ * when the call failed. */
+const char *store_sync_outcome(const struct store_sync *ss);
 /* store_sync_progress: record progress of a started job. */
 int store_sync_progress(struct store_sync *ss, const struct store_job *job,
                         double percent, const char *message);

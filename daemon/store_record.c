@@ -432,8 +432,15 @@ conv_cancel(const redisReply *r)
 {
 	if (r->type != REDIS_REPLY_ARRAY || r->elements < 2)
 		return NULL;
-	return json_pack("{s:o,s:o}", "status", rep_str(r->element[0]),
-	                 "previous", rep_str(r->element[1]));
+	json_t *o = json_pack("{s:o,s:o}", "status", rep_str(r->element[0]),
+	                      "previous", rep_str(r->element[1]));
+
+	/* the job's labels for the metrics */
+	if (o != NULL && r->elements >= 5) {
+		json_object_set_new(o, "queue", rep_str(r->element[3]));
+		json_object_set_new(o, "type", rep_str(r->element[4]));
+	}
+	return o;
 }
 
 static json_t *
@@ -488,6 +495,9 @@ conv_stats(const redisReply *r)
 		}
 		json_object_set_new(q, "paused",
 		                    json_boolean(rep_ll(row->element[7])));
+		json_object_set_new(q, "oldest_queued_age", json_real(
+		    row->elements >= 9 ? (double)rep_ll(row->element[8]) / 1000.0 :
+		    0.0));
 		json_object_set_new(queues, row->element[0]->str, q);
 	}
 	for (k = 0; k < 6; k++)
@@ -535,7 +545,12 @@ conv_heartbeat(const redisReply *r)
 static json_t *
 conv_reap(const redisReply *r)
 {
-	return conv_pair(r, "requeued", "failed");
+	json_t *o = conv_pair(r, "requeued", "failed");
+
+	/* queue and type of each, requeued then failed, for the metrics */
+	if (o != NULL && r->elements >= 3)
+		json_object_set_new(o, "labels", rep_str_array(r->element[2]));
+	return o;
 }
 
 static json_t *

@@ -31,6 +31,7 @@ struct store_sync {
 	struct cmd_names n;
 	char owner[300];
 	char err[256];
+	char outcome[16];    /* what the last finish/fail made of the job */
 };
 
 static void
@@ -305,6 +306,12 @@ store_sync_errmsg(const struct store_sync *ss)
 	return ss->err;
 }
 
+const char *
+store_sync_outcome(const struct store_sync *ss)
+{
+	return ss->outcome;
+}
+
 
 /* take_result: a dequeue reply (job fields or wait ms) to the
  * store_sync_dequeue convention. */
@@ -413,6 +420,7 @@ end_call(struct store_sync *ss, struct cmd *c, const struct store_job *job,
 	} else {
 		cmd_add(c, "0");
 	}
+	ss->outcome[0] = '\0';
 	r = sync_call(ss, c);
 	cmd_free(c);
 	if (r == NULL)
@@ -424,6 +432,8 @@ end_call(struct store_sync *ss, struct cmd *c, const struct store_job *job,
 		freeReplyObject(r);
 		return -1;
 	}
+	snprintf(ss->outcome, sizeof(ss->outcome), "%s",
+	    r->element[0]->type == REDIS_REPLY_STRING ? r->element[0]->str : "");
 	if (rep_is(r->element[0], "lost"))
 		log_warnx("job %s: lease lost (reaped or canceled), outcome "
 		          "dropped", job->id);

@@ -22,6 +22,7 @@
 #include "handler.h"
 #include "ipc.h"
 #include "log.h"
+#include "metrics.h"
 #include "scoreboard.h"
 #include "store.h"
 #include "worker.h"
@@ -142,6 +143,52 @@ nap(long long ms)
 		poll(NULL, 0, (int)(ms > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : ms));
 }
 
+/* iso_seconds: an ISO-8601 time of the record ("2025-01-01T12:00:00.123Z")
+ * as Unix seconds, or -1. */
+static double
+iso_seconds(json_t *v)
+{
+	const char *s = json_string_value(v);
+	struct tm tm;
+	int ms = 0;
+
+	memset(&tm, 0, sizeof(tm));
+	if (s == NULL || sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d.%3d", &tm.tm_year,
+	    &tm.tm_mon, &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec,
+	    &ms) < 6)
+		return -1;
+	tm.tm_year -= 1900;
+	tm.tm_mon -= 1;
+	return (double)timegm(&tm) + ms / 1000.0;
+}
+
+/* count_taken: the job's wait, runnable to started, for the metrics. */
+static void
+count_taken(struct worker *w, const struct store_job *job)
+{
+	double q = iso_seconds(json_object_get(job->record, "enqueued_at"));
+	double st = iso_seconds(json_object_get(job->record, "started_at"));
+
+	if (q >= 0 && st >= q)
+		metrics_wait(w->cfg, job->queue, job->type, st - q);
+}
+
+/* count_outcome: the attempt that just ended, as its store call said. */
+static void
+count_outcome(struct worker *w, const struct store_job *job)
+{
+	int o = metrics_outcome_of(store_sync_outcome(w->ss));
+	struct timespec now;
+
+	if (o < 0)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	metrics_outcome(w->cfg, job->queue, job->type, o);
+	metrics_duration(w->cfg, job->queue, job->type,
+	    (double)(now.tv_sec - w->rec.started.tv_sec) +
+	    (double)(now.tv_nsec - w->rec.started.tv_nsec) / 1e9);
+}
+
 /* publish_job: the job this worker runs from now on, for the master. */
 static void
 publish_job(struct worker *w, const struct store_job *job)
@@ -157,7 +204,9 @@ publish_job(struct worker *w, const struct store_job *job)
 	snprintf(r->job_id, sizeof(r->job_id), "%s", job->id);
 	snprintf(r->token, sizeof(r->token), "%s", job->token);
 	snprintf(r->type, sizeof(r->type), "%s", job->type);
+	snprintf(r->queue, sizeof(r->queue), "%s", job->queue);
 	sb_write(w->sb, r);
+	count_taken(w, job);
 }
 
 /* publish_storing: the outcome call may hand over a next job: should this
@@ -258,8 +307,10 @@ store_outcome(struct worker *w, const struct store_job *job,
 			else
 				r = store_sync_fail(w->ss, job, error, mode,
 				    delay, next);
-			if (r >= 0)
+			if (r >= 0) {
+				count_outcome(w, job);
 				return r;
+			}
 			log_warnx("job %s: cannot store its outcome: %s",
 			    job->id, store_sync_errmsg(w->ss));
 		}

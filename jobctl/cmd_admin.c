@@ -1,6 +1,6 @@
 /*
- * cmd_admin.c: the verbs about the daemon: ping, stats, workers, pause,
- * resume, reload.
+ * cmd_admin.c: the verbs about the daemon: ping, health, stats, workers,
+ * pause, resume, reload.
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -67,6 +67,15 @@ int
 cmd_ping(struct jobctl *ctl, int argc, char **argv)
 {
 	return plain_verb(ctl, argc, argv, "ping", "pong");
+}
+
+/* cmd_health: exit 0 when the daemon answers and reaches Redis, else 1
+ * with the reason (for scripts and container health checks). */
+int
+cmd_health(struct jobctl *ctl, int argc, char **argv)
+{
+	return plain_verb(ctl, argc, argv, "health", "ok: jobd is up and "
+	    "reaches Redis");
 }
 
 static void

@@ -84,6 +84,7 @@ int wait_job(struct jobctl *, const char *id, double timeout, int limited);
 
 /* cmd_admin.c */
 int cmd_ping(struct jobctl *, int, char **);
+int cmd_health(struct jobctl *, int, char **);
 int cmd_stats(struct jobctl *, int, char **);
 int cmd_workers(struct jobctl *, int, char **);
 int cmd_pause(struct jobctl *, int, char **);

@@ -14,6 +14,7 @@
 
 static const struct verb verbs[] = {
 	{ "ping", cmd_ping, "ping" },
+	{ "health", cmd_health, "health" },
 	{ "submit", cmd_submit, "submit TYPE [PAYLOAD|-] [--queue Q] "
 	    "[--timeout S] [--retries N] [--delay S]\n"
 	    "                [--job-id ID] [--unique-key K] [--wait] "
