@@ -42,7 +42,6 @@
 #define UP_MAX_PENDING  256     /* calls in flight to the master */
 #define UP_TIMEOUT      10.0    /* s a call may wait for its answer */
 #define UP_RETRY        0.5     /* s between connection attempts */
-#define FD_RESERVE      8       /* fds beyond the connections' */
 
 /* --- the connection to the master ---------------------------------------- */
 
@@ -691,7 +690,7 @@ accept_error_cb(struct evconnlistener *l, void *arg)
 	log_warnx("http: accept: %s", strerror(err));
 }
 
-/* open_fds: descriptors open now. */
+/* open_fds: descriptors open now (not counting the one that reads them). */
 static int
 open_fds(void)
 {
@@ -705,7 +704,7 @@ open_fds(void)
 		if (e->d_name[0] != '.')
 			n++;
 	closedir(d);
-	return n;
+	return n - 1;
 }
 
 int
@@ -773,9 +772,11 @@ http_main(const struct config *cfg, int fd)
 	tv.tv_usec = 0;
 	event_add(h.ev_tick, &tv);
 	(void)up_connect();
-	/* The connection cap: every connection is a descriptor. */
-	rl.rlim_cur = rl.rlim_max = (rlim_t)(open_fds() +
-	    cfg->http_max_connections + FD_RESERVE);
+	/* The connection cap: every connection is a descriptor, and what is
+	 * open now stays so (the link to the master, counted even when not
+	 * up yet, is closed before it is opened again). */
+	rl.rlim_cur = rl.rlim_max = (rlim_t)(open_fds() + (h.bev == NULL) +
+	    cfg->http_max_connections);
 	if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
 		log_warn("http: cannot cap connections (RLIMIT_NOFILE)");
 	log_info("http: serving (pid %d)", (int)getpid());
