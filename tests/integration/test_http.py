@@ -517,3 +517,30 @@ def test_socket_from_systemd_is_used_and_nonblocking(jobd, workdir):
     finally:
         p.send_signal(signal.SIGTERM)
         assert p.wait(20) == 0
+
+
+# --- contrib ------------------------------------------------------------
+
+CONTRIB = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
+                       "contrib")
+
+
+@pytest.mark.skipif(PROMTOOL is None, reason="promtool (Debian prometheus)")
+def test_contrib_alert_rules_pass_promtool():
+    p = subprocess.run([PROMTOOL, "check", "rules",
+                        os.path.join(CONTRIB, "prometheus", "jobd-alerts.yml")],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "6 rules found" in p.stdout
+
+
+def test_contrib_grafana_dashboard_uses_real_metrics():
+    with open(os.path.join(CONTRIB, "grafana", "jobd.json")) as f:
+        dash = json.load(f)
+    names = set(re.findall(r"jobd_[a-z_]+", json.dumps(dash)))
+    known = {"jobd_jobs_submitted_total", "jobd_jobs_completed_total",
+             "jobd_job_duration_seconds_bucket", "jobd_job_wait_seconds_bucket",
+             "jobd_queue_jobs", "jobd_queue_oldest_job_age_seconds",
+             "jobd_queue_paused", "jobd_workers", "jobd_redis_up",
+             "jobd_client_connections", "jobd_build_info"}
+    assert names and names <= known, names - known

@@ -451,6 +451,19 @@ test_convert(void **state)
 	assert_json(rep_convert(REP_CANCEL, r),
 	    "{\"previous\":\"queued\",\"status\":\"canceled\"}");
 	rfree(r);
+	/* with the job's labels (for the metrics) */
+	r = mk_arr(5, mk_str("canceled"), mk_str("queued"), mk_str(""),
+	    mk_str("low"), mk_str("mail"));
+	assert_json(rep_convert(REP_CANCEL, r),
+	    "{\"previous\":\"queued\",\"queue\":\"low\",\"status\":"
+	    "\"canceled\",\"type\":\"mail\"}");
+	rfree(r);
+	r = mk_arr(3, mk_arr(1, mk_str("l")), mk_arr(0),
+	    mk_arr(2, mk_str("low"), mk_str("mail")));
+	assert_json(rep_convert(REP_REAP, r),
+	    "{\"failed\":[],\"labels\":[\"low\",\"mail\"],"
+	    "\"requeued\":[\"l\"]}");
+	rfree(r);
 
 	r = mk_arr(2, mk_str("x"), mk_str("y"));
 	assert_json(rep_convert(REP_REQUEUE, r), "{\"job_ids\":[\"x\",\"y\"]}");
@@ -477,16 +490,18 @@ test_convert(void **state)
 
 	r = mk_arr(2,
 	    mk_arr(2,
-	        mk_arr(8, mk_str("default"), mk_int(1), mk_int(2), mk_int(3),
-	            mk_int(4), mk_int(5), mk_int(6), mk_int(1)),
+	        mk_arr(9, mk_str("default"), mk_int(1), mk_int(2), mk_int(3),
+	            mk_int(4), mk_int(5), mk_int(6), mk_int(1), mk_int(2500)),
 	        mk_arr(8, mk_str("low"), mk_str("10"), mk_int(0), mk_int(0),
 	            mk_int(0), mk_int(0), mk_int(0), mk_int(0))),
 	    mk_arr(2, mk_str("[{\"pid\":1}]"), mk_str("not json")));
 	assert_json(rep_convert(REP_STATS, r),
 	    "{\"queues\":{\"default\":{\"canceled\":6,\"failed\":5,"
-	    "\"finished\":4,\"paused\":true,\"queued\":1,\"scheduled\":2,"
+	    "\"finished\":4,\"oldest_queued_age\":2.5,\"paused\":true,"
+	    "\"queued\":1,\"scheduled\":2,"
 	    "\"started\":3},\"low\":{\"canceled\":0,\"failed\":0,"
-	    "\"finished\":0,\"paused\":false,\"queued\":10,\"scheduled\":0,"
+	    "\"finished\":0,\"oldest_queued_age\":0.0,\"paused\":false,"
+	    "\"queued\":10,\"scheduled\":0,"
 	    "\"started\":0}},\"totals\":{\"canceled\":6,\"failed\":5,"
 	    "\"finished\":4,\"queued\":11,\"scheduled\":2,\"started\":3},"
 	    "\"workers\":[{\"pid\":1}]}");
