@@ -1,4 +1,4 @@
-#!lua name=jobd_v3
+#!lua name=jobd_v4
 --
 -- jobd.lua: the Redis function library of jobd.  Every job state change is
 -- one FCALL of one of these functions, so it is atomic across any number of
@@ -39,7 +39,7 @@
 --
 -- All times are Unix milliseconds of the Redis clock (TIME).
 
-local LIBRARY = 'jobd_v3'   -- the name on the first line
+local LIBRARY = 'jobd_v4'   -- the name on the first line
 local SCHEMA = 1            -- the key schema this library reads and writes
 
 local PROMOTE_MAX = 100     -- due scheduled jobs moved per call
@@ -72,6 +72,7 @@ local NO_FIELDS = {}
 local TYPE_FIELDS = { type = true }
 local RUNNING_FIELDS = { status = true, queue = true }
 local WATCH_FIELDS = { status = true, watch = true }
+local ENQUEUED_FIELDS = { enqueued_at = true }
 -- First bytes of a MessagePack map: what a record starts with.
 local MAP_FIRST = { [0xde] = true, [0xdf] = true }
 for b = 0x80, 0x8f do MAP_FIRST[b] = true end
@@ -1190,7 +1191,7 @@ local function stats(keys, args)
 		end
 		row[#row + 1] = redis.call('SISMEMBER', c.K .. 'paused', q)
 		local head = redis.call('LINDEX', qkey(c, q), 0)
-		local hj = head and load(c, head)
+		local hj = head and peek(jkey(c, head), ENQUEUED_FIELDS)
 		local at = hj and tonumber(hj.enqueued_at)
 		row[#row + 1] = at and math.max(c.now - at, 0) or 0
 		rows[#rows + 1] = row

@@ -354,14 +354,16 @@ def test_fail_requeue_mode_front_no_attempt(lib):
 
 def test_cancel(lib):
     lib.submit("q")
-    assert lib.call("cancel", "q") == ["canceled", "queued", ""]
+    # queue and type come along, for the daemon's metrics
+    assert lib.call("cancel", "q") == ["canceled", "queued", "", "default",
+                                       "t"]
     assert lib.r.llen(PREFIX + "q:default") == 0
     lib.submit("s", delay_ms=10000)
-    assert lib.call("cancel", "s") == ["canceled", "scheduled", ""]
+    assert lib.call("cancel", "s")[:3] == ["canceled", "scheduled", ""]
     assert lib.r.zcard(PREFIX + "scheduled") == 0
     lib.submit("r", retries=3)
     job = lib.dequeue()
-    assert lib.call("cancel", "r") == ["started", "started", OWNER]
+    assert lib.call("cancel", "r")[:3] == ["started", "started", OWNER]
     assert lib.get("r")["cancel"] == "1"
     # The heartbeat reports the flag; the fail that follows cancels.
     lost, canc = lib.call("heartbeat", "host1", "[]", 30000, 30000, 1,
@@ -403,8 +405,8 @@ def test_reap_requeues_front_and_fences(lib):
     lib.call("reap", 100, 3, 60000)     # a reaper is running
     job = lib.dequeue(lease_ms=50)
     time.sleep(0.1)
-    requeued, failed = lib.call("reap", 100, 3, 60000)
-    assert requeued == ["a"] and failed == []
+    requeued, failed, labels = lib.call("reap", 100, 3, 60000)
+    assert requeued == ["a"] and failed == [] and labels == ["default", "t"]
     j = lib.get("a")
     assert j["status"] == "queued" and j["lost"] == "1" and "token" not in j
     # The old holder is fenced off.
@@ -416,8 +418,8 @@ def test_reap_requeues_front_and_fences(lib):
     assert job2["id"] == "a" and job2["attempts"] == "2"
     # Attempts used up: the next loss fails it as abandoned.
     time.sleep(0.1)
-    requeued, failed = lib.call("reap", 100, 3, 60000)
-    assert requeued == [] and failed == ["a"]
+    requeued, failed, labels = lib.call("reap", 100, 3, 60000)
+    assert requeued == [] and failed == ["a"] and labels == ["default", "t"]
     j = lib.get("a")
     assert j["status"] == "failed" and j["error"].startswith("abandoned")
     errors = json.loads(j["errors"])
@@ -432,22 +434,22 @@ def test_reap_after_an_outage_extends_leases(lib):
     job = lib.dequeue(lease_ms=50)
     lib.r.hset(PREFIX + "meta", "last_reap", 1)      # long ago
     time.sleep(0.1)
-    assert lib.call("reap", 100, 3, 300) == [[], []]
+    assert lib.call("reap", 100, 3, 300) == [[], [], []]
     assert lib.get("a")["status"] == "started"
     # The holder renews within the extra lease: nothing is lost.
     lost, _ = lib.call("heartbeat", "", "", 1000, 300, 1, "a", job["token"])
     assert lost == []
     time.sleep(0.1)
-    assert lib.call("reap", 100, 3, 300) == [[], []]
+    assert lib.call("reap", 100, 3, 300) == [[], [], []]
     # A holder that never comes back loses it one lease later (reapers
     # running all along now): no retries left, so it fails as abandoned.
-    out = [[], []]
+    out = [[], [], []]
     for _ in range(10):
         time.sleep(0.1)
         out = lib.call("reap", 100, 3, 300)
-        if out != [[], []]:
+        if out != [[], [], []]:
             break
-    assert out == [[], ["a"]]
+    assert out == [[], ["a"], ["default", "t"]]
     assert lib.get("a")["error"].startswith("abandoned")
 
 
@@ -461,7 +463,7 @@ def test_heartbeat_renews_and_publishes_workers(lib):
         lost, _ = lib.call("heartbeat", "h", workers, 5000, 100, 1, "a",
                            job["token"])
         assert lost == []
-    assert lib.call("reap", 100, 3) == [[], []]
+    assert lib.call("reap", 100, 3) == [[], [], []]
     assert lib.get("a")["status"] == "started"
     _, w = lib.stats()
     assert [json.loads(x) for x in w] == [json.loads(workers)]
