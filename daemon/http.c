@@ -151,7 +151,7 @@ up_event_cb(struct bufferevent *bev, short what, void *arg)
 	snprintf(why, sizeof(why), "connection to the jobd master lost%s%s",
 	    (what & BEV_EVENT_ERROR) && errno ? ": " : "",
 	    (what & BEV_EVENT_ERROR) && errno ? strerror(errno) : "");
-	log_info("http: %s", why);
+	log_info("%s", why);
 	up_drop(why);
 }
 
@@ -228,7 +228,7 @@ tick_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd; (void)what; (void)arg;
 	if (c != NULL && since(&c->sent) > UP_TIMEOUT) {
-		log_warnx("http: the jobd master did not answer in %.0f s",
+		log_warnx("the jobd master did not answer in %.0f s",
 		    UP_TIMEOUT);
 		up_drop("the jobd master did not answer in time");
 	}
@@ -687,7 +687,7 @@ accept_error_cb(struct evconnlistener *l, void *arg)
 		event_base_once(h.base, -1, EV_TIMEOUT, resume_cb, l, &tv);
 		return;
 	}
-	log_warnx("http: accept: %s", strerror(err));
+	log_warnx("accept: %s", strerror(err));
 }
 
 /* open_fds: descriptors open now (not counting the one that reads them). */
@@ -726,7 +726,7 @@ http_main(const struct config *cfg, int fd)
 	h.base = event_base_new();
 	h.http = h.base != NULL ? evhttp_new(h.base) : NULL;
 	if (h.http == NULL) {
-		log_warnx("http: cannot set up the server");
+		log_warnx("cannot set up the server");
 		return 1;
 	}
 	/* Signals came blocked across fork: TERM and INT stay so, for the
@@ -744,7 +744,7 @@ http_main(const struct config *cfg, int fd)
 	ev_term = sfd >= 0 ? event_new(h.base, sfd, EV_READ | EV_PERSIST,
 	    term_cb, NULL) : NULL;
 	if (ev_term == NULL) {
-		log_warn("http: signalfd");
+		log_warn("signalfd");
 		return 1;
 	}
 	event_add(ev_term, NULL);
@@ -761,7 +761,7 @@ http_main(const struct config *cfg, int fd)
 	evhttp_set_gencb(h.http, gen_cb, NULL);
 	bound = evhttp_accept_socket_with_handle(h.http, fd);
 	if (bound == NULL) {
-		log_warnx("http: cannot serve the listening socket");
+		log_warnx("cannot serve the listening socket");
 		rc = 1;
 		goto out;
 	}
@@ -778,11 +778,11 @@ http_main(const struct config *cfg, int fd)
 	rl.rlim_cur = rl.rlim_max = (rlim_t)(open_fds() + (h.bev == NULL) +
 	    cfg->http_max_connections);
 	if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
-		log_warn("http: cannot cap connections (RLIMIT_NOFILE)");
-	log_info("http: serving (pid %d)", (int)getpid());
+		log_warn("cannot cap connections (RLIMIT_NOFILE)");
+	log_info("serving on the listening socket (pid %d)", (int)getpid());
 	if (event_base_dispatch(h.base) == -1)
 		rc = 1;
-	log_info("http: stopped");
+	log_info("stopped");
 out:
 	up_drop("shutting down");
 	if (h.ev_tick != NULL)

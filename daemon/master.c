@@ -901,6 +901,8 @@ shutdown_cb(evutil_socket_t fd, short what, void *arg)
 	log_info("shutdown grace over: returning running jobs to their queues");
 	m.stopping = 2;
 	stop_running_jobs();
+	if (m.http.pid > 0)       /* it had the grace too */
+		kill(m.http.pid, SIGKILL);
 }
 
 static void
@@ -913,6 +915,8 @@ master_shutdown(int sig)
 		evtimer_del(m.ev_shutdown);
 		m.stopping = 2;
 		stop_running_jobs();
+		if (m.http.pid > 0)
+			kill(m.http.pid, SIGKILL);
 		return;
 	}
 	log_info("%s: shutting down; running jobs get %.3g s",

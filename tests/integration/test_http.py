@@ -429,6 +429,36 @@ def test_stopped_http_child_does_not_stall_the_master(jobd, workdir):
     assert w.try_get("/healthz") == 200
 
 
+def test_reload_restarts_the_http_child_with_new_limits(jobd, workdir):
+    w = Web(jobd, workdir)
+    old = w.http_pid()
+    w.d.write_config(http={"request_timeout": 1})
+    w.d.signal(signal.SIGHUP)
+    wait_until(lambda: w.http_pid() not in (None, old), 15,
+               msg="the HTTP child started again")
+    wait_until(lambda: w.try_get("/healthz") == 200, 15)
+    s = w.raw()
+    s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+    t0 = time.monotonic()
+    s.settimeout(10)
+    try:
+        s.recv(4096)
+    except ConnectionResetError:
+        pass
+    assert time.monotonic() - t0 < 5      # the new 1 s, not 10 s
+    s.close()
+
+
+def test_sigterm_stops_the_http_child(jobd, workdir):
+    from jobd_itest import pid_alive
+    w = Web(jobd, workdir, unix=True)
+    pid = w.http_pid()
+    assert w.d.stop() == 0
+    w.d.expect_exit = 0
+    assert not pid_alive(pid)
+    assert not os.path.exists(w.path)    # its socket file removed
+
+
 # --- the setting ------------------------------------------------------------
 
 @pytest.mark.parametrize("addr,why", [

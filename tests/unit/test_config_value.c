@@ -249,6 +249,47 @@ test_why(void **state)
 	assert_string_equal(small, "0123456");
 }
 
+static void
+test_listen(void **state)
+{
+	static const struct { const char *v, *host; int port; } good[] = {
+		{ "127.0.0.1:9181", "127.0.0.1", 9181 },
+		{ "localhost:1", "localhost", 1 },
+		{ "[::1]:65535", "::1", 65535 },
+		{ "0.0.0.0:80", "0.0.0.0", 80 },
+	};
+	static const struct { const char *v, *why; } bad[] = {
+		{ "9181", "HOST:PORT" }, { ":9181", "missing host" },
+		{ "::1:80", "brackets" }, { "[::1]80", "[IPv6]:PORT" },
+		{ "[::1:80", "[IPv6]:PORT" }, { "h:0", "port" },
+		{ "h:65536", "port" }, { "h:80x", "port" }, { "h:", "port" },
+		{ "h st:80", "bad character" }, { "h/x:80", "bad character" },
+		{ "unix:", "absolute" }, { "unix:rel", "absolute" },
+	};
+	struct cv_listen l;
+	char longpath[200];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		memset(&l, 0x55, sizeof(l));
+		assert_int_equal(cv_parse_listen(good[i].v, &l, why,
+		    sizeof(why)), 0);
+		assert_int_equal(l.is_unix, 0);
+		assert_string_equal(l.host, good[i].host);
+		assert_int_equal(l.port, good[i].port);
+	}
+	assert_int_equal(cv_parse_listen("unix:/run/jobd/http.sock", &l, why,
+	    sizeof(why)), 0);
+	assert_int_equal(l.is_unix, 1);
+	assert_string_equal(l.path, "/run/jobd/http.sock");
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		BAD(cv_parse_listen(bad[i].v, &l, why, sizeof(why)), bad[i].why);
+	memset(longpath, 'a', sizeof(longpath));
+	memcpy(longpath, "unix:/", 6);
+	longpath[sizeof(longpath) - 1] = '\0';
+	BAD(cv_parse_listen(longpath, &l, why, sizeof(why)), "longer");
+}
+
 int
 main(void)
 {
@@ -260,6 +301,7 @@ main(void)
 		cmocka_unit_test(test_list),
 		cmocka_unit_test(test_names_paths),
 		cmocka_unit_test(test_why),
+		cmocka_unit_test(test_listen),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
