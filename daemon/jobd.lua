@@ -1136,7 +1136,8 @@ local function list(keys, args)
 					if rec then
 						out[#out + 1] = rec
 					else
-						-- A stale index entry: its record expired.
+						-- A stale index entry: its record expired.  (Its
+						-- only write: it frees memory, see register.)
 						if not s.ids and not s.list then
 							redis.call('ZREM', s.from and s.from[id] or s.key,
 							           id)
@@ -1180,14 +1181,22 @@ local function stats(keys, args)
 	local c = context(keys, args)
 	local prio = {}
 	for k = 1, tonumber(args[4]) or 0 do prio[k] = args[4 + k] end
-	trim_indexes(c)
 	local run = running(c)
 	local rows = {}
 	for _, q in ipairs(all_queues(c, prio)) do
 		local row = { q, redis.call('LLEN', qkey(c, q)),
 			redis.call('ZCARD', ikey(c, 'scheduled', q)), #(run[q] or {}) }
 		for _, st in ipairs({ 'finished', 'failed', 'canceled' }) do
-			row[#row + 1] = redis.call('ZCARD', ikey(c, st, q))
+			-- What trim_indexes would keep: stats writes nothing (see
+			-- register), the reaper trims.
+			local ttl = c.fttl
+			if st == 'finished' then ttl = c.rttl end
+			if ttl > 0 then
+				row[#row + 1] = redis.call('ZCOUNT', ikey(c, st, q),
+				                           int_s(c.now - ttl * 1000), '+inf')
+			else
+				row[#row + 1] = redis.call('ZCARD', ikey(c, st, q))
+			end
 		end
 		row[#row + 1] = redis.call('SISMEMBER', c.K .. 'paused', q)
 		local head = redis.call('LINDEX', qkey(c, q), 0)
@@ -1197,9 +1206,9 @@ local function stats(keys, args)
 		rows[#rows + 1] = row
 	end
 	local hk = c.K .. 'hosts'
-	redis.call('ZREMRANGEBYSCORE', hk, '-inf', c.now)
 	local workers = {}
-	for _, h in ipairs(redis.call('ZRANGE', hk, 0, HOSTS_MAX - 1)) do
+	for _, h in ipairs(redis.call('ZRANGE', hk, '(' .. c.now_s, '+inf',
+	                              'BYSCORE', 'LIMIT', 0, HOSTS_MAX)) do
 		local w = redis.call('GET', c.K .. 'host:' .. h)
 		if w then workers[#workers + 1] = w end
 	end
@@ -1265,6 +1274,7 @@ local function heartbeat(keys, args)
 	if host ~= '' then
 		redis.call('SET', c.K .. 'host:' .. host, args[5], 'PX', ttl)
 		redis.call('ZADD', c.K .. 'hosts', c.now + ttl, host)
+		redis.call('ZREMRANGEBYSCORE', c.K .. 'hosts', '-inf', c.now_s)
 	end
 	return { lost, canc }
 end
@@ -1370,20 +1380,34 @@ local function register(name, fn, flags)
 	                         callback = fn, flags = flags or {} }
 end
 
-register('schema', schema)
+-- Flags (docs/reliability.md, "Redis under pressure").  Over maxmemory
+-- (noeviction) Redis refuses a function without flags, and one without
+-- 'no-writes' when its disk writes fail (MISCONF): get and stats are
+-- 'no-writes' and write nothing, so that an operator can still look.
+-- 'allow-oom' lets a function write over maxmemory: only those that free
+-- memory or add a few bytes to keys that exist get it — list (it only
+-- drops stale index entries), delete and cancel (so that an admin can
+-- free memory), heartbeat (leases of running jobs must not expire
+-- meanwhile), watch (a wait), pause/resume, and schema (one small key,
+-- once, so that a daemon can start).  submit, the
+-- worker's finish and fail, requeue, progress and reap stay refused
+-- ("OOM ..."), retried by their callers once memory is freed.
+local READ = { 'no-writes' }
+local SMALL = { 'allow-oom' }
+register('schema', schema, SMALL)
 register('submit', submit)
 register('dequeue', dequeue)
 register('finish', finish)
 register('fail', fail)
-register('cancel', cancel)
+register('cancel', cancel, SMALL)
 register('requeue', requeue)
-register('delete', delete)
-register('get', get, { 'no-writes' })
-register('watch', watch)
-register('list', list)
-register('stats', stats)
-register('pause', pause)
+register('delete', delete, SMALL)
+register('get', get, READ)
+register('watch', watch, SMALL)
+register('list', list, SMALL)
+register('stats', stats, READ)
+register('pause', pause, SMALL)
 register('progress', progress)
-register('heartbeat', heartbeat)
+register('heartbeat', heartbeat, SMALL)
 register('reap', reap)
 register('release', release)

@@ -98,6 +98,9 @@ struct store {
 	long long probe_sent;   /* ms */
 	long long probe_answered; /* ms of the last answer, or 0 */
 	int busy_said;          /* "redis busy" logged for this stall */
+	int oom;                /* Redis said it is over maxmemory (logged) */
+	int load_oom;           /* FUNCTION LOAD refused for that, this link */
+	int load_oom_said;      /* ... and the library missing: logged */
 	int failing;            /* teardown requested */
 	int down;               /* torn down, reconnect timer armed */
 	long backoff_ms;
@@ -151,6 +154,32 @@ link_fail(struct store *st, const char *fmt, ...)
 	st->ends = ENDS_OFF;
 	st->failing = 1;
 	event_active(st->ev_defer, EV_TIMEOUT, 0);
+}
+
+/* oom_error: text is Redis refusing a write over maxmemory. */
+static int
+oom_error(const char *text)
+{
+	return strncmp(text, "OOM ", 4) == 0;
+}
+
+#define OOM_HINT "free memory (delete or cancel jobs: those still work) " \
+	"or raise maxmemory"
+
+/* note_oom: Redis refused a write over maxmemory (oom) or accepted one
+ * that it refuses then (!oom): log the change, once each way. */
+static void
+note_oom(struct store *st, int oom)
+{
+	if (oom == st->oom)
+		return;
+	st->oom = oom;
+	if (oom)
+		log_warnx("redis is out of memory (maxmemory, noeviction): it "
+		          "refuses new jobs and the results of running ones "
+		          "until memory is freed; " OOM_HINT);
+	else
+		log_info("redis accepts writes again (out of memory no more)");
 }
 
 /* auth_error: text is Redis asking for credentials or refusing them. */
@@ -435,6 +464,7 @@ maybe_up(struct store *st)
 	if (st->ac_ready && st->sub_ready && !st->up) {
 		st->up = st->ever_up = 1;
 		st->backoff_ms = BACKOFF_MIN_MS;
+		st->load_oom_said = 0;
 		log_info("redis connected: %s", st->status);
 		if (st->on_event)
 			st->on_event(st->arg, STORE_EV_UP, NULL, NULL);
@@ -488,6 +518,12 @@ static const unsigned char kind_reads[REP__COUNT] = {
 	[REP_GET] = 1, [REP_LIST] = 1, [REP_STATS] = 1,
 };
 
+/* The kinds whose success shows Redis takes writes over maxmemory again
+ * (the others are reads, or allowed then: see jobd.lua's flags). */
+static const unsigned char kind_writes_much[REP__COUNT] = {
+	[REP_SUBMIT] = 1, [REP_REAP] = 1, [REP_REQUEUE] = 1,
+};
+
 /*
  * lost_err: the error of rq, whose link ac was lost before its reply.
  * Redis runs a command only once it has read all of it: a command never
@@ -537,6 +573,18 @@ on_schema(redisAsyncContext *ac, void *r_, void *priv)
 
 	if (!got_reply(st, ac, r))
 		return;
+	if (r->type == REDIS_REPLY_ERROR && st->load_oom &&
+	    rep_function_missing(r)) {
+		/* Not loaded, and Redis is full: say so (once), and retry. */
+		if (!st->load_oom_said)
+			log_msg(LOG_ERR, "redis is out of memory (maxmemory "
+			        "reached): it refuses to load jobd's function "
+			        "library; " OOM_HINT);
+		st->load_oom_said = 1;
+		link_fail(st, "redis is out of memory: FUNCTION LOAD refused "
+		          "(maxmemory)");
+		return;
+	}
 	if (r->type == REDIS_REPLY_ERROR) {
 		why = store_lib_refused(r->str);
 		link_fail(st, "%.150s", why ? why : r->str);
@@ -610,6 +658,8 @@ on_epoch(redisAsyncContext *ac, void *r_, void *priv)
 		now = r->str;
 	else if (r->type == REDIS_REPLY_NIL)
 		now = st->epoch_mine;   /* we just wrote it */
+	else if (r->type == REDIS_REPLY_ERROR && oom_error(r->str))
+		return;                 /* full (noted elsewhere): next pass */
 	else {
 		log_warnx("redis: epoch check: unexpected reply (type %d)%s%s",
 		          r->type, r->type == REDIS_REPLY_ERROR ? ": " : "",
@@ -702,10 +752,15 @@ on_reply(redisAsyncContext *ac, void *r_, void *priv)
 		return;
 	}
 	if (r->type == REDIS_REPLY_ERROR) {
+		/* An error reply, the link fine: the request's answer. */
 		err = rep_error(r, msg, sizeof(msg), &reply);
 		if (err == PERR_INTERNAL)
 			log_warnx("%s", msg);
+		if (oom_error(r->str))
+			note_oom(st, 1);
 	} else {
+		if (kind_writes_much[rq->kind])
+			note_oom(st, 0);
 		msg[0] = '\0';
 		err = PERR_OK;
 		if ((reply = rep_convert(rq->kind, r)) == NULL) {
@@ -955,6 +1010,13 @@ on_loaded(redisAsyncContext *ac, void *r_, void *priv)
 		return;
 	if (st->failing || auth_refused(st, r, 0))
 		return;
+	st->load_oom = r->type == REDIS_REPLY_ERROR && oom_error(r->str);
+	if (st->load_oom) {
+		/* The library may be loaded already (by this daemon before, or
+		 * another): the schema check that follows tells (on_schema). */
+		note_oom(st, 1);
+		return;
+	}
 	if (r->type == REDIS_REPLY_ERROR) {
 		log_warnx("redis: cannot load the function library (Redis 7 "
 		          "needed): %s", r->str);

@@ -181,6 +181,10 @@ struct store_sync *store_sync_connect(const struct config *cfg,
 void store_sync_free(struct store_sync *ss);
 /* store_sync_errmsg: the last error (borrowed). */
 const char *store_sync_errmsg(const struct store_sync *ss);
+/* store_sync_connected: the connection still stands after the last
+ * error, which was then Redis's answer (an error reply such as OOM), not
+ * a broken link.  A broken link is opened again by the next call. */
+int store_sync_connected(const struct store_sync *ss);
 
 /*
  * store_sync_dequeue: take the oldest job of the highest non-empty,

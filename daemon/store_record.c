@@ -278,16 +278,24 @@ rep_str_array(const redisReply *r)
 int
 rep_error(const redisReply *r, char *msg, size_t msglen, json_t **reply)
 {
-	static const struct { const char *code; int err; } codes[] = {
-		{ "NOT_FOUND", PERR_NOT_FOUND },
-		{ "CONFLICT", PERR_CONFLICT },
-		{ "LOST", PERR_CONFLICT },
-		{ "BAD_REQUEST", PERR_BAD_REQUEST },
-		{ "LOADING", PERR_UNAVAILABLE },
-		{ "MASTERDOWN", PERR_UNAVAILABLE },
-		{ "READONLY", PERR_UNAVAILABLE },
-		{ "BUSY", PERR_UNAVAILABLE },
-		{ "OOM", PERR_BUSY },
+	/* The library's codes (first 4), then Redis's own; what: the
+	 * message to give instead of Redis's text, if any. */
+	static const struct {
+		const char *code;
+		int err;
+		const char *what;
+	} codes[] = {
+		{ "NOT_FOUND", PERR_NOT_FOUND, NULL },
+		{ "CONFLICT", PERR_CONFLICT, NULL },
+		{ "LOST", PERR_CONFLICT, NULL },
+		{ "BAD_REQUEST", PERR_BAD_REQUEST, NULL },
+		{ "LOADING", PERR_UNAVAILABLE, NULL },
+		{ "MASTERDOWN", PERR_UNAVAILABLE, NULL },
+		{ "READONLY", PERR_UNAVAILABLE, NULL },
+		{ "BUSY", PERR_UNAVAILABLE, NULL },
+		{ "OOM", PERR_BUSY, "redis is out of memory (maxmemory): nothing "
+		  "new can be stored until memory is freed; reads, cancel and "
+		  "delete still work" },
 	};
 	const char *s = r->str, *sp, *id, *rest;
 	size_t n, i, idlen;
@@ -298,6 +306,10 @@ rep_error(const redisReply *r, char *msg, size_t msglen, json_t **reply)
 	for (i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
 		if (strlen(codes[i].code) != n || memcmp(s, codes[i].code, n) != 0)
 			continue;
+		if (codes[i].what != NULL) {
+			snprintf(msg, msglen, "%s", codes[i].what);
+			return codes[i].err;
+		}
 		if (i >= 4 || sp == NULL) {
 			snprintf(msg, msglen, "redis: %.*s", (int)r->len, s);
 			return codes[i].err;

@@ -312,6 +312,12 @@ store_sync_outcome(const struct store_sync *ss)
 	return ss->outcome;
 }
 
+int
+store_sync_connected(const struct store_sync *ss)
+{
+	return ss->c != NULL;
+}
+
 
 /* take_result: a dequeue reply (job fields or wait ms) to the
  * store_sync_dequeue convention. */

@@ -249,10 +249,14 @@ connect_once(struct worker *w)
 	return -1;
 }
 
-/* reconnect: after an error the connection may be unusable: start over. */
+/* reconnect: after an error the connection may be unusable: start over.
+ * An error reply (Redis over maxmemory, say) came on a connection that
+ * works: it is kept, and the call is simply tried again later. */
 static void
 reconnect(struct worker *w)
 {
+	if (w->ss != NULL && store_sync_connected(w->ss))
+		return;
 	if (w->ss != NULL) {
 		if (!w->redis_down)
 			log_warnx("Redis: %s (reconnecting)",
@@ -296,7 +300,7 @@ store_outcome(struct worker *w, const struct store_job *job,
               struct store_job **next)
 {
 	long long backoff = BACKOFF_MIN_MS;
-	int r;
+	int r, tries = 0;
 
 	if (next != NULL)
 		publish_storing(w);
@@ -309,10 +313,19 @@ store_outcome(struct worker *w, const struct store_job *job,
 				    delay, next);
 			if (r >= 0) {
 				count_outcome(w, job);
+				if (tries > 0)
+					log_info("job %s: outcome stored after %d "
+					    "failed tries", job->id, tries);
 				return r;
 			}
-			log_warnx("job %s: cannot store its outcome: %s",
-			    job->id, store_sync_errmsg(w->ss));
+			/* Once: a full Redis refuses for as long as it is. */
+			if (tries++ == 0)
+				log_warnx("job %s: cannot store its outcome: %s "
+				    "(retrying)", job->id,
+				    store_sync_errmsg(w->ss));
+			else
+				log_debug("job %s: cannot store its outcome: %s",
+				    job->id, store_sync_errmsg(w->ss));
 		}
 		if (!master_alive(w->ctl_fd)) {
 			log_warnx("job %s: outcome not stored and the master is "

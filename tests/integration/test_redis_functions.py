@@ -596,12 +596,38 @@ def test_reap_drops_the_old_index_across_queues(lib):
     assert not lib.r.exists(PREFIX + "i:finished", PREFIX + "i:failed")
 
 
-def test_stats_trims_too(lib):
+def test_stats_counts_what_a_trim_keeps(lib):
+    """stats writes nothing (it must work over maxmemory): an entry past
+    its TTL is not counted, and left for the reaper to trim."""
     lib.submit("old")
     job = lib.dequeue()
     lib.finish("old", job["token"])
     lib.r.zadd(PREFIX + "i:finished:default", {"old": 1})
     assert lib.stats()[0]["default"]["finished"] == 0
+    assert lib.r.zcard(PREFIX + "i:finished:default") == 1
+
+
+def test_function_flags(lib):
+    """What Redis lets run over maxmemory (docs/reliability.md, "Redis
+    under pressure"): reads are no-writes, what frees memory or adds a few
+    bytes is allow-oom, the rest is refused then."""
+    want = {"get": ["no-writes"], "list": ["allow-oom"],
+            "stats": ["no-writes"], "cancel": ["allow-oom"],
+            "delete": ["allow-oom"], "watch": ["allow-oom"],
+            "pause": ["allow-oom"], "heartbeat": ["allow-oom"],
+            "schema": ["allow-oom"], "submit": [], "dequeue": [],
+            "finish": [], "fail": [], "requeue": [], "progress": [],
+            "reap": [], "release": []}
+    libs = lib.r.execute_command("FUNCTION", "LIST")
+    got = {}
+    for entry in libs:
+        e = dict(zip(entry[::2], entry[1::2]))
+        for f in e["functions"]:
+            fd = dict(zip(f[::2], f[1::2]))
+            name = fd["name"].split("_", 2)[2]
+            got[name] = sorted(fd["flags"])
+    for name, flags in want.items():
+        assert got.get(name) == flags, (name, got.get(name))
 
 
 def test_record_is_one_compact_key(lib):

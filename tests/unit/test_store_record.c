@@ -371,7 +371,9 @@ test_rep_error(void **state)
 		{ "READONLY You can't write", PERR_UNAVAILABLE,
 		  "redis: READONLY You can't write", NULL },
 		{ "OOM command not allowed", PERR_BUSY,
-		  "redis: OOM command not allowed", NULL },
+		  "redis is out of memory (maxmemory): nothing new can be "
+		  "stored until memory is freed; reads, cancel and delete still "
+		  "work", NULL },
 		{ "ERR unknown", PERR_INTERNAL, "redis: ERR unknown", NULL },
 		{ "NOT_FOUNDX 1 2", PERR_INTERNAL, "redis: NOT_FOUNDX 1 2", NULL },
 	};
