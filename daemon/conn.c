@@ -287,6 +287,10 @@ conn_flush(struct conn *c)
 		c->pending--;
 		if (stage_reply(r->response) == -1)
 			log_warnx("client %lu: cannot encode a reply", c->serial);
+		/* its charge (a measure of this same reply if it waited) gives
+		 * way to the staged bytes */
+		conn_charge(c, &c->held_req, c->held_req - r->charge);
+		r->charge = 0;
 		if (staged.len - before > CONN_SMALL &&
 		    !conn_budget_allows(c, staged.len)) {
 			log_info("client %lu: %s", c->serial, conn_over_budget(c,
@@ -297,7 +301,6 @@ conn_flush(struct conn *c)
 				log_warnx("client %lu: cannot encode a reply",
 				    c->serial);
 		}
-		conn_charge(c, &c->held_req, c->held_req - r->charge);
 		if (r->learn)
 			peer_learn(c->peer, r->req.op, staged.len - before);
 		reply_free(r);

@@ -691,16 +691,15 @@ request_parse(const char *buf, size_t len, const struct config *cfg,
 size_t
 request_count_values(const char *buf, size_t len)
 {
-	const char *p = buf, *end = buf + len;
-	size_t n = 1;
+	size_t n = 1, i = 0;
 
-	while (p < end) {
-		switch (*p++) {
+	while (i < len) {
+		switch (buf[i++]) {
 		case '"':
 			/* skip the string; a backslash escapes the next byte */
-			while (p < end && *p != '"')
-				p += *p == '\\' ? 2 : 1;
-			p++;
+			while (i < len && buf[i] != '"')
+				i += buf[i] == '\\' ? 2 : 1;
+			i++;
 			break;
 		case ',': case '[': case '{':
 			n++;

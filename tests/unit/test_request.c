@@ -1013,6 +1013,39 @@ test_bad_json_message_printable(void **state)
 	}
 }
 
+/* Values are counted before decoding: commas, brackets and braces outside
+ * strings, plus one; a request over max_json_values is refused. */
+static void
+test_json_values(void **state)
+{
+	size_t n = 2000, len;
+	char *s;
+
+	(void)state;
+	assert_int_equal(request_count_values("0", 1), 1);
+	assert_int_equal(request_count_values("[1,2,3]", 7), 4);
+	/* a bound: the empty object counts twice */
+	assert_int_equal(request_count_values("{\"a\":[1,{}]}", 12), 5);
+	/* commas, brackets and escaped quotes inside strings do not count */
+	assert_int_equal(request_count_values("[\"a,[{\\\",\"]", 11), 2);
+	/* an unterminated string or escape at the end reads no further */
+	assert_int_equal(request_count_values("[\"abc\\", 6), 2);
+
+	cfg->max_json_values = 1000;
+	len = strlen("{\"op\":\"submit\",\"type\":\"gen\",\"payload\":[]}") + 2 * n;
+	s = malloc(len + 1);
+	strcpy(s, "{\"op\":\"submit\",\"type\":\"gen\",\"payload\":[");
+	for (size_t i = 0; i < n; i++)
+		strcat(s, i + 1 < n ? "0," : "0");
+	strcat(s, "]}");
+	expect(s, PERR_BAD_REQUEST, "more than max_json_values (1000)");
+	assert_null(req.root);
+	cfg->max_json_values = 1000000;
+	expect(s, PERR_OK, NULL);
+	assert_true(req.nvalues >= n);
+	free(s);
+}
+
 int
 main(void)
 {
@@ -1027,6 +1060,7 @@ main(void)
 		cmocka_unit_test(test_id_echo),
 		cmocka_unit_test(test_many_jobs),
 		cmocka_unit_test(test_depth),
+		cmocka_unit_test(test_json_values),
 		cmocka_unit_test(test_parse_time),
 		cmocka_unit_test(test_run_at_bound),
 		cmocka_unit_test(test_valid_id),
