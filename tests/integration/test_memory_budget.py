@@ -20,6 +20,7 @@ import time
 import pytest
 
 from jobd_itest import JOBD
+from pyfixtures import BUILDDIR
 from test_access import NOBODY, client_as
 import proto
 
@@ -37,6 +38,19 @@ SETTINGS = {
     "socket_mode": "0666",
     "workers": 1,
 }
+
+def sanitized_build():
+    """sanitized_build: jobd is built with ASan, whose allocator keeps
+    freed memory in quarantine: resident sizes say nothing then."""
+    try:
+        with open(os.path.join(BUILDDIR, "Makefile")) as f:
+            return "-fsanitize=address" in f.read()
+    except OSError:
+        return False
+
+
+# under ASan the floods still run and their answers are checked
+RSS_CHECKED = not sanitized_build()
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0,
                                 reason="needs root to act as another uid")
@@ -117,6 +131,8 @@ def budget_daemon(jobd, workdir):
 
 def assert_peak_bounded(d):
     peak = status_bytes(d.pid, "VmHWM")
+    if not RSS_CHECKED:
+        return peak
     limit = d.base_rss + BUDGET + OVERHEAD
     assert peak <= limit, "master peak RSS %.1f MiB > %.1f MiB (base %.1f)" \
         % (peak / MiB, limit / MiB, d.base_rss / MiB)
@@ -170,7 +186,8 @@ def test_partial_large_frames_stay_within_budget(budget_daemon):
         c.close()
     # and gives them back
     time.sleep(0.5)
-    assert status_bytes(d.pid, "VmRSS") < d.base_rss + 8 * MiB, peak
+    assert not RSS_CHECKED or \
+        status_bytes(d.pid, "VmRSS") < d.base_rss + 8 * MiB, peak
 
 
 # --- big frames, then idle: the reader buffers shrink ---------------------
@@ -187,7 +204,8 @@ def test_reader_buffers_shrink_after_large_frames(budget_daemon):
         assert_peak_bounded(d)
     # twelve idle connections that each once sent 6 MiB hold little
     rss = status_bytes(d.pid, "VmRSS")
-    assert rss < d.base_rss + 8 * MiB, "RSS %.1f MiB, base %.1f MiB" \
+    assert not RSS_CHECKED or rss < d.base_rss + 8 * MiB, \
+        "RSS %.1f MiB, base %.1f MiB" \
         % (rss / MiB, d.base_rss / MiB)
     for c in conns:
         assert c.ok("ping")
@@ -219,7 +237,8 @@ def test_unread_replies_are_bounded(jobd, workdir):
             time.sleep(0.06)
         time.sleep(0.5)
         peak = status_bytes(d.pid, "VmHWM")
-    assert peak <= base + 8 * MiB + OVERHEAD, (peak / MiB, base / MiB)
+    assert not RSS_CHECKED or peak <= base + 8 * MiB + OVERHEAD, \
+        (peak / MiB, base / MiB)
     # what did not fit was answered busy, in order; the rest in full
     ok = busy = 0
     for r in readers:
