@@ -1085,6 +1085,9 @@ server_new(struct event_base *base, const struct config *cfg)
 	 * otherwise raise this threshold after the first big free and keep
 	 * such blocks in the heap. */
 	mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+	/* fixing the threshold also fixes when the heap's top is given
+	 * back: not at every free of 128 KiB, which costs brk calls */
+	mallopt(M_TRIM_THRESHOLD, 8 * 1024 * 1024);
 	server_check_budget(cfg);
 	srv->sweep = event_new(base, -1, EV_PERSIST, server_sweep_cb, srv);
 	srv->ev_pump = event_new(base, -1, 0, server_pump, srv);
