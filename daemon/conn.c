@@ -291,6 +291,9 @@ conn_flush(struct conn *c)
 		 * way to the staged bytes */
 		conn_charge(c, &c->held_req, c->held_req - r->charge);
 		r->charge = 0;
+		/* the op's cost is learnt from the reply it made, even shed */
+		if (r->learn)
+			peer_learn(c->peer, r->req.op, staged.len - before);
 		if (staged.len - before > CONN_SMALL &&
 		    !conn_budget_allows(c, staged.len)) {
 			log_info("client %lu: %s", c->serial, conn_over_budget(c,
@@ -301,8 +304,6 @@ conn_flush(struct conn *c)
 				log_warnx("client %lu: cannot encode a reply",
 				    c->serial);
 		}
-		if (r->learn)
-			peer_learn(c->peer, r->req.op, staged.len - before);
 		reply_free(r);
 	}
 	if (staged.len == 0)
@@ -515,7 +516,6 @@ conn_reply_done(struct reply *r, void *owner)
 		}
 		r->charge += n;
 		conn_charge(c, &c->held_req, c->held_req + n);
-		return;
 	}
 	conn_flush(c);
 	if (!c->processing)
