@@ -52,6 +52,7 @@ local ACTIVE_MAX = 10000    -- running jobs examined by stats and list
 local PUSH_MAX = 1000       -- ids per RPUSH (unpack's stack limit)
 local SCORE_MAX = 2 ^ 53    -- the largest score list's merge bisects over
 local MEMO_MS = 1000        -- longest a memo below is trusted
+local HANDOFF_MAX = 100     -- jobs one take moves to holding lists
 
 local TERMINAL = { finished = true, failed = true, canceled = true }
 local STATUSES = { 'started', 'queued', 'scheduled', 'finished', 'failed',
@@ -102,6 +103,8 @@ end
 
 local function jkey(c, id) return c.K .. 'job:' .. id end
 local function qkey(c, q) return c.K .. 'q:' .. q end
+-- The holding list of type t in queue q (queue names have no ':').
+local function hkey(c, q, t) return c.K .. 'q:' .. q .. ':t:' .. t end
 local function ikey(c, status, q)
 	return c.K .. 'i:' .. status .. ':' .. q
 end
@@ -303,11 +306,13 @@ end
 -- Memos in this Redis's Lua state, per namespace, that let the hot calls
 -- skip a read (each redis.call costs more than the command it runs): when
 -- the next scheduled job can be due, which queues are paused, which are
--- known, which were found empty.  They live while the library is loaded (a
+-- known, which were found empty, which have holding lists.  They live
+-- while the library is loaded (a
 -- restart, a failover or FUNCTION LOAD starts them empty); these functions
 -- keep them exact, and each is read again after MEMO_MS so that a change
 -- made behind their back (FLUSHALL, a hand edit) is seen within that time.
 local memo_due, memo_paused, memo_queues, memo_empty = {}, {}, {}, {}
+local memo_held = {}
 
 local function memo_fresh(c, m)
 	return m ~= nil and c.now < m.exp and c.now >= m.exp - MEMO_MS
@@ -347,6 +352,63 @@ local function note_queue(c, q)
 		redis.call('SADD', c.K .. 'queues', q)
 		set[q] = true
 	end
+end
+
+-- Mixed fleets: daemons sharing a Redis may serve different job types.
+-- A take names the types its caller serves (' a b c '; '*' first: any); a
+-- job of another type it pops is moved at once, record untouched and no
+-- attempt counted, to its holding list q:<queue>:t:<type>, and the type
+-- added to the SET held:<queue>.  A take serving the type pops the
+-- holding lists of its types in that queue (older jobs) before the queue.
+
+-- Whether the served types sv cover type t.  A record without a type is
+-- taken (and fails where it runs), as before.
+local function serves(sv, t)
+	if not t or not sv or string.byte(sv, 1) == 42 then return true end -- '*'
+	return string.find(sv, ' ' .. t .. ' ', 1, true) ~= nil
+end
+
+-- The types with a holding list in queue q, as a set.  Takes add to it;
+-- a take that finds a list empty strikes its type off (and SREMs it).
+local function held_set(c, q)
+	local m = memo_set(c, memo_held)
+	local s = m[q]
+	if not s then
+		s = set_of(redis.call('SMEMBERS', c.K .. 'held:' .. q))
+		m[q] = s
+	end
+	return s
+end
+
+-- Every id held in queue q (for list, stats, cancel): {{type, key}, ...}.
+local function held_lists(c, q)
+	local out = {}
+	local types = redis.call('SMEMBERS', c.K .. 'held:' .. q)
+	table.sort(types)
+	for _, t in ipairs(types) do out[#out + 1] = { t, hkey(c, q, t) } end
+	return out
+end
+
+-- Wake the idle workers that serve type t (they also block on wake:<t>),
+-- once per call.
+local function wake_type(c, t)
+	c.woke = c.woke or {}
+	if not c.woke[t] then
+		redis.call('ZADD', c.K .. 'wake:' .. t, 0, 'w')
+		c.woke[t] = true
+	end
+end
+
+-- Move a popped job of a type the taker does not serve to its holding
+-- list (at the back: the holding list keeps the queue's order).
+local function hand_off(c, q, t, id)
+	redis.call('RPUSH', hkey(c, q, t), id)
+	local s = held_set(c, q)
+	if not s[t] then
+		redis.call('SADD', c.K .. 'held:' .. q, t)
+		s[t] = true
+	end
+	wake_type(c, t)
 end
 
 -- The opening of the functions that act on one job, ARGV[4]: the context,
@@ -492,52 +554,121 @@ local function promote(c, max)
 	return #due
 end
 
+-- Start job id (record j) for owner: returns {id, record as stored}.
+local function begin(c, id, j, owner, lease_ms)
+	-- The token is new for every start: the start count fences this
+	-- record's earlier holders, the time the holders of an earlier job
+	-- with the same id.
+	local starts = num(j.starts) + 1
+	j.starts = int_s(starts)
+	j.token = c.now_s .. '.' .. j.starts
+	j.status = 'started'
+	j.attempts = int_s(num(j.attempts) + 1)
+	j.started_at = c.now_s
+	j.owner = owner
+	local raw = save(c, id, j)
+	redis.call('ZADD', c.K .. 'active', int_s(c.now + lease_ms), id)
+	return { id, raw }
+end
+
+local held_turn = 0   -- rotates the first holding list a take tries
+
+-- A job from the holding lists of queue q (types in held) that served
+-- covers: id, record, type; or nil.  Stale entries: SKIP_MAX at most.
+local function take_held(c, q, held, served)
+	local types = {}
+	for t in pairs(held) do
+		if serves(served, t) then types[#types + 1] = t end
+	end
+	local n = #types
+	if n == 0 then return nil end
+	held_turn = held_turn + 1
+	local skips = 0
+	for i = 0, n - 1 do
+		local t = types[(held_turn + i) % n + 1]
+		local hk = hkey(c, q, t)
+		while skips < SKIP_MAX do
+			local id = redis.call('LPOP', hk)
+			if not id then
+				redis.call('SREM', c.K .. 'held:' .. q, t)
+				held[t] = nil
+				break
+			end
+			local j = load(c, id)
+			if j and j.status == 'queued' and j.queue == q then
+				return id, j, t
+			end
+			skips = skips + 1
+		end
+	end
+	return nil
+end
+
+-- An idle taker's wake-up goes on to the next idle worker if a
+-- non-paused queue still has jobs.
+local function pass_on(c, queues, paused, empty)
+	for _, q in ipairs(queues) do
+		if not paused[q] and not empty[q] and
+		   redis.call('LLEN', qkey(c, q)) > 0 then
+			redis.call('ZADD', c.K .. 'wake', 0, 'w')
+			return
+		end
+	end
+end
+
 -- Take the next job for owner: the oldest of the first non-empty,
--- non-paused queue in priority order.  Returns {id, record} or the ms
--- until the next scheduled job is due (-1: none scheduled).  chain: the
--- taker was idle (dequeue), so it passes the wake-up on to the next idle
--- worker if work is left; a busy worker taking its next job (finish, fail)
--- consumed no wake-up and passes none on.
-local function take(c, owner, lease_ms, queues, chain)
+-- non-paused queue in priority order, of a type in served (see serves;
+-- others popped are handed off, HANDOFF_MAX per call).  Returns {id,
+-- record} or the ms until the next scheduled job is due (-1: none
+-- scheduled; 0 when the hand-off bound stopped it: wake is armed, the
+-- caller comes back at once).  chain: the taker was idle (dequeue), so
+-- it passes the wake-up on to the next idle worker if work is left; a
+-- busy worker taking its next job (finish, fail) consumed no wake-up and
+-- passes none on.
+local function take(c, owner, lease_ms, served, queues, chain)
 	promote(c, PROMOTE_MAX)
 	local paused, empty = paused_set(c), empty_set(c)
+	local moved = 0
 	for _, q in ipairs(queues) do
+		if not paused[q] then
+			local held = held_set(c, q)
+			if next(held) then
+				local id, j, t = take_held(c, q, held, served)
+				if id then
+					if chain then
+						if redis.call('LLEN', hkey(c, q, t)) > 0 then
+							wake_type(c, t)
+						end
+						pass_on(c, queues, paused, empty)
+					end
+					return begin(c, id, j, owner, lease_ms)
+				end
+			end
+		end
 		if not paused[q] and not empty[q] then
 			local qk = qkey(c, q)
-			for _ = 1, SKIP_MAX do
+			local skips = 0
+			while skips < SKIP_MAX do
 				local id = redis.call('LPOP', qk)
 				if not id then
 					empty[q] = true
 					break
 				end
 				local j = load(c, id)
-				if j and j.status == 'queued' and j.queue == q then
-					-- The token is new for every start: the start count
-					-- fences this record's earlier holders, the time the
-					-- holders of an earlier job with the same id.
-					local starts = num(j.starts) + 1
-					j.starts = int_s(starts)
-					j.token = c.now_s .. '.' .. j.starts
-					j.status = 'started'
-					j.attempts = int_s(num(j.attempts) + 1)
-					j.started_at = c.now_s
-					j.owner = owner
-					local raw = save(c, id, j)
-					redis.call('ZADD', c.K .. 'active',
-					           int_s(c.now + lease_ms), id)
-					if chain then
-						local more = redis.call('LLEN', qk) > 0
-						for _, q2 in ipairs(queues) do
-							if more then break end
-							if q2 ~= q and not paused[q2] and not empty[q2] then
-								more = redis.call('LLEN', qkey(c, q2)) > 0
-							end
-						end
-						if more then
-							redis.call('ZADD', c.K .. 'wake', 0, 'w')
-						end
+				if not j or j.status ~= 'queued' or j.queue ~= q then
+					skips = skips + 1
+				elseif serves(served, j.type) then
+					if chain then pass_on(c, queues, paused, empty) end
+					return begin(c, id, j, owner, lease_ms)
+				else
+					hand_off(c, q, j.type, id)
+					moved = moved + 1
+					if moved >= HANDOFF_MAX then
+						-- Bounded work per call: the caller (or another
+						-- idle worker) goes on at once.
+						c.wake = true
+						return 0
 					end
-					return { id, raw }
 				end
 			end
 		end
@@ -550,14 +681,16 @@ local function take(c, owner, lease_ms, queues, chain)
 end
 
 -- The optional "and take the next job" tail of finish and fail:
--- ARGV[i] = '1'|'0', then owner, lease_ms, nqueues, queues...
+-- ARGV[i] = '1'|'0', then owner, lease_ms, served types, nqueues,
+-- queues...
 local function take_args(args, i)
 	if args[i] ~= '1' then return nil end
 	local owner, lease = args[i + 1], tonumber(args[i + 2])
-	local n = tonumber(args[i + 3]) or 0
+	local served = args[i + 3]
+	local n = tonumber(args[i + 4]) or 0
 	local queues = {}
-	for k = 1, n do queues[k] = args[i + 3 + k] end
-	return owner, lease, queues
+	for k = 1, n do queues[k] = args[i + 4 + k] end
+	return owner, lease, served, queues
 end
 
 ---------------------------------------------------------------------------
@@ -686,14 +819,16 @@ local function submit(keys, args)
 	return out
 end
 
--- dequeue: ARGV[4] owner, [5] lease_ms, [6] nqueues, [7..] queues in
--- priority order.  Returns {id, record} or the ms to wait.
+-- dequeue: ARGV[4] owner, [5] lease_ms, [6] served types (see serves),
+-- [7] nqueues, [8..] queues in priority order.  Returns {id, record} or
+-- the ms to wait.
 local function dequeue(keys, args)
 	local c = context(keys, args)
-	local n = tonumber(args[6]) or 0
+	local n = tonumber(args[7]) or 0
 	local queues = {}
-	for k = 1, n do queues[k] = args[6 + k] end
-	local r = take(c, args[4], tonumber(args[5]) or 30000, queues, true)
+	for k = 1, n do queues[k] = args[7 + k] end
+	local r = take(c, args[4], tonumber(args[5]) or 30000, args[6], queues,
+	               true)
 	arm(c)
 	return r
 end
@@ -719,9 +854,9 @@ local function finish(keys, args)
 		finalize(c, id, j, 'finished')
 		out = 'finished'
 	end
-	local owner, lease, queues = take_args(args, 7)
+	local owner, lease, served, queues = take_args(args, 7)
 	local nxt = -1
-	if owner then nxt = take(c, owner, lease, queues) end
+	if owner then nxt = take(c, owner, lease, served, queues) end
 	arm(c)
 	return { out, nxt }
 end
@@ -760,9 +895,9 @@ local function fail(keys, args)
 			end
 		end
 	end
-	local owner, lease, queues = take_args(args, 9)
+	local owner, lease, served, queues = take_args(args, 9)
 	local nxt = -1
-	if owner then nxt = take(c, owner, lease, queues) end
+	if owner then nxt = take(c, owner, lease, served, queues) end
 	arm(c)
 	return { out, nxt }
 end
@@ -807,7 +942,11 @@ local function cancel(keys, args)
 	end
 	if st == 'queued' then
 		-- O(queue length), like any removal from the middle of a queue.
-		redis.call('LREM', qkey(c, j.queue), 1, id)
+		-- Not there: in its type's holding list (or in none, a stale
+		-- entry a take skips).
+		if redis.call('LREM', qkey(c, j.queue), 1, id) == 0 and j.type then
+			redis.call('LREM', hkey(c, j.queue, j.type), 1, id)
+		end
 	else
 		redis.call('ZREM', c.K .. 'scheduled', id)
 		redis.call('ZREM', ikey(c, 'scheduled', j.queue), id)
@@ -1084,10 +1223,14 @@ local function segments(c, status, queue, queues)
 			local k = c.K .. 'scheduled'
 			if queue ~= '' then k = ikey(c, st, queue) end
 			segs[#segs + 1] = { key = k }
-		elseif queue ~= '' then
-			segs[#segs + 1] = { key = qkey(c, queue), list = true }
 		else
-			for _, q in ipairs(queues) do
+			local qs = queues
+			if queue ~= '' then qs = { queue } end
+			for _, q in ipairs(qs) do
+				-- Held jobs were popped before the queue's: older.
+				for _, h in ipairs(held_lists(c, q)) do
+					segs[#segs + 1] = { key = h[2], list = true }
+				end
 				segs[#segs + 1] = { key = qkey(c, q), list = true }
 			end
 		end
@@ -1175,16 +1318,29 @@ end
 
 -- stats: ARGV[4] nqueues, [5..] queues in priority order.  Returns
 -- {{queue, queued, scheduled, started, finished, failed, canceled,
--- paused, age}, ...}, {host worker JSON, ...}}; age: ms since the job
--- next in line was queued (0: none), one record read per queue.
+-- paused, age}, ...}, {host worker JSON, ...}, {host, served types, ...},
+-- {type, held jobs, ...}}; age: ms since the oldest job next in line
+-- (its queue's or a holding list's head) was queued (0: none); the last,
+-- the jobs in holding lists whose type no live daemon serves (queued
+-- counts them too).
 local function stats(keys, args)
 	local c = context(keys, args)
 	local prio = {}
 	for k = 1, tonumber(args[4]) or 0 do prio[k] = args[4 + k] end
 	local run = running(c)
-	local rows = {}
+	local rows, held = {}, {}
 	for _, q in ipairs(all_queues(c, prio)) do
-		local row = { q, redis.call('LLEN', qkey(c, q)),
+		local queued = redis.call('LLEN', qkey(c, q))
+		local heads = { qkey(c, q) }
+		for _, h in ipairs(held_lists(c, q)) do
+			local n = redis.call('LLEN', h[2])
+			if n > 0 then
+				queued = queued + n
+				held[h[1]] = (held[h[1]] or 0) + n
+				heads[#heads + 1] = h[2]
+			end
+		end
+		local row = { q, queued,
 			redis.call('ZCARD', ikey(c, 'scheduled', q)), #(run[q] or {}) }
 		for _, st in ipairs({ 'finished', 'failed', 'canceled' }) do
 			-- What trim_indexes would keep: stats writes nothing (see
@@ -1199,20 +1355,47 @@ local function stats(keys, args)
 			end
 		end
 		row[#row + 1] = redis.call('SISMEMBER', c.K .. 'paused', q)
-		local head = redis.call('LINDEX', qkey(c, q), 0)
-		local hj = head and peek(jkey(c, head), ENQUEUED_FIELDS)
-		local at = hj and tonumber(hj.enqueued_at)
-		row[#row + 1] = at and math.max(c.now - at, 0) or 0
+		local age = 0
+		for _, k in ipairs(heads) do
+			local head = redis.call('LINDEX', k, 0)
+			local hj = head and peek(jkey(c, head), ENQUEUED_FIELDS)
+			local at = hj and tonumber(hj.enqueued_at)
+			if at then age = math.max(age, c.now - at) end
+		end
+		row[#row + 1] = age
 		rows[#rows + 1] = row
 	end
 	local hk = c.K .. 'hosts'
-	local workers = {}
+	local workers, daemons, any = {}, {}, false
 	for _, h in ipairs(redis.call('ZRANGE', hk, '(' .. c.now_s, '+inf',
 	                              'BYSCORE', 'LIMIT', 0, HOSTS_MAX)) do
 		local w = redis.call('GET', c.K .. 'host:' .. h)
 		if w then workers[#workers + 1] = w end
+		-- A daemon older than served types stores none: it takes no
+		-- held job, so it serves none of them.
+		local sv = redis.call('GET', c.K .. 'served:' .. h)
+		if sv then
+			daemons[#daemons + 1] = h
+			daemons[#daemons + 1] = sv
+			if string.sub(sv, 1, 1) == '*' then any = true end
+			for t in pairs(held) do
+				if string.find(sv, ' ' .. t .. ' ', 1, true) then
+					held[t] = nil
+				end
+			end
+		end
 	end
-	return { rows, workers }
+	local unserved = {}
+	if not any then
+		local types = {}
+		for t in pairs(held) do types[#types + 1] = t end
+		table.sort(types)
+		for _, t in ipairs(types) do
+			unserved[#unserved + 1] = t
+			unserved[#unserved + 1] = held[t]
+		end
+	end
+	return { rows, workers, daemons, unserved }
 end
 
 -- pause: ARGV[4] queue, [5] '1' pause | '0' resume.
@@ -1228,6 +1411,9 @@ local function pause(keys, args)
 		if redis.call('LLEN', qkey(c, q)) > 0 then
 			c.wake = true
 			arm(c)
+		end
+		for _, h in ipairs(held_lists(c, q)) do
+			if redis.call('LLEN', h[2]) > 0 then wake_type(c, h[1]) end
 		end
 	end
 	return 'OK'
@@ -1251,16 +1437,17 @@ local function progress(keys, args)
 end
 
 -- heartbeat: ARGV[4] host, [5] workers JSON, [6] host info TTL ms,
--- [7] lease_ms, [8] n, then n pairs id token.  Returns {lost, cancel}.
--- The lease deadline lives in the active index only.
+-- [7] lease_ms, [8] served types (see serves), [9] n, then n pairs id
+-- token.  Returns {lost,
+-- cancel}.  The lease deadline lives in the active index only.
 local function heartbeat(keys, args)
 	local c = context(keys, args)
 	local host, ttl = args[4], tonumber(args[6]) or 30000
 	local deadline = c.now + (tonumber(args[7]) or 30000)
-	local n = tonumber(args[8]) or 0
+	local n = tonumber(args[9]) or 0
 	local lost, canc = {}, {}
 	for k = 0, n - 1 do
-		local id, token = args[9 + 2 * k], args[10 + 2 * k]
+		local id, token = args[10 + 2 * k], args[11 + 2 * k]
 		local j = load(c, id) or {}
 		if j.status == 'started' and j.token == token then
 			redis.call('ZADD', c.K .. 'active', 'XX', deadline, id)
@@ -1273,6 +1460,7 @@ local function heartbeat(keys, args)
 	end
 	if host ~= '' then
 		redis.call('SET', c.K .. 'host:' .. host, args[5], 'PX', ttl)
+		redis.call('SET', c.K .. 'served:' .. host, args[8], 'PX', ttl)
 		redis.call('ZADD', c.K .. 'hosts', c.now + ttl, host)
 		redis.call('ZREMRANGEBYSCORE', c.K .. 'hosts', '-inf', c.now_s)
 	end

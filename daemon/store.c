@@ -1646,7 +1646,7 @@ store_heartbeat(struct store *st, json_t *leases, json_t *workers,
 {
 	struct req *rq = new_req(st, REP_HEARTBEAT, "jobd_heartbeat", cb, arg);
 	json_t *ws, *w, *l;
-	char *text;
+	char *text, *served;
 	size_t i, n;
 	long long ttl = cmd_lease_ms(st->cfg);
 
@@ -1671,6 +1671,11 @@ store_heartbeat(struct store *st, json_t *leases, json_t *workers,
 	cmd_addll(&rq->cmd, ttl < 1000 ? 1000 : ttl);   /* 3x lease/3 */
 	cmd_addll(&rq->cmd, cmd_lease_ms(st->cfg));
 	free(text);
+	/* The types stats shows this daemon serves: its latest config's. */
+	if ((served = cmd_served_types(st->cfg)) == NULL)
+		rq->cmd.oom = 1;
+	cmd_add(&rq->cmd, served ? served : " ");
+	free(served);
 	n = json_is_array(leases) ? json_array_size(leases) : 0;
 	cmd_addll(&rq->cmd, (long long)n);
 	for (i = 0; i < n; i++) {

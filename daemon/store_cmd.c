@@ -76,6 +76,23 @@ cmd_add(struct cmd *c, const char *s)
 }
 
 void
+cmd_add_key(struct cmd *c, const char *K, const char *what, const char *name)
+{
+	size_t lk = strlen(K), lw = strlen(what), ln = strlen(name);
+	char *s = malloc(lk + lw + ln + 1);
+
+	if (s == NULL) {
+		c->oom = 1;
+		return;
+	}
+	memcpy(s, K, lk);
+	memcpy(s + lk, what, lw);
+	memcpy(s + lk + lw, name, ln + 1);
+	cmd_addn(c, s, lk + lw + ln);
+	free(s);
+}
+
+void
 cmd_addll(struct cmd *c, long long v)
 {
 	char b[32];
@@ -300,10 +317,37 @@ cmd_fail_args(struct cmd *c, const char *job_id, const char *token,
 }
 
 
+char *
+cmd_served_types(const struct config *cfg)
+{
+	size_t len = 3, at = 0;
+	char *s;
+	int i;
+
+	for (i = 0; i < cfg->ntypes; i++)
+		len += strlen(cfg->types[i].name) + 1;
+	if ((s = malloc(len)) == NULL)
+		return NULL;
+	if (cfg->accept_any_type)
+		s[at++] = '*';
+	s[at++] = ' ';
+	for (i = 0; i < cfg->ntypes; i++) {
+		size_t n = strlen(cfg->types[i].name);
+
+		memcpy(s + at, cfg->types[i].name, n);
+		at += n;
+		s[at++] = ' ';
+	}
+	s[at] = '\0';
+	return s;
+}
+
 void
-cmd_take_tail(struct cmd *c, const char *owner, const struct config *cfg)
+cmd_take_tail(struct cmd *c, const char *owner, const char *served,
+              const struct config *cfg)
 {
 	cmd_add(c, owner);
 	cmd_addll(c, cmd_lease_ms(cfg));
+	cmd_add(c, served);
 	cmd_queues(c, cfg);
 }

@@ -32,6 +32,9 @@ void cmd_init(struct cmd *c);
 void cmd_addn(struct cmd *c, const char *s, size_t n);
 void cmd_add(struct cmd *c, const char *s);     /* NULL: "" */
 void cmd_addll(struct cmd *c, long long v);
+/* cmd_add_key: the key K what name (K: the namespace's key prefix). */
+void cmd_add_key(struct cmd *c, const char *K, const char *what,
+                 const char *name);
 /* cmd_finish: write the "*<argc>" header; -1 if out of memory. */
 int cmd_finish(struct cmd *c);
 void cmd_free(struct cmd *c);
@@ -50,9 +53,14 @@ void cmd_fcall(struct cmd *c, const struct cmd_names *n,
                const struct config *cfg, const char *fn);
 /* cmd_queues: the count and names of cfg's queues. */
 void cmd_queues(struct cmd *c, const struct config *cfg);
-/* cmd_take_tail: what a take needs: owner, lease, queues. */
-void cmd_take_tail(struct cmd *c, const char *owner,
+/* cmd_take_tail: what a take needs: owner, lease, the types served (see
+ * cmd_served_types), queues. */
+void cmd_take_tail(struct cmd *c, const char *owner, const char *served,
                    const struct config *cfg);
+/* cmd_served_types: the job types cfg serves as jobd.lua's takes and
+ * heartbeat read them, " a b c " ("* a b c " with accept_any_type: any
+ * type); NULL if out of memory. */
+char *cmd_served_types(const struct config *cfg);
 /* cmd_submit_job: the 7 submit arguments of one job (sb: scratch). */
 void cmd_submit_job(struct cmd *c, const struct submit_spec *s,
                     const char *id, msgpack_sbuffer *sb);

@@ -477,6 +477,56 @@ conv_list(const redisReply *r)
 	                 (json_int_t)rep_ll(r->element[0]));
 }
 
+/* daemons_of: jobd_stats's {host, served types, ...} as [{"daemon",
+ * "types", "any_type"}]; served types are " a b " or "* a b ". */
+static json_t *
+daemons_of(const redisReply *r)
+{
+	json_t *out = json_array();
+	size_t i;
+
+	if (r->type != REDIS_REPLY_ARRAY)
+		return out;
+	for (i = 0; i + 1 < r->elements; i += 2) {
+		const redisReply *h = r->element[i], *sv = r->element[i + 1];
+		json_t *types = json_array();
+		int any = 0;
+		size_t a = 0, b;
+
+		if (h->type != REDIS_REPLY_STRING || sv->type != REDIS_REPLY_STRING)
+			continue;
+		if (sv->len > 0 && sv->str[0] == '*')
+			any = a = 1;
+		while (a < sv->len) {
+			for (b = a; b < sv->len && sv->str[b] != ' '; b++)
+				;
+			if (b > a)
+				json_array_append_new(types,
+				    json_stringn(sv->str + a, b - a));
+			a = b + 1;
+		}
+		json_array_append_new(out, json_pack("{s:s%,s:o,s:b}", "daemon",
+		    h->str, h->len, "types", types, "any_type", any));
+	}
+	return out;
+}
+
+/* unserved_of: jobd_stats's {type, count, ...} as {type: count}. */
+static json_t *
+unserved_of(const redisReply *r)
+{
+	json_t *out = json_object();
+	size_t i;
+
+	if (r->type != REDIS_REPLY_ARRAY)
+		return out;
+	for (i = 0; i + 1 < r->elements; i += 2)
+		if (r->element[i]->type == REDIS_REPLY_STRING)
+			json_object_set_new(out, r->element[i]->str,
+			    json_integer(rep_ll(r->element[i + 1])));
+	return out;
+}
+
 static json_t *
 conv_stats(const redisReply *r)
 {
@@ -527,8 +577,13 @@ conv_stats(const redisReply *r)
 				json_array_append(workers, e);
 		json_decref(ws);
 	}
-	return json_pack("{s:o,s:o,s:o}", "queues", queues, "workers", workers,
-	                 "totals", totals);
+	if (r->elements < 4)
+		return json_pack("{s:o,s:o,s:o}", "queues", queues, "workers",
+		                 workers, "totals", totals);
+	return json_pack("{s:o,s:o,s:o,s:o,s:o}", "queues", queues, "workers",
+	                 workers, "totals", totals, "daemons",
+	                 daemons_of(r->element[2]), "unserved",
+	                 unserved_of(r->element[3]));
 }
 
 static json_t *

@@ -30,6 +30,7 @@ struct store_sync {
 	redisContext *c;
 	struct cmd_names n;
 	char owner[300];
+	char *served;           /* cmd_served_types(cfg), passed to takes */
 	char err[256];
 	char outcome[16];    /* what the last finish/fail made of the job */
 };
@@ -282,6 +283,13 @@ store_sync_connect(const struct config *cfg, const char *owner, char *err,
 		free(ss);
 		return NULL;
 	}
+	/* What this worker serves, not its master's latest config: after a
+	 * reload an old worker leaves the new types to new workers. */
+	if ((ss->served = cmd_served_types(cfg)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		store_sync_free(ss);
+		return NULL;
+	}
 	if (sync_open(ss) < 0) {
 		snprintf(err, errlen, "%s", ss->err);
 		store_sync_free(ss);
@@ -297,6 +305,7 @@ store_sync_free(struct store_sync *ss)
 		return;
 	sync_drop(ss);
 	cmd_names_free(&ss->n);
+	free(ss->served);
 	free(ss);
 }
 
@@ -380,7 +389,7 @@ store_sync_dequeue(struct store_sync *ss, struct store_job **job,
 
 	*job = NULL;
 	cmd_fcall(&c, &ss->n, ss->cfg, "jobd_dequeue");
-	cmd_take_tail(&c, ss->owner, ss->cfg);
+	cmd_take_tail(&c, ss->owner, ss->served, ss->cfg);
 	r = sync_call(ss, &c);
 	cmd_free(&c);
 	if (r == NULL)
@@ -407,6 +416,10 @@ store_sync_wait(struct store_sync *ss, long long timeout_ms)
 	cmd_init(&c);
 	cmd_add(&c, "BZPOPMIN");
 	cmd_add(&c, ss->n.wake);
+	/* wake:<type>: a job of a type this worker serves was handed off
+	 * by a daemon that does not (jobd.lua, "Mixed fleets"). */
+	for (int i = 0; i < ss->cfg->ntypes; i++)
+		cmd_add_key(&c, ss->n.K, "wake:", ss->cfg->types[i].name);
 	cmd_add(&c, t);
 	return sync_run(ss, &c);
 }
@@ -422,7 +435,7 @@ end_call(struct store_sync *ss, struct cmd *c, const struct store_job *job,
 	if (next) {
 		*next = NULL;
 		cmd_add(c, "1");
-		cmd_take_tail(c, ss->owner, ss->cfg);
+		cmd_take_tail(c, ss->owner, ss->served, ss->cfg);
 	} else {
 		cmd_add(c, "0");
 	}

@@ -85,13 +85,15 @@ class Lib:
     def submit(self, id, **kw):
         return self.submit_many([dict(id=id, **kw)])[0]
 
-    def dequeue(self, queues=QUEUES, lease_ms=30000, owner=OWNER):
-        r = self.call("dequeue", owner, lease_ms, len(queues), *queues,
-                      raw=True)
+    def dequeue(self, queues=QUEUES, lease_ms=30000, owner=OWNER,
+                served="* "):
+        r = self.call("dequeue", owner, lease_ms, served, len(queues),
+                      *queues, raw=True)
         return as_job(r)
 
     def finish(self, id, token, result="{}", next_=False):
-        tail = ["1", OWNER, 30000, len(QUEUES)] + QUEUES if next_ else ["0"]
+        tail = ["1", OWNER, 30000, "* ", len(QUEUES)] + QUEUES \
+            if next_ else ["0"]
         out, nxt = self.call("finish", id, token, result, *tail, raw=True)
         return out.decode(), as_job(nxt)
 
@@ -108,7 +110,7 @@ class Lib:
         return r[0], [record(x) for x in r[1:]]
 
     def stats(self):
-        rows, workers = self.call("stats", len(QUEUES), *QUEUES)
+        rows, workers, _, _ = self.call("stats", len(QUEUES), *QUEUES)
         names = ["queued", "scheduled", "started", "finished", "failed",
                  "canceled", "paused"]
         return {row[0]: dict(zip(names, row[1:])) for row in rows}, workers
@@ -366,7 +368,7 @@ def test_cancel(lib):
     assert lib.call("cancel", "r")[:3] == ["started", "started", OWNER]
     assert lib.get("r")["cancel"] == "1"
     # The heartbeat reports the flag; the fail that follows cancels.
-    lost, canc = lib.call("heartbeat", "host1", "[]", 30000, 30000, 1,
+    lost, canc = lib.call("heartbeat", "host1", "[]", 30000, 30000, " t ", 1,
                           "r", job["token"])
     assert lost == [] and canc == ["r"]
     assert lib.fail("r", job["token"], "killed") == "canceled"
@@ -411,7 +413,8 @@ def test_reap_requeues_front_and_fences(lib):
     assert j["status"] == "queued" and j["lost"] == "1" and "token" not in j
     # The old holder is fenced off.
     assert lib.finish("a", job["token"])[0] == "lost"
-    lost, _ = lib.call("heartbeat", "", "", 1000, 30000, 1, "a", job["token"])
+    lost, _ = lib.call("heartbeat", "", "", 1000, 30000, " t ", 1, "a",
+                       job["token"])
     assert lost == ["a"]
     # Front of the queue, before b.
     job2 = lib.dequeue(lease_ms=50)
@@ -437,7 +440,8 @@ def test_reap_after_an_outage_extends_leases(lib):
     assert lib.call("reap", 100, 3, 300) == [[], [], []]
     assert lib.get("a")["status"] == "started"
     # The holder renews within the extra lease: nothing is lost.
-    lost, _ = lib.call("heartbeat", "", "", 1000, 300, 1, "a", job["token"])
+    lost, _ = lib.call("heartbeat", "", "", 1000, 300, " t ", 1, "a",
+                       job["token"])
     assert lost == []
     time.sleep(0.1)
     assert lib.call("reap", 100, 3, 300) == [[], [], []]
@@ -460,7 +464,7 @@ def test_heartbeat_renews_and_publishes_workers(lib):
                            "job_id": "a", "jobs_done": 3}])
     for _ in range(3):
         time.sleep(0.05)
-        lost, _ = lib.call("heartbeat", "h", workers, 5000, 100, 1, "a",
+        lost, _ = lib.call("heartbeat", "h", workers, 5000, 100, " t ", 1, "a",
                            job["token"])
         assert lost == []
     assert lib.call("reap", 100, 3) == [[], [], []]
@@ -468,6 +472,42 @@ def test_heartbeat_renews_and_publishes_workers(lib):
     _, w = lib.stats()
     assert [json.loads(x) for x in w] == [json.loads(workers)]
     assert 0 < lib.r.pttl(PREFIX + "host:h") <= 5000
+    assert 0 < lib.r.pttl(PREFIX + "served:h") <= 5000
+    assert lib.call("stats", 0)[2:] == [["h", " t "], []]
+
+
+def test_take_hands_off_types_not_served(lib):
+    """A take pops only the types it serves: others move to their holding
+    list, record untouched; a take serving them pops those first."""
+    lib.submit("a1", type="a")
+    lib.submit("b1", type="b")
+    lib.submit("a2", type="a")
+    job = lib.dequeue(served=" b c ")
+    assert job["id"] == "b1"
+    assert lib.r.lrange(PREFIX + "q:default:t:a", 0, -1) == ["a1"]
+    assert lib.r.lrange(PREFIX + "q:default", 0, -1) == ["a2"]
+    assert lib.get("a1")["status"] == "queued"
+    assert lib.get("a1")["attempts"] == "0"
+    st, _ = lib.stats()
+    assert st["default"]["queued"] == 2
+    assert lib.call("stats", 0)[3] == ["a", 1]    # no daemon serves a
+    total, jobs = lib.list(status="queued")
+    assert total == 2 and [j["id"] for j in jobs] == ["a1", "a2"]
+    # Nothing it serves left: a2 is handed off too, the wait returned.
+    assert lib.dequeue(served=" b ") == -1
+    assert lib.r.lrange(PREFIX + "q:default:t:a", 0, -1) == ["a1", "a2"]
+    assert lib.r.zscore(PREFIX + "wake:a", "w") is not None
+    # Cancel finds a held job.
+    assert lib.call("cancel", "a2")[0] == "canceled"
+    assert lib.r.lrange(PREFIX + "q:default:t:a", 0, -1) == ["a1"]
+    # A taker serving a takes the held job, first attempt.
+    job = lib.dequeue(served=" a ")
+    assert job["id"] == "a1" and job["attempts"] == "1"
+    assert lib.dequeue(served=" a ") == -1
+    assert lib.r.smembers(PREFIX + "held:default") == set()
+    # '*': every type.
+    lib.submit("z1", type="zz")
+    assert lib.dequeue(served="* b ")["id"] == "z1"
 
 
 def test_progress(lib):

@@ -214,15 +214,16 @@ test_take_tail_and_queues(void **state)
 	strcpy(cfg->queues[0], "high");
 	strcpy(cfg->queues[1], "low");
 	cmd_init(&c);
-	cmd_take_tail(&c, "host:42", cfg);
+	cmd_take_tail(&c, "host:42", " a b ", cfg);
 	assert_int_equal(cmd_finish(&c), 0);
 	split(&c, &a);
-	assert_int_equal(a.argc, 5);
+	assert_int_equal(a.argc, 6);
 	assert_arg(&a, 0, "host:42");
 	assert_arg(&a, 1, "2500");
-	assert_arg(&a, 2, "2");
-	assert_arg(&a, 3, "high");
-	assert_arg(&a, 4, "low");
+	assert_arg(&a, 2, " a b ");
+	assert_arg(&a, 3, "2");
+	assert_arg(&a, 4, "high");
+	assert_arg(&a, 5, "low");
 	cmd_free(&c);
 	/* A count out of bounds is clamped, never read past the table. */
 	cfg->nqueues = CONFIG_MAX_QUEUES + 5;
@@ -239,6 +240,41 @@ test_take_tail_and_queues(void **state)
 	split(&c, &a);
 	assert_int_equal(a.argc, 1);
 	assert_arg(&a, 0, "0");
+	cmd_free(&c);
+	config_free(cfg);
+}
+
+/* The types a take and the heartbeat say a daemon serves: every type of
+ * the config between spaces, '*' first with accept_any_type. */
+static void
+test_served_types(void **state)
+{
+	struct config *cfg = config_new_default();
+	struct args a;
+	struct cmd c;
+	char *s;
+
+	(void)state;
+	assert_non_null(cfg);
+	assert_true(cfg->ntypes == 4);          /* the builtins */
+	s = cmd_served_types(cfg);
+	assert_string_equal(s, " jobd.noop jobd.echo jobd.sleep jobd.fail ");
+	free(s);
+	cfg->accept_any_type = 1;
+	s = cmd_served_types(cfg);
+	assert_string_equal(s, "* jobd.noop jobd.echo jobd.sleep jobd.fail ");
+	free(s);
+	cfg->ntypes = 0;
+	cfg->accept_any_type = 0;
+	s = cmd_served_types(cfg);
+	assert_string_equal(s, " ");            /* serves nothing */
+	free(s);
+	cfg->ntypes = 4;
+	cmd_init(&c);
+	cmd_add_key(&c, "jobd:{main}:", "wake:", "jobd.noop");
+	assert_int_equal(cmd_finish(&c), 0);
+	split(&c, &a);
+	assert_arg(&a, 0, "jobd:{main}:wake:jobd.noop");
 	cmd_free(&c);
 	config_free(cfg);
 }
@@ -370,6 +406,7 @@ main(void)
 		cmocka_unit_test(test_names_and_fcall),
 		cmocka_unit_test(test_library_names),
 		cmocka_unit_test(test_take_tail_and_queues),
+		cmocka_unit_test(test_served_types),
 		cmocka_unit_test(test_submit_job),
 		cmocka_unit_test(test_fail_args),
 		cmocka_unit_test(test_progress_json),
