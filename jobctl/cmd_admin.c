@@ -4,6 +4,7 @@
  */
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "jobctl.h"
@@ -123,6 +124,38 @@ print_workers(json_t *resp)
 	table_free(t);
 }
 
+/* print_fleet: the types each live daemon serves; the queued jobs whose
+ * type none serves. */
+static void
+print_fleet(json_t *resp)
+{
+	json_t *d, *t, *n;
+	const char *type;
+	char *e;
+	size_t i, k;
+
+	json_array_foreach(json_object_get(resp, "daemons"), i, d) {
+		e = text_escape(jstr(d, "daemon") ? jstr(d, "daemon") : "-");
+		printf("%sdaemon %s serves:%s", i == 0 ? "\n" : "",
+		    e ? e : "?", json_is_true(json_object_get(d, "any_type")) ?
+		    " any type," : "");
+		free(e);
+		json_array_foreach(json_object_get(d, "types"), k, t) {
+			e = text_escape(json_is_string(t) ?
+			    json_string_value(t) : "?");
+			printf(" %s", e ? e : "?");
+			free(e);
+		}
+		putchar('\n');
+	}
+	json_object_foreach(json_object_get(resp, "unserved"), type, n) {
+		e = text_escape(type);
+		printf("unserved: %s: %lld queued, no live daemon serves the "
+		    "type\n", e ? e : "?", (long long)json_integer_value(n));
+		free(e);
+	}
+}
+
 /* print_stats: the per-queue counters, then how many workers are busy. */
 static void
 print_stats(json_t *resp)
@@ -148,6 +181,7 @@ print_stats(json_t *resp)
 			busy++;
 	}
 	printf("\nworkers: %zu (%zu busy)\n", json_array_size(workers), busy);
+	print_fleet(resp);
 }
 
 /* stats_verb: stats and workers are two views of one stats reply. */

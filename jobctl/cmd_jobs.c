@@ -317,10 +317,40 @@ show_status(const char *id, json_t *resp)
 	print_job(json_object_get(resp, "job"));
 }
 
+/* unserved_note: a queued job whose type no live daemon serves says so
+ * (from a stats reply; nothing when stats cannot be had). */
+static void
+unserved_note(struct jobctl *ctl, json_t *job)
+{
+	const char *type = jstr(job, "type"), *status = jstr(job, "status");
+	json_t *resp = NULL;
+
+	if (type == NULL || status == NULL || strcmp(status, "queued") != 0 ||
+	    ctl_request(ctl, json_pack("{ss}", "op", "stats"), &resp) != 0)
+		return;
+	if (json_object_get(json_object_get(resp, "unserved"), type) != NULL)
+		printf("%-13s %s\n", "waiting:",
+		    "no live daemon serves its type");
+	json_decref(resp);
+}
+
 int
 cmd_status(struct jobctl *ctl, int argc, char **argv)
 {
-	return id_verb(ctl, argc, argv, "get", show_status);
+	json_t *resp;
+	int rc;
+
+	if (ctl->json)
+		return id_verb(ctl, argc, argv, "get", show_status);
+	if ((rc = verb_args(ctl, argc, argv, 1, "one job id")) != 0)
+		return rc == EXIT_DONE ? EXIT_OK : rc;
+	if ((rc = ctl_request(ctl, id_request("get", argv[optind]), &resp))
+	    != 0)
+		return rc;
+	show_status(argv[optind], resp);
+	unserved_note(ctl, json_object_get(resp, "job"));
+	json_decref(resp);
+	return EXIT_OK;
 }
 
 /* show_result: a finished job's result as such, else its status and

@@ -143,6 +143,13 @@ def test_unserved_type_waits_visible_and_runs_later(jobd, redis_server):
         c.ok("delete", job_id=ids[0])
         assert c.call("get", job_id=ids[0])["error"]["code"] == "not_found"
         assert stats(a)["unserved"] == {"beta": 19}
+        # jobctl shows it too: the stats and the job's status.
+        out = a.jobctl("stats").stdout
+        assert "unserved: beta: 19 queued, no live daemon serves" in out, out
+        assert "daemon %s" % "" in out and "serves: alpha jobd." in out, out
+        out = a.jobctl("status", ids[1]).stdout
+        assert "waiting:" in out and "no live daemon serves its type" in out
+        assert "waiting:" not in a.jobctl("status", done).stdout
     # A daemon serving beta starts: the held jobs run there, first try.
     b.start()
     with a.client() as c:
