@@ -1,4 +1,4 @@
-#!lua name=jobd_v4
+#!lua name=jobd_v5
 --
 -- jobd.lua: the Redis function library of jobd.  Every job state change is
 -- one FCALL of one of these functions, so it is atomic across any number of
@@ -39,7 +39,7 @@
 --
 -- All times are Unix milliseconds of the Redis clock (TIME).
 
-local LIBRARY = 'jobd_v4'   -- the name on the first line
+local LIBRARY = 'jobd_v5'   -- the name on the first line
 local SCHEMA = 1            -- the key schema this library reads and writes
 
 local PROMOTE_MAX = 100     -- due scheduled jobs moved per call
