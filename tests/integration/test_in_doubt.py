@@ -146,19 +146,37 @@ def test_stalled_redis_submits_are_in_doubt_or_unavailable(
 
 
 def test_submit_many_in_doubt_carries_every_id(jobd, redis_server):
+    """submit_many in doubt names every id; jobctl's submit in doubt
+    names the job to look up."""
     d = jobd(workers=1)
     pid = redis_server.proc.pid
+    ctl = {}
+
+    def jobctl_submit():
+        ctl["p"] = d.jobctl("submit", "jobd.noop", "--job-id", "ctl-1")
+
     with Client(d.sock, timeout=60) as c:
         assert c.call("stats")["ok"]
+        # Warm up (connection kept): a uid's first request of an op goes
+        # to Redis alone, which could hold the other back, unsent.
+        c.ok("submit_many", jobs=[{"type": "jobd.noop"}])
+        c.ok("submit", type="jobd.noop")
         os.kill(pid, signal.SIGSTOP)
         try:
+            t = threading.Thread(target=jobctl_submit)
+            t.start()
             r = c.call("submit_many", jobs=[
                 {"type": "jobd.noop", "job_id": "many-1"},
                 {"type": "jobd.noop"}])
+            t.join(60)
         finally:
             os.kill(pid, signal.SIGCONT)
     assert code(r) == "in_doubt", r
     assert len(r["job_ids"]) == 2 and r["job_ids"][0] == "many-1", r
+    p = ctl["p"]
+    assert p.returncode == 1, p
+    assert "jobctl: in_doubt:" in p.stderr and "look up job ctl-1" in \
+        p.stderr, p.stderr
     with d.client() as c:
         wait_until(lambda: c.call("stats").get("ok"), 30,
                    msg="jobd back on its Redis")
