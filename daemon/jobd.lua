@@ -1085,16 +1085,20 @@ local function watch(keys, args)
 	local c = context(keys, args)
 	local id = args[4]
 	local k = jkey(c, id)
-	local j = peek(k, WATCH_FIELDS)
+	local j, raw
+	if redis.call('STRLEN', k) <= WINDOW then
+		j, raw = load_key(k)
+	else
+		j = peek(k, WATCH_FIELDS)
+	end
 	if not j then return err('NOT_FOUND', id, 'no such job') end
-	local raw
 	if not TERMINAL[j.status] and not j.watch then
 		-- once in a job's life: decoded whole to be written back
-		j, raw = load_key(k)
+		if not raw then j = load_key(k) end
 		if not j then return err('NOT_FOUND', id, 'no such job') end
 		j.watch = '1'
 		raw = save(c, id, j)
-	else
+	elseif not raw then
 		raw = redis.call('GET', k)
 	end
 	return { id, raw }

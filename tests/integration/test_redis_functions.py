@@ -882,6 +882,11 @@ def test_large_records_are_read_without_their_payload(lib):
     res = record(lib.call("get", "L2", "result", raw=True))
     assert "payload" not in res and res["status"] == "queued"
     assert res["type"] == "big"
+    # watch marks a large unended record once, then returns it as stored
+    w = record(lib.call("watch", "L2", raw=True))
+    assert w["watch"] == "1" and json.loads(w["payload"]) == big
+    raw = lib.raw.get(PREFIX + "job:L2")
+    assert lib.call("watch", "L2", raw=True)[1] == raw
 
 
 def test_unreadable_record_is_not_found(lib):
