@@ -33,7 +33,8 @@ PY = "/usr/bin/python3"
 
 FULL = {
     "W1": 20000, "W1p": 20000, "W1b": 20000, "W2": 20000, "W2x": 1000,
-    "W2p1": 60, "W2pp": 5000, "W3": 2000, "MEM": 100000, "MEM_AT": 10000,
+    "W2p1": 60, "W2pp": 5000, "W3": 2000, "W3a": 500, "MEM": 100000,
+    "MEM_AT": 10000,
     # peers: slower systems get fewer jobs (rates are steady-state)
     "rq_W1": 20000, "rq_W1p": 20000, "rq_W1b": 20000, "rq_W2": 2000,
     "rq_fork": 200, "rq_W2p1": 60, "rq_W2pp": 2000, "rq_W3": 1000,
@@ -44,7 +45,7 @@ FULL = {
 SMOKE = {k: 200 for k in FULL}
 SMOKE.update({"W2p1": 10, "MEM": 400, "MEM_AT": 40, "rq_fork": 10,
               "rq_W2p1": 6, "bull_W2x": 20, "bull_W2p1": 6, "rq_W3": 50,
-              "bull_W3": 50, "W3": 100})
+              "bull_W3": 50, "W3": 100, "W3a": 50})
 
 # ---------------------------------------------------------------- helpers
 
@@ -162,6 +163,7 @@ redis = unix://{redis_sock}
 workers = {workers}
 log_level = warning
 max_pending = 4096
+socket_mode = 0666
 
 [type:true]
 handler = exec
@@ -239,6 +241,53 @@ def rss_kib(pid):
     except OSError:
         pass
     return 0
+
+
+def _drop_frames(s, n):
+    """Read n frames from s without decoding them."""
+    buf = b""
+    for _ in range(n):
+        while len(buf) < 4:
+            d = s.recv(1 << 20)
+            if not d:
+                raise EOFError
+            buf += d
+        (ln,) = struct.unpack(">I", buf[:4])
+        need, parts, have = 4 + ln, [buf], len(buf)
+        while have < need:
+            d = s.recv(max(need - have, 1 << 16))
+            if not d:
+                raise EOFError
+            parts.append(d)
+            have += len(d)
+        buf = b"".join(parts)[need:]
+
+
+def hostile_reader(sock, job_id):
+    """A child (as nobody, 65534, when root) that pipelines 16 gets of
+    job_id and 2 lists of 1000 per round until SIGTERM.  Its pid."""
+    pid = os.fork()
+    if pid != 0:
+        return pid
+    try:
+        if os.geteuid() == 0:
+            os.setgroups([])
+            os.setgid(65534)
+            os.setuid(65534)
+        s = socket.socket(socket.AF_UNIX)
+        s.connect(sock)
+        frames = []
+        for req in [{"op": "get", "job_id": job_id}] * 16 + \
+                [{"op": "list", "limit": 1000}] * 2:
+            data = json.dumps(req).encode()
+            frames.append(struct.pack(">I", len(data)) + data)
+        batch = b"".join(frames)
+        while True:
+            s.sendall(batch)
+            _drop_frames(s, len(frames))
+    except BaseException:  # noqa: BLE001 (SIGTERM, or jobd closed it)
+        pass
+    os._exit(0)
 
 
 def summarise(samples, key):
@@ -391,6 +440,17 @@ class Suite:
                                             N["W3"]), system=system),
                 [("p50_ms", "ms"), ("p99_ms", "ms"), ("max_ms", "ms")],
                 N["W3"], redises)
+        # W3a: this build only (a build without fair shares takes seconds
+        # per submit under the attack)
+        if self.want("W3a") and system == "jobd":
+            self.measure_modes(
+                system, "W3a", lambda redis: self.with_jobd(
+                    redis, lambda s, d: self.hostile(redis, s, d),
+                    system=system),
+                [("p50_quiet_ms", "ms"), ("p99_quiet_ms", "ms"),
+                 ("p50_attack_ms", "ms"), ("p99_attack_ms", "ms"),
+                 ("max_attack_ms", "ms")], N["W3a"],
+                {"off": redises["off"]})
         if self.want("MEM"):
             self.measure_modes(
                 system, "MEM", lambda redis: self.with_jobd(
@@ -401,6 +461,37 @@ class Suite:
                  ("worker_rss_at", "KiB"), ("worker_rss_end", "KiB"),
                  ("rss_growth_pct", "%")], N["MEM"],
                 {"off": redises["off"]})
+
+    def hostile(self, redis, sock, d):
+        """W3a: W3 (submit + wait, one at a time) beside a hostile reader:
+        four connections (as nobody when run as root) pipelining 16 gets
+        of a job with a 4 MB payload and 2 lists of 1000 per round, at
+        full tilt, reading the answers without decoding them.  The same
+        latency run without the reader first."""
+        n = self.N["W3a"]
+        blob = "x" * (4 * 1024 * 1024)
+        big = jobd_call(sock, {"op": "submit", "type": "jobd.noop",
+                               "payload": {"blob": blob}})["job_id"]
+        for _ in range(3):
+            jobd_call(sock, {"op": "submit", "type": "jobd.noop",
+                             "payload": {"blob": blob[:1024 * 1024]}})
+        quiet = self.jb("latency", "-s", sock, "-n", n)
+        if os.geteuid() == 0:   # nobody must reach the socket
+            for p in (self.top, os.path.dirname(sock)):
+                os.chmod(p, 0o755)
+        kids = [hostile_reader(sock, big) for _ in range(4)]
+        try:
+            time.sleep(1.0)
+            hit = self.jb("latency", "-s", sock, "-n", n, timeout=300)
+        finally:
+            for pid in kids:
+                os.kill(pid, signal.SIGTERM)
+            for pid in kids:
+                os.waitpid(pid, 0)
+        return {"p50_quiet_ms": quiet["p50_ms"],
+                "p99_quiet_ms": quiet["p99_ms"],
+                "p50_attack_ms": hit["p50_ms"], "p99_attack_ms": hit["p99_ms"],
+                "max_attack_ms": hit["max_ms"]}
 
     def memory(self, redis, sock, d):
         n, at = self.N["MEM"], self.N["MEM_AT"]
@@ -732,6 +823,9 @@ ROWS = [
     ("W3 submit+wait p50 (ms)", "W3", "p50_ms", False),
     ("W3 submit+wait p99 (ms)", "W3", "p99_ms", False),
     ("W3 submit+wait max (ms)", "W3", "max_ms", False),
+    ("W3a submit+wait p99, quiet (ms)", "W3a", "p99_quiet_ms", False),
+    ("W3a submit+wait p99, hostile reader (ms)", "W3a", "p99_attack_ms",
+     False),
     ("Redis bytes per queued 200-B job", "MEM", "bytes_per_job", False),
 ]
 
