@@ -70,7 +70,7 @@
  *   had (learnt from the replies written, per uid, so that new
  *   connections do not start afresh); large requests together are held
  *   to max_inflight_bytes, and while a user's cost for an op is unknown,
- *   one such request of theirs is in flight at a time.  A large request
+ *   one request of theirs of that op is in flight at a time.  A large request
  *   that does not fit lets the ones behind it pass.
  * hello, ping, wait and reload hold no share (op_free): wait holds its
  * reply for up to max_wait, and max_waiters bounds waits.
@@ -86,7 +86,7 @@ struct peer {
 	long uid;
 	int nconns;
 	int inflight;              /* its requests in flight, counted */
-	int unknown;               /* of which with no cost known yet */
+	int unknown[OP__COUNT];    /* of which with no cost known yet, by op */
 	size_t cost[OP__COUNT];    /* reply bytes expected; 0: not known */
 };
 LIST_HEAD(peer_list, peer);
@@ -293,7 +293,7 @@ conn_flush(struct conn *c)
 		r->charge = 0;
 		/* the op's cost is learnt from the reply it made, even shed */
 		if (r->learn)
-			peer_learn(c->peer, r->req.op, staged.len - before);
+			peer_learn(c->peer, r->share_op, staged.len - before);
 		if (staged.len - before > CONN_SMALL &&
 		    !conn_budget_allows(c, staged.len)) {
 			log_info("client %lu: %s", c->serial, conn_over_budget(c,
@@ -382,7 +382,7 @@ server_uncharge(struct server *srv, struct reply *r)
 	srv->inflight_bytes -= r->cost > CONN_LARGE_REPLY ? r->cost : 0;
 	p->inflight--;
 	if (r->cost == 0)
-		p->unknown--;
+		p->unknown[r->share_op]--;
 	peer_maybe_free(p);
 	r->peer = NULL;
 	server_wake(srv);
@@ -419,7 +419,7 @@ conn_gate(struct conn *c, const struct reply *r)
 		return GATE_WAIT;
 	if (srv->inflight >= cfg->max_inflight_total)
 		return GATE_WAIT;
-	if (cost == 0 && c->peer->unknown > 0)
+	if (cost == 0 && c->peer->unknown[r->req.op] > 0)
 		return GATE_WAIT;
 	if (cost > CONN_LARGE_REPLY && srv->inflight_bytes > 0 &&
 	    srv->inflight_bytes + cost > cfg->max_inflight_bytes)
@@ -457,8 +457,9 @@ conn_send(struct conn *c)
 	r->cost = c->peer->cost[r->req.op];
 	c->inflight++;
 	c->peer->inflight++;
+	r->share_op = r->req.op;
 	if (r->cost == 0)
-		c->peer->unknown++;
+		c->peer->unknown[r->req.op]++;
 	srv->inflight++;
 	srv->inflight_bytes += r->cost > CONN_LARGE_REPLY ? r->cost : 0;
 	ops_dispatch(r);

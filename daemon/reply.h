@@ -32,6 +32,7 @@ struct reply {
 	int charged;               /* in flight to Redis, counted */
 	int learn;                 /* answered: its size teaches the cost */
 	size_t cost;               /* the reply bytes it was expected to take */
+	int share_op;              /* its op (the request may be dropped) */
 	void *peer;                /* whose share it is */
 };
 
