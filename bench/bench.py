@@ -33,7 +33,7 @@ PY = "/usr/bin/python3"
 
 FULL = {
     "W1": 20000, "W1p": 20000, "W1b": 20000, "W2": 20000, "W2x": 1000,
-    "W2p1": 60, "W2pp": 5000, "W3": 2000, "W3a": 500, "MEM": 100000,
+    "W2p1": 60, "W2pp": 5000, "W3": 2000, "W3a": 200, "MEM": 100000,
     "MEM_AT": 10000,
     # peers: slower systems get fewer jobs (rates are steady-state)
     "rq_W1": 20000, "rq_W1p": 20000, "rq_W1b": 20000, "rq_W2": 2000,
@@ -482,7 +482,7 @@ class Suite:
         kids = [hostile_reader(sock, big) for _ in range(4)]
         try:
             time.sleep(1.0)
-            hit = self.jb("latency", "-s", sock, "-n", n, timeout=300)
+            hit = self.jb("latency", "-s", sock, "-n", n, timeout=600)
         finally:
             for pid in kids:
                 os.kill(pid, signal.SIGTERM)
