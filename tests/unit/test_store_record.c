@@ -509,6 +509,23 @@ test_convert(void **state)
 	    "\"workers\":[{\"pid\":1}]}");
 	rfree(r);
 
+	/* Mixed fleets: each live daemon's served types (" a b ", "*" first:
+	 * any type), and the held jobs of types none serves; an entry that is
+	 * not a string is skipped, an odd tail ignored. */
+	r = mk_arr(4, mk_arr(0), mk_arr(0),
+	    mk_arr(7, mk_str("h1:10"), mk_str(" a b "), mk_str("h2:20"),
+	        mk_str("* c "), mk_int(3), mk_str(" x "), mk_str("h3:30")),
+	    mk_arr(5, mk_str("z"), mk_int(12), mk_int(5), mk_int(1),
+	        mk_str("odd")));
+	assert_json(rep_convert(REP_STATS, r),
+	    "{\"daemons\":[{\"any_type\":false,\"daemon\":\"h1:10\","
+	    "\"types\":[\"a\",\"b\"]},{\"any_type\":true,\"daemon\":"
+	    "\"h2:20\",\"types\":[\"c\"]}],\"queues\":{},\"totals\":"
+	    "{\"canceled\":0,\"failed\":0,\"finished\":0,\"queued\":0,"
+	    "\"scheduled\":0,\"started\":0},\"unserved\":{\"z\":12},"
+	    "\"workers\":[]}");
+	rfree(r);
+
 	r = mk_arr(1, mk_str("failed"));
 	assert_json(rep_convert(REP_FAIL, r), "{\"status\":\"failed\"}");
 	assert_json(rep_convert(REP_EMPTY, r), "{}");
