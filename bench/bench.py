@@ -15,6 +15,7 @@ import datetime
 import json
 import os
 import platform
+import re
 import shutil
 import signal
 import socket
@@ -23,6 +24,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -148,8 +150,46 @@ def jobd_call(sock, req, timeout=10):
         s.close()
 
 
+class Scraper:
+    """Scraper: GET /metrics on a Unix socket once a second, as Prometheus
+    would, until stopped (--http)."""
+
+    def __init__(self, path):
+        self.path = path
+        self.stopping = threading.Event()
+        self.times = []
+        self.errors = 0
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self):
+        while not self.stopping.wait(1.0):
+            try:
+                s = socket.socket(socket.AF_UNIX)
+                s.settimeout(10)
+                s.connect(self.path)
+                t = time.perf_counter()
+                s.sendall(b"GET /metrics HTTP/1.0\r\n\r\n")
+                data = b""
+                while True:
+                    chunk = s.recv(65536)
+                    if not chunk:
+                        break
+                    data += chunk
+                s.close()
+                if not re.match(rb"HTTP/1\.[01] 200 ", data):
+                    self.errors += 1
+                self.times.append(time.perf_counter() - t)
+            except OSError:
+                self.errors += 1
+
+    def stop(self):
+        self.stopping.set()
+        self.thread.join(15)
+
+
 class Jobd:
-    def __init__(self, bindir, top, redis_sock, workers, idx=0):
+    def __init__(self, bindir, top, redis_sock, workers, idx=0, http=False):
         self.dir = os.path.join(top, "jobd%d" % idx)
         os.makedirs(self.dir, exist_ok=True)
         self.sock = os.path.join(self.dir, "jobd.sock")
@@ -178,6 +218,10 @@ handler = exec
 command = {PY} {handler} --persistent
 persistent = yes
 """)
+            if http:
+                f.write("\n[http]\nlisten = unix:%s\n"
+                        % os.path.join(self.dir, "http.sock"))
+        self.scraper = None
         for p in (self.sock, self.pidfile):
             if os.path.exists(p):
                 os.unlink(p)
@@ -188,9 +232,11 @@ persistent = yes
             stderr=subprocess.STDOUT)
         try:
             wait_for(self._ready, 15, "jobd at " + self.sock)
-            want = workers
+            want = workers + (1 if http else 0)   # the HTTP child
             wait_for(lambda: len(self.worker_pids()) >= want, 10,
                      "jobd workers")
+            if http:
+                self.scraper = Scraper(os.path.join(self.dir, "http.sock"))
         except Exception:
             self.stop()
             raise RuntimeError("jobd did not start: " + self.log_tail())
@@ -221,6 +267,11 @@ persistent = yes
         return pids
 
     def stop(self):
+        if self.scraper is not None:
+            self.scraper.stop()
+            if self.scraper.errors:
+                log("--http: %d scrapes of /metrics failed"
+                    % self.scraper.errors)
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -390,7 +441,8 @@ class Suite:
         try:
             for i in range(daemons):
                 ds.append(Jobd(self.bindirs[system], self.top, redis.sock,
-                               workers, i))
+                               workers, i,
+                               http=self.a.http and system == "jobd"))
             return fn(ds[0].sock if daemons == 1 else [d.sock for d in ds],
                       ds)
         finally:
@@ -1102,6 +1154,8 @@ def main():
     ap.add_argument("--out", default=os.path.join(HERE, "results"))
     ap.add_argument("--build-info", default="")
     ap.add_argument("--commit", default="", help="what the build was built from")
+    ap.add_argument("--http", action="store_true",
+                    help="this build serves /metrics, scraped once a second")
     ap.add_argument("--baseline", default="",
                     help="a second jobd build, measured beside --build")
     ap.add_argument("--baseline-commit", default="",

@@ -21,6 +21,9 @@
 #   --baseline REV|DIR  also measure an earlier jobd in the same rounds
 #                     (DIR: a build directory; REV: a git revision, built
 #                     -O2 -g in bench/_baseline/REV) and print the change
+#   --http            this build's jobd serves /metrics on a Unix socket,
+#                     scraped once a second during every workload (with
+#                     --baseline bench/_build: the cost of the scrapes)
 #
 # Needs: redis-server, /usr/bin/python3 with python3-redis (scripts/deps.sh
 # installs both), hiredis, jansson.  Only Unix sockets and 127.0.0.1.
@@ -42,11 +45,11 @@ while [ $# -gt 0 ]; do
 	--runs|--only) PASS+=("$1" "$2"); shift ;;
 	--no-peers) PEERS=no; INSTALL=no; PASS+=(--no-peers) ;;
 	--no-install) INSTALL=no ;;
-	--no-aof|--peers-aof|--scaling) PASS+=("$1") ;;
+	--no-aof|--peers-aof|--scaling|--http) PASS+=("$1") ;;
 	--builddir) BUILD=$2; shift ;;
 	--prebuilt) PREBUILT=$2; shift ;;
 	--baseline) BASELINE=$2; shift ;;
-	-h|--help) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h|--help) sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "run.sh: unknown option $1 (try --help)" >&2; exit 2 ;;
 	esac
 	shift
