@@ -72,11 +72,12 @@
  *   to max_inflight_bytes, and while a user's cost for an op is unknown,
  *   one request of theirs of that op is in flight at a time.  A large request
  *   that does not fit lets the ones behind it pass.
- * hello, ping, wait and reload hold no share (op_free): wait holds its
- * reply for up to max_wait, and max_waiters bounds waits.
+ * hello, ping and reload hold no share (op_free).  A wait, or a cancel
+ * waiting for its job's end, holds its share only until its look at the
+ * job is answered (reply_answered): waits last up to max_wait.
  */
 static const unsigned char op_free[OP__COUNT] = {
-	[OP_HELLO] = 1, [OP_PING] = 1, [OP_WAIT] = 1, [OP_RELOAD] = 1,
+	[OP_HELLO] = 1, [OP_PING] = 1, [OP_RELOAD] = 1,
 };
 
 /* The connections of one uid: max_connections_per_user, and the reply
@@ -388,6 +389,14 @@ server_uncharge(struct server *srv, struct reply *r)
 	server_wake(srv);
 }
 
+/* An orphan's call to Redis was answered; it waits on (a wait). */
+static void
+server_orphan_answered(struct reply *r, void *owner)
+{
+	if (r->charged)
+		server_uncharge(owner, r);
+}
+
 /* An orphan (its connection closed) still in flight completed.  After
  * server_free, the last one frees the server. */
 static void
@@ -489,6 +498,21 @@ server_pump(evutil_socket_t fd, short what, void *arg)
 	srv->pumping = 0;
 }
 
+/* conn_reply_answered: r's call to Redis is answered, r waits on. */
+static void
+conn_reply_answered(struct reply *r, void *owner)
+{
+	struct conn *c = owner;
+
+	if (!r->charged)
+		return;
+	c->inflight--;
+	r->learn = 1;
+	server_uncharge(c->srv, r);
+	if (!c->processing)
+		conn_process(c);
+}
+
 /* conn_reply_done: one of c's replies is complete: write what can go. */
 static void
 conn_reply_done(struct reply *r, void *owner)
@@ -533,6 +557,7 @@ conn_reply_new(struct conn *c)
 
 	if (r == NULL)
 		return NULL;
+	r->on_answered = conn_reply_answered;
 	TAILQ_INSERT_TAIL(&c->replies, r, link);
 	c->pending++;
 	return r;
@@ -869,8 +894,10 @@ conn_free(struct conn *c)
 	for (r = TAILQ_FIRST(&c->replies); r != NULL; r = next) {
 		next = TAILQ_NEXT(r, link);
 		TAILQ_REMOVE(&c->replies, r, link);
-		if (r->charged)
+		if (r->charged) {
+			r->on_answered = server_orphan_answered;
 			reply_hand_over(r, server_orphan_done, c->srv);
+		}
 		else
 			reply_disown(r);
 	}

@@ -87,6 +87,13 @@ reply_request(struct reply *r)
 	return &r->req;
 }
 
+void
+reply_answered(struct reply *r)
+{
+	if (!r->done && r->owner != NULL && r->on_answered != NULL)
+		r->on_answered(r, r->owner);
+}
+
 long
 reply_peer_uid(const struct reply *r)
 {

@@ -33,6 +33,8 @@ struct reply {
 	int learn;                 /* answered: its size teaches the cost */
 	size_t cost;               /* the reply bytes it was expected to take */
 	int share_op;              /* its op (the request may be dropped) */
+	/* told by reply_answered(), if set */
+	void (*on_answered)(struct reply *r, void *owner);
 	void *peer;                /* whose share it is */
 };
 
@@ -53,6 +55,11 @@ void reply_error(struct reply *r, int code, const char *msg, json_t *extra);
  * it must forget r and call reply_ok/reply_error (which then only frees). */
 void reply_set_abort(struct reply *r, void (*fn)(struct reply *, void *),
                      void *arg);
+
+/* reply_answered: the op's call to Redis has been answered though r is
+ * not complete yet (a wait, a cancel waiting for the job's end): the
+ * owner may give back what it counts for that call.  Any number of times. */
+void reply_answered(struct reply *r);
 
 /* reply_peer_uid: the client's uid from SO_PEERCRED (-1 if unknown or
  * gone). */

@@ -123,6 +123,7 @@ waiter_got(void *arg, int err, const char *msg, json_t *record)
 	struct waiter *w = arg;
 
 	w->checking = 0;
+	reply_answered(w->reply);   /* a wait holds no share of Redis */
 	if (err != PERR_OK) {
 		waiter_finish(w, err, msg, NULL);
 		return;
