@@ -215,6 +215,30 @@ def test_pipelined_requests_through_tiny_shares_are_all_answered(jobd,
             c.close()
 
 
+def test_shares_of_closed_connections_come_back(jobd, open_dir):
+    """Clients that pipeline gets and waits and hang up at once leave
+    requests in flight; their shares come back when Redis answers them:
+    with room for two requests in all, everyone is still served after
+    many such clients."""
+    d = fair_daemon(jobd, max_inflight_total=2, max_inflight=2)
+    with d.client() as c:
+        jid = c.submit("jobd.noop", {"blob": "q" * 100000})
+        c.wait(jid)
+    for _ in range(20):
+        h = connect_as_nobody(d.sock)
+        h.send_raw((proto.encode({"op": "get", "job_id": jid}) +
+                    proto.encode({"op": "wait", "job_id": jid,
+                                  "timeout": 5})) * 10)
+        h.close()
+    time.sleep(0.5)
+    with d.client() as c:
+        for _ in range(5):
+            t0 = time.monotonic()
+            assert c.call("get", job_id=jid).get("ok") is True
+            c.submit("jobd.noop", {})
+            assert time.monotonic() - t0 < 2.0
+
+
 def test_a_pipelining_client_does_not_go_first(jobd, open_dir):
     """A client pipelines 40 gets of a 200 kB job; another's get, sent just
     after, is answered after a few of them (the first client has
