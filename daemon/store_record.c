@@ -489,12 +489,13 @@ daemons_of(const redisReply *r)
 		return out;
 	for (i = 0; i + 1 < r->elements; i += 2) {
 		const redisReply *h = r->element[i], *sv = r->element[i + 1];
-		json_t *types = json_array();
+		json_t *types;
 		int any = 0;
 		size_t a = 0, b;
 
 		if (h->type != REDIS_REPLY_STRING || sv->type != REDIS_REPLY_STRING)
 			continue;
+		types = json_array();
 		if (sv->len > 0 && sv->str[0] == '*')
 			any = a = 1;
 		while (a < sv->len) {
