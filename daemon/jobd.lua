@@ -906,21 +906,24 @@ end
 -- its master learnt which job it had taken: the jobs still started under
 -- that owner are failed (or retried) now, as its master would have, instead
 -- of when their lease runs out.  Looks at most 1000 running jobs.  Returns
--- the ids.
+-- {ids, labels}: labels holds the queue and type of each job, in turn (each
+-- was an attempt lost, for the daemon's metrics).
 local function release(keys, args)
 	local c = context(keys, args)
 	local owner, text = args[4], args[5]
 	local ids = redis.call('ZRANGE', c.K .. 'active', 0, 999)
-	local done = {}
+	local done, labels = {}, {}
 	for _, id in ipairs(ids) do
 		local j = load(c, id)
 		if j and j.owner == owner and j.status == 'started' and j.token then
 			fail(keys, { args[1], args[2], args[3], id, j.token, text, 'fail',
 			             '0' })
 			done[#done + 1] = id
+			labels[#labels + 1] = j.queue or ''
+			labels[#labels + 1] = j.type or ''
 		end
 	end
-	return done
+	return { done, labels }
 end
 
 -- cancel: ARGV[4] id.  Returns {status after, status before, owner, queue,

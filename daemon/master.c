@@ -164,6 +164,18 @@ fail_job_done(void *arg, int err, const char *msg, json_t *reply)
 	master_maybe_exit();
 }
 
+/* count_lost: each [queue, type] pair of labels was an attempt lost. */
+static void
+count_lost(const json_t *labels)
+{
+	size_t i;
+
+	for (i = 0; i + 1 < json_array_size(labels); i += 2)
+		metrics_outcome(m.cfg, json_string_value(json_array_get(labels,
+		    i)), json_string_value(json_array_get(labels, i + 1)),
+		    MX_LOST);
+}
+
 static void
 release_done(void *arg, int err, const char *msg, json_t *reply)
 {
@@ -179,6 +191,7 @@ release_done(void *arg, int err, const char *msg, json_t *reply)
 		json_array_foreach(json_object_get(reply, "job_ids"), i, v)
 			log_warnx("job %s: its worker died as it took it",
 			    json_string_value(v));
+		count_lost(json_object_get(reply, "labels"));
 	}
 	master_maybe_exit();
 }
@@ -779,7 +792,7 @@ static void
 reap_done(void *arg, int err, const char *msg, json_t *reply)
 {
 	size_t i;
-	json_t *v, *labels;
+	json_t *v;
 
 	(void)arg;
 	m.reap_busy = 0;
@@ -794,12 +807,7 @@ reap_done(void *arg, int err, const char *msg, json_t *reply)
 		log_warnx("job %s: its holder stopped renewing its lease and it "
 		    "has no attempts left; failed as abandoned",
 		    json_string_value(v));
-	/* Each was an attempt lost (labels: queue and type of each). */
-	labels = json_object_get(reply, "labels");
-	for (i = 0; i + 1 < json_array_size(labels); i += 2)
-		metrics_outcome(m.cfg, json_string_value(json_array_get(labels,
-		    i)), json_string_value(json_array_get(labels, i + 1)),
-		    MX_LOST);
+	count_lost(json_object_get(reply, "labels"));
 }
 
 static void

@@ -1562,7 +1562,7 @@ void
 store_release_owner(struct store *st, const char *owner, const char *error,
                     store_cb *cb, void *arg)
 {
-	struct req *rq = new_req(st, REP_REQUEUE, "jobd_release", cb, arg);
+	struct req *rq = new_req(st, REP_RELEASE, "jobd_release", cb, arg);
 
 	if (rq == NULL)
 		return;

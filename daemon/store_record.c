@@ -621,6 +621,16 @@ conv_reap(const redisReply *r)
 	return o;
 }
 
+/* release: {job_ids, labels}, labels as in conv_reap */
+static json_t *
+conv_release(const redisReply *r)
+{
+	if (r->type != REDIS_REPLY_ARRAY || r->elements < 2)
+		return NULL;
+	return json_pack("{s:o,s:o}", "job_ids", rep_str_array(r->element[0]),
+	                 "labels", rep_str_array(r->element[1]));
+}
+
 static json_t *
 conv_fail(const redisReply *r)
 {
@@ -639,6 +649,7 @@ static json_t *(*const converters[REP__COUNT])(const redisReply *) = {
 	[REP_EMPTY] = conv_empty,
 	[REP_HEARTBEAT] = conv_heartbeat,
 	[REP_REAP] = conv_reap,
+	[REP_RELEASE] = conv_release,
 	[REP_FAIL] = conv_fail,
 };
 

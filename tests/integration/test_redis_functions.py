@@ -823,18 +823,22 @@ def test_get_not_found(lib):
 def test_release_ends_the_jobs_of_a_dead_owner(lib):
     """A worker that died before telling its master which job it took:
     its jobs are found by owner and failed (or retried) at once."""
-    lib.submit_many([{"id": "a", "retries": 1}, {"id": "b"}, {"id": "c"}])
+    lib.submit_many([{"id": "a", "retries": 1, "type": "ta"},
+                     {"id": "b", "type": "tb"}, {"id": "c"}])
     lib.dequeue(owner="h:1")
     lib.dequeue(owner="h:1")
     other = lib.dequeue(owner="h:2")
-    released = lib.call("release", "h:1", "worker died: killed by signal 9")
-    assert sorted(released) == ["a", "b"]
+    ids, labels = lib.call("release", "h:1", "worker died: killed by signal 9")
+    assert sorted(ids) == ["a", "b"]
+    # queue and type of each, for the daemon's count of lost attempts
+    pairs = [tuple(labels[k:k + 2]) for k in range(0, len(labels), 2)]
+    assert sorted(pairs) == [("default", "ta"), ("default", "tb")], labels
     a, b = lib.get("a"), lib.get("b")
     assert a["status"] == "scheduled" and "signal 9" in a["error"]
     assert b["status"] == "failed" and "worker died" in b["error"]
     # Another owner's job is untouched and still its holder's.
     assert lib.get(other["id"])["status"] == "started"
-    assert lib.call("release", "h:1", "again") == []
+    assert lib.call("release", "h:1", "again") == [[], []]
 
 
 def _cmd_calls(lib, name):

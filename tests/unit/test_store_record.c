@@ -467,6 +467,13 @@ test_convert(void **state)
 	    "\"requeued\":[\"l\"]}");
 	rfree(r);
 
+	/* release: the dead worker's jobs and their labels */
+	r = mk_arr(2, mk_arr(1, mk_str("d")),
+	    mk_arr(2, mk_str("low"), mk_str("mail")));
+	assert_json(rep_convert(REP_RELEASE, r),
+	    "{\"job_ids\":[\"d\"],\"labels\":[\"low\",\"mail\"]}");
+	rfree(r);
+
 	r = mk_arr(2, mk_str("x"), mk_str("y"));
 	assert_json(rep_convert(REP_REQUEUE, r), "{\"job_ids\":[\"x\",\"y\"]}");
 	assert_json(rep_convert(REP_HEARTBEAT, r),
