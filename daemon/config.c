@@ -24,7 +24,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
+#include <fcntl.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -34,6 +36,7 @@
 #include "config_rows.h"
 #include "config_value.h"
 #include "ini.h"
+#include "log.h"
 #include "redis_url.h"
 
 #define MiB (1024LL * 1024)
@@ -609,7 +612,16 @@ const struct row config_main_rows[] = {
 	  "or [IPv6]) or unix://[USER:PASSWORD@]/absolute/path[?db=N]; USER "
 	  "and PASSWORD percent-encoded (@ / ? # % and : in USER must be); "
 	  "with a password every connection sends AUTH.  Messages show the "
-	  "password as ***." },
+	  "password as ***.  With redis_password_file, USER@ or no "
+	  "credentials." },
+	{ "redis_password_file", SCOPE_JOBD, R_STRING,
+	  C(redis_password_file), 0, 0, F_EMPTY, NULL, check_any_path, 0, "",
+	  NULL,
+	  "File holding the Redis password (its first line; at most 512 "
+	  "bytes), read at start and on reload, so that it is neither in the "
+	  "configuration nor in ps; redis then names no password (a user "
+	  "name, redis://USER@host, may stay).  A warning if others may read "
+	  "it." },
 	{ "prefix", SCOPE_JOBD, R_STRING, C(prefix), 0, 0, 0, NULL,
 	  check_key_name, 0, "jobd", NULL,
 	  "Key prefix: keys are PREFIX:{NAMESPACE}:...; 1..64 of A-Z a-z 0-9 "
@@ -1314,6 +1326,11 @@ config_free(struct config *cfg)
 	free(cfg->socket);
 	free(cfg->socket_group);
 	free(cfg->redis);
+	free(cfg->redis_password_file);
+	if (cfg->redis_password != NULL) {
+		explicit_bzero(cfg->redis_password, strlen(cfg->redis_password));
+		free(cfg->redis_password);
+	}
 	free(cfg->prefix);
 	free(cfg->ns);
 	free(cfg->pidfile);
@@ -1430,6 +1447,111 @@ pass_env(struct job_type *t, char *why, size_t whylen)
 	return 0;
 }
 
+/* read_password: the first line of path (without its end of line), at
+ * most REDIS_URL_CRED_MAX bytes, into a new string in *out. */
+static int
+read_password(const char *path, char **out, char *why, size_t whylen)
+{
+	char buf[REDIS_URL_CRED_MAX + 3];
+	struct stat sb;
+	size_t n = 0, len;
+	ssize_t r;
+	int fd, nul;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) == -1)
+		return cv_why(why, whylen, "%s: %s", path, strerror(errno));
+	if (fstat(fd, &sb) == -1 || !S_ISREG(sb.st_mode)) {
+		close(fd);
+		return cv_why(why, whylen, "%s: not a regular file", path);
+	}
+	while (n < sizeof(buf) &&
+	    (r = read(fd, buf + n, sizeof(buf) - n)) != 0) {
+		if (r == -1 && errno == EINTR)
+			continue;
+		if (r == -1) {
+			close(fd);
+			return cv_why(why, whylen, "%s: %s", path,
+			    strerror(errno));
+		}
+		n += (size_t)r;
+	}
+	close(fd);
+	for (len = 0; len < n && buf[len] != '\n' && buf[len] != '\r' &&
+	    buf[len] != '\0'; len++)
+		;
+	nul = len < n && buf[len] == '\0';
+	explicit_bzero(buf + len, n - len);
+	if (nul) {
+		explicit_bzero(buf, sizeof(buf));
+		return cv_why(why, whylen, "%s: holds a NUL byte", path);
+	}
+	if (len > REDIS_URL_CRED_MAX) {
+		explicit_bzero(buf, sizeof(buf));
+		return cv_why(why, whylen, "%s: the password is longer than %d "
+		    "bytes", path, REDIS_URL_CRED_MAX);
+	}
+	if (len == 0) {
+		explicit_bzero(buf, sizeof(buf));
+		return cv_why(why, whylen, "%s: empty first line (no password)",
+		    path);
+	}
+	if ((sb.st_mode & S_IROTH) != 0)
+		log_warnx("redis_password_file %s: others may read it "
+		    "(chmod o-r)", path);
+	*out = strndup(buf, len);
+	explicit_bzero(buf, sizeof(buf));
+	return *out != NULL ? 0 : cv_why(why, whylen, "out of memory");
+}
+
+/* redis_credentials: the password file read, and checked against the
+ * redis setting: one place holds the password, and a user name has one. */
+static int
+redis_credentials(struct config *cfg, char *err, size_t errlen)
+{
+	struct redis_url u;
+	char why[300];
+	int in_url, user;
+
+	if (redis_url_parse(cfg->redis, &u, why, sizeof(why)) == -1) {
+		snprintf(err, errlen, "redis: %s", why);
+		return -1;
+	}
+	in_url = u.password[0] != '\0';
+	user = u.user[0] != '\0';
+	redis_url_clear(&u);
+	if (cfg->redis_password_file == NULL) {
+		if (user && !in_url) {
+			snprintf(err, errlen, "redis: a user name needs a "
+			    "password (USER:PASSWORD@, or redis_password_file)");
+			return -1;
+		}
+		return 0;
+	}
+	if (in_url) {
+		snprintf(err, errlen, "redis_password_file: redis holds a "
+		    "password too; give it in one place");
+		return -1;
+	}
+	if (read_password(cfg->redis_password_file, &cfg->redis_password, why,
+	    sizeof(why)) == -1) {
+		snprintf(err, errlen, "redis_password_file: %s", why);
+		return -1;
+	}
+	return 0;
+}
+
+int
+config_redis_url(const struct config *cfg, struct redis_url *u, char *err,
+                 size_t errlen)
+{
+	if (redis_url_parse(cfg->redis, u, err, errlen) == -1)
+		return -1;
+	if (cfg->redis_password != NULL)
+		snprintf(u->password, sizeof(u->password), "%s",
+		    cfg->redis_password);
+	return 0;
+}
+
 int
 config_finish(struct config *cfg, char *err, size_t errlen)
 {
@@ -1442,6 +1564,8 @@ config_finish(struct config *cfg, char *err, size_t errlen)
 		cfg->workers = n < 1 ? 1 : n > CONFIG_MAX_WORKERS ?
 		    CONFIG_MAX_WORKERS : (int)n;
 	}
+	if (redis_credentials(cfg, err, errlen) == -1)
+		return -1;
 	if (cfg->builtins && add_builtins(cfg, err, errlen) == -1)
 		return -1;
 	for (int i = 0; i < cfg->ntypes; i++) {

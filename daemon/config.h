@@ -75,6 +75,8 @@ struct config {
 	mode_t socket_mode;
 	char *socket_group;      /* NULL: leave as is */
 	char *redis;             /* redis://host:port/db or unix:///path */
+	char *redis_password_file;      /* NULL: none */
+	char *redis_password;    /* its first line, read by config_finish */
 	char *prefix;            /* key prefix, default "jobd" */
 	char *ns;                /* namespace (hash tag), default "main" */
 	int workers;             /* 0 in the file means "number of CPUs" */
@@ -214,5 +216,11 @@ int config_acl_has_groups(const struct acl *a);
 
 /* config_queue_index: position of queue name in the priority order, or -1. */
 int config_queue_index(const struct config *cfg, const char *name);
+/* config_redis_url: the redis setting parsed, with the password of
+ * redis_password_file if there is one: the address every connection uses.
+ * 0, or -1 with the reason in err.  redis_url_clear(u) after use. */
+struct redis_url;
+int config_redis_url(const struct config *cfg, struct redis_url *u,
+                     char *err, size_t errlen);
 
 #endif

@@ -79,7 +79,9 @@ bad_pct:
 	return -1;
 }
 
-/* parse_cred: "USER:PASSWORD" or ":PASSWORD", n bytes. */
+/* parse_cred: "USER:PASSWORD", ":PASSWORD" or "USER" (its password from
+ * redis_password_file: the configuration checks that there is one), n
+ * bytes. */
 static int
 parse_cred(const char *s, size_t n, struct redis_url *u, char *err,
            size_t errlen)
@@ -88,8 +90,7 @@ parse_cred(const char *s, size_t n, struct redis_url *u, char *err,
 	size_t ul;
 
 	if (colon == NULL)
-		return fail(err, errlen, "a user name needs a password "
-		            "(USER:PASSWORD@)");
+		return decode(s, n, u->user, "user name", err, errlen);
 	ul = (size_t)(colon - s);
 	if (ul + 1 == n)
 		return fail(err, errlen, "empty password");

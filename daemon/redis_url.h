@@ -2,13 +2,14 @@
  * redis_url.h: the address of Redis (the "redis" setting), parsed once for
  * both the configuration check and the connections:
  *
- *   redis://[USER[:PASSWORD]@]HOST[:PORT][/DB]
- *   unix://[USER[:PASSWORD]@]/PATH[?db=N]
+ *   redis://[[USER][:PASSWORD]@]HOST[:PORT][/DB]
+ *   unix://[[USER][:PASSWORD]@]/PATH[?db=N]
  *
  * HOST is a name, an IPv4 address or an IPv6 one in brackets ([::1]).
  * USER and PASSWORD may be percent-encoded, and must be for "@", "/", "?",
  * "#", "%" and control characters; ":" too in USER.  With a password every
- * connection sends AUTH ([USER] PASSWORD) first.  Errors name the part that
+ * connection sends AUTH ([USER] PASSWORD) first.  A USER with no password
+ * parses (the password comes from redis_password_file; see config.h).  Errors name the part that
  * is wrong and never quote the URL: it may hold a password.
  */
 #ifndef JOBD_REDIS_URL_H

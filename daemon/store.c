@@ -383,7 +383,7 @@ probe_start(struct store *st)
 	redisAsyncContext *p;
 	char err[256];
 
-	if (redis_url_parse(st->cfg->redis, &a, err, sizeof(err)) < 0)
+	if (config_redis_url(st->cfg, &a, err, sizeof(err)) < 0)
 		return;
 	p = a.path[0] ? redisAsyncConnectUnix(a.path) :
 	    redisAsyncConnect(a.host, a.port);
@@ -1078,7 +1078,7 @@ on_connect_ac(const redisAsyncContext *cac, int status)
 		return;
 	}
 	/* Pipelined: a refused AUTH fails the link before the rest is read. */
-	if (redis_url_parse(st->cfg->redis, &a, err, sizeof(err)) == 0) {
+	if (config_redis_url(st->cfg, &a, err, sizeof(err)) == 0) {
 		if (a.password[0] != '\0') {
 			cmd_init(&c);
 			cmd_add(&c, "AUTH");
@@ -1126,7 +1126,7 @@ on_connect_sub(const redisAsyncContext *cac, int status)
 		return;
 	}
 	/* Pub/sub channels are global: no SELECT needed. */
-	if (redis_url_parse(st->cfg->redis, &a, err, sizeof(err)) == 0 &&
+	if (config_redis_url(st->cfg, &a, err, sizeof(err)) == 0 &&
 	    a.password[0] != '\0') {
 		if ((a.user[0] != '\0' ? redisAsyncCommand(ac, on_auth, st,
 		    "AUTH %s %s", a.user, a.password) : redisAsyncCommand(ac,
@@ -1197,7 +1197,7 @@ link_start(struct store *st)
 	st->ends = ENDS_OFF;
 	st->pending = 0;
 	st->out_bytes = 0;
-	if (redis_url_parse(st->cfg->redis, &a, err, sizeof(err)) < 0) {
+	if (config_redis_url(st->cfg, &a, err, sizeof(err)) < 0) {
 		link_fail(st, "%s", err);
 		return;
 	}

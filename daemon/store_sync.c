@@ -100,7 +100,7 @@ sync_open(struct store_sync *ss)
 
 	if (ss->c)
 		return 0;
-	if (redis_url_parse(ss->cfg->redis, &a, ss->err, sizeof(ss->err)) < 0)
+	if (config_redis_url(ss->cfg, &a, ss->err, sizeof(ss->err)) < 0)
 		return -1;
 	if (a.path[0])
 		ss->c = redisConnectUnixWithTimeout(a.path, ct);

@@ -38,11 +38,11 @@ class AuthRedis:
         return "unix://%s%s%s" % (cred, self.sock,
                                   "" if db is None else "?db=%d" % db)
 
-    def command(self, *args, db=0):
+    def command(self, *args, db=0, password=PASSWORD):
         """command: AUTH, SELECT db, then args; the last reply's first line."""
         if not os.path.exists(self.sock):
             return None
-        cmds = [("AUTH", PASSWORD), ("SELECT", str(db)), args]
+        cmds = [("AUTH", password), ("SELECT", str(db)), args]
         out = b""
         for c in cmds:
             out += b"*%d\r\n" % len(c)
@@ -195,3 +195,132 @@ def test_reconnects_authenticate_again(jobd, authredis, workdir):
     assert c.wait(c.submit("jobd.echo", {"again": 1}))["result"] == {"again": 1}
     c.close()
     assert "authentication failed" not in d.log_text()
+
+
+# --- redis_password_file --------------------------------------------------
+
+def write_secret(workdir, text, mode=0o600, name="redis-password"):
+    path = os.path.join(workdir, name)
+    with open(path, "wb") as f:
+        f.write(text if isinstance(text, bytes) else text.encode())
+    os.chmod(path, mode)
+    return path
+
+
+def test_password_file_authenticates_every_connection(jobd, authredis,
+                                                      workdir):
+    """The password from a file (first line, its newline dropped) with a
+    user name in the URL: the master and the workers authenticate, jobs
+    run, and the password is in neither the log, --check nor ps."""
+    path = write_secret(workdir, PASSWORD + "\nsecond line ignored\n")
+
+    class R:
+        url = "unix://default@%s?db=1" % authredis.sock
+    d = jobd(redis=R, workers=2, settings={"redis_password_file": path})
+    c = d.client()
+    ids = [c.submit("jobd.echo", {"n": i}) for i in range(4)]
+    assert [c.wait(j)["result"] for j in ids] == [{"n": i} for i in range(4)]
+    c.close()
+    assert int(authredis.command("DBSIZE", db=1)[1:]) > 0
+    log = d.log_text()
+    assert not secrets_in(log), log
+    assert "others may read" not in log, log
+    with open("/proc/%d/cmdline" % d.proc.pid, "rb") as f:
+        assert not secrets_in(f.read().decode(errors="replace"))
+    r = subprocess.run([JOBD, "--check", "-c", d.conf], capture_output=True,
+                       text=True, timeout=20, stdin=subprocess.DEVNULL)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "redis_password_file" in r.stdout and path in r.stdout
+    assert not secrets_in(r.stdout + r.stderr)
+
+
+def test_password_file_is_read_again_on_reload(jobd, authredis, workdir):
+    """A rotated password: the file is rewritten, Redis's password changed,
+    SIGHUP: the new connections use the new one."""
+    import signal as sig
+    path = write_secret(workdir, PASSWORD)
+
+    class R:
+        url = "unix://%s" % authredis.sock
+    d = jobd(redis=R, workers=1, settings={"redis_password_file": path})
+    c = d.client()
+    assert c.wait(c.submit("jobd.noop"))["status"] == "finished"
+    write_secret(workdir, "rotated-pw-2")
+    assert authredis.command("CONFIG", "SET", "requirepass",
+                             "rotated-pw-2") == b"+OK"
+    os.kill(d.proc.pid, sig.SIGHUP)
+    wait_until(lambda: "configuration reloaded" in d.log_text(), 15,
+               msg="the reload logged")
+    # Every link dropped: each reconnects, and only the new password from
+    # the file read again lets it in.
+    assert authredis.command("CLIENT", "KILL", "TYPE", "normal", "SKIPME",
+                             "yes", password="rotated-pw-2")[:1] == b":"
+    n = wait_until(lambda: _submit_or_none(c, "jobd.echo", {"after": 1}), 20,
+                   msg="a submit after the reconnect")
+    assert c.wait(n)["result"] == {"after": 1}
+    c.close()
+    assert "rotated-pw-2" not in d.log_text()
+
+
+def _submit_or_none(c, type_, payload):
+    try:
+        return c.submit(type_, payload)
+    except Exception:       # unavailable while the link comes back
+        return None
+
+
+def test_world_readable_password_file_warns(jobd, authredis, workdir):
+    path = write_secret(workdir, PASSWORD, mode=0o644)
+
+    class R:
+        url = "unix://%s" % authredis.sock
+    d = jobd(redis=R, workers=1, settings={"redis_password_file": path})
+    assert "others may read it" in d.log_text()
+    assert not secrets_in(d.log_text())
+
+
+@pytest.mark.parametrize("content, url_cred, words", [
+    (None, "", ["redis_password_file", "No such file"]),
+    (b"", "", ["empty first line"]),
+    (b"\nhunter2\n", "", ["empty first line"]),
+    (b"x" * 513, "", ["longer than 512"]),
+    (b"hun\x00ter2", "", ["NUL byte"]),
+    (b"hunter2", "u:hunter3@", ["give it in one place"]),
+    ("dir", "", ["not a regular file"]),
+])
+def test_bad_password_file_stops_jobd_naming_it(workdir, authredis, content,
+                                                url_cred, words):
+    path = os.path.join(workdir, "pwfile")
+    if content == "dir":
+        os.mkdir(path)
+    elif content is not None:
+        write_secret(workdir, content, name="pwfile")
+    conf = os.path.join(workdir, "pw.conf")
+    with open(conf, "w") as f:
+        f.write(render_config({"socket": os.path.join(workdir, "p.sock"),
+                               "redis": "unix://%s%s" % (url_cred,
+                                                         authredis.sock),
+                               "redis_password_file": path}, {}))
+    r = subprocess.run([JOBD, "--check", "-c", conf], capture_output=True,
+                       text=True, timeout=20, stdin=subprocess.DEVNULL)
+    out = r.stdout + r.stderr
+    assert r.returncode != 0, out
+    for w in words:
+        assert w in out, out
+    assert "hunter2" not in out and "hunter3" not in out, out
+
+
+def test_wrong_password_in_file_stops_jobd_at_start(jobd, authredis,
+                                                    workdir):
+    path = write_secret(workdir, "not-the-password")
+
+    class R:
+        url = "unix://%s" % authredis.sock
+    d = jobd(redis=R, workers=1, wait=False,
+             settings={"redis_password_file": path})
+    d.expect_exit = 1
+    d.proc.wait(20)
+    log = d.log_text()
+    assert d.proc.returncode == 1, log
+    assert "redis authentication failed" in log and "WRONGPASS" in log, log
+    assert "not-the-password" not in log

@@ -41,6 +41,10 @@ test_valid(void **state)
 		  "u", "p w" },
 		{ "unix://:pw@/tmp/@odd.sock", "", "/tmp/@odd.sock", 6379, 0, "",
 		  "pw" },
+		/* a user alone: its password from redis_password_file */
+		{ "redis://jobd@h:7000", "h", "", 7000, 0, "jobd", "" },
+		{ "unix://jobd@/tmp/r.sock", "", "/tmp/r.sock", 6379, 0, "jobd",
+		  "" },
 	};
 	struct redis_url u;
 	char err[256];
@@ -97,7 +101,6 @@ test_invalid(void **state)
 		{ "redis://[]", "bad IPv6" },
 		{ "redis://[::g]", "bad IPv6" },
 		{ "redis://[::1]x", "unexpected characters" },
-		{ "redis://hunter2@h", "needs a password" },
 		{ "redis://u:@h", "empty password" },
 		{ "redis://u:hun%2ter2@h", "percent-encoding in the password" },
 		{ "redis://u:hunter2%@h", "percent-encoding in the password" },
@@ -116,7 +119,7 @@ test_invalid(void **state)
 		{ "unix:///tmp/s?x=1", "unknown parameter" },
 		{ "unix:///tmp/s\x7f", "control character" },
 		{ "unix://u:hunter2%zz@/tmp/s", "percent-encoding" },
-		{ "unix://hunter2@/tmp/s", "needs a password" },
+		{ "redis://u%zz@h", "percent-encoding in the user name" },
 	};
 	struct redis_url u;
 	char err[256];
