@@ -436,6 +436,31 @@ slot_close(struct slot *s)
 	s->pid = 0;
 }
 
+/* fork_keeping: fork a child that keeps only stdio and fd: the listener,
+ * clients and Redis connections are the master's.  Signals stay blocked
+ * across fork: until the child has set its own handlers, a SIGTERM for it
+ * must wait, not run libevent's handler (which would tell the master's
+ * loop instead).  fork()'s return. */
+static pid_t
+fork_keeping(int fd)
+{
+	sigset_t all, old;
+	pid_t pid;
+
+	fflush(NULL);
+	sigfillset(&all);
+	sigprocmask(SIG_BLOCK, &all, &old);
+	pid = fork();
+	if (pid != 0) {
+		sigprocmask(SIG_SETMASK, &old, NULL);
+		return pid;
+	}
+	if (fd > 3)
+		close_range(3, (unsigned)fd - 1, 0);
+	close_range((unsigned)fd + 1, ~0U, 0);
+	return 0;
+}
+
 static void
 respawn_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -446,7 +471,6 @@ respawn_cb(evutil_socket_t fd, short what, void *arg)
 static void
 slot_spawn(struct slot *s)
 {
-	sigset_t all, old;
 	int fds[2];
 	pid_t pid;
 
@@ -461,31 +485,15 @@ slot_spawn(struct slot *s)
 	memset(&s->job, 0, sizeof(s->job));
 	s->stop_sent = STOP_NONE;
 	s->pgid = 0;
-	fflush(NULL);
-	/* Signals stay blocked across fork: until the worker has set its own
-	 * handlers, a SIGTERM for it must wait, not run libevent's handler
-	 * (which would tell the master's loop instead). */
-	sigfillset(&all);
-	sigprocmask(SIG_BLOCK, &all, &old);
-	pid = fork();
-	if (pid != 0)
-		sigprocmask(SIG_SETMASK, &old, NULL);
+	pid = fork_keeping(fds[1]);
 	if (pid == -1) {
 		log_warn("worker slot %d: fork", s->index);
 		close(fds[0]);
 		close(fds[1]);
 		goto retry;
 	}
-	if (pid == 0) {
-		/* The worker keeps only its end of the socketpair, stdio
-		 * and the scoreboard mapping: the listener, clients and Redis
-		 * connections are the master's. */
-		int keep = fds[1];
-		if (keep > 3)
-			close_range(3, (unsigned)keep - 1, 0);
-		close_range((unsigned)keep + 1, ~0U, 0);
-		_exit(worker_main(m.cfg, keep, s->sb, s->index));
-	}
+	if (pid == 0)   /* its end of the socketpair and the scoreboard */
+		_exit(worker_main(m.cfg, fds[1], s->sb, s->index));
 	close(fds[1]);
 	s->pid = pid;
 	s->fd = fds[0];
@@ -625,17 +633,11 @@ http_respawn_cb(evutil_socket_t fd, short what, void *arg)
 static void
 http_spawn(void)
 {
-	sigset_t all, old;
 	pid_t pid;
 
 	if (m.stopping || m.http.fd < 0 || m.http.pid > 0)
 		return;
-	fflush(NULL);
-	sigfillset(&all);
-	sigprocmask(SIG_BLOCK, &all, &old);
-	pid = fork();
-	if (pid != 0)
-		sigprocmask(SIG_SETMASK, &old, NULL);
+	pid = fork_keeping(m.http.fd);
 	if (pid == -1) {
 		struct timeval tv = tv_of(1.0);
 
@@ -643,16 +645,8 @@ http_spawn(void)
 		evtimer_add(m.http.ev_respawn, &tv);
 		return;
 	}
-	if (pid == 0) {
-		/* Only the listening socket and stdio: it reaches the master
-		 * through the protocol socket like any client. */
-		int keep = m.http.fd;
-
-		if (keep > 3)
-			close_range(3, (unsigned)keep - 1, 0);
-		close_range((unsigned)keep + 1, ~0U, 0);
-		_exit(http_main(m.cfg, keep));
-	}
+	if (pid == 0)   /* it reaches the master like any client */
+		_exit(http_main(m.cfg, m.http.fd));
 	m.http.pid = pid;
 	clock_gettime(CLOCK_MONOTONIC, &m.http.spawned_at);
 	log_info("http: child %d started", (int)pid);

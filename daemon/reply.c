@@ -31,17 +31,7 @@ reply_free(struct reply *r)
 void
 reply_disown(struct reply *r)
 {
-	void (*fn)(struct reply *, void *) = r->abort_fn;
-
-	r->owner = NULL;
-	r->on_done = NULL;
-	r->peer_uid = -1;
-	if (r->done) {
-		reply_free(r);
-	} else if (fn != NULL) {
-		r->abort_fn = NULL;
-		fn(r, r->abort_arg);
-	}
+	reply_hand_over(r, NULL, NULL);
 }
 
 void
