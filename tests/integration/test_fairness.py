@@ -19,8 +19,7 @@ import time
 import pytest
 
 import proto
-
-NOBODY = 65534       # uid of nobody and gid of nogroup on Debian
+from jobd_itest import NOBODY, client_as
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0,
                                 reason="needs root to act as another uid")
@@ -37,37 +36,6 @@ def as_nobody():
     os.setgroups([])
     os.setgid(NOBODY)
     os.setuid(NOBODY)
-
-
-def connect_as_nobody(path):
-    """connect_as_nobody: a proto.Client connected by a child running as
-    nobody (the kernel keeps the credentials of the connect)."""
-    parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-    pid = os.fork()
-    if pid == 0:
-        code = 1
-        try:
-            parent.close()
-            as_nobody()
-            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            s.connect(path)
-            socket.send_fds(child, [b"x"], [s.fileno()])
-            code = 0
-        finally:
-            os._exit(code)
-    child.close()
-    try:
-        _, fds, _, _ = socket.recv_fds(parent, 16, 1)
-    finally:
-        parent.close()
-        os.waitpid(pid, 0)
-    assert fds, "the child could not connect as nobody"
-    c = proto.Client.__new__(proto.Client)
-    c.path = path
-    c.sock = socket.socket(fileno=fds[0])
-    c.sock.settimeout(30)
-    c.buf = b""
-    return c
 
 
 def _read_frames(s, n):
@@ -179,7 +147,7 @@ def test_pipelined_requests_through_tiny_shares_are_all_answered(jobd,
     with d.client() as c:
         jid = c.submit("jobd.noop", {"blob": "y" * 200000})
         c.wait(jid)
-    conns = [d.client() for _ in range(3)] + [connect_as_nobody(d.sock)]
+    conns = [d.client() for _ in range(3)] + [client_as(d.sock)]
     try:
         for c in conns:
             c.settimeout(20)
@@ -225,7 +193,7 @@ def test_shares_of_closed_connections_come_back(jobd, open_dir):
         jid = c.submit("jobd.noop", {"blob": "q" * 100000})
         c.wait(jid)
     for _ in range(20):
-        h = connect_as_nobody(d.sock)
+        h = client_as(d.sock)
         h.send_raw((proto.encode({"op": "get", "job_id": jid}) +
                     proto.encode({"op": "wait", "job_id": jid,
                                   "timeout": 5})) * 10)
@@ -249,8 +217,8 @@ def test_a_pipelining_client_does_not_go_first(jobd, open_dir):
         jid = c.submit("jobd.noop", {"blob": "z" * 200000})
         small = c.submit("jobd.noop", {})
         c.wait(jid)
-    hog = connect_as_nobody(d.sock)
-    other = connect_as_nobody(d.sock)
+    hog = client_as(d.sock)
+    other = client_as(d.sock)
     hog.send_raw(proto.encode({"op": "get", "job_id": jid}) * 40)
     other.send({"op": "get", "job_id": small})
     r = other.recv()
@@ -288,10 +256,10 @@ def test_connections_per_user_and_the_admin_reserve(jobd, open_dir):
     them, up to max_connections."""
     d = fair_daemon(jobd, max_connections=8, admin_connections=2,
                     max_connections_per_user=4)
-    mine = [connect_as_nobody(d.sock) for _ in range(4)]
+    mine = [client_as(d.sock) for _ in range(4)]
     for c in mine:
         assert c.call("ping").get("ok") is True
-    extra = connect_as_nobody(d.sock)
+    extra = client_as(d.sock)
     r = extra.recv()
     assert r["ok"] is False and r["error"]["code"] == "busy", r
     assert "max_connections_per_user" in r["error"]["message"]
@@ -317,10 +285,10 @@ def test_admin_reserve_keeps_root_in(jobd, open_dir):
     served."""
     d = fair_daemon(jobd, max_connections=6, admin_connections=2,
                     max_connections_per_user=100)
-    mine = [connect_as_nobody(d.sock) for _ in range(4)]
+    mine = [client_as(d.sock) for _ in range(4)]
     for c in mine:
         assert c.call("ping").get("ok") is True
-    extra = connect_as_nobody(d.sock)
+    extra = client_as(d.sock)
     r = extra.recv()
     assert r["error"]["code"] == "busy", r
     assert "admin_connections" in r["error"]["message"], r
