@@ -36,6 +36,7 @@
 #include "frame.h"
 #include "http.h"
 #include "http_metrics.h"
+#include "http_static.h"
 #include "log.h"
 #include "proto.h"
 
@@ -563,6 +564,19 @@ route_metrics(struct hreq *hr, const char *arg)
 	ask(hr, r, 2, metrics_done);
 }
 
+/* route_page: the dashboard and its files, compiled in (http_static.c). */
+static void
+route_page(struct hreq *hr, const char *arg)
+{
+	const char *path = evhttp_uri_get_path(
+	    evhttp_request_get_evhttp_uri(hr->req));
+
+	(void)arg;
+	if (http_static_send(hr->req, path) == -1)
+		send_error(hr->req, 404, "not_found", "no such page");
+	hreq_free(hr);
+}
+
 #define GET_HEAD (EVHTTP_REQ_GET | EVHTTP_REQ_HEAD)
 
 /*
@@ -577,6 +591,10 @@ static const struct route {
 	int admin;
 	void (*handle)(struct hreq *hr, const char *arg);
 } routes[] = {
+	{ "/",             GET_HEAD, 0, route_page },
+	{ "/dashboard.css", GET_HEAD, 0, route_page },
+	{ "/dashboard.js", GET_HEAD, 0, route_page },
+	{ "/favicon.svg",  GET_HEAD, 0, route_page },
 	{ "/healthz",      GET_HEAD, 0, route_healthz },
 	{ "/metrics",      GET_HEAD, 0, route_metrics },
 	{ "/api/stats",    GET_HEAD, 0, route_stats },
