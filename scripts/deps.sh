@@ -12,6 +12,7 @@ PACKAGES=(
 	python3 python3-flask python3-pytest python3-redis python3-rq python3-msgpack gunicorn
 	clang libclang-rt-14-dev valgrind curl
 	prometheus
+	chromium chromium-driver python3-selenium
 )
 
 missing=()
