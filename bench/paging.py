@@ -93,9 +93,11 @@ def pct(xs, p):
     return xs[min(len(xs) - 1, int(round(p / 100.0 * (len(xs) - 1))))]
 
 
-def time_pages(conn, query, total, n):
+def time_pages(http_sock, query, total, n):
     """time_pages: n GETs of query at random offsets (and the first and
-    last page); the total each answer gives must be total.  Seconds."""
+    last page) over one new connection (the server closes an idle one);
+    the total each answer gives must be total.  Seconds."""
+    conn = UnixHTTP(http_sock)
     last = max(0, (total - 1) // LIMIT * LIMIT)
     offsets = [0, last] + [random.randrange(0, max(1, total - LIMIT + 1))
                            for _ in range(max(0, n - 2))]
@@ -116,6 +118,7 @@ def time_pages(conn, query, total, n):
         want = min(LIMIT, total - off)
         if len(doc["jobs"]) != want:
             raise RuntimeError("GET %s: %d jobs, want %d" % (path, len(doc["jobs"]), want))
+    conn.close()
     return times
 
 
@@ -136,11 +139,10 @@ def one_size(bindir, n, requests):
         out["fill_s"] = time.monotonic() - t
         out["redis_mib"] = redis.used_memory() / 1048576.0
         log("N=%d: filled in %.1f s (%.0f MiB in Redis)" % (n, out["fill_s"], out["redis_mib"]))
-        conn = UnixHTTP(daemon.http)
         cases = [("queued", "status=queued", "status=queued&queue=default"),
                  ("all", "every job (no filter)", "")]
         for key, label, q in cases:
-            ts = time_pages(conn, q, n, requests)
+            ts = time_pages(daemon.http, q, n, requests)
             out["cases"][key] = {"label": label, "query": q, "times": ts}
             log("N=%d %-8s p50 %.2f ms  p95 %.2f ms  max %.2f ms" % (
                 n, key, 1e3 * pct(ts, 50), 1e3 * pct(ts, 95), 1e3 * max(ts)))
@@ -157,11 +159,10 @@ def one_size(bindir, n, requests):
                 ("finished", "status=finished", "status=finished", n),
                 ("finished_type", "status=finished&type=jobd.noop (scans <= %d)" % TYPE_SCAN,
                  "status=finished&type=jobd.noop", min(n, TYPE_SCAN))]:
-            ts = time_pages(conn, q, want, requests)
+            ts = time_pages(daemon.http, q, want, requests)
             out["cases"][key] = {"label": label, "query": q, "times": ts}
             log("N=%d %-8s p50 %.2f ms  p95 %.2f ms  max %.2f ms" % (
                 n, key, 1e3 * pct(ts, 50), 1e3 * pct(ts, 95), 1e3 * max(ts)))
-        conn.close()
     finally:
         if daemon is not None:
             daemon.stop()
