@@ -4,8 +4,9 @@
  * One user a line, "name:hash:role"; blank lines and lines starting with
  * "#" are skipped.  Bounded: HTTP_USERS_MAX_LINE bytes a line,
  * HTTP_USERS_MAX users.  A hash must be one crypt(3) knows
- * (crypt_checksalt), so that a typo fails the start instead of locking
- * the user out at the first request.
+ * (crypt_checksalt, "$id$...$hash"), so that a typo fails the start
+ * instead of locking the user out at the first request; the weak legacy
+ * methods (DES, MD5) are refused.
  */
 #include "http_users.h"
 
@@ -67,9 +68,11 @@ parse_line(char *s, struct http_user *u, char *why, size_t whylen)
 		return "role must be admin or viewer";
 	rc = crypt_checksalt(c1 + 1);
 	last = strrchr(c1 + 1, '$');
-	if (c1[1] == '\0' || strpbrk(c1 + 1, " \t") != NULL ||
-	    (rc != CRYPT_SALT_OK && rc != CRYPT_SALT_METHOD_LEGACY) ||
-	    (last != NULL && last[1] == '\0'))
+	if (rc == CRYPT_SALT_METHOD_LEGACY)
+		return "the hash is of a weak crypt(3) method (DES, MD5, ...): "
+		    "make one with jobctl passwd";
+	if (rc != CRYPT_SALT_OK || c1[1] != '$' || last == NULL ||
+	    last[1] == '\0' || strpbrk(c1 + 1, " \t") != NULL)
 		return "the hash is not one crypt(3) knows (make one with "
 		    "jobctl passwd)";
 	if ((u->hash = strdup(c1 + 1)) == NULL)
