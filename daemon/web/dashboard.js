@@ -20,6 +20,7 @@
   const PAGE_SIZES = [20, 50, 100, 200, 500];
   const DEFAULT_LIMIT = 50;
   const ID_RE = /^[A-Za-z0-9_.:-]{1,128}$/;
+  const TYPE_SCAN = 20000;        // jobs a type filter looks through (docs/monitoring.md)
   const SHOW_MAX = 200000;        // characters of a payload or result shown
   const RETRY_MIN = 1000, RETRY_MAX = 30000;   // ms between stream retries
 
@@ -101,7 +102,7 @@
   }
 
   function jobLink(id) {
-    return el('a', { class: 'jid', href: '#/job/' + encodeURIComponent(id) }, String(id));
+    return el('a', { class: 'jid', href: '#/job/' + seg(id) }, String(id));
   }
 
   function pretty(v) {
@@ -204,8 +205,13 @@
     }
   }
 
-  const qpath = (q) => '/api/queues/' + encodeURIComponent(q) + '/';
-  const jpath = (id) => '/api/jobs/' + encodeURIComponent(id) + '/';
+  /* seg: a job id or queue name as a path segment.  The server matches
+   * paths as sent (no percent-decoding), and ids and names are made of
+   * [A-Za-z0-9_.:-], safe in a path as they are; anything else is encoded
+   * (and will be a 404). */
+  const seg = (s) => (ID_RE.test(s) ? s : encodeURIComponent(s));
+  const qpath = (q) => '/api/queues/' + seg(q) + '/';
+  const jpath = (id) => '/api/jobs/' + seg(id) + '/';
 
   /* --- routing ----------------------------------------------------------- */
 
@@ -523,7 +529,8 @@
     } else {
       const head = el('tr', {}, el('th', {}, 'Job'), el('th', {}, 'Type'), el('th', { class: 'opt' }, 'Queue'),
         el('th', {}, 'Status'), el('th', {}, failed ? 'Failed' : 'Updated'),
-        el('th', { class: 'num opt' }, 'Attempts'), el('th', { class: failed ? '' : 'opt' }, failed ? 'Error' : ''));
+        el('th', { class: 'num opt' }, 'Attempts'), el('th', { class: failed ? '' : 'opt' }, failed ? 'Error' : ''),
+        failed ? el('th', {}, '') : null);
       const body = el('tbody');
       for (const j of jobs) {
         const t = j.ended_at || j.started_at || j.enqueued_at || j.created_at;
@@ -536,14 +543,14 @@
           el('td', {}, when(j.status === 'scheduled' && j.run_at ? j.run_at : t)),
           el('td', { class: 'num opt', title: 'retries allowed: ' + j.max_retries }, fmtNum(j.attempts)),
           el('td', { class: 'wrap' + (failed ? '' : ' opt') },
-            last ? el('span', { class: 'err-text', title: String(last) }, String(last)) : null,
-            failed ? el('button', {
-              type: 'button', class: 'small', dataset: { action: 'requeue' },
-              onclick: (ev) => { ev.stopPropagation(); act(jpath(j.job_id) + 'requeue', 'Job ' + j.job_id + ' requeued'); },
-            }, 'Requeue') : null));
+            last ? el('span', { class: 'err-text', title: String(last) }, String(last)) : null),
+          failed ? el('td', {}, el('button', {
+            type: 'button', class: 'small', dataset: { action: 'requeue' },
+            onclick: () => act(jpath(j.job_id) + 'requeue', 'Job ' + j.job_id + ' requeued'),
+          }, 'Requeue')) : null);
         tr.addEventListener('click', (ev) => {
           if (ev.target.closest('a, button') || window.getSelection().toString()) return;
-          location.hash = '#/job/' + encodeURIComponent(j.job_id);
+          location.hash = '#/job/' + seg(j.job_id);
         });
         body.append(tr);
       }
@@ -564,7 +571,10 @@
     nav.append(
       el('span', { class: 'info' }, el('b', { id: 'range' }, fmtNum(from) + '\u2013' + fmtNum(to)), ' of ',
         el('b', { id: 'total' }, fmtNum(total)), ' \u00b7 page ', el('span', { id: 'page' }, fmtNum(page)),
-        ' of ', el('span', { id: 'pages' }, fmtNum(pages))),
+        ' of ', el('span', { id: 'pages' }, fmtNum(pages)),
+        // No type index: the server scans a bounded number of jobs.
+        p.type ? el('span', { class: 'hint' }, ' \u00b7 a type filter looks through at most ' +
+          fmtNum(TYPE_SCAN) + ' jobs') : null),
       btn('\u00ab First', 'first', 0, p.offset === 0),
       btn('\u2039 Prev', 'prev', Math.max(0, p.offset - p.limit), p.offset === 0),
       btn('Next \u203a', 'next', p.offset + p.limit, p.offset + p.limit >= total),
@@ -581,7 +591,7 @@
     const route = state.route;
     const seq = ++J.seq;
     try {
-      const data = await getJSON('/api/jobs/' + encodeURIComponent(route.id));
+      const data = await getJSON('/api/jobs/' + seg(route.id));
       if (seq === J.seq && state.route === route) renderJob(data.job || {});
     } catch (e) {
       if (state.route === route) renderJobError(route.id, e);
@@ -782,7 +792,7 @@
         return;
       }
       $('#search-id').value = '';
-      location.hash = '#/job/' + encodeURIComponent(id);
+      location.hash = '#/job/' + seg(id);
     });
     window.addEventListener('hashchange', render);
     // The relative times ("3s ago") follow the clock; no request.
