@@ -263,6 +263,19 @@ events_open(struct evhttp_request *req)
 	}
 }
 
+int
+events_abort(struct evhttp_request *req)
+{
+	struct stream *s;
+
+	TAILQ_FOREACH(s, &ev.streams, link)
+		if (s->req == req) {
+			drop(s, "the connection failed");
+			return 1;
+		}
+	return 0;
+}
+
 void
 events_init(struct event_base *base, const struct config *cfg)
 {
