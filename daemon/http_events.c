@@ -72,8 +72,12 @@ stream_free(struct stream *s)
 	TAILQ_REMOVE(&ev.streams, s, link);
 	ev.n--;
 	free(s);
-	if (ev.n == 0)
+	if (ev.n == 0) {          /* no one to tell: stop, forget */
 		evtimer_del(ev.tick);
+		free(ev.event);
+		ev.event = NULL;
+		ev.event_len = 0;
+	}
 }
 
 /* closed_cb: the connection is going away.  When libevent found it dead
