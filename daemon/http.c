@@ -1,14 +1,22 @@
 /*
  * http.c: the HTTP child: evhttp on the socket the master opened, a table
- * of routes, and one pipelined protocol connection to the master through
- * which every route asks (see http.h, docs/monitoring.md).
+ * of routes, its access control, and the protocol connections to the
+ * master through which every route asks (see http.h, docs/monitoring.md):
+ * one pipelined link for reads, one link per action in progress.
+ *
+ * Access: with [http] auth = basic every request first needs a user of
+ * users_file (http_auth.c), else 401.  Actions (POST) are refused with 403
+ * when read_only, from another site's page (Sec-Fetch-Site, Origin), or
+ * to a viewer: the child is an admin of the protocol, so these checks are
+ * the only ones between an HTTP client and the ops.
  *
  * Bounds: evhttp's header and body sizes and its timeout (a client that
  * sends its request slowly, or idles, is closed after request_timeout);
  * connections by RLIMIT_NOFILE (past the cap the kernel's backlog holds new
  * ones until a slot frees, and accept() never spins); calls in flight to
  * the master (past UP_MAX_PENDING: 503); a master that stops answering
- * (UP_TIMEOUT: 503 and a new connection).
+ * (UP_TIMEOUT: 503 and a new connection); actions in progress
+ * (HTTP_MAX_ACTIONS); streams (http_events.c).
  */
 
 #include <errno.h>
@@ -846,6 +854,10 @@ gen_cb(struct evhttp_request *req, void *arg)
 	struct hreq *hr;
 
 	(void)arg;
+	/* libevent calls again, without a URI, for a request whose
+	 * connection failed (some errors): a stream is then closed */
+	if (uri == NULL && events_abort(req))
+		return;
 	if (h.cfg->http_auth == HTTP_AUTH_BASIC) {
 		role = http_auth_check(h.cfg->http_users, evhttp_find_header(
 		    evhttp_request_get_input_headers(req), "Authorization"),

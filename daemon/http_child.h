@@ -30,6 +30,9 @@ void http_send_error(struct evhttp_request *req, int code, const char *ecode,
 /* http_events.c: GET /events (docs/monitoring.md, "Live updates"). */
 void events_init(struct event_base *base, const struct config *cfg);
 void events_open(struct evhttp_request *req);
+/* events_abort: req is a stream's that libevent hands back failed: close
+ * it; 1, or 0 when req is no stream's. */
+int events_abort(struct evhttp_request *req);
 void events_fini(void);
 
 #endif

@@ -72,8 +72,12 @@ stream_free(struct stream *s)
 	TAILQ_REMOVE(&ev.streams, s, link);
 	ev.n--;
 	free(s);
-	if (ev.n == 0)
+	if (ev.n == 0) {          /* no one to tell: stop, forget */
 		evtimer_del(ev.tick);
+		free(ev.event);
+		ev.event = NULL;
+		ev.event_len = 0;
+	}
 }
 
 /* closed_cb: the connection is going away.  When libevent found it dead
@@ -261,6 +265,19 @@ events_open(struct evhttp_request *req)
 		evtimer_add(ev.tick, &tv);
 		ask();
 	}
+}
+
+int
+events_abort(struct evhttp_request *req)
+{
+	struct stream *s;
+
+	TAILQ_FOREACH(s, &ev.streams, link)
+		if (s->req == req) {
+			drop(s, "the connection failed");
+			return 1;
+		}
+	return 0;
 }
 
 void

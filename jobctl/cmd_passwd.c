@@ -47,8 +47,7 @@ ask(const char *prompt, char *buf, size_t len)
 	struct termios old, quiet;
 	int rc;
 
-	fputs(prompt, stderr);
-	fflush(stderr);
+	/* echo off before the prompt: what is typed after it never shows */
 	if (tcgetattr(STDIN_FILENO, &old) == -1)
 		return -1;
 	quiet = old;
@@ -56,8 +55,10 @@ ask(const char *prompt, char *buf, size_t len)
 	quiet.c_lflag |= ECHONL;
 	if (tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet) == -1)
 		return -1;
+	fputs(prompt, stderr);
+	fflush(stderr);
 	rc = read_line(stdin, buf, len);
-	tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
+	tcsetattr(STDIN_FILENO, TCSANOW, &old);
 	return rc;
 }
 

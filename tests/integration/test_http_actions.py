@@ -238,3 +238,19 @@ def test_action_with_redis_stopped_is_in_doubt_502(jobd, workdir,
     wait_until(lambda: w.try_get("/healthz") == 503, 15)
     st, body = post(w, "/api/queues/default/resume")
     assert st == 503 and body["error"]["code"] == "unavailable", (st, body)
+
+
+@pytest.mark.parametrize("key,val,why", [
+    ("read_only", "maybe", ""), ("auth", "digest", "none or basic"),
+    ("auth", "", "none or basic"), ("max_streams", "0", ""),
+    ("max_streams", "100000", ""), ("stream_buffer", "1K", ""),
+    ("stream_buffer", "1G", ""), ("users_file", "relative/users",
+                                  "absolute"),
+])
+def test_bad_new_http_settings_are_refused(key, val, why):
+    from jobd_itest import JOBD
+    import subprocess
+    r = subprocess.run([JOBD, "--check", "-o", "http.%s=%s" % (key, val)],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode != 0 and "[http] %s" % key in r.stderr, r.stderr
+    assert why in r.stderr, r.stderr

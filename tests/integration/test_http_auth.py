@@ -274,3 +274,12 @@ def test_jobctl_passwd_on_a_terminal_does_not_echo():
     assert os.WEXITSTATUS(status) == 0, out
     assert b"hunter2" not in out, out
     assert b"eve:$y$" in out
+
+
+def test_bad_users_file_stops_the_daemon_at_start(jobd, workdir):
+    path = users_file(workdir, "alice:$y$j9T$abc$def:root\n")
+    d = jobd(args=["-o", "http.auth=basic", "-o", "http.users_file=" + path,
+                   "--http", "127.0.0.1:1"], wait=False)
+    assert d.proc.wait(20) == 1
+    d.expect_exit = 1
+    assert "%s:1: role must be admin or viewer" % path in d.log_text()
