@@ -59,7 +59,15 @@ class Browser:
         self.d.execute_cdp_cmd("Emulation.setEmulatedMedia", {
             "features": [{"name": "prefers-color-scheme",
                           "value": "dark" if dark else "light"}]})
+        self.d.execute_cdp_cmd("Network.enable", {})
+        self.d.execute_cdp_cmd("Network.setExtraHTTPHeaders", {"headers": {}})
         self.d.get_log("browser")
+
+    def send_header(self, name, value):
+        """send_header: a header on every request of the page from now on
+        (basic auth without the browser's prompt)."""
+        self.d.execute_cdp_cmd("Network.setExtraHTTPHeaders",
+                               {"headers": {name: value}})
 
     def get(self, url):
         self.d.get(url)
@@ -155,6 +163,8 @@ def browser(browser_driver):
     # Close the page's stream before its daemon stops.
     try:
         browser_driver.get("about:blank")
+        browser_driver.execute_cdp_cmd("Network.setExtraHTTPHeaders",
+                                       {"headers": {}})
     except Exception:  # noqa: BLE001 (a crashed tab: the next reset tells)
         pass
 
@@ -218,7 +228,8 @@ def dash(jobd, browser):
 
         def healthy():
             try:
-                return w.request("GET", "/healthz")[0] == 200
+                # 401: [http] auth = basic, up all the same
+                return w.request("GET", "/healthz")[0] in (200, 401)
             except OSError:
                 return False
         wait_until(healthy, 20, msg="/healthz answering 200")

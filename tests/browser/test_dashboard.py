@@ -4,6 +4,7 @@ updates through /events without a reload, paging through 10,000 jobs, a
 job's page found by id and by a click, actions with their confirmations
 and refusals, a cross-site POST refused, hostile text shown as text, the
 disconnected state, a narrow window and the dark scheme."""
+import base64
 import json
 import os
 import signal
@@ -12,7 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from pyfixtures import PYTHON3, wait_until, write_script
+from pyfixtures import PYTHON3, run_jobctl, wait_until, write_script
 
 # An exec handler that fails its first run and succeeds once requeued: it
 # leaves a marker file beside itself the first time.
@@ -397,6 +398,42 @@ def test_a_refused_action_shows_the_servers_message(dash, browser):
     assert "403" in msg and "read" in msg.lower(), msg
     assert w.stats()["queues"]["default"]["paused"] is False
     assert cell(browser, "default", "state") == "running"
+
+
+def _basic(user, password):
+    return "Basic " + base64.b64encode(("%s:%s" % (user, password)).encode()).decode()
+
+
+def test_behind_basic_auth_an_admin_acts_and_a_viewer_is_refused(dash, workdir, browser):
+    lines = ""
+    for user, role in (("alice", "admin"), ("bob", "viewer")):
+        r = run_jobctl("passwd", user, "--role", role, input="pw of " + user + "\n")
+        assert r.returncode == 0, r.stderr
+        lines += r.stdout
+    users = os.path.join(workdir, "users")
+    with open(users, "w") as f:
+        f.write(lines)
+    os.chmod(users, 0o600)
+    w = dash(http={"auth": "basic", "users_file": users})
+    assert w.request("GET", "/")[0] == 401
+    # The admin: the page, its stream and its actions all carry the header.
+    browser.send_header("Authorization", _basic("alice", "pw of alice"))
+    browser.get(w.url + "/")
+    browser.live()
+    browser.click('#queues tr[data-queue="low"] [data-action="pause"]')
+    browser.wait(lambda: cell(browser, "low", "state") == "paused", msg="low paused")
+    assert severe(browser.logs()) == []
+    # The viewer sees the same, and is told why an action is refused.
+    browser.send_header("Authorization", _basic("bob", "pw of bob"))
+    browser.get(w.url + "/")
+    browser.live()
+    browser.wait(lambda: cell(browser, "low", "state") == "paused", msg="low paused")
+    browser.click('#queues tr[data-queue="low"] [data-action="resume"]')
+    browser.wait(lambda: browser.js(
+        "var t = document.getElementById('toast');"
+        "return !t.hidden && t.dataset.kind === 'error';"), msg="the error toast")
+    assert "403" in browser.text("#toast-text"), browser.text("#toast-text")
+    assert w.c.ok("stats")["queues"]["low"]["paused"] is True
 
 
 # --- another site -----------------------------------------------------------------
