@@ -24,6 +24,10 @@
 #   --http            this build's jobd serves /metrics on a Unix socket,
 #                     scraped once a second during every workload (with
 #                     --baseline bench/_build: the cost of the scrapes)
+#   --paging          only the dashboard's paging (bench/paging.py): p50/p95
+#                     of GET /api/jobs?...&offset=O&limit=50 at N jobs, N
+#                     from JOBD_BENCH_PAGING_SIZES (default 100000; e.g.
+#                     100000,1000000); --smoke runs it at 2000 after the rest
 #
 # Needs: redis-server, /usr/bin/python3 with python3-redis (scripts/deps.sh
 # installs both), hiredis, jansson.  Only Unix sockets and 127.0.0.1.
@@ -38,6 +42,7 @@ INSTALL=yes
 PEERS=yes
 PASS=()
 BASELINE=
+PAGING=no
 
 while [ $# -gt 0 ]; do
 	case "$1" in
@@ -49,7 +54,8 @@ while [ $# -gt 0 ]; do
 	--builddir) BUILD=$2; shift ;;
 	--prebuilt) PREBUILT=$2; shift ;;
 	--baseline) BASELINE=$2; shift ;;
-	-h|--help) sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	--paging) PAGING=yes ;;
+	-h|--help) sed -n '2,33p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "run.sh: unknown option $1 (try --help)" >&2; exit 2 ;;
 	esac
 	shift
@@ -107,6 +113,14 @@ if [ -n "$BASELINE" ]; then
 	BASE_ARGS=(--baseline "$BASE_BUILD" --baseline-commit "$BASE_COMMIT")
 fi
 
+COMMIT=$(cat "$BUILD/.bench-commit" 2>/dev/null ||
+	git -C "$SRC" describe --always --dirty 2>/dev/null || echo unknown)
+if [ "$PAGING" = yes ]; then
+	say "running the paging benchmark"
+	exec /usr/bin/python3 "$BENCH/paging.py" --build "$BUILD" --commit "$COMMIT" \
+		$([ "$SMOKE" = yes ] && echo --smoke)
+fi
+
 # ---- the load generators
 TOOLS=$BUILD/bench-tools
 mkdir -p "$TOOLS"
@@ -150,8 +164,15 @@ if [ "$PEERS" = yes ]; then
 fi
 
 say "running ($([ "$SMOKE" = yes ] && echo smoke || echo full))"
-exec /usr/bin/python3 "$BENCH/bench.py" --build "$BUILD" --tools "$TOOLS" \
+if [ "$SMOKE" != yes ]; then
+	exec /usr/bin/python3 "$BENCH/bench.py" --build "$BUILD" --tools "$TOOLS" \
+		--build-info "CFLAGS=-O2 -g, $(${CC} --version | head -n1)" \
+		--commit "$COMMIT" "${MISSING[@]}" "${BASE_ARGS[@]}" "${PASS[@]}"
+fi
+# Smoke: the paging benchmark too, tiny, so that it cannot rot.
+status=0
+/usr/bin/python3 "$BENCH/bench.py" --build "$BUILD" --tools "$TOOLS" \
 	--build-info "CFLAGS=-O2 -g, $(${CC} --version | head -n1)" \
-	--commit "$(cat "$BUILD/.bench-commit" 2>/dev/null ||
-		git -C "$SRC" describe --always --dirty 2>/dev/null || echo unknown)" \
-	"${MISSING[@]}" "${BASE_ARGS[@]}" "${PASS[@]}"
+	--commit "$COMMIT" "${MISSING[@]}" "${BASE_ARGS[@]}" "${PASS[@]}" || status=1
+/usr/bin/python3 "$BENCH/paging.py" --build "$BUILD" --commit "$COMMIT" --smoke || status=1
+exit $status

@@ -35,6 +35,7 @@
 
 #include "config_rows.h"
 #include "config_value.h"
+#include "http_users.h"
 #include "ini.h"
 #include "log.h"
 #include "redis_url.h"
@@ -175,6 +176,19 @@ static int
 check_abs_path(const char *v, char *why, size_t whylen)
 {
 	return cv_check_path(v, CONFIG_MAX_PATH, 1, why, whylen);
+}
+
+/* set_http_auth: none or basic. */
+static int
+set_http_auth(void *obj, const char *v, char *why, size_t whylen)
+{
+	if (strcmp(v, "none") == 0)
+		*(int *)obj = HTTP_AUTH_NONE;
+	else if (strcmp(v, "basic") == 0)
+		*(int *)obj = HTTP_AUTH_BASIC;
+	else
+		return cv_why(why, whylen, "expected none or basic");
+	return 0;
 }
 
 static int
@@ -760,6 +774,26 @@ const struct row config_main_rows[] = {
 	  3600, F_OPEN, NULL, NULL, 0, "10", NULL,
 	  "Time a client has to send its request, and an idle connection "
 	  "stays open; then it is closed." },
+	{ "read_only", SCOPE_HTTP, R_BOOL, C(http_read_only), 0, 1, 0, NULL,
+	  NULL, 0, "no", NULL,
+	  "Refuse every action (POST /api/...) with 403: the dashboard and "
+	  "the API only show." },
+	{ "auth", SCOPE_HTTP, R_FUNC, C(http_auth), 0, 0, 0, set_http_auth,
+	  NULL, 0, "none", NULL,
+	  "none, or basic: every request needs a user of users_file (HTTP "
+	  "basic authentication; 401 without)." },
+	{ "users_file", SCOPE_HTTP, R_STRING, C(http_users_file), 0, 0,
+	  F_EMPTY, NULL, check_abs_path, 0, "", NULL,
+	  "Absolute path of the users of auth = basic: lines "
+	  "user:crypt-hash:role (role admin or viewer; jobctl passwd makes "
+	  "them); read at start and on reload." },
+	{ "max_streams", SCOPE_HTTP, R_INT, C(http_max_streams), 1, 1024, 0,
+	  NULL, NULL, 0, "64", NULL,
+	  "Live update streams (GET /events) at a time; past it 503." },
+	{ "stream_buffer", SCOPE_HTTP, R_SIZE, C(http_stream_buffer), 4096,
+	  16 * MiB, F_SIZET, NULL, NULL, 0, "256K", NULL,
+	  "Unsent bytes one live update stream may hold (a reader that does "
+	  "not read); past it the stream is closed." },
 };
 
 /* [types] and [type:NAME]: the settings of a job type */
@@ -1335,6 +1369,8 @@ config_free(struct config *cfg)
 	free(cfg->ns);
 	free(cfg->pidfile);
 	free(cfg->http_listen);
+	free(cfg->http_users_file);
+	http_users_free(cfg->http_users);
 	free(cfg);
 }
 
@@ -1540,6 +1576,34 @@ redis_credentials(struct config *cfg, char *err, size_t errlen)
 	return 0;
 }
 
+/* http_finish: auth = basic needs its users, read now so that a bad line
+ * fails the start, --check and a reload. */
+static int
+http_finish(struct config *cfg, char *err, size_t errlen)
+{
+	const struct config_note *n = config_note_last(cfg, NOTE_MAIN,
+	    config_find_row(SCOPE_HTTP, "users_file"));
+	const char *where = n != NULL && n->where[0] != '\0' ? n->where :
+	    cfg->path != NULL ? cfg->path : "";
+	const char *sep = where[0] != '\0' ? ": " : "";
+	char why[512];
+
+	if (cfg->http_auth == HTTP_AUTH_BASIC && cfg->http_users_file == NULL) {
+		snprintf(err, errlen, "%s%s[http] users_file: required with "
+		    "auth = basic", where, sep);
+		return -1;
+	}
+	if (cfg->http_users_file == NULL)
+		return 0;
+	if (http_users_load(cfg->http_users_file, &cfg->http_users, why,
+	    sizeof(why)) == -1) {
+		snprintf(err, errlen, "%s%s[http] users_file: %s", where, sep,
+		    why);
+		return -1;
+	}
+	return 0;
+}
+
 int
 config_redis_url(const struct config *cfg, struct redis_url *u, char *err,
                  size_t errlen)
@@ -1567,6 +1631,8 @@ config_finish(struct config *cfg, char *err, size_t errlen)
 	if (redis_credentials(cfg, err, errlen) == -1)
 		return -1;
 	if (cfg->builtins && add_builtins(cfg, err, errlen) == -1)
+		return -1;
+	if (http_finish(cfg, err, errlen) == -1)
 		return -1;
 	for (int i = 0; i < cfg->ntypes; i++) {
 		struct job_type *t = &cfg->types[i];

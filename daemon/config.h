@@ -58,6 +58,9 @@ struct job_type {
 	long long limit_files;           /* open files (RLIMIT_NOFILE) */
 };
 
+enum { HTTP_AUTH_NONE, HTTP_AUTH_BASIC };
+struct http_users;
+
 /* An access list ([access] submit/admin): who may run a class of ops. */
 struct acl {
 	int any;                         /* "*": anyone who can connect */
@@ -120,6 +123,12 @@ struct config {
 	size_t http_max_header_size;
 	size_t http_max_body_size;
 	double http_request_timeout; /* seconds */
+	int http_read_only;      /* actions refused */
+	int http_auth;           /* HTTP_AUTH_* */
+	char *http_users_file;
+	struct http_users *http_users; /* read from it (http_users.h) */
+	int http_max_streams;    /* GET /events at a time */
+	size_t http_stream_buffer; /* unsent bytes of one stream */
 
 	unsigned long serial;    /* differs between any two loaded configs */
 

@@ -88,7 +88,8 @@ config_write_sample(FILE *fp)
 			    fp);
 		if (s == SCOPE_HTTP)
 			fputs("\n; The monitoring server (off unless listen is "
-			    "set): /metrics, /healthz\n; and the JSON API; see "
+			    "set): /metrics, /healthz,\n; the JSON API and its "
+			    "actions, live updates (/events); see\n; "
 			    "docs/monitoring.md.\n", fp);
 		if (s == SCOPE_TYPE)
 			fputs("\n; [types]: settings every [type:NAME] "

@@ -1,14 +1,22 @@
 /*
  * http.c: the HTTP child: evhttp on the socket the master opened, a table
- * of routes, and one pipelined protocol connection to the master through
- * which every route asks (see http.h, docs/monitoring.md).
+ * of routes, its access control, and the protocol connections to the
+ * master through which every route asks (see http.h, docs/monitoring.md):
+ * one pipelined link for reads, one link per action in progress.
+ *
+ * Access: with [http] auth = basic every request first needs a user of
+ * users_file (http_auth.c), else 401.  Actions (POST) are refused with 403
+ * when read_only, from another site's page (Sec-Fetch-Site, Origin), or
+ * to a viewer: the child is an admin of the protocol, so these checks are
+ * the only ones between an HTTP client and the ops.
  *
  * Bounds: evhttp's header and body sizes and its timeout (a client that
  * sends its request slowly, or idles, is closed after request_timeout);
  * connections by RLIMIT_NOFILE (past the cap the kernel's backlog holds new
  * ones until a slot frees, and accept() never spins); calls in flight to
  * the master (past UP_MAX_PENDING: 503); a master that stops answering
- * (UP_TIMEOUT: 503 and a new connection).
+ * (UP_TIMEOUT: 503 and a new connection); actions in progress
+ * (HTTP_MAX_ACTIONS); streams (http_events.c).
  */
 
 #include <errno.h>
@@ -35,19 +43,19 @@
 
 #include "frame.h"
 #include "http.h"
+#include "http_auth.h"
+#include "http_child.h"
 #include "http_metrics.h"
+#include "http_static.h"
+#include "http_users.h"
 #include "log.h"
 #include "proto.h"
 
 #define UP_MAX_PENDING  256     /* calls in flight to the master */
 #define UP_TIMEOUT      10.0    /* s a call may wait for its answer */
-#define UP_RETRY        0.5     /* s between connection attempts */
+#define HTTP_MAX_ACTIONS 16     /* actions in progress at a time */
 
-/* --- the connection to the master ---------------------------------------- */
-
-/* up_cb: the answer to one call: the response object (borrowed), or NULL
- * with why the master could not answer. */
-typedef void up_cb(void *arg, json_t *resp, const char *why);
+/* --- links to the master --------------------------------------------------- */
 
 struct up_call {
 	TAILQ_ENTRY(up_call) link;
@@ -56,16 +64,34 @@ struct up_call {
 	struct timespec sent;
 };
 
-static struct {
-	struct event_base *base;
-	const struct config *cfg;
-	struct evhttp *http;
+/*
+ * A connection to the master.  The shared one carries every read, its
+ * calls pipelined and answered in order.  An action gets a link of its
+ * own (oneshot) for its one call: a cancel may wait for its job's end
+ * (grace and more), which would hold up every call behind it.
+ */
+struct uplink {
+	TAILQ_ENTRY(uplink) link;      /* in h.actions (oneshot) */
 	struct bufferevent *bev;       /* NULL: not connected */
 	struct frame_reader *reader;
 	TAILQ_HEAD(, up_call) calls;   /* in request order */
 	int npending;
+	double timeout;                /* s the oldest call may wait */
+	int oneshot;
+	int connected;                 /* the master accepted it */
+};
+
+static struct {
+	struct event_base *base;
+	const struct config *cfg;
+	struct evhttp *http;
+	struct uplink up;              /* the shared link */
+	TAILQ_HEAD(, uplink) actions;  /* the oneshot links */
+	int nactions;
 	struct event *ev_tick;
-	char last_error[200];
+	char why[200];                 /* the last link's failure */
+	int maybe_done;                /* in up_drop's callbacks: the calls
+	                                  may have reached the master */
 } h;
 
 static double
@@ -78,126 +104,145 @@ since(const struct timespec *t)
 	    (double)(now.tv_nsec - t->tv_nsec) / 1e9;
 }
 
-/* up_drop: the connection is gone or stuck: every call fails with why. */
+/* up_drop: the connection is gone or stuck: every call fails with why;
+ * a oneshot link is freed. */
 static void
-up_drop(const char *why)
+up_drop(struct uplink *l, const char *why)
 {
 	struct up_call *c;
 
-	if (h.bev != NULL) {
-		bufferevent_free(h.bev);
-		h.bev = NULL;
+	if (l->bev != NULL) {
+		bufferevent_free(l->bev);
+		l->bev = NULL;
 	}
-	frame_reader_free(h.reader);
-	h.reader = NULL;
-	snprintf(h.last_error, sizeof(h.last_error), "%s", why);
-	while ((c = TAILQ_FIRST(&h.calls)) != NULL) {
-		TAILQ_REMOVE(&h.calls, c, link);
-		h.npending--;
+	frame_reader_free(l->reader);
+	l->reader = NULL;
+	snprintf(h.why, sizeof(h.why), "%s", why);
+	h.maybe_done = l->connected;
+	while ((c = TAILQ_FIRST(&l->calls)) != NULL) {
+		TAILQ_REMOVE(&l->calls, c, link);
+		l->npending--;
 		c->cb(c->arg, NULL, why);
 		free(c);
+	}
+	h.maybe_done = 0;
+	if (l->oneshot) {
+		TAILQ_REMOVE(&h.actions, l, link);
+		h.nactions--;
+		free(l);
 	}
 }
 
 static void
 up_read_cb(struct bufferevent *bev, void *arg)
 {
+	struct uplink *l = arg;
 	struct evbuffer *in = bufferevent_get_input(bev);
 	const char *payload;
 	size_t len;
 	int rc;
 
-	(void)arg;
 	while (evbuffer_get_length(in) > 0) {
 		struct evbuffer_iovec v;
 
 		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
 			break;
-		if (frame_reader_feed(h.reader, v.iov_base, v.iov_len) != FRAME_OK) {
-			up_drop("out of memory");
+		if (frame_reader_feed(l->reader, v.iov_base, v.iov_len) !=
+		    FRAME_OK) {
+			up_drop(l, "out of memory");
 			return;
 		}
 		evbuffer_drain(in, v.iov_len);
 	}
-	while ((rc = frame_reader_next(h.reader, &payload, &len)) == FRAME_OK) {
-		struct up_call *c = TAILQ_FIRST(&h.calls);
+	while ((rc = frame_reader_next(l->reader, &payload, &len)) == FRAME_OK) {
+		struct up_call *c = TAILQ_FIRST(&l->calls);
 		json_t *resp = json_loadb(payload, len, 0, NULL);
 
 		if (c == NULL || !json_is_object(resp)) {
 			json_decref(resp);
-			up_drop("the master sent an answer out of turn");
+			up_drop(l, "the master sent an answer out of turn");
 			return;
 		}
-		TAILQ_REMOVE(&h.calls, c, link);
-		h.npending--;
+		TAILQ_REMOVE(&l->calls, c, link);
+		l->npending--;
 		c->cb(c->arg, resp, NULL);
 		json_decref(resp);
 		free(c);
-		if (h.reader == NULL)   /* a callback dropped the link */
+		if (l->oneshot) {          /* its one call is answered */
+			up_drop(l, "done");
+			return;
+		}
+		if (l->reader == NULL)     /* a callback dropped the link */
 			return;
 	}
 	if (rc != FRAME_NEED_MORE)
-		up_drop("bad frame from the master");
+		up_drop(l, "bad frame from the master");
 }
 
 static void
 up_event_cb(struct bufferevent *bev, short what, void *arg)
 {
+	struct uplink *l = arg;
 	char why[160];
 
-	(void)bev; (void)arg;
-	if (what & BEV_EVENT_CONNECTED)
+	(void)bev;
+	if (what & BEV_EVENT_CONNECTED) {
+		l->connected = 1;
 		return;
+	}
 	snprintf(why, sizeof(why), "connection to the jobd master lost%s%s",
 	    (what & BEV_EVENT_ERROR) && errno ? ": " : "",
 	    (what & BEV_EVENT_ERROR) && errno ? strerror(errno) : "");
-	log_info("%s", why);
-	up_drop(why);
+	if (!l->oneshot)
+		log_info("%s", why);
+	up_drop(l, why);
 }
 
-/* up_connect: a new connection to the master's socket; 0 or -1. */
+/* up_connect: a new connection to the master's socket; 0, or -1 (a
+ * oneshot link is then freed). */
 static int
-up_connect(void)
+up_connect(struct uplink *l)
 {
 	struct sockaddr_un sun;
 
 	memset(&sun, 0, sizeof(sun));
 	sun.sun_family = AF_UNIX;
 	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", h.cfg->socket);
-	h.reader = frame_reader_new(h.cfg->max_frame);
-	h.bev = bufferevent_socket_new(h.base, -1, BEV_OPT_CLOSE_ON_FREE);
-	if (h.reader == NULL || h.bev == NULL) {
-		up_drop("out of memory");
+	l->connected = 0;
+	l->reader = frame_reader_new(h.cfg->max_frame);
+	l->bev = bufferevent_socket_new(h.base, -1, BEV_OPT_CLOSE_ON_FREE);
+	if (l->reader == NULL || l->bev == NULL) {
+		up_drop(l, "out of memory");
 		return -1;
 	}
-	bufferevent_setcb(h.bev, up_read_cb, NULL, up_event_cb, NULL);
-	if (bufferevent_socket_connect(h.bev, (struct sockaddr *)&sun,
+	bufferevent_setcb(l->bev, up_read_cb, NULL, up_event_cb, l);
+	if (bufferevent_socket_connect(l->bev, (struct sockaddr *)&sun,
 	    sizeof(sun)) == -1) {
 		char why[200];
 
 		snprintf(why, sizeof(why), "cannot connect to the jobd master "
 		    "at %s: %s", h.cfg->socket, strerror(errno));
-		up_drop(why);
+		up_drop(l, why);
 		return -1;
 	}
-	bufferevent_enable(h.bev, EV_READ | EV_WRITE);
+	bufferevent_enable(l->bev, EV_READ | EV_WRITE);
 	return 0;
 }
 
-/* up_call: send req (not stolen) to the master; cb runs once, maybe now. */
+/* up_call: send req (not stolen) on l; cb runs once, maybe now. */
 static void
-up_call(json_t *req, up_cb *cb, void *arg)
+up_call(struct uplink *l, json_t *req, up_cb *cb, void *arg)
 {
 	struct up_call *c;
 	char *text;
 	uint8_t hdr[FRAME_HEADER_LEN];
 
-	if (h.npending >= UP_MAX_PENDING) {
+	if (l->npending >= UP_MAX_PENDING) {
 		cb(arg, NULL, "too many requests in flight to the jobd master");
 		return;
 	}
-	if (h.bev == NULL && up_connect() == -1) {
-		cb(arg, NULL, h.last_error);
+	if (l->bev == NULL && up_connect(l) == -1) {
+		cb(arg, NULL, h.why);
 		return;
 	}
 	text = json_dumps(req, JSON_COMPACT);
@@ -209,36 +254,107 @@ up_call(json_t *req, up_cb *cb, void *arg)
 		return;
 	}
 	frame_header(hdr, (uint32_t)strlen(text));
-	bufferevent_write(h.bev, hdr, sizeof(hdr));
-	bufferevent_write(h.bev, text, strlen(text));
+	bufferevent_write(l->bev, hdr, sizeof(hdr));
+	bufferevent_write(l->bev, text, strlen(text));
 	free(text);
 	c->cb = cb;
 	c->arg = arg;
 	clock_gettime(CLOCK_MONOTONIC, &c->sent);
-	TAILQ_INSERT_TAIL(&h.calls, c, link);
-	h.npending++;
+	TAILQ_INSERT_TAIL(&l->calls, c, link);
+	l->npending++;
 }
 
-/* tick_cb: a master that holds the oldest call too long is stuck for us:
- * fail what waits and start over on a new connection. */
+void
+http_up_call(json_t *req, up_cb *cb, void *arg)
+{
+	up_call(&h.up, req, cb, arg);
+}
+
+/* action_call: req (not stolen) on a link of its own; cb as up_call's
+ * (with resp NULL, h.maybe_done says whether the master may have got
+ * it). */
+static void
+action_call(json_t *req, up_cb *cb, void *arg)
+{
+	struct uplink *l;
+	char why[200];
+
+	if (h.nactions >= HTTP_MAX_ACTIONS) {
+		cb(arg, NULL, "too many actions in progress");
+		return;
+	}
+	if ((l = calloc(1, sizeof(*l))) == NULL) {
+		cb(arg, NULL, "out of memory");
+		return;
+	}
+	TAILQ_INIT(&l->calls);
+	l->oneshot = 1;
+	/* a cancel answers when its job has ended: the grace, and Redis's
+	 * own time to answer or be given up */
+	l->timeout = h.cfg->grace + h.cfg->redis_timeout + UP_TIMEOUT;
+	TAILQ_INSERT_TAIL(&h.actions, l, link);
+	h.nactions++;
+	if (up_connect(l) == -1) {      /* l is gone */
+		snprintf(why, sizeof(why), "%s", h.why);
+		cb(arg, NULL, why);
+		return;
+	}
+	up_call(l, req, cb, arg);
+}
+
+/* up_stuck: a link whose oldest call waits too long is stuck for us:
+ * fail what waits (the shared link starts over on a new connection). */
+static void
+up_stuck(struct uplink *l)
+{
+	struct up_call *c = TAILQ_FIRST(&l->calls);
+
+	if (c == NULL || since(&c->sent) <= l->timeout)
+		return;
+	if (!l->oneshot)
+		log_warnx("the jobd master did not answer in %.0f s",
+		    l->timeout);
+	up_drop(l, "the jobd master did not answer in time");
+}
+
 static void
 tick_cb(evutil_socket_t fd, short what, void *arg)
 {
-	struct up_call *c = TAILQ_FIRST(&h.calls);
+	struct uplink *l, *next;
 
 	(void)fd; (void)what; (void)arg;
-	if (c != NULL && since(&c->sent) > UP_TIMEOUT) {
-		log_warnx("the jobd master did not answer in %.0f s",
-		    UP_TIMEOUT);
-		up_drop("the jobd master did not answer in time");
+	up_stuck(&h.up);
+	for (l = TAILQ_FIRST(&h.actions); l != NULL; l = next) {
+		next = TAILQ_NEXT(l, link);
+		up_stuck(l);
 	}
 }
+
+#define SEGMENT_MAX 128   /* a job id's or queue name's bytes in a path */
+
+struct hreq;
+
+/*
+ * A route: a path, exact or with one "*" segment (job-id characters,
+ * handed to the handler), the methods it answers, and for an action
+ * (POST: admins only) the op it sends with the segment as which field.
+ * A path that matches with another method gets 405; no match, 404.
+ */
+struct route {
+	const char *path;
+	unsigned methods;
+	void (*handle)(struct hreq *hr, const char *arg);
+	const char *op, *field;
+	int all_failed;
+};
 
 /* --- answering ------------------------------------------------------------ */
 
 /* A request being answered, with what its handler asked of the master. */
 struct hreq {
 	struct evhttp_request *req;
+	const struct route *rt;
+	char user[HTTP_USER_NAME_MAX + 1]; /* who asked, with auth = basic */
 	int head;                /* HEAD: headers only */
 	json_t *parts[2];        /* answers of the calls made */
 	int nparts, waiting;
@@ -267,9 +383,10 @@ static const char *
 reason_of(int code)
 {
 	static const struct { int code; const char *reason; } t[] = {
-		{ 200, "OK" }, { 400, "Bad Request" }, { 403, "Forbidden" },
-		{ 404, "Not Found" }, { 405, "Method Not Allowed" },
-		{ 409, "Conflict" }, { 500, "Internal Server Error" },
+		{ 200, "OK" }, { 400, "Bad Request" }, { 401, "Unauthorized" },
+		{ 403, "Forbidden" }, { 404, "Not Found" },
+		{ 405, "Method Not Allowed" }, { 409, "Conflict" },
+		{ 500, "Internal Server Error" }, { 502, "Bad Gateway" },
 		{ 503, "Service Unavailable" },
 	};
 
@@ -279,9 +396,8 @@ reason_of(int code)
 	return "Error";
 }
 
-/* send_json: obj (stolen) as the body. */
-static void
-send_json(struct evhttp_request *req, int code, json_t *obj)
+void
+http_send_json(struct evhttp_request *req, int code, json_t *obj)
 {
 	char *text = obj != NULL ? json_dumps(obj, JSON_COMPACT) : NULL;
 
@@ -297,11 +413,11 @@ send_json(struct evhttp_request *req, int code, json_t *obj)
 	free(text);
 }
 
-static void
-send_error(struct evhttp_request *req, int code, const char *ecode,
+void
+http_send_error(struct evhttp_request *req, int code, const char *ecode,
     const char *msg)
 {
-	send_json(req, code, json_pack("{s:{s:s,s:s}}", "error", "code", ecode,
+	http_send_json(req, code, json_pack("{s:{s:s,s:s}}", "error", "code", ecode,
 	    "message", msg));
 }
 
@@ -313,7 +429,7 @@ status_of(const char *ecode)
 		{ "bad_json", 400 }, { "bad_request", 400 },
 		{ "unknown_type", 400 }, { "not_found", 404 },
 		{ "forbidden", 403 }, { "conflict", 409 },
-		{ "unavailable", 503 }, { "busy", 503 }, { "in_doubt", 503 },
+		{ "unavailable", 503 }, { "busy", 503 }, { "in_doubt", 502 },
 	};
 
 	for (size_t i = 0; ecode != NULL && i < sizeof(t) / sizeof(t[0]); i++)
@@ -332,9 +448,9 @@ send_failure(struct hreq *hr, json_t *resp)
 	const char *msg = json_string_value(json_object_get(e, "message"));
 
 	if (resp == NULL)
-		send_error(hr->req, 503, "unavailable", hr->why);
+		http_send_error(hr->req, 503, "unavailable", hr->why);
 	else
-		send_error(hr->req, status_of(code), code ? code : "internal",
+		http_send_error(hr->req, status_of(code), code ? code : "internal",
 		    msg ? msg : "error");
 }
 
@@ -392,7 +508,7 @@ ask(struct hreq *hr, json_t **reqs, int n, void (*finish)(struct hreq *))
 	hr->waiting = n;
 	hr->finish = finish;
 	for (int i = 0; i < n; i++) {
-		up_call(reqs[i], part_done, hr);
+		http_up_call(reqs[i], part_done, hr);
 		json_decref(reqs[i]);
 	}
 }
@@ -405,10 +521,10 @@ health_done(struct hreq *hr)
 	json_t *resp = hr->parts[0];
 
 	if (resp_ok(resp)) {
-		send_json(hr->req, 200, json_pack("{s:s}", "status", "ok"));
+		http_send_json(hr->req, 200, json_pack("{s:s}", "status", "ok"));
 		return;
 	}
-	send_json(hr->req, 503, json_pack("{s:s,s:s}", "status", "unavailable",
+	http_send_json(hr->req, 503, json_pack("{s:s,s:s}", "status", "unavailable",
 	    "reason", resp != NULL ? json_string_value(json_object_get(
 	    json_object_get(resp, "error"), "message")) : hr->why));
 }
@@ -426,7 +542,7 @@ static void
 relay_done(struct hreq *hr)
 {
 	if (resp_ok(hr->parts[0]))
-		send_json(hr->req, 200, json_incref(hr->parts[0]));
+		http_send_json(hr->req, 200, json_incref(hr->parts[0]));
 	else
 		send_failure(hr, hr->parts[0]);
 }
@@ -467,7 +583,7 @@ route_jobs(struct hreq *hr, const char *arg)
 	TAILQ_INIT(&params);
 	if (query != NULL && evhttp_parse_query_str(query, &params) == -1) {
 		json_decref(r);
-		send_error(hr->req, 400, "bad_request", "malformed query string");
+		http_send_error(hr->req, 400, "bad_request", "malformed query string");
 		hreq_free(hr);
 		return;
 	}
@@ -514,7 +630,7 @@ route_jobs(struct hreq *hr, const char *arg)
 bad:
 	evhttp_clear_headers(&params);
 	json_decref(r);
-	send_error(hr->req, 400, "bad_request", msg);
+	http_send_error(hr->req, 400, "bad_request", msg);
 	hreq_free(hr);
 }
 
@@ -540,7 +656,7 @@ metrics_done(struct hreq *hr)
 	text = http_metrics_render(hr->parts[0],
 	    resp_ok(hr->parts[1]) ? hr->parts[1] : NULL);
 	if (text == NULL) {
-		send_error(hr->req, 500, "internal", "out of memory");
+		http_send_error(hr->req, 500, "internal", "out of memory");
 		return;
 	}
 	evhttp_add_header(evhttp_request_get_output_headers(hr->req),
@@ -563,57 +679,165 @@ route_metrics(struct hreq *hr, const char *arg)
 	ask(hr, r, 2, metrics_done);
 }
 
-#define GET_HEAD (EVHTTP_REQ_GET | EVHTTP_REQ_HEAD)
-
-/*
- * The routes: a path, exact or ending in a "*" segment (one segment of
- * job-id characters, handed to the handler), the methods it answers and
- * whether it needs an admin (the actions to come; none yet).  A path that matches
- * with another method gets 405; no match, 404.
- */
-static const struct route {
-	const char *path;
-	unsigned methods;
-	int admin;
-	void (*handle)(struct hreq *hr, const char *arg);
-} routes[] = {
-	{ "/healthz",      GET_HEAD, 0, route_healthz },
-	{ "/metrics",      GET_HEAD, 0, route_metrics },
-	{ "/api/stats",    GET_HEAD, 0, route_stats },
-	{ "/api/jobs",     GET_HEAD, 0, route_jobs },
-	{ "/api/jobs/*",   GET_HEAD, 0, route_job },
-};
-
-/* segment_ok: a job id as the protocol allows it (docs/protocol.md). */
-static int
-segment_ok(const char *s)
+/* route_page: the dashboard and its files, compiled in (http_static.c). */
+static void
+route_page(struct hreq *hr, const char *arg)
 {
-	size_t n = strlen(s);
+	const char *path = evhttp_uri_get_path(
+	    evhttp_request_get_evhttp_uri(hr->req));
 
-	return n >= 1 && n <= 128 && strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-	    "abcdefghijklmnopqrstuvwxyz0123456789_.:-") == n &&
-	    strcmp(s, ".") != 0 && strcmp(s, "..") != 0;
+	(void)arg;
+	if (http_static_send(hr->req, path) == -1)
+		http_send_error(hr->req, 404, "not_found", "no such page");
+	hreq_free(hr);
 }
 
-/* route_match: the route for path, with the "*" segment in *arg. */
-static const struct route *
-route_match(const char *path, const char **arg)
-{
-	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
-		const char *p = routes[i].path;
-		size_t n = strlen(p);
+/* --- actions ------------------------------------------------------------- */
 
-		*arg = NULL;
-		if (n >= 2 && strcmp(p + n - 2, "/*") == 0) {
-			if (strncmp(path, p, n - 1) == 0 &&
-			    segment_ok(path + n - 1)) {
-				*arg = path + n - 1;
+static void
+action_done(void *arg, json_t *resp, const char *why)
+{
+	struct hreq *hr = arg;
+	char msg[300];
+
+	if (resp == NULL && h.maybe_done) {
+		snprintf(msg, sizeof(msg), "%s: the action may or may not have "
+		    "been done; look before trying again", why);
+		http_send_error(hr->req, 502, "in_doubt", msg);
+	} else if (resp == NULL) {
+		http_send_error(hr->req, 503, "unavailable", why);
+	} else if (resp_ok(resp)) {
+		http_send_json(hr->req, 200, json_incref(resp));
+	} else {
+		send_failure(hr, resp);
+	}
+	hreq_free(hr);
+}
+
+/* route_action: the route's op on the job or queue of the path. */
+static void
+route_action(struct hreq *hr, const char *arg)
+{
+	const struct route *rt = hr->rt;
+	json_t *r = json_pack("{s:s,s:s}", "op", rt->op, rt->field, arg);
+
+	if (r != NULL && rt->all_failed)
+		json_object_set_new(r, "all_failed", json_true());
+	if (r == NULL) {
+		http_send_error(hr->req, 500, "internal", "out of memory");
+		hreq_free(hr);
+		return;
+	}
+	log_info("action: %s %s %s%s%s", rt->op, rt->field, arg,
+	    hr->user[0] ? " by " : "", hr->user);
+	action_call(r, action_done, hr);
+	json_decref(r);
+}
+
+static void
+route_events(struct hreq *hr, const char *arg)
+{
+	(void)arg;
+	events_open(hr->req);
+	hreq_free(hr);
+}
+
+#define GET_HEAD (EVHTTP_REQ_GET | EVHTTP_REQ_HEAD)
+#define POST     EVHTTP_REQ_POST
+
+static const struct route routes[] = {
+	{ "/",             GET_HEAD, route_page, NULL, NULL, 0 },
+	{ "/dashboard.css", GET_HEAD, route_page, NULL, NULL, 0 },
+	{ "/dashboard.js", GET_HEAD, route_page, NULL, NULL, 0 },
+	{ "/favicon.svg",  GET_HEAD, route_page, NULL, NULL, 0 },
+	{ "/healthz",      GET_HEAD, route_healthz, NULL, NULL, 0 },
+	{ "/metrics",      GET_HEAD, route_metrics, NULL, NULL, 0 },
+	{ "/events",       EVHTTP_REQ_GET, route_events, NULL, NULL, 0 },
+	{ "/api/stats",    GET_HEAD, route_stats, NULL, NULL, 0 },
+	{ "/api/jobs",     GET_HEAD, route_jobs, NULL, NULL, 0 },
+	{ "/api/jobs/*",   GET_HEAD, route_job, NULL, NULL, 0 },
+	{ "/api/jobs/*/requeue", POST, route_action, "requeue", "job_id", 0 },
+	{ "/api/jobs/*/cancel",  POST, route_action, "cancel", "job_id", 0 },
+	{ "/api/jobs/*/delete",  POST, route_action, "delete", "job_id", 0 },
+	{ "/api/queues/*/pause",  POST, route_action, "pause", "queue", 0 },
+	{ "/api/queues/*/resume", POST, route_action, "resume", "queue", 0 },
+	{ "/api/queues/*/requeue-failed", POST, route_action, "requeue",
+	  "queue", 1 },
+};
+
+/* segment_ok: n bytes of a job id or queue name as the protocol allows
+ * them (docs/protocol.md). */
+static int
+segment_ok(const char *s, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+		    "abcdefghijklmnopqrstuvwxyz0123456789_.:-", s[i]) == NULL ||
+		    s[i] == '\0')
+			return 0;
+	return n >= 1 && n <= SEGMENT_MAX && !(n == 1 && s[0] == '.') &&
+	    !(n == 2 && s[0] == '.' && s[1] == '.');
+}
+
+/* route_match: the route for path, with the "*" segment copied to arg
+ * (SEGMENT_MAX + 1 bytes; "" when none). */
+static const struct route *
+route_match(const char *path, char *arg)
+{
+	size_t plen = strlen(path);
+
+	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+		const char *p = routes[i].path, *star = strchr(p, '*');
+		size_t pre, post;
+
+		arg[0] = '\0';
+		if (star == NULL) {
+			if (strcmp(path, p) == 0)
 				return &routes[i];
-			}
-		} else if (strcmp(path, p) == 0) {
+			continue;
+		}
+		pre = (size_t)(star - p);
+		post = strlen(star + 1);
+		if (plen > pre + post && strncmp(path, p, pre) == 0 &&
+		    strcmp(path + plen - post, star + 1) == 0 &&
+		    segment_ok(path + pre, plen - pre - post)) {
+			memcpy(arg, path + pre, plen - pre - post);
+			arg[plen - pre - post] = '\0';
 			return &routes[i];
 		}
 	}
+	return NULL;
+}
+
+/* cross_site: why an action may come from another site's page (CSRF), or
+ * NULL.  A browser says where a request comes from; scripts (curl) send
+ * neither header and pass. */
+static const char *
+cross_site(struct evhttp_request *req)
+{
+	struct evkeyvalq *in = evhttp_request_get_input_headers(req);
+	const char *site = evhttp_find_header(in, "Sec-Fetch-Site");
+	const char *origin = evhttp_find_header(in, "Origin");
+	const char *host = evhttp_find_header(in, "Host");
+	const char *rest = NULL;
+
+	/* "none" too: a typed URL or bookmark is a GET, never an action */
+	if (site != NULL && strcmp(site, "same-origin") != 0)
+		return "cross-site request refused (Sec-Fetch-Site is not "
+		    "same-origin)";
+	if (origin == NULL)
+		return NULL;
+	if (strncasecmp(origin, "http://", 7) == 0)
+		rest = origin + 7;
+	else if (strncasecmp(origin, "https://", 8) == 0)   /* a TLS proxy */
+		rest = origin + 8;
+	if (host == NULL)
+		host = h.cfg->http_listen;
+	if (rest == NULL || host == NULL || strcasecmp(rest, host) != 0)
+		return "cross-site request refused (Origin is not this "
+		    "dashboard's)";
 	return NULL;
 }
 
@@ -624,31 +848,65 @@ gen_cb(struct evhttp_request *req, void *arg)
 	const char *path = uri != NULL ? evhttp_uri_get_path(uri) : NULL;
 	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
 	const struct route *rt;
-	const char *seg;
+	char seg[SEGMENT_MAX + 1], user[HTTP_USER_NAME_MAX + 1] = "";
+	const char *why;
+	enum http_role role = HTTP_ROLE_ADMIN;
 	struct hreq *hr;
 
 	(void)arg;
+	/* libevent calls again, without a URI, for a request whose
+	 * connection failed (some errors): a stream is then closed */
+	if (uri == NULL && events_abort(req))
+		return;
+	if (h.cfg->http_auth == HTTP_AUTH_BASIC) {
+		role = http_auth_check(h.cfg->http_users, evhttp_find_header(
+		    evhttp_request_get_input_headers(req), "Authorization"),
+		    user, sizeof(user));
+		if (role == HTTP_ROLE_NONE) {
+			log_debug("unauthorized request%s%s", user[0] ?
+			    " for user " : "", user);
+			evhttp_add_header(evhttp_request_get_output_headers(req),
+			    "WWW-Authenticate", "Basic realm=\"jobd\"");
+			http_send_error(req, 401, "unauthorized", "a user and "
+			    "password of [http] users_file are needed");
+			return;
+		}
+	}
 	/* Paths are matched as sent: no percent-decoding, no dot segments,
 	 * so /api/jobs/%2e%2e or /api//stats simply match nothing. */
 	if (path == NULL || path[0] != '/' ||
-	    (rt = route_match(path, &seg)) == NULL) {
-		send_error(req, 404, "not_found", "no such page");
+	    (rt = route_match(path, seg)) == NULL) {
+		http_send_error(req, 404, "not_found", "no such page");
 		return;
 	}
 	if (!(rt->methods & (unsigned)cmd)) {
 		evhttp_add_header(evhttp_request_get_output_headers(req),
 		    "Allow", (rt->methods & EVHTTP_REQ_POST) ? "POST" :
-		    "GET, HEAD");
-		send_error(req, 405, "method_not_allowed", "method not "
+		    (rt->methods & EVHTTP_REQ_HEAD) ? "GET, HEAD" : "GET");
+		http_send_error(req, 405, "method_not_allowed", "method not "
 		    "allowed here");
 		return;
 	}
+	if (rt->op != NULL) {
+		if (h.cfg->http_read_only)
+			why = "the dashboard is read-only ([http] read_only)";
+		else if ((why = cross_site(req)) != NULL)
+			;
+		else if (role != HTTP_ROLE_ADMIN)
+			why = "actions need a user of role admin";
+		if (why != NULL) {
+			http_send_error(req, 403, "forbidden", why);
+			return;
+		}
+	}
 	if ((hr = calloc(1, sizeof(*hr))) == NULL) {
-		send_error(req, 500, "internal", "out of memory");
+		http_send_error(req, 500, "internal", "out of memory");
 		return;
 	}
 	hr->req = req;
+	hr->rt = rt;
 	hr->head = cmd == EVHTTP_REQ_HEAD;
+	snprintf(hr->user, sizeof(hr->user), "%s", user);
 	rt->handle(hr, seg);
 }
 
@@ -722,7 +980,9 @@ http_main(const struct config *cfg, int fd)
 	signal(SIGHUP, SIG_IGN);
 	memset(&h, 0, sizeof(h));
 	h.cfg = cfg;
-	TAILQ_INIT(&h.calls);
+	TAILQ_INIT(&h.up.calls);
+	TAILQ_INIT(&h.actions);
+	h.up.timeout = UP_TIMEOUT;
 	h.base = event_base_new();
 	h.http = h.base != NULL ? evhttp_new(h.base) : NULL;
 	if (h.http == NULL) {
@@ -771,11 +1031,22 @@ http_main(const struct config *cfg, int fd)
 	tv.tv_sec = 1;
 	tv.tv_usec = 0;
 	event_add(h.ev_tick, &tv);
-	(void)up_connect();
+	(void)up_connect(&h.up);
+	events_init(h.base, cfg);
+	if (cfg->http_auth == HTTP_AUTH_BASIC)
+		log_info("basic authentication: %d users from %s",
+		    cfg->http_users->n, cfg->http_users_file);
+	else
+		log_info("no authentication ([http] auth = none): whoever "
+		    "reaches the address sees the jobs%s",
+		    cfg->http_read_only ? "" : " and may act on them");
+	if (cfg->http_users != NULL && cfg->http_users->others_can_read)
+		log_warnx("%s is readable by others (mode %04o): chmod o-r "
+		    "it", cfg->http_users_file, (unsigned)cfg->http_users->mode);
 	/* The connection cap: every connection is a descriptor, and what is
 	 * open now stays so (the link to the master, counted even when not
 	 * up yet, is closed before it is opened again). */
-	rl.rlim_cur = rl.rlim_max = (rlim_t)(open_fds() + (h.bev == NULL) +
+	rl.rlim_cur = rl.rlim_max = (rlim_t)(open_fds() + (h.up.bev == NULL) +
 	    cfg->http_max_connections);
 	if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
 		log_warn("cannot cap connections (RLIMIT_NOFILE)");
@@ -784,7 +1055,11 @@ http_main(const struct config *cfg, int fd)
 		rc = 1;
 	log_info("stopped");
 out:
-	up_drop("shutting down");
+	events_fini();
+	while (!TAILQ_EMPTY(&h.actions))
+		up_drop(TAILQ_FIRST(&h.actions), "shutting down");
+	up_drop(&h.up, "shutting down");
+	http_auth_free();
 	if (h.ev_tick != NULL)
 		event_free(h.ev_tick);
 	event_free(ev_term);

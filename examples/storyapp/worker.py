@@ -100,6 +100,9 @@ def main(argv: Optional[List[str]] = None) -> int:
                         help="worker processes (default: the config's)")
     parser.add_argument("--config", "-c", default=str(APP_DIR / "jobd.conf"),
                         help="the jobd config (default: %(default)s)")
+    parser.add_argument("--http", metavar="ADDR",
+                        help="serve the dashboard on ADDR (HOST:PORT or "
+                        "unix:PATH; jobd --http)")
     parser.add_argument("--print", action="store_true", dest="print_only",
                         help="print the jobd command and exit")
     args = parser.parse_args(argv)
@@ -112,6 +115,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     local = local_settings(environ, args.queue, args.workers)
     jobd = environ.get("JOBD") or shutil.which("jobd") or "jobd"
     cmd, env = jobd_command(jobd, environ, local, Path(args.config))
+    if args.http:
+        cmd += ["--http", args.http]
     if args.print_only:
         # the variables by name only: LLM_API_KEY is a secret
         print("# passed to the handlers: " + " ".join(sorted(local["env"])))

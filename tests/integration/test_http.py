@@ -311,7 +311,7 @@ def test_methods_and_unknown_paths(jobd, workdir):
         assert st == 405 and json.loads(data)["error"]["code"] == \
             "method_not_allowed"
         assert hd["Allow"] == "GET, HEAD"
-    for path in ("/", "/api", "/api/", "/api/jobs/", "/api/jobs/a/b",
+    for path in ("/api", "/api/", "/api/jobs/", "/api/jobs/a/b",
                  "/api/jobs/..", "/api/jobs/%2e%2e", "/../etc/passwd",
                  "/api/jobs/..%2f..%2fetc", "//api/stats", "/metrics/",
                  "/api/jobs/x%00y", "/healthz?x=1/../"):
@@ -321,6 +321,68 @@ def test_methods_and_unknown_paths(jobd, workdir):
             continue
         assert st == 404, path
         assert json.loads(data)["error"]["code"] == "not_found", path
+
+
+# --- the dashboard's files ----------------------------------------------------
+
+PAGE_FILES = {
+    "/": "text/html; charset=utf-8",
+    "/dashboard.js": "text/javascript; charset=utf-8",
+    "/dashboard.css": "text/css; charset=utf-8",
+    "/favicon.svg": "image/svg+xml",
+}
+
+
+def test_dashboard_files_with_their_headers(jobd, workdir):
+    w = Web(jobd, workdir)
+    bodies = {}
+    for path, ctype in PAGE_FILES.items():
+        st, hd, data = w.get(path)
+        assert st == 200 and hd["Content-Type"] == ctype, (path, st, hd)
+        csp = hd["Content-Security-Policy"]
+        assert "default-src 'self'" in csp and "frame-ancestors 'none'" in csp
+        assert "unsafe" not in csp and "data:" not in csp, csp
+        assert hd["X-Content-Type-Options"] == "nosniff"
+        assert hd["X-Frame-Options"] == "DENY"
+        assert hd["Cache-Control"] == "no-cache"
+        assert len(data) > 100 and int(hd["Content-Length"]) == len(data)
+        # Revalidation: the same ETag gets 304 and no body; another, all.
+        etag = hd["ETag"]
+        assert re.fullmatch(r'"[0-9a-f]{16}"', etag), etag
+        st, hd2, data2 = w.get(path, headers={"If-None-Match": etag})
+        assert (st, data2, hd2["ETag"]) == (304, b"", etag), path
+        st, _, data3 = w.get(path, headers={"If-None-Match": '"0000000000000000"'})
+        assert st == 200 and data3 == data
+        st, _, data4 = w.get(path, method="HEAD")
+        assert st == 200 and data4 == b""
+        bodies[path] = data.decode()
+    html, js = bodies["/"], bodies["/dashboard.js"]
+    # One script, its own file; no inline script, style or handler; nothing
+    # from another origin.
+    assert re.findall(r"<script[^>]*>", html) == ['<script src="/dashboard.js" defer>']
+    assert "<style" not in html and not re.search(r"\s(style|on[a-z]+)=", html)
+    assert not re.search(r"(src|href)=\"(https?:)?//", html)
+    assert "innerHTML" not in js and "eval(" not in js and "document.write" not in js
+    assert "new EventSource('/events')" in js
+
+
+def test_dashboard_paths_and_methods_attacked(jobd, workdir):
+    w = Web(jobd, workdir)
+    _, _, page = w.get("/")
+    # A query is ignored, never reflected.
+    st, _, data = w.get("/?q=%3Cscript%3Ealert(1)%3C/script%3E&x=" + "y" * 2000)
+    assert st == 200 and data == page
+    for path in ("/index.html", "/dashboard.js/", "/dashboard.js%00",
+                 "/web/dashboard.js", "/../dashboard.js", "/./dashboard.js",
+                 "/DASHBOARD.JS", "/dashboard.js.map", "//", "/favicon.ico",
+                 "/daemon/web/index.html"):
+        st, hd, data = w.get(path)
+        assert st == 404 and json.loads(data)["error"]["code"] == "not_found", path
+        assert "Content-Security-Policy" not in hd
+    for m in ("POST", "PUT", "DELETE"):
+        for path in ("/", "/dashboard.js"):
+            st, hd, data = w.get(path, method=m, body=b"x=1")
+            assert st == 405 and hd["Allow"] == "GET, HEAD", (m, path)
 
 
 # --- bounds and attacks -----------------------------------------------------
