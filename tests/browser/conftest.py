@@ -104,11 +104,17 @@ class Browser:
                          % (css, want, self.text(css)))
 
     def click(self, css):
-        self.wait(lambda: self.js(
-            "var e = document.querySelector(arguments[0]);"
-            "return !!e && !e.disabled && e.offsetParent !== null;", css),
-            msg="%s to be clickable" % css)
-        self.find(css).click()
+        """click: css once it is clickable; again if a live update
+        redrew it between the look-up and the click (stale element)."""
+        def once():
+            if not self.js(
+                    "var e = document.querySelector(arguments[0]);"
+                    "return !!e && !e.disabled && e.offsetParent !== null;",
+                    css):
+                return False
+            self.find(css).click()
+            return True
+        self.wait(once, msg="%s to be clickable" % css)
 
     def logs(self):
         return self.d.get_log("browser")
