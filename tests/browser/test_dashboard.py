@@ -118,7 +118,7 @@ def test_shows_the_counts_of_real_jobs(dash, browser):
     ids = [r.get_attribute("data-job") for r in browser.finds("#job-list tr[data-job]")]
     assert set(failed + low + [running]) <= set(ids) and len(ids) == 11
     # A count is a link to its list.
-    browser.find('#queues tr[data-queue="low"] [data-col="queued"] a').click()
+    browser.click('#queues tr[data-queue="low"] [data-col="queued"] a')
     browser.wait_text("#total", "4")
     assert sorted(r.get_attribute("data-job") for r in
                   browser.finds("#job-list tr[data-job]")) == sorted(low)
@@ -245,7 +245,7 @@ def test_opens_a_job_by_id_and_by_click(dash, browser):
     # By a click in the list.
     browser.get(w.url + "/")
     browser.wait(lambda: browser.finds('#job-list tr[data-job="%s"] a' % jid), msg="the row")
-    browser.find('#job-list tr[data-job="%s"] a' % jid).click()
+    browser.click('#job-list tr[data-job="%s"] a' % jid)
     browser.wait_text("#job-id", jid)
     assert browser.js("return location.hash;") == "#/job/" + jid
     # An id that names no job, and text that is no id.
@@ -273,7 +273,7 @@ sys.exit(3)
     browser.live()
     browser.wait(lambda: browser.finds('#job-list tr[data-job="%s"]' % jid), msg="the row")
     assert HOSTILE in browser.text('#job-list tr[data-job="%s"]' % jid)
-    browser.find('#job-list tr[data-job="%s"] a' % jid).click()
+    browser.click('#job-list tr[data-job="%s"] a' % jid)
     browser.wait_text("#job-status", "failed")
     assert HOSTILE in browser.text("#job-error-text")
     assert HOSTILE in browser.text("#job-errors")
@@ -312,7 +312,7 @@ def test_retries_a_failed_job_and_sees_it_finish(dash, workdir, browser):
     browser.live()
     browser.wait(lambda: browser.finds('#job-list tr[data-job="%s"]' % jid), msg="the failed row")
     assert "first attempt fails on purpose" in browser.text('#job-list tr[data-job="%s"]' % jid)
-    browser.find('#job-list tr[data-job="%s"] a' % jid).click()
+    browser.click('#job-list tr[data-job="%s"] a' % jid)
     browser.wait_text("#job-status", "failed")
     assert "first attempt fails on purpose" in browser.text("#job-error-text")
     browser.click('[data-action="requeue"]')
