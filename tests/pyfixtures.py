@@ -18,7 +18,7 @@ the fixtures they want from here.
 Where things are found:
 
 - jobd: ``$JOBD_BUILDDIR/jobd``; without JOBD_BUILDDIR, ``<repo>/_build``,
-  the repository root, then /tmp/build-lead.
+  then the repository root.
 - libjobclient: ``$JOBCLIENT_LIB``, else
   ``<builddir>/libclient/.libs/libjobclient.so`` (exported as
   JOBCLIENT_LIB for the binding).
@@ -56,7 +56,7 @@ def build_dirs():
     env = os.environ.get("JOBD_BUILDDIR")
     if env:
         return [Path(env)]
-    return [REPO / "_build", REPO, Path("/tmp/build-lead")]
+    return [REPO / "_build", REPO]
 
 
 def find_jobd():
