@@ -135,6 +135,15 @@ def short_tmpdir(prefix):
 
 # --- small helpers --------------------------------------------------------
 
+def free_port():
+    """free_port: a TCP port on 127.0.0.1 free just now."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
 def wait_until(cond, timeout=15.0, interval=0.02, msg=None):
     """wait_until: call cond() until it returns something true; return that.
     Fails the test after timeout seconds."""

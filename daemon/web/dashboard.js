@@ -488,24 +488,31 @@
     return '/api/jobs?' + q.toString();
   }
 
-  /* loadList: fetch the visible page; one fetch at a time, and one more
-   * after it when the counts changed meanwhile. */
-  async function loadList() {
-    const L = state.list;
-    if (L.busy) { L.dirty = true; return; }
-    L.busy = true;
-    L.dirty = false;
+  /* loadOnce: fetch what the route shows into slot S (state.list or
+   * state.job), one fetch at a time, and one more after it when asked again
+   * meanwhile (the counts changed) and again() still wants it; render only
+   * what the current route still shows. */
+  async function loadOnce(S, url, render, renderError, again) {
+    if (S.busy) { S.dirty = true; return; }
+    S.busy = true;
+    S.dirty = false;
     const route = state.route;
-    const seq = ++L.seq;
+    const seq = ++S.seq;
     try {
-      const data = await getJSON(listURL(route.p));
-      if (seq === L.seq && state.route === route) renderList(data, route);
+      const data = await getJSON(url(route));
+      if (seq === S.seq && state.route === route) render(data, route);
     } catch (e) {
-      if (state.route === route) renderListError(e);
+      if (state.route === route) renderError(e, route);
     } finally {
-      L.busy = false;
-      if (L.dirty && (state.view === 'overview' || state.view === 'failed')) loadList();
+      S.busy = false;
+      if (S.dirty && again()) loadOnce(S, url, render, renderError, again);
     }
+  }
+
+  function loadList() {
+    return loadOnce(state.list, (r) => listURL(r.p), renderList,
+      (e) => renderListError(e),
+      () => state.view === 'overview' || state.view === 'failed');
   }
 
   function renderListError(e) {
@@ -583,22 +590,10 @@
 
   /* --- the job page -------------------------------------------------------- */
 
-  async function loadJob() {
-    const J = state.job;
-    if (J.busy) { J.dirty = true; return; }
-    J.busy = true;
-    J.dirty = false;
-    const route = state.route;
-    const seq = ++J.seq;
-    try {
-      const data = await getJSON('/api/jobs/' + seg(route.id));
-      if (seq === J.seq && state.route === route) renderJob(data.job || {});
-    } catch (e) {
-      if (state.route === route) renderJobError(route.id, e);
-    } finally {
-      J.busy = false;
-      if (J.dirty && state.view === 'job') loadJob();
-    }
+  function loadJob() {
+    return loadOnce(state.job, (r) => '/api/jobs/' + seg(r.id),
+      (data) => renderJob(data.job || {}), (e, r) => renderJobError(r.id, e),
+      () => state.view === 'job');
   }
 
   function renderJobError(id, e) {

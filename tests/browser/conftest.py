@@ -17,14 +17,13 @@ import json
 import os
 import re
 import shutil
-import socket
 import sys
 
 import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 import pyfixtures  # noqa: E402
-from pyfixtures import jobd, redis_server, wait_until, workdir  # noqa: E402,F401
+from pyfixtures import free_port, jobd, redis_server, wait_until, workdir  # noqa: E402,F401
 
 from selenium import webdriver  # noqa: E402
 from selenium.common.exceptions import (JavascriptException,  # noqa: E402
@@ -35,14 +34,6 @@ from selenium.webdriver.common.by import By  # noqa: E402
 CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = os.environ.get("CHROMEDRIVER") or "/usr/bin/chromedriver"
 WIDTH, HEIGHT = 1280, 900
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 class Browser:

@@ -14,17 +14,9 @@ import time
 
 import pytest
 
-from jobd_itest import run_jobctl, wait_until
+from jobd_itest import free_port, run_jobctl, wait_until
 
 PROMTOOL = shutil.which("promtool")
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 class Web:
