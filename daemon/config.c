@@ -301,6 +301,106 @@ set_log_target(void *obj, const char *v, char *why, size_t whylen)
 	return 0;
 }
 
+/* ---- [cron:NAME] values ------------------------------------------------------ */
+
+#define CRON_PAYLOAD_MAX (64 * 1024)  /* bytes of a payload in the file */
+#define CRON_JSON_DEPTH  32
+
+static int
+set_schedule(void *obj, const char *v, char *why, size_t whylen)
+{
+	struct cron_entry *e = obj;
+	struct cron_sched s;
+	char *copy;
+
+	if (cron_parse(v, &s, why, whylen) == -1)
+		return -1;
+	if ((copy = strdup(v)) == NULL)
+		return cv_why(why, whylen, "out of memory");
+	free(e->schedule);
+	e->schedule = copy;
+	e->sched = s;
+	return 0;
+}
+
+static int
+set_cron_type(void *obj, const char *v, char *why, size_t whylen)
+{
+	if (!cv_valid_name(v, TYPE_CHARS))
+		return cv_why(why, whylen, "bad type name (1..%d of A-Z a-z "
+		    "0-9 _ . : -)", CONFIG_NAME_MAX);
+	snprintf(obj, CONFIG_NAME_MAX + 1, "%s", v);
+	return 0;
+}
+
+static int
+json_depth(const json_t *v)
+{
+	const char *k;
+	json_t *e;
+	size_t i;
+	int d = 0, x;
+
+	if (json_is_object(v)) {
+		json_object_foreach((json_t *)v, k, e)
+			if ((x = json_depth(e)) > d && (d = x) > CRON_JSON_DEPTH)
+				break;
+	} else if (json_is_array(v)) {
+		json_array_foreach(v, i, e)
+			if ((x = json_depth(e)) > d && (d = x) > CRON_JSON_DEPTH)
+				break;
+	} else {
+		return 0;
+	}
+	return d + 1;
+}
+
+/* set_payload: any JSON value, kept compact. */
+static int
+set_payload(void *obj, const char *v, char *why, size_t whylen)
+{
+	json_error_t jerr;
+	json_t *j;
+	char *text;
+
+	if (strlen(v) > CRON_PAYLOAD_MAX)
+		return cv_why(why, whylen, "longer than %d bytes",
+		    CRON_PAYLOAD_MAX);
+	/* jansson's own nesting limit is 2048; refuse deeper first */
+	if ((j = json_loads(v, JSON_DECODE_ANY, &jerr)) == NULL)
+		return cv_why(why, whylen, "bad JSON: %s", jerr.text);
+	if (json_depth(j) > CRON_JSON_DEPTH) {
+		json_decref(j);
+		return cv_why(why, whylen, "nests deeper than %d levels",
+		    CRON_JSON_DEPTH);
+	}
+	text = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
+	json_decref(j);
+	if (text == NULL)
+		return cv_why(why, whylen, "out of memory");
+	free(*(char **)obj);
+	*(char **)obj = text;
+	return 0;
+}
+
+static int
+set_timezone(void *obj, const char *v, char *why, size_t whylen)
+{
+	if (cron_tz_check(v, why, whylen) == -1)
+		return -1;
+	snprintf(obj, CRON_TZ_MAX + 1, "%s", v);
+	return 0;
+}
+
+static int
+set_misfire(void *obj, const char *v, char *why, size_t whylen)
+{
+	if (strcmp(v, "skip") != 0 && strcmp(v, "once") != 0)
+		return cv_why(why, whylen, "expected skip or once");
+	*(int *)obj = v[0] == 'o';
+	return 0;
+}
+
 /* ---- [type:NAME] values ------------------------------------------------------ */
 
 static void
@@ -868,21 +968,49 @@ const struct row config_type_rows[] = {
 	  F_ZERO | F_LL, NULL, NULL, K_EXEC, "0", NULL,
 	  "Open files of the handler process (RLIMIT_NOFILE); 0: inherited." },
 };
+/* [cron:NAME]: a periodic job (docs/jobd.md, "Periodic jobs") */
+#define CR(f) offsetof(struct cron_entry, f)
+const struct row config_cron_rows[] = {
+	{ "schedule", SCOPE_CRON, R_FUNC, 0, 0, 0, F_SELF, set_schedule, NULL,
+	  0, NULL, "0 3 * * *",
+	  "When: 5 fields (minute hour day-of-month month day-of-week: *, "
+	  "N, N-M, lists, /STEP, jan..dec, sun..sat) or @yearly, @annually, "
+	  "@monthly, @weekly, @daily, @midnight, @hourly (required)." },
+	{ "type", SCOPE_CRON, R_FUNC, CR(type), 0, 0, 0, set_cron_type, NULL,
+	  0, NULL, "generate_story",
+	  "The job type submitted at each tick, a configured [type:NAME] "
+	  "(required)." },
+	{ "payload", SCOPE_CRON, R_FUNC, CR(payload), 0, 0, 0, set_payload,
+	  NULL, 0, "{}", "{\"cleanup\": true}",
+	  "The job's payload, JSON (up to 64K, 32 levels)." },
+	{ "queue", SCOPE_CRON, R_FUNC, CR(queue), 0, 0, 0, set_queue, NULL, 0,
+	  "", NULL,
+	  "Queue of the jobs, one of queues; empty: the type's." },
+	{ "timezone", SCOPE_CRON, R_FUNC, CR(timezone), 0, 0, 0, set_timezone,
+	  NULL, 0, "UTC", "Europe/Berlin",
+	  "IANA time zone the schedule is read in (/usr/share/zoneinfo)." },
+	{ "misfire", SCOPE_CRON, R_FUNC, CR(misfire_once), 0, 0, 0,
+	  set_misfire, NULL, 0, "skip", NULL,
+	  "Ticks that passed while no daemon ran: skip (none run), or once "
+	  "(the latest of them runs once when a daemon starts)." },
+};
+#define NCRON ((int)(sizeof(config_cron_rows) / sizeof(config_cron_rows[0])))
 #define NMAIN ((int)(sizeof(config_main_rows) / sizeof(config_main_rows[0])))
 #define NTYPE ((int)(sizeof(config_type_rows) / sizeof(config_type_rows[0])))
 
 const char *const config_scope_names[] = { "jobd", "access", "http",
-    "type:NAME" };
-const int config_nmain = NMAIN, config_ntype = NTYPE;
+    "type:NAME", "cron:NAME" };
+const int config_nmain = NMAIN, config_ntype = NTYPE, config_ncron = NCRON;
 
 int
 config_setting_info(int i, struct config_setting_info *out)
 {
 	const struct row *r;
 
-	if (i < 0 || i >= NMAIN + NTYPE)
+	if (i < 0 || i >= NMAIN + NTYPE + NCRON)
 		return -1;
-	r = i < NMAIN ? &config_main_rows[i] : &config_type_rows[i - NMAIN];
+	r = i < NMAIN ? &config_main_rows[i] : i < NMAIN + NTYPE ?
+	    &config_type_rows[i - NMAIN] : &config_cron_rows[i - NMAIN - NTYPE];
 	memset(out, 0, sizeof(*out));
 	out->section = r->scope == SCOPE_TYPE ? "types" : config_scope_names[r->scope];
 	out->name = r->name;
@@ -901,8 +1029,10 @@ config_setting_info(int i, struct config_setting_info *out)
 const struct row *
 config_find_row(enum row_scope scope, const char *key)
 {
-	const struct row *t = scope == SCOPE_TYPE ? config_type_rows : config_main_rows;
-	int n = scope == SCOPE_TYPE ? NTYPE : NMAIN;
+	const struct row *t = scope == SCOPE_TYPE ? config_type_rows :
+	    scope == SCOPE_CRON ? config_cron_rows : config_main_rows;
+	int n = scope == SCOPE_TYPE ? NTYPE : scope == SCOPE_CRON ? NCRON :
+	    NMAIN;
 
 	for (int i = 0; i < n; i++)
 		if (t[i].scope == scope && strcmp(t[i].name, key) == 0)
@@ -1063,6 +1193,78 @@ type_check(const struct config *cfg, const struct job_type *t,
 	return 0;
 }
 
+/* ---- cron entries ------------------------------------------------------------ */
+
+static void
+cron_free_entry(struct cron_entry *e)
+{
+	free(e->schedule);
+	free(e->payload);
+}
+
+/* config_find_cron: the [cron:NAME] called name, or NULL. */
+static struct cron_entry *
+find_cron(const struct config *cfg, const char *name)
+{
+	for (int i = 0; i < cfg->ncrons; i++)
+		if (strcmp(cfg->crons[i].name, name) == 0)
+			return &cfg->crons[i];
+	return NULL;
+}
+
+/* add_cron: a new entry with the rows' defaults, or NULL. */
+static struct cron_entry *
+add_cron(struct config *cfg, const char *name)
+{
+	struct cron_entry *n, *e;
+	char why[256];
+
+	if (cfg->ncrons >= CONFIG_MAX_CRONS)
+		return NULL;
+	n = realloc(cfg->crons, (size_t)(cfg->ncrons + 1) * sizeof(*n));
+	if (n == NULL)
+		return NULL;
+	cfg->crons = n;
+	e = &n[cfg->ncrons];
+	memset(e, 0, sizeof(*e));
+	snprintf(e->name, sizeof(e->name), "%s", name);
+	for (int i = 0; i < NCRON; i++) {
+		const struct row *r = &config_cron_rows[i];
+
+		if (r->def != NULL && r->set(r->flags & F_SELF ? (void *)e :
+		    (char *)e + r->off, r->def, why, sizeof(why)) == -1)
+			return NULL;
+	}
+	cfg->ncrons++;
+	return e;
+}
+
+/* cron_check: what a [cron:NAME] needs once every section is read. */
+static int
+cron_check(const struct config *cfg, const struct cron_entry *e,
+           const char **key, char *why, size_t whylen)
+{
+	if (e->schedule == NULL) {
+		*key = "schedule";
+		return cv_why(why, whylen, "required (5 fields or an @ alias)");
+	}
+	if (e->type[0] == '\0') {
+		*key = "type";
+		return cv_why(why, whylen, "required (a configured job type)");
+	}
+	if (config_find_type(cfg, e->type) == NULL && !cfg->accept_any_type) {
+		*key = "type";
+		return cv_why(why, whylen, "no [type:%s] (nor accept_any_type)",
+		    e->type);
+	}
+	if (e->queue[0] != '\0' && config_queue_index(cfg, e->queue) < 0) {
+		*key = "queue";
+		return cv_why(why, whylen,
+		    "not one of the configured queues: '%s'", e->queue);
+	}
+	return 0;
+}
+
 /* ---- notes ------------------------------------------------------------------ */
 
 static int
@@ -1173,10 +1375,43 @@ set_one(struct config *cfg, const char *section, const char *key,
 			}
 			return 0;
 		}
+	} else if (strncmp(section, "cron:", 5) == 0) {
+		struct cron_entry *e;
+
+		if (!cv_valid_name(section + 5, "_.-")) {
+			snprintf(err, errlen, "%s%s[%.*s]: bad schedule name (1..%d "
+			    "of A-Z a-z 0-9 _ . -)", pfx, sep,
+			    CONFIG_NAME_MAX + 5, section, CONFIG_NAME_MAX);
+			return -1;
+		}
+		scope = SCOPE_CRON;
+		e = find_cron(cfg, section + 5);
+		if (e != NULL && key == NULL && in_file &&
+		    config_note_last(cfg, NOTE_CRON((int)(e - cfg->crons)),
+		    ROW_HEADER) != NULL) {
+			snprintf(err, errlen, "%s%s[%s]: duplicate schedule", pfx,
+			    sep, section);
+			return -1;
+		}
+		if (e == NULL && (e = add_cron(cfg, section + 5)) == NULL) {
+			snprintf(err, errlen, "%s%s[%s]: too many schedules (at "
+			    "most %d) or out of memory", pfx, sep, section,
+			    CONFIG_MAX_CRONS);
+			return -1;
+		}
+		type = NOTE_CRON((int)(e - cfg->crons));
+		base = e;
+		if (key == NULL) {
+			if ((config_note_last(cfg, type, ROW_HEADER) == NULL ||
+			    in_file) && note_add(cfg, type, ROW_HEADER, "", where)
+			    == -1)
+				goto oom;
+			return 0;
+		}
 	} else {
 		snprintf(err, errlen, "%s%s[%.*s]: unknown section (expected "
-		    "[jobd], [access], [http], [types] or [type:NAME])", pfx, sep,
-		    CONFIG_NAME_MAX + 5, section);
+		    "[jobd], [access], [http], [types], [type:NAME] or "
+		    "[cron:NAME])", pfx, sep, CONFIG_NAME_MAX + 5, section);
 		return -1;
 	}
 	if (key == NULL)
@@ -1216,7 +1451,8 @@ config_set(struct config *cfg, const char *section, const char *key,
 		snprintf(err, errlen, "config_set: missing argument");
 		return -1;
 	}
-	if (strncmp(section, "type:", 5) == 0 &&
+	if ((strncmp(section, "type:", 5) == 0 ||
+	    strncmp(section, "cron:", 5) == 0) &&
 	    set_one(cfg, section, NULL, "", NULL, 0, err, errlen) == -1)
 		return -1;
 	return set_one(cfg, section, key, value, NULL, 0, err, errlen);
@@ -1270,7 +1506,8 @@ config_override(struct config *cfg, const char *arg, char *err, size_t errlen)
 			return -1;
 		}
 	}
-	if (strncmp(section, "type:", 5) == 0 &&
+	if ((strncmp(section, "type:", 5) == 0 ||
+	    strncmp(section, "cron:", 5) == 0) &&
 	    set_one(cfg, section, NULL, "", where, 0, err, errlen) == -1)
 		return -1;
 	return set_one(cfg, section, key, eq, where, 0, err, errlen);
@@ -1287,7 +1524,8 @@ ini_section(void *arg, const char *section, const char *file, int line,
 	char where[CONFIG_MAX_PATH + 32];
 
 	snprintf(where, sizeof(where), "%s:%d", file, line);
-	if (strncmp(section, "type:", 5) == 0)
+	if (strncmp(section, "type:", 5) == 0 ||
+	    strncmp(section, "cron:", 5) == 0)
 		return set_one(arg, section, NULL, "", where, 1, err, errlen);
 	if (strcmp(section, "jobd") != 0 && strcmp(section, "access") != 0 &&
 	    strcmp(section, "http") != 0 && strcmp(section, "types") != 0)
@@ -1350,6 +1588,9 @@ config_free(struct config *cfg)
 		return;
 	for (int i = 0; i < cfg->ntypes; i++)
 		type_free(&cfg->types[i]);
+	for (int i = 0; i < cfg->ncrons; i++)
+		cron_free_entry(&cfg->crons[i]);
+	free(cfg->crons);
 	for (int i = 0; i < cfg->nnotes; i++) {
 		free(cfg->notes[i].value);
 		free(cfg->notes[i].where);
@@ -1672,6 +1913,20 @@ config_finish(struct config *cfg, char *err, size_t errlen)
 			snprintf(t->queue, sizeof(t->queue), "%s",
 			    config_queue_index(cfg, "default") >= 0 ?
 			    "default" : cfg->queues[0]);
+	}
+	for (int i = 0; i < cfg->ncrons; i++) {
+		const struct config_note *h = config_note_last(cfg, NOTE_CRON(i),
+		    ROW_HEADER);
+		const char *where = h != NULL && h->where[0] != '\0' ?
+		    h->where : cfg->path != NULL ? cfg->path : "";
+
+		if (cron_check(cfg, &cfg->crons[i], &key, why, sizeof(why))
+		    == -1) {
+			snprintf(err, errlen, "%s%s[cron:%s] %s: %s", where,
+			    where[0] != '\0' ? ": " : "", cfg->crons[i].name, key,
+			    why);
+			return -1;
+		}
 	}
 	return 0;
 }

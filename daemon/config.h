@@ -11,11 +11,14 @@
 #include <stdio.h>
 #include <sys/types.h>
 
+#include "cron.h"
+
 #define CONFIG_MAX_QUEUES   16
 #define CONFIG_MAX_TYPES    256
 #define CONFIG_MAX_ARGV     64
 #define CONFIG_MAX_ACL      32
 #define CONFIG_NAME_MAX     64   /* queue and type names */
+#define CONFIG_MAX_CRONS    256  /* [cron:NAME] sections */
 
 enum handler_kind {
 	HANDLER_BUILTIN = 0,
@@ -56,6 +59,19 @@ struct job_type {
 	long long limit_cpu;             /* CPU seconds (RLIMIT_CPU) */
 	long long limit_memory;          /* bytes of address space (RLIMIT_AS) */
 	long long limit_files;           /* open files (RLIMIT_NOFILE) */
+};
+
+/* A periodic job, one [cron:NAME] section (docs/jobd.md, "Periodic
+ * jobs"). */
+struct cron_entry {
+	char name[CONFIG_NAME_MAX + 1];  /* A-Z a-z 0-9 _ . - */
+	char *schedule;                  /* as written */
+	struct cron_sched sched;         /* parsed */
+	char type[CONFIG_NAME_MAX + 1];
+	char *payload;                   /* JSON text */
+	char queue[CONFIG_NAME_MAX + 1]; /* "": the type's */
+	char timezone[CRON_TZ_MAX + 1];
+	int misfire_once;                /* misfire = once (else skip) */
 };
 
 enum { HTTP_AUTH_NONE, HTTP_AUTH_BASIC };
@@ -134,6 +150,9 @@ struct config {
 
 	struct job_type *types;
 	int ntypes;
+
+	struct cron_entry *crons;
+	int ncrons;
 
 	struct config_note *notes; /* each setting applied and from where */
 	int nnotes;

@@ -111,6 +111,13 @@ config_write_sample(FILE *fp)
 	sample_row(fp, config_find_row(SCOPE_TYPE, "url"), 1);
 	fputs("\n[type:slow]\nhandler = builtin\n", fp);
 	sample_row(fp, config_find_row(SCOPE_TYPE, "builtin"), 1);
+	fputs("\n; Periodic jobs: one section per schedule; NAME is 1..64 of "
+	    "A-Z a-z 0-9\n; _ . - and each tick's job id is "
+	    "cron:NAME:<tick>, the tick in UTC\n; (cron:nightly:"
+	    "2026-12-05T03:00:00Z).  See docs/jobd.md, \"Periodic jobs\".\n"
+	    "\n[cron:nightly]\n", fp);
+	for (int i = 0; i < config_ncron; i++)
+		sample_row(fp, &config_cron_rows[i], 1);
 }
 
 void
@@ -118,9 +125,11 @@ config_write_reference(FILE *fp)
 {
 	fputs("| section | setting | type | bounds | default | meaning |\n"
 	    "|---|---|---|---|---|---|\n", fp);
-	for (int i = 0; i < config_nmain + config_ntype; i++) {
+	for (int i = 0; i < config_nmain + config_ntype + config_ncron; i++) {
 		const struct row *r = i < config_nmain ? &config_main_rows[i] :
-		    &config_type_rows[i - config_nmain];
+		    i < config_nmain + config_ntype ?
+		    &config_type_rows[i - config_nmain] :
+		    &config_cron_rows[i - config_nmain - config_ntype];
 		char bounds[64];
 
 		row_bounds(r, bounds, sizeof(bounds));
@@ -179,5 +188,13 @@ config_dump(const struct config *cfg, FILE *fp)
 		for (const struct row *r = config_type_rows; r < config_type_rows + config_ntype; r++)
 			if (r->handlers & (1u << cfg->types[i].kind))
 				dump_value(fp, cfg, section, i, r);
+	}
+	for (int i = 0; i < cfg->ncrons; i++) {
+		char section[CONFIG_NAME_MAX + 8];
+
+		snprintf(section, sizeof(section), "cron:%s", cfg->crons[i].name);
+		for (int k = 0; k < config_ncron; k++)
+			dump_value(fp, cfg, section, NOTE_CRON(i),
+			    &config_cron_rows[k]);
 	}
 }

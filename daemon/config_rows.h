@@ -9,7 +9,7 @@
 
 #include "config.h"
 
-enum row_scope { SCOPE_JOBD, SCOPE_ACCESS, SCOPE_HTTP, SCOPE_TYPE };
+enum row_scope { SCOPE_JOBD, SCOPE_ACCESS, SCOPE_HTTP, SCOPE_TYPE, SCOPE_CRON };
 enum row_kind {
 	R_BOOL,             /* int */
 	R_INT,              /* int */
@@ -52,14 +52,16 @@ struct row {
 	const char *doc;
 };
 
-extern const struct row config_main_rows[], config_type_rows[];
-extern const int config_nmain, config_ntype;
-/* "jobd", "access", "http", "type:NAME", by enum row_scope */
+extern const struct row config_main_rows[], config_type_rows[],
+    config_cron_rows[];
+extern const int config_nmain, config_ntype, config_ncron;
+/* "jobd", "access", "http", "type:NAME", "cron:NAME", by enum row_scope */
 extern const char *const config_scope_names[];
 
 /* Where a setting came from; notes[] keeps one per setting applied. */
 #define NOTE_MAIN  (-1)        /* [jobd], [access] or [http] */
 #define NOTE_TYPES (-2)        /* [types] */
+#define NOTE_CRON(i) (-1000 - (i)) /* [cron:NAME] of cfg->crons[i] */
 #define ROW_HEADER NULL         /* a [type:NAME] header (or its first -o) */
 
 struct config_note {

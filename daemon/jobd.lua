@@ -1,4 +1,4 @@
-#!lua name=jobd_v5
+#!lua name=jobd_v6
 --
 -- jobd.lua: the Redis function library of jobd.  Every job state change is
 -- one FCALL of one of these functions, so it is atomic across any number of
@@ -39,7 +39,7 @@
 --
 -- All times are Unix milliseconds of the Redis clock (TIME).
 
-local LIBRARY = 'jobd_v5'   -- the name on the first line
+local LIBRARY = 'jobd_v6'   -- the name on the first line
 local SCHEMA = 1            -- the key schema this library reads and writes
 
 local PROMOTE_MAX = 100     -- due scheduled jobs moved per call
@@ -1570,6 +1570,77 @@ local function schema(keys, args)
 	           'rolling upgrades"')
 end
 
+-- ==== periodic jobs ([cron:NAME], issue 15) ===============================
+-- Key cron:NAME, a HASH: last (the last tick claimed, Unix ms), job (its
+-- job id), at (when it was claimed, Redis clock).  Every daemon sharing
+-- the Redis calls cron_tick for every tick of every schedule it has; the
+-- first call records the tick and submits its job, in the same call, and
+-- the others find the tick taken: no leader, no lock to go stale.
+
+-- cron_tick: ARGV[4] name, [5] tick (Unix ms), [6] 'tick' or 'catchup',
+-- [7..] one submit group of one job (submit's arguments: '1' then NF).
+-- A tick at or before the last claimed one is not run again; a catch-up
+-- (misfire = once, at a daemon's start) only when the schedule ran before.
+-- Returns JSON {claimed, last, job, status}.
+local function cron_tick(keys, args)
+	local c = context(keys, args)
+	local name, tick, mode = args[4], tonumber(args[5]), args[6]
+	if not name or name == '' or not tick or tick < 0 or
+	   tick ~= math.floor(tick) or (mode ~= 'tick' and mode ~= 'catchup') or
+	   args[7] ~= '1' or #args ~= 7 + NF then
+		return err('BAD_REQUEST', nil, 'cron_tick: bad arguments')
+	end
+	local key = c.K .. 'cron:' .. name
+	local last = tonumber(redis.call('HGET', key, 'last'))
+	local function answer(claimed, status)
+		return cjson.encode({ claimed = claimed, last = last or 0,
+		                      job = redis.call('HGET', key, 'job') or '',
+		                      status = status })
+	end
+	if (mode == 'catchup' and not last) or (last and tick <= last) then
+		return answer(false, 'taken')
+	end
+	local id = args[8]
+	if submit_check(c, args, 8, 1) then
+		-- its job id is there already (the hash was lost): taken
+		redis.call('HSET', key, 'last', int_s(tick), 'job', id)
+		last = tick
+		return answer(false, 'taken')
+	end
+	redis.call('HSET', key, 'last', int_s(tick), 'job', id, 'at', c.now_s)
+	last = tick
+	local ready = {}
+	local out = submit_write(c, args, 8, 1, ready, submit_tail(c))
+	for _, q in ipairs(ready) do push(c, q, ready[q], false) end
+	arm(c)
+	return answer(true, out[2])
+end
+
+-- cron_list: ARGV[4..] schedule names.  Returns JSON {NAME: {last, job,
+-- status}} for those that ran (status: their last job's, or '' if gone).
+local function cron_list(keys, args)
+	local c = context(keys, args)
+	local out = {}
+	if #args - 3 > 1024 then
+		return err('BAD_REQUEST', nil, 'cron_list: too many names')
+	end
+	for i = 4, #args do
+		local h = redis.call('HMGET', c.K .. 'cron:' .. args[i], 'last', 'job')
+		if h[1] then
+			local st = ''
+			if h[2] then
+				local j = peek(jkey(c, h[2]), { status = true })
+				if j and j.status then st = j.status end
+			end
+			out[args[i]] = { last = tonumber(h[1]), job = h[2] or '',
+			                 status = st }
+		end
+	end
+	if next(out) == nil then return '{}' end
+	return cjson.encode(out)
+end
+-- ==== end of periodic jobs ================================================
+
 local function register(name, fn, flags)
 	redis.register_function{ function_name = LIBRARY .. '_' .. name,
 	                         callback = fn, flags = flags or {} }
@@ -1606,3 +1677,5 @@ register('progress', progress)
 register('heartbeat', heartbeat, SMALL)
 register('reap', reap)
 register('release', release)
+register('cron_tick', cron_tick)
+register('cron_list', cron_list, READ)

@@ -24,6 +24,7 @@
 #include <event2/event.h>
 
 #include "conn.h"
+#include "cron_run.h"
 #include "http.h"
 #include "proto.h"
 #include "ipc.h"
@@ -924,6 +925,7 @@ master_shutdown(int sig)
 	log_info("%s: shutting down; running jobs get %.3g s",
 	    strsignal(sig), m.cfg->shutdown_grace);
 	m.stopping = 1;
+	cron_run_stop();
 	evtimer_del(m.http.ev_respawn);
 	if (m.http.pid > 0)
 		kill(m.http.pid, SIGTERM);
@@ -955,6 +957,7 @@ reload_apply(struct config *ncfg)
 	int n;
 
 	m.cfg = ncfg;
+	cron_run_reload(ncfg);
 	server_set_config(m.server, ncfg);
 	ops_set_config(ncfg);
 	store_set_config(m.store, ncfg);
@@ -1183,6 +1186,8 @@ master_run(struct config *cfg, master_reload_fn *reload)
 	ops_init(m.base, m.store, cfg);
 	ops_set_reload_hook(master_reload);
 	ops_set_gauges(master_gauges);
+	if (cron_run_start(m.base, m.store, cfg) == -1)
+		log_warnx("cron: out of memory: no periodic jobs");
 	m.http.ev_respawn = evtimer_new(m.base, http_respawn_cb, NULL);
 
 
@@ -1242,6 +1247,7 @@ master_run(struct config *cfg, master_reload_fn *reload)
 	http_listen_close(m.cfg, m.http.fd);
 	event_free(m.http.ev_respawn);
 	server_free(m.server);
+	cron_run_stop();
 	store_free(m.store);
 	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
 		event_free(ev_sig[i]);

@@ -320,6 +320,72 @@ op_stats(struct reply *r)
 	store_stats(ops.store, fields_done, r);
 }
 
+/* cron_list: the configured schedules with their next tick, and from
+ * Redis their last claimed tick and its job. */
+static void
+cron_list_done(void *arg, int err, const char *msg, json_t *reply)
+{
+	struct reply *r = arg;
+	json_t *out, *list = json_array();
+	long long now = (long long)time(NULL);
+	char when[32];
+
+	if (err != PERR_OK) {
+		json_decref(list);
+		reply_store_error(r, err, msg, reply);
+		return;
+	}
+	for (int i = 0; list != NULL && i < ops.cfg->ncrons; i++) {
+		const struct cron_entry *e = &ops.cfg->crons[i];
+		json_t *ran = json_object_get(reply, e->name);
+		long long next = cron_next(&e->sched, e->timezone, now);
+		json_t *o;
+
+		o = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:o*}", "name", e->name,
+		    "schedule", e->schedule, "timezone", e->timezone, "misfire",
+		    e->misfire_once ? "once" : "skip", "type", e->type, "queue",
+		    e->queue, "payload", json_loads(e->payload, JSON_DECODE_ANY,
+		    NULL));
+		if (o == NULL)
+			continue;
+		cron_tick_text(next, when, sizeof(when));
+		json_object_set_new(o, "next", next >= 0 ? json_string(when) :
+		    json_null());
+		if (json_is_object(ran)) {
+			long long last = json_integer_value(json_object_get(ran,
+			    "last")) / 1000;
+
+			cron_tick_text(last, when, sizeof(when));
+			json_object_set_new(o, "last", json_string(when));
+			json_object_set(o, "last_job", json_object_get(ran, "job"));
+			json_object_set(o, "last_status", json_object_get(ran,
+			    "status"));
+		} else {
+			json_object_set_new(o, "last", json_null());
+			json_object_set_new(o, "last_job", json_null());
+			json_object_set_new(o, "last_status", json_null());
+		}
+		json_array_append_new(list, o);
+	}
+	if (list == NULL || (out = json_pack("{s:o}", "schedules", list)) ==
+	    NULL) {
+		reply_error(r, PERR_INTERNAL, "out of memory", NULL);
+		return;
+	}
+	reply_ok(r, out);
+}
+
+static void
+op_cron_list(struct reply *r)
+{
+	const char *names[CONFIG_MAX_CRONS];
+	int n = ops.cfg->ncrons;
+
+	for (int i = 0; i < n; i++)
+		names[i] = ops.cfg->crons[i].name;
+	store_cron_list(ops.store, names, n, cron_list_done, r);
+}
+
 static void
 op_pause(struct reply *r)
 {

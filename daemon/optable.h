@@ -40,7 +40,8 @@ enum op_access {
 	X(DELETE,      "delete",      ACCESS_ADMIN,  parse_job_id,      op_delete) \
 	X(RELOAD,      "reload",      ACCESS_ADMIN,  parse_nothing,     op_reload) \
 	X(HEALTH,      "health",      ACCESS_OPEN,   parse_nothing,     op_health) \
-	X(METRICS,     "metrics",     ACCESS_OPEN,   parse_nothing,     op_metrics)
+	X(METRICS,     "metrics",     ACCESS_OPEN,   parse_nothing,     op_metrics) \
+	X(CRON_LIST,   "cron_list",   ACCESS_OPEN,   parse_nothing,     op_cron_list)
 
 /* OP_HELLO, OP_PING, ...: a row's index in either table. */
 enum op {

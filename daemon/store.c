@@ -1602,6 +1602,36 @@ store_stats(struct store *st, store_cb *cb, void *arg)
 }
 
 void
+store_cron_tick(struct store *st, const char *name, long long tick_ms,
+                int catchup, const struct submit_spec *job, store_cb *cb,
+                void *arg)
+{
+	struct req *rq = new_req(st, REP_JSON, "jobd_cron_tick", cb, arg);
+
+	if (rq == NULL)
+		return;
+	cmd_add(&rq->cmd, name);
+	cmd_addll(&rq->cmd, tick_ms);
+	cmd_add(&rq->cmd, catchup ? "catchup" : "tick");
+	cmd_addll(&rq->cmd, 1);
+	cmd_submit_job(&rq->cmd, job, job->job_id, &st->sb);
+	submit_req(st, rq);
+}
+
+void
+store_cron_list(struct store *st, const char *const *names, int n,
+                store_cb *cb, void *arg)
+{
+	struct req *rq = new_req(st, REP_JSON, "jobd_cron_list", cb, arg);
+
+	if (rq == NULL)
+		return;
+	for (int i = 0; i < n; i++)
+		cmd_add(&rq->cmd, names[i]);
+	submit_req(st, rq);
+}
+
+void
 store_queue_counts(struct store *st, const char *const *queues, int n,
                    store_cb *cb, void *arg)
 {

@@ -113,6 +113,17 @@ void store_list(struct store *st, const char *status, const char *queue,
  * "workers": [{"pid", "host", "state", "job_id", "jobs_done"}],
  * "totals": {status: n, ...}}. */
 void store_stats(struct store *st, store_cb *cb, void *arg);
+/* store_cron_tick: claim tick (Unix ms) of schedule name and submit job
+ * (its job_id set) if it is newer than the last claimed; catchup: only if
+ * the schedule ran before.  Reply {"claimed": b, "last": ms, "job": id,
+ * "status": s} (docs/architecture.md, "Periodic jobs"). */
+void store_cron_tick(struct store *st, const char *name, long long tick_ms,
+                     int catchup, const struct submit_spec *job,
+                     store_cb *cb, void *arg);
+/* store_cron_list: reply {NAME: {"last": ms, "job": id, "status": s}} of
+ * the n schedules named that ever ran. */
+void store_cron_list(struct store *st, const char *const *names, int n,
+                     store_cb *cb, void *arg);
 /* store_queue_counts: store_stats of the n queues named (the reply's
  * "queues" has each of them), whatever the configuration says. */
 void store_queue_counts(struct store *st, const char *const *queues, int n,

@@ -639,6 +639,15 @@ conv_fail(const redisReply *r)
 	return json_pack("{s:o}", "status", rep_str(r->element[0]));
 }
 
+/* conv_json: JSON text (cjson.encode of the cron functions) */
+static json_t *
+conv_json(const redisReply *r)
+{
+	if (r->type != REDIS_REPLY_STRING)
+		return NULL;
+	return json_loadb(r->str, r->len, 0, NULL);
+}
+
 static json_t *(*const converters[REP__COUNT])(const redisReply *) = {
 	[REP_SUBMIT] = conv_submit,
 	[REP_GET] = conv_get,
@@ -651,6 +660,7 @@ static json_t *(*const converters[REP__COUNT])(const redisReply *) = {
 	[REP_REAP] = conv_reap,
 	[REP_RELEASE] = conv_release,
 	[REP_FAIL] = conv_fail,
+	[REP_JSON] = conv_json,
 };
 
 json_t *

@@ -56,7 +56,9 @@ int rep_function_missing(const redisReply *r);
 /* What a call's reply is converted to (rep_convert). */
 enum rep_kind {
 	REP_SUBMIT, REP_GET, REP_CANCEL, REP_REQUEUE, REP_LIST, REP_STATS,
-	REP_EMPTY, REP_HEARTBEAT, REP_REAP, REP_RELEASE, REP_FAIL, REP__COUNT
+	REP_EMPTY, REP_HEARTBEAT, REP_REAP, REP_RELEASE, REP_FAIL,
+	REP_JSON,           /* a function's reply that is JSON text */
+	REP__COUNT
 };
 /* rep_convert: a non-error reply to the JSON of store.h's callbacks; NULL
  * if it is not of the expected shape (or out of memory). */

@@ -92,6 +92,8 @@ int cmd_stats(struct jobctl *, int, char **);
 int cmd_workers(struct jobctl *, int, char **);
 int cmd_pause(struct jobctl *, int, char **);
 int cmd_resume(struct jobctl *, int, char **);
+/* cmd_cron.c */
+int cmd_cron(struct jobctl *, int, char **);
 int cmd_reload(struct jobctl *, int, char **);
 
 #endif

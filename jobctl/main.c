@@ -32,6 +32,7 @@ static const struct verb verbs[] = {
 	{ "pause", cmd_pause, "pause QUEUE" },
 	{ "resume", cmd_resume, "resume QUEUE" },
 	{ "reload", cmd_reload, "reload" },
+	{ "cron", cmd_cron, "cron" },
 	{ "passwd", cmd_passwd, "passwd USER [--role admin|viewer]" },
 };
 #define NVERBS (sizeof(verbs) / sizeof(verbs[0]))
