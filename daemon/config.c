@@ -303,7 +303,7 @@ set_log_target(void *obj, const char *v, char *why, size_t whylen)
 
 /* ---- [cron:NAME] values ------------------------------------------------------ */
 
-#define CRON_PAYLOAD_MAX (64 * 1024)  /* bytes of a payload in the file */
+#define CRON_PAYLOAD_MAX (16 * 1024)  /* bytes of a payload */
 #define CRON_JSON_DEPTH  32
 
 static int
@@ -982,7 +982,7 @@ const struct row config_cron_rows[] = {
 	  "(required)." },
 	{ "payload", SCOPE_CRON, R_FUNC, CR(payload), 0, 0, 0, set_payload,
 	  NULL, 0, "{}", "{\"cleanup\": true}",
-	  "The job's payload, JSON (up to 64K, 32 levels)." },
+	  "The job's payload, JSON (up to 16K, 32 levels)." },
 	{ "queue", SCOPE_CRON, R_FUNC, CR(queue), 0, 0, 0, set_queue, NULL, 0,
 	  "", NULL,
 	  "Queue of the jobs, one of queues; empty: the type's." },

@@ -178,9 +178,8 @@ cron_parse(const char *spec, struct cron_sched *out, char *why,
 	if (spec[0] == '@') {
 		size_t k = strcspn(spec, " \t");
 
-		if (spec[k + strspn(spec + k, " \t")] != '\0')
-			return why_f(why, whylen, "nothing may follow %.*s",
-			    (int)k, spec);
+		const char *rest = spec + k + strspn(spec + k, " \t");
+
 		if (k == 7 && strncasecmp(spec, "@reboot", 7) == 0)
 			return why_f(why, whylen, "@reboot is not supported: "
 			    "jobd's schedules follow the clock, and a daemon "
@@ -194,6 +193,9 @@ cron_parse(const char *spec, struct cron_sched *out, char *why,
 			    "@yearly, @annually, @monthly, @weekly, @daily, "
 			    "@midnight or @hourly)", (int)(k > 20 ? 20 : k),
 			    spec);
+		if (*rest != '\0')
+			return why_f(why, whylen, "nothing may follow an @ "
+			    "alias");
 	}
 	snprintf(buf, sizeof(buf), "%s", spec);
 	for (char *w = strtok_r(buf, " \t", &save); w != NULL;

@@ -125,7 +125,8 @@ test_parse_refusals(void **state)
 		{ "1- * * * *", "minute: expected a number" },
 		{ "@reboot", "@reboot is not supported" },
 		{ "@every", "unknown alias @every" },
-		{ "@daily 5", "nothing may follow @daily" },
+		{ "@daily 5", "nothing may follow an @ alias" },
+		{ "@every 5m", "unknown alias @every" },
 		{ "0 0 30 2 *", "never fires" },
 		{ "0 0 31 4,6,9,11 *", "never fires" },
 	};
