@@ -1152,7 +1152,8 @@ test_rows(void **state)
 		config_free(cfg);
 	}
 	assert_true(n > 40);
-	assert_int_equal(required, 4);  /* handler, command, url, builtin */
+	/* handler, command, url, builtin; [cron:NAME] schedule and type */
+	assert_int_equal(required, 6);
 	assert_int_equal(config_setting_info(-1, &in), -1);
 }
 
