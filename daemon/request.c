@@ -341,6 +341,11 @@ parse_job(struct request_ctx *c, json_t *obj, struct submit_spec *s)
 
 	if ((rc = get_job_id(c, obj, "job_id", 0, &s->job_id)) != PERR_OK)
 		return rc;
+	/* the ids of periodic jobs' ticks are jobd's: a client's could
+	 * take a tick before it comes (docs/jobd.md, "Periodic jobs") */
+	if (s->job_id != NULL && strncmp(s->job_id, "cron:", 5) == 0)
+		return fail(c, PERR_BAD_REQUEST, "'job_id': ids beginning "
+		    "with cron: are the periodic jobs' (jobd makes them)");
 
 	if ((rc = get_string(c, obj, "unique_key", &s->unique_key)) != PERR_OK)
 		return rc;

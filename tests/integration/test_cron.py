@@ -276,3 +276,23 @@ def test_bad_names_and_counts_are_refused(workdir):
     r = check(workdir, ok)
     assert r.returncode == 0, r.stderr
     assert "cron:c255.schedule = @daily" in r.stdout
+
+
+def test_clients_cannot_take_a_tick_id(crond):
+    """A job_id beginning with cron: is jobd's: submit and submit_many
+    refuse it (a client's job under a future tick's id would take the
+    tick), naming the field."""
+    d = crond("ids", {}, 0)
+    with d.client() as c:
+        for req in ({"op": "submit", "type": "tick",
+                     "job_id": "cron:nightly:2099-01-01T00:00:00Z"},
+                    {"op": "submit_many", "jobs": [
+                        {"type": "tick", "job_id": "a"},
+                        {"type": "tick", "job_id": "cron:x"}]}):
+            r = c.call(req.pop("op"), **req)
+            assert r["ok"] is False, r
+            assert r["error"]["code"] == "bad_request"
+            assert "'job_id': ids beginning with cron: are the periodic " \
+                   "jobs'" in r["error"]["message"]
+        # an id with cron elsewhere is anyone's
+        assert c.call("submit", type="tick", job_id="my:cron:1")["ok"]
