@@ -34,6 +34,7 @@ struct slot {
 	long long next;         /* next tick to claim (Unix s), -1: none */
 	long long catchup;      /* misfire = once: tick to claim first, -1 */
 	long long retry_ms;     /* no claim before (after a failure) */
+	long long failed_tick;  /* the tick whose claim failed last */
 	int busy;               /* a claim in flight */
 	int gone;               /* removed by a reload: freed when answered */
 	struct slot *nx;
@@ -124,8 +125,14 @@ claim_done(void *arg, int err, const char *msg, json_t *reply)
 	}
 	cron_tick_text(c->tick, when, sizeof(when));
 	if (err != PERR_OK) {
-		log_warnx("cron %s: tick %s: %s; trying again", s->name, when,
-		    msg != NULL ? msg : "error");
+		/* once per tick at warning level: Redis may be away a while */
+		if (s->failed_tick != c->tick)
+			log_warnx("cron %s: tick %s: %s; trying again each "
+			    "second", s->name, when, msg != NULL ? msg : "error");
+		else
+			log_debug("cron %s: tick %s: %s", s->name, when,
+			    msg != NULL ? msg : "error");
+		s->failed_tick = c->tick;
 		s->retry_ms = now_ms() + RETRY_MS;
 	} else {
 		if (json_is_true(json_object_get(reply, "claimed")))

@@ -1412,6 +1412,76 @@ test_include(void **state)
 }
 
 /* [types]: every type inherits what it does not set; env merges */
+/* [cron:NAME]: the settings, defaults, -o, and what is refused */
+static void
+test_cron_sections(void **state)
+{
+	static const char *const opts[] = { "cron:b.schedule=@hourly",
+	    "cron:b.type=jobd.noop", "cron:a.misfire=once" };
+	struct config *cfg;
+	char path[] = "/tmp/test_cron_confXXXXXX";
+	const char *text = "[type:t]\nhandler = builtin\nbuiltin = noop\n"
+	    "[cron:a]\nschedule = */5 9-17 * * mon-fri\ntype = t\n"
+	    "payload = { \"k\" : [1, 2] }\nqueue = default\n"
+	    "timezone = Europe/Berlin\n";
+	int fd;
+
+	(void)state;
+	cfg = load_ok(text);
+	assert_int_equal(cfg->ncrons, 1);
+	assert_string_equal(cfg->crons[0].name, "a");
+	assert_string_equal(cfg->crons[0].schedule, "*/5 9-17 * * mon-fri");
+	assert_true(cfg->crons[0].sched.dow == 0x3e);
+	assert_string_equal(cfg->crons[0].type, "t");
+	assert_string_equal(cfg->crons[0].payload, "{\"k\":[1,2]}");
+	assert_string_equal(cfg->crons[0].timezone, "Europe/Berlin");
+	assert_int_equal(cfg->crons[0].misfire_once, 0);
+	config_free(cfg);
+
+	/* defaults, and -o adds a section or changes one */
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+	cfg = config_load(path, opts, 3, err, sizeof(err));
+	unlink(path);
+	if (cfg == NULL)
+		fail_msg("%s", err);
+	assert_int_equal(cfg->ncrons, 2);
+	assert_int_equal(cfg->crons[0].misfire_once, 1);
+	assert_string_equal(cfg->crons[1].name, "b");
+	assert_string_equal(cfg->crons[1].payload, "{}");
+	assert_string_equal(cfg->crons[1].timezone, "UTC");
+	assert_string_equal(cfg->crons[1].queue, "");
+	config_free(cfg);
+
+	load_bad("[cron:x]\ntype = jobd.noop\n", "t.conf:1: [cron:x] "
+	    "schedule: required", NULL, NULL);
+	load_bad("[cron:x]\nschedule = @daily\n", "[cron:x] type: required",
+	    NULL, NULL);
+	load_bad("[cron:x]\nschedule = @daily\ntype = nope\n",
+	    "[cron:x] type: no [type:nope]", NULL, NULL);
+	load_bad("[cron:x]\nschedule = 1-2-3 * * * *\n", "t.conf:2: "
+	    "[cron:x] schedule: minute: unexpected '-'", NULL, NULL);
+	load_bad("[cron:x]\ntimezone = Nowhere/Land\n", "t.conf:2: [cron:x] "
+	    "timezone: unknown time zone", "'Nowhere/Land'", NULL);
+	load_bad("[cron:x]\nmisfire = all\n", "[cron:x] misfire: expected "
+	    "skip or once: 'all'", NULL, NULL);
+	load_bad("[cron:x]\npayload = [1,\n", "[cron:x] payload: bad JSON",
+	    NULL, NULL);
+	load_bad("[cron:x]\nqueue = bad queue\n", "[cron:x] queue: bad "
+	    "queue name", NULL, NULL);
+	load_bad("[cron:x]\nschedule = @daily\ntype = jobd.noop\n"
+	    "queue = elsewhere\n", "[cron:x] queue: not one of the "
+	    "configured queues: 'elsewhere'", NULL, NULL);
+	load_bad("[cron:]\n", "[cron:]: bad schedule name", NULL, NULL);
+	load_bad("[cron:x]\nschedule = @daily\ntype = jobd.noop\n"
+	    "[cron:x]\n", "t.conf:4: [cron:x]: duplicate schedule", NULL,
+	    NULL);
+	load_bad("[cron:x]\nhandler = exec\n", "[cron:x] handler: unknown "
+	    "setting", NULL, NULL);
+}
+
 static void
 test_types_section(void **state)
 {
@@ -1522,6 +1592,7 @@ main(void)
 		cmocka_unit_test(test_include),
 		cmocka_unit_test(test_types_section),
 		cmocka_unit_test(test_env_pass),
+		cmocka_unit_test(test_cron_sections),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
