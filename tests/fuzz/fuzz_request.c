@@ -149,6 +149,8 @@ check_job(const struct config *cfg, const struct submit_spec *s)
 	CHECK(isfinite(s->timeout) && s->timeout > 0 && s->timeout <= 7 * DAY);
 	CHECK(s->retries >= 0 && s->retries <= 100);
 	CHECK(s->job_id == NULL || request_valid_id(s->job_id));
+	/* tick ids are jobd's (docs/protocol.md, cron_list) */
+	CHECK(s->job_id == NULL || strncmp(s->job_id, "cron:", 5) != 0);
 	CHECK(s->unique_key == NULL ||
 	    (s->unique_key[0] != '\0' &&
 	     strlen(s->unique_key) <= REQUEST_MAX_KEY_LEN));

@@ -97,6 +97,9 @@ test_valid_ops(void **state)
 		{ "{\"op\":\"resume\",\"queue\":\"low\"}", OP_RESUME },
 		{ "{\"op\":\"progress\",\"job_id\":\"j_1\",\"percent\":40}",
 		    OP_PROGRESS },
+		{ "{\"op\":\"cron_list\"}", OP_CRON_LIST },
+		{ "{\"op\":\"get\",\"job_id\":\"cron:a:2026-12-05T09:00:00Z\"}",
+		    OP_GET },
 	};
 
 	(void)state;
@@ -318,6 +321,12 @@ static const struct bad {
 	{ "{\"op\":5}", PERR_BAD_REQUEST, "'op' must be a string" },
 	{ "{\"op\":null}", PERR_BAD_REQUEST, "'op' must be a string" },
 	{ "{\"op\":\"foo\"}", PERR_UNKNOWN_OP, "unknown op 'foo'" },
+	{ "{\"op\":\"submit\",\"type\":\"gen\",\"job_id\":\"cron:a:1\"}",
+	  PERR_BAD_REQUEST, "'job_id': ids beginning with cron: are the "
+	  "periodic jobs'" },
+	{ "{\"op\":\"submit_many\",\"jobs\":[{\"type\":\"gen\","
+	  "\"job_id\":\"cron:\"}]}", PERR_BAD_REQUEST, "ids beginning with "
+	  "cron:" },
 	{ "{\"op\":\"\"}", PERR_UNKNOWN_OP, "unknown op ''" },
 	{ "{\"op\":\"SUBMIT\"}", PERR_UNKNOWN_OP, "unknown op 'SUBMIT'" },
 	{ "{\"op\":\"submit\",\"type\":\"nope\"}", PERR_UNKNOWN_TYPE,
