@@ -91,3 +91,28 @@ def test_cron_tick_survives_sigkill(cluster, aof_redis, delta, both):
     assert rec["attempts"] == 1
     if rec["status"] == "failed":
         assert rec["lost"], rec
+
+
+@pytest.mark.parametrize("delta", [-0.5, 0.0])
+def test_cron_tick_survives_redis_sigkill(cluster, aof_redis, delta):
+    """Redis SIGKILLed around tick B and back (AOF) 3 s later, both
+    daemons up all along: their claims fail, are sent again each second,
+    and B is submitted once (0 missed: a daemon was up; 0 doubled)."""
+    now = int(time.time() * 1000)
+    b = (now // 60000 + 1) * 60000
+    off = b - 4000 - now
+    ds = [start(cluster, n, off) for n in ("a", "b")]
+    for d in ds:
+        d.ready()
+    at = (b - off) / 1000.0 + delta
+    time.sleep(max(0.0, at - time.time()))
+    aof_redis.kill()
+    time.sleep(3.0)
+    aof_redis.start()
+    rc = aof_redis.client()
+    want = ["cron:tick:%s" % iso(b)]
+    fl.it.wait_until(lambda: tick_jobs(rc) == want, 30,
+                     msg="tick %s submitted" % iso(b))
+    time.sleep(2.0)
+    assert tick_jobs(rc) == want, "ticks missed or doubled"
+    assert rc.hget("jobd:{main}:cron:tick", "last") == str(b)
