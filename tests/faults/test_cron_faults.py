@@ -54,7 +54,7 @@ def test_cron_tick_survives_sigkill(cluster, aof_redis, delta, both):
     rc = aof_redis.client()
     now = int(time.time() * 1000)
     b = (now // 60000 + 1) * 60000
-    off = b - 4000 - now                  # the daemons' clock: B - 4 s
+    off = b - 6000 - now                  # the daemons' clock: B - 6 s
     rc.hset("jobd:{main}:cron:tick", mapping={"last": str(b - 60000),
                                               "job": "-"})
     ds = [start(cluster, n, off) for n in ("a", "b")]
@@ -100,7 +100,7 @@ def test_cron_tick_survives_redis_sigkill(cluster, aof_redis, delta):
     and B is submitted once (0 missed: a daemon was up; 0 doubled)."""
     now = int(time.time() * 1000)
     b = (now // 60000 + 1) * 60000
-    off = b - 4000 - now
+    off = b - 6000 - now
     ds = [start(cluster, n, off) for n in ("a", "b")]
     for d in ds:
         d.ready()

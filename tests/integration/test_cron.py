@@ -21,6 +21,9 @@ from pyfixtures import Jobd, run_jobctl
 import subprocess
 
 ECHO = {"handler": "builtin", "builtin": "echo"}
+# seconds between a daemon's start and its first tick: room for a slow
+# start (a loaded box, sanitizers) before the tick the test waits for
+LEAD = 5
 
 
 def iso(ms):
@@ -67,7 +70,7 @@ def test_racing_daemons_submit_each_tick_once(crond, redis_server):
     """Three daemons on one Redis, the same schedule, the tick due at the
     same moment on all three: one job, with the tick's id, payload and
     meta; one daemon logs the claim."""
-    off, b = boundary_offset(4)
+    off, b = boundary_offset(LEAD + 1)
     spec = {"schedule": "* * * * *", "type": "tick",
             "payload": '{"report": "daily", "n": 1}'}
     ds = [crond("d%d" % i, {"race": spec}, off, wait=False)
@@ -105,7 +108,7 @@ def test_restart_across_a_tick(crond, redis_server, misfire):
     """A daemon claims tick B, stops, and starts again after B+60 passed
     (its clock 90 s later): once runs B+60 as its one catch-up (and a
     second start does not run it again); skip runs nothing for it."""
-    off, b = boundary_offset(3)
+    off, b = boundary_offset(LEAD)
     d = crond("solo", {"r": {"schedule": "* * * * *", "type": "tick",
                              "misfire": misfire}}, off)
     wait_tick(d, redis_server, "r", b)
@@ -133,7 +136,7 @@ def test_restart_across_a_tick(crond, redis_server, misfire):
 def test_catch_up_needs_a_past_run(crond, redis_server):
     """misfire = once on a schedule that never ran: no catch-up (nothing
     was missed); its first tick runs when it comes."""
-    off, b = boundary_offset(3)
+    off, b = boundary_offset(LEAD)
     d = crond("fresh", {"f": {"schedule": "* * * * *", "type": "tick",
                               "misfire": "once"}}, off)
     wait_tick(d, redis_server, "f", b)
@@ -144,7 +147,7 @@ def test_catch_up_needs_a_past_run(crond, redis_server):
 def test_reload_adds_changes_and_removes(crond, redis_server):
     """SIGHUP picks up a schedule added, changed and removed: cron_list
     follows, and an added one runs its next tick."""
-    off, b = boundary_offset(4)
+    off, b = boundary_offset(LEAD + 1)
     d = crond("rl", {"old": {"schedule": "0 0 1 1 *", "type": "tick"}}, off)
     with d.client() as c:
         names = [s["name"] for s in c.ok("cron_list")["schedules"]]
@@ -173,7 +176,7 @@ def test_reload_adds_changes_and_removes(crond, redis_server):
 def test_cron_list_and_jobctl_cron(crond, redis_server):
     """cron_list and jobctl cron show each schedule with its last run
     (from Redis) and its next."""
-    off, b = boundary_offset(3)
+    off, b = boundary_offset(LEAD)
     d = crond("ls", {"a": {"schedule": "* * * * *", "type": "tick",
                            "payload": "[1, 2]", "misfire": "once"},
                      "b": {"schedule": "30 2 * * *", "type": "tick",
