@@ -141,6 +141,14 @@ def test_submit_many_sends_the_callers_text(client):
     assert len(raw('[{"type":"jobd.noop"}]')) == 1
 
 
+def test_cron_list(client):
+    """cron_list: the daemon's [cron:NAME] schedules (none here; the
+    op's content is tested in tests/integration/test_cron.py)."""
+    assert client.cron_list() == []
+    r = client.call({"op": "cron_list"})
+    assert r["ok"] is True and r["schedules"] == []
+
+
 def test_pause_resume_cancel_requeue(client):
     client.pause("low")
     assert client.stats()["queues"]["low"]["paused"] is True

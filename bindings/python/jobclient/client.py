@@ -325,6 +325,13 @@ class Client:
         """``{"queues": ..., "workers": [...], "totals": ...}``."""
         return self._json(self._lib.jc_stats, idempotent=True)
 
+    def cron_list(self) -> List[Dict[str, Any]]:
+        """The daemon's periodic jobs (``[cron:NAME]``, op ``cron_list``):
+        one dict each, with ``name``, ``schedule``, ``timezone``,
+        ``next`` and, from Redis, ``last``, ``last_job`` and
+        ``last_status`` (None for a schedule that never ran)."""
+        return list(self.call({"op": "cron_list"})["schedules"])
+
     def pause(self, queue: str) -> None:
         """Stop dispatching jobs from *queue* (submits still queue)."""
         self._run(self._lib.jc_pause, queue.encode(), out=False,
