@@ -17,6 +17,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "hook.h"
 #include "proto.h"
 
 #define DAY  86400.0
@@ -257,6 +258,30 @@ now_ms(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* parse_callback: callback_url, accepted only where [webhooks] allow
+ * says. */
+static int
+parse_callback(struct request_ctx *c, json_t *obj, struct submit_spec *s)
+{
+	const struct config *cfg = c->cfg;
+	char why[200];
+	int rc;
+
+	if ((rc = get_string(c, obj, "callback_url", &s->callback_url)) !=
+	    PERR_OK || s->callback_url == NULL)
+		return rc;
+	if (cfg->hook_allow.n == 0 ||
+	    (s->hook_type = config_find_type(cfg, "jobd.webhook")) == NULL)
+		return fail(c, PERR_BAD_REQUEST, "'callback_url': this jobd "
+		    "has no [webhooks] allow patterns, so it calls no URL");
+	if (hook_check_url(s->callback_url, why, sizeof(why)) == -1)
+		return fail(c, PERR_BAD_REQUEST, "'callback_url' %s", why);
+	if (!hook_allowed(&cfg->hook_allow, s->callback_url))
+		return fail(c, PERR_BAD_REQUEST, "'callback_url' matches no "
+		    "[webhooks] allow pattern");
+	return PERR_OK;
+}
+
 static int
 parse_job(struct request_ctx *c, json_t *obj, struct submit_spec *s)
 {
@@ -276,6 +301,9 @@ parse_job(struct request_ctx *c, json_t *obj, struct submit_spec *s)
 		return rc;
 	if (s->type == NULL)
 		return fail(c, PERR_BAD_REQUEST, "missing 'type'");
+	if (strcmp(s->type, "jobd.webhook") == 0)
+		return fail(c, PERR_BAD_REQUEST, "type jobd.webhook is jobd's "
+		    "own (it delivers callback_url): it cannot be submitted");
 	t = config_find_type(cfg, s->type);
 	if (t == NULL && !cfg->accept_any_type)
 		return fail(c, PERR_UNKNOWN_TYPE, "no handler for type '%s'",
@@ -381,7 +409,7 @@ parse_job(struct request_ctx *c, json_t *obj, struct submit_spec *s)
 		return rc;
 	if (set)
 		s->failure_ttl = ll;
-	return PERR_OK;
+	return parse_callback(c, obj, s);
 }
 
 /* The parsers of the ops, named in optable.h.  Each fills the fields of

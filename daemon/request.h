@@ -35,6 +35,8 @@ struct submit_spec {
 	long long run_at_ms;    /* absolute Unix ms, or -1 */
 	long long result_ttl;   /* seconds */
 	long long failure_ttl;  /* seconds */
+	const char *callback_url; /* or NULL; checked against [webhooks] */
+	const struct job_type *hook_type; /* jobd.webhook, with callback_url */
 };
 
 struct request {
