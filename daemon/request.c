@@ -264,6 +264,7 @@ static int
 parse_callback(struct request_ctx *c, json_t *obj, struct submit_spec *s)
 {
 	const struct config *cfg = c->cfg;
+	const struct job_type *t;
 	char why[200];
 	int rc;
 
@@ -271,7 +272,7 @@ parse_callback(struct request_ctx *c, json_t *obj, struct submit_spec *s)
 	    PERR_OK || s->callback_url == NULL)
 		return rc;
 	if (cfg->hook_allow.n == 0 ||
-	    (s->hook_type = config_find_type(cfg, "jobd.webhook")) == NULL)
+	    (t = config_find_type(cfg, "jobd.webhook")) == NULL)
 		return fail(c, PERR_BAD_REQUEST, "'callback_url': this jobd "
 		    "has no [webhooks] allow patterns, so it calls no URL");
 	if (hook_check_url(s->callback_url, why, sizeof(why)) == -1)
@@ -279,6 +280,9 @@ parse_callback(struct request_ctx *c, json_t *obj, struct submit_spec *s)
 	if (!hook_allowed(&cfg->hook_allow, s->callback_url))
 		return fail(c, PERR_BAD_REQUEST, "'callback_url' matches no "
 		    "[webhooks] allow pattern");
+	snprintf(s->hook_queue, sizeof(s->hook_queue), "%s", t->queue);
+	s->hook_timeout = t->timeout;
+	s->hook_retries = t->retries;
 	return PERR_OK;
 }
 
@@ -409,6 +413,15 @@ parse_job(struct request_ctx *c, json_t *obj, struct submit_spec *s)
 		return rc;
 	if (set)
 		s->failure_ttl = ll;
+
+	/* A default queue is the config's, which a reload may free while
+	 * the submit is in flight: the request keeps its own copy. */
+	v = json_object_get(obj, "queue");
+	if (v == NULL || json_string_value(v) != s->queue) {
+		if (json_object_set_new(obj, "queue", json_string(s->queue)) == -1)
+			return fail(c, PERR_INTERNAL, "out of memory");
+		s->queue = json_string_value(json_object_get(obj, "queue"));
+	}
 	return parse_callback(c, obj, s);
 }
 

@@ -263,15 +263,14 @@ cmd_submit_job(struct cmd *c, const struct submit_spec *s, const char *id,
 		f[n][0] = "meta", f[n++][1] = meta;
 	if (s->unique_key != NULL && *s->unique_key != '\0')
 		f[n][0] = "unique_key", f[n++][1] = s->unique_key;
-	if (s->callback_url != NULL && s->hook_type != NULL) {
+	if (s->callback_url != NULL) {
 		/* what the delivery job jobd.lua makes at the end needs */
 		snprintf(htmo, sizeof(htmo), "%lld",
-		    (long long)(s->hook_type->timeout * 1000));
-		snprintf(hretries, sizeof(hretries), "%d",
-		    s->hook_type->retries);
+		    (long long)(s->hook_timeout * 1000));
+		snprintf(hretries, sizeof(hretries), "%d", s->hook_retries);
 		f[n][0] = "callback_url", f[n++][1] = s->callback_url;
-		f[n][0] = "hook_queue", f[n++][1] = s->hook_type->queue[0] ?
-		    s->hook_type->queue : q;
+		f[n][0] = "hook_queue", f[n++][1] = s->hook_queue[0] ?
+		    s->hook_queue : q;
 		f[n][0] = "hook_timeout_ms", f[n++][1] = htmo;
 		f[n][0] = "hook_retries", f[n++][1] = hretries;
 	}
