@@ -35,6 +35,12 @@ struct submit_spec {
 	long long run_at_ms;    /* absolute Unix ms, or -1 */
 	long long result_ttl;   /* seconds */
 	long long failure_ttl;  /* seconds */
+	const char *callback_url; /* or NULL; checked against [webhooks] */
+	/* with callback_url: its delivery's settings (the jobd.webhook type);
+	 * copied, as a reload may free the config while the submit runs */
+	char hook_queue[CONFIG_NAME_MAX + 1]; /* "": the job's queue */
+	double hook_timeout;    /* seconds */
+	int hook_retries;
 };
 
 struct request {

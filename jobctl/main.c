@@ -17,7 +17,8 @@ static const struct verb verbs[] = {
 	{ "health", cmd_health, "health" },
 	{ "submit", cmd_submit, "submit TYPE [PAYLOAD|-] [--queue Q] "
 	    "[--timeout S] [--retries N] [--delay S]\n"
-	    "                [--job-id ID] [--unique-key K] [--wait] "
+	    "                [--job-id ID] [--unique-key K] "
+	    "[--callback-url URL]\n                [--wait] "
 	    "[--wait-timeout S]" },
 	{ "status", cmd_status, "status ID" },
 	{ "result", cmd_result, "result ID" },
