@@ -352,8 +352,9 @@ cron_list_done(void *arg, int err, const char *msg, json_t *reply)
 		json_object_set_new(o, "next", next >= 0 ? json_string(when) :
 		    json_null());
 		if (json_is_object(ran)) {
-			long long last = json_integer_value(json_object_get(ran,
-			    "last")) / 1000;
+			/* cjson writes numbers as %.14g: ms fit, as a number */
+			long long last = (long long)json_number_value(
+			    json_object_get(ran, "last")) / 1000;
 
 			cron_tick_text(last, when, sizeof(when));
 			json_object_set_new(o, "last", json_string(when));
