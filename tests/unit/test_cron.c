@@ -266,6 +266,21 @@ test_next_dst(void **state)
 		  "2026-11-01T06:15:00Z" },           /* 01:15 EST again */
 		{ "@hourly", "America/New_York", "2026-11-01T05:00:00Z",
 		  "2026-11-01T06:00:00Z" },
+		/* the southern hemisphere: Australia/Sydney 2026, 02:00 AEST
+		 * -> 03:00 AEDT on October 4 (Oct 3 16:00Z), 03:00 AEDT ->
+		 * 02:00 AEST on April 5 (Apr 4 16:00Z) */
+		{ "30 2 * * *", "Australia/Sydney", "2026-10-03T12:00:00Z",
+		  "2026-10-03T16:00:00Z" },
+		{ "30 2 * * *", "Australia/Sydney", "2026-04-04T12:00:00Z",
+		  "2026-04-04T15:30:00Z" },           /* 02:30 AEDT, once */
+		{ "30 2 * * *", "Australia/Sydney", "2026-04-04T15:30:00Z",
+		  "2026-04-05T16:30:00Z" },
+		/* a half-hour change: Australia/Lord_Howe, 02:00 -> 02:30
+		 * (+10:30 -> +11) on October 4, 2026 (Oct 3 15:30Z) */
+		{ "15 2 * * *", "Australia/Lord_Howe", "2026-10-03T12:00:00Z",
+		  "2026-10-03T15:30:00Z" },
+		{ "*/15 * * * *", "Australia/Lord_Howe", "2026-10-03T15:15:00Z",
+		  "2026-10-03T15:30:00Z" },           /* 01:45 -> 02:30 */
 		/* a fixed time outside the change's hour is not moved */
 		{ "0 3 * * *", "Europe/Berlin", "2026-03-28T12:00:00Z",
 		  "2026-03-29T01:00:00Z" },           /* 03:00 CEST */
