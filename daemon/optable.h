@@ -40,7 +40,10 @@ enum op_access {
 	X(DELETE,      "delete",      ACCESS_ADMIN,  parse_job_id,      op_delete) \
 	X(RELOAD,      "reload",      ACCESS_ADMIN,  parse_nothing,     op_reload) \
 	X(HEALTH,      "health",      ACCESS_OPEN,   parse_nothing,     op_health) \
-	X(METRICS,     "metrics",     ACCESS_OPEN,   parse_nothing,     op_metrics)
+	X(METRICS,     "metrics",     ACCESS_OPEN,   parse_nothing,     op_metrics) \
+	X(BATCH_OPEN,  "batch_open",  ACCESS_SUBMIT, parse_batch_open,  op_batch_open) \
+	X(BATCH_SEAL,  "batch_seal",  ACCESS_SUBMIT, parse_batch_id,    op_batch_seal) \
+	X(BATCH_GET,   "batch_get",   ACCESS_OPEN,   parse_batch_id,    op_batch_get)
 
 /* OP_HELLO, OP_PING, ...: a row's index in either table. */
 enum op {
