@@ -572,7 +572,7 @@ conv_stats(const redisReply *r)
 	static const char *sts[] = { "queued", "scheduled", "started",
 	                             "finished", "failed", "canceled" };
 	json_t *queues, *workers, *totals;
-	long long tot[6] = { 0 }, deferred = 0, v;
+	long long tot[6] = { 0 }, deferred = 0, nd;
 	size_t i, k;
 
 	if (r->type != REDIS_REPLY_ARRAY || r->elements < 2)
@@ -599,9 +599,9 @@ conv_stats(const redisReply *r)
 		json_object_set_new(q, "oldest_queued_age", json_real(
 		    row->elements >= 9 ? (double)rep_ll(row->element[8]) / 1000.0 :
 		    0.0));
-		v = row->elements >= 10 ? rep_ll(row->element[9]) : 0;
-		json_object_set_new(q, "deferred", json_integer(v));
-		deferred += v;
+		nd = row->elements >= 10 ? rep_ll(row->element[9]) : 0;
+		json_object_set_new(q, "deferred", json_integer(nd));
+		deferred += nd;
 		json_object_set_new(queues, row->element[0]->str, q);
 	}
 	for (k = 0; k < 6; k++)
