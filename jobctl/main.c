@@ -18,7 +18,9 @@ static const struct verb verbs[] = {
 	{ "submit", cmd_submit, "submit TYPE [PAYLOAD|-] [--queue Q] "
 	    "[--timeout S] [--retries N] [--delay S]\n"
 	    "                [--job-id ID] [--unique-key K] [--wait] "
-	    "[--wait-timeout S]" },
+	    "[--wait-timeout S]\n"
+	    "                [--depends-on ID]... [--on-dep-failure "
+	    "cancel|run|hold] [--batch ID]" },
 	{ "status", cmd_status, "status ID" },
 	{ "result", cmd_result, "result ID" },
 	{ "wait", cmd_wait, "wait ID [--timeout S]" },
@@ -32,6 +34,8 @@ static const struct verb verbs[] = {
 	{ "pause", cmd_pause, "pause QUEUE" },
 	{ "resume", cmd_resume, "resume QUEUE" },
 	{ "reload", cmd_reload, "reload" },
+	{ "batch", cmd_batch, "batch open [DESCRIPTION] [--callback JSON] | "
+	    "batch show ID | batch seal ID" },
 	{ "passwd", cmd_passwd, "passwd USER [--role admin|viewer]" },
 };
 #define NVERBS (sizeof(verbs) / sizeof(verbs[0]))
