@@ -902,10 +902,14 @@ end
 
 -- Resolve the children of parent p that ended with outcome, within the
 -- call's budget; what is left is noted for the reaper.
-wf_resolve = function(c, p, outcome)
+wf_resolve = function(c, p, outcome, pending)
 	local sets = { dkey(c, p) }
 	if outcome == 'finished' or outcome == 'gone' then
 		sets[2] = c.K .. 'dep:hold:' .. p
+	end
+	-- Most jobs have no child: one EXISTS is all their end costs here.
+	if not pending and redis.call('EXISTS', unpack(sets)) == 0 then
+		return
 	end
 	if c.wf_budget == nil then c.wf_budget = WF_BUDGET end
 	local more = false
@@ -923,7 +927,7 @@ wf_resolve = function(c, p, outcome)
 	end
 	if more then
 		redis.call('HSET', c.K .. 'dep:pending', p, outcome)
-	else
+	elseif pending then
 		redis.call('HDEL', c.K .. 'dep:pending', p)
 	end
 	if outcome == 'finished' or outcome == 'gone' then
@@ -968,6 +972,7 @@ end
 -- requeue_one's hook: a failed or canceled job goes back to its queue,
 -- and back into its batch's live jobs.
 wf_requeued = function(c, id, j)
+	j.deps_left = nil   -- a canceled deferred job runs when requeued
 	if not j.batch then return end
 	local k = bkey(c, j.batch)
 	if redis.call('EXISTS', k) == 0 then return end
@@ -985,9 +990,7 @@ end
 wf_gone = function(c, id)
 	local pend = redis.call('HGET', c.K .. 'dep:pending', id)
 	if pend == 'finished' then return end   -- the reaper finishes it
-	if redis.call('EXISTS', dkey(c, id), c.K .. 'dep:hold:' .. id) > 0 then
-		wf_resolve(c, id, 'gone')
-	end
+	wf_resolve(c, id, 'gone', pend ~= false)
 	redis.call('ZREM', c.K .. 'dep:held', id)
 end
 
@@ -997,7 +1000,7 @@ local function wf_reap(c)
 	local pk = c.K .. 'dep:pending'
 	local pend = redis.call('HRANDFIELD', pk, WF_REAP_PARENTS, 'WITHVALUES')
 	for i = 1, #pend, 2 do
-		wf_resolve(c, pend[i], pend[i + 1])
+		wf_resolve(c, pend[i], pend[i + 1], true)
 	end
 	local hk = c.K .. 'dep:held'
 	for _, p in ipairs(redis.call('ZRANGE', hk, 0, WF_HELD_CHECK - 1)) do

@@ -312,3 +312,24 @@ def test_batch_refusals(client):
         assert "'%s' is not allowed" % f in m
     error_of(client.call("batch_open", callback={"type": "no.such"}),
              "unknown_type")
+
+
+def test_hold_child_canceled_when_failed_parent_expires(client):
+    parent = client.submit("jobd.fail", failure_ttl=1)
+    client.wait(parent)
+    child = client.ok("submit", type="jobd.noop", depends_on=[parent],
+                      on_dep_failure="hold")["job_id"]
+    assert client.status(child) == "deferred"
+    # the record expires; the reaper (once a second) notices
+    wait_until(lambda: client.status(child) == "canceled", timeout=20)
+    assert "deleted or expired" in client.get(child)["error"]
+
+
+def test_requeued_canceled_deferred_job_runs(client):
+    parent = client.submit("jobd.noop", delay=600)
+    child = client.ok("submit", type="jobd.noop",
+                      depends_on=[parent])["job_id"]
+    client.ok("cancel", job_id=child)
+    client.ok("requeue", job_id=child)
+    rec = client.wait(child)
+    assert rec["status"] == "finished" and "waiting_for" not in rec
