@@ -1186,8 +1186,10 @@ local function batch_open(keys, args)
 	j.status = 'deferred'
 	j.enqueued_at = nil
 	j.deps_left = b
-	local delay = num(args[9])
-	if delay > 0 then j.run_at = int_s(c.now + delay) end
+	-- its delay or run_at counts from now: it runs no earlier
+	local at = num(args[10])
+	if num(args[9]) > 0 then at = c.now + num(args[9]) end
+	if at > c.now then j.run_at = int_s(at) end
 	save(c, cb, j)
 	note_queue(c, j.queue)
 	redis.call('SADD', dkey(c, b), cb)
