@@ -333,3 +333,32 @@ def test_requeued_canceled_deferred_job_runs(client):
     client.ok("requeue", job_id=child)
     rec = client.wait(child)
     assert rec["status"] == "finished" and "waiting_for" not in rec
+
+
+def test_requeued_job_reopens_ended_batch_callback_not_run_again(client):
+    r = client.ok("batch_open", callback={"type": "jobd.noop"})
+    bid, cb = r["batch_id"], r["callback_job_id"]
+    bad = client.ok("submit", type="jobd.fail", batch_id=bid)["job_id"]
+    client.ok("batch_seal", batch_id=bid)
+    assert client.wait(bid)["status"] == "failed"
+    first = client.wait(cb)
+    assert first["status"] == "finished" and first["attempts"] == 1
+    client.ok("pause", queue="default")      # the job waits: look first
+    client.ok("requeue", job_id=bad)
+    b = client.ok("batch_get", batch_id=bid)
+    assert b["status"] == "running" and b["ended_at"] is None
+    assert b["counts"]["queued"] == 1 and b["counts"]["failed"] == 0
+    client.ok("resume", queue="default")
+    client.wait(bad)
+    assert client.wait(bid)["status"] == "failed"
+    b = client.ok("batch_get", batch_id=bid)
+    assert b["counts"]["failed"] == 1 and b["total"] == 1
+    again = client.get(cb)
+    assert again["attempts"] == 1 and again["ended_at"] == first["ended_at"]
+
+
+def test_wait_on_open_batch_times_out(client):
+    bid = client.ok("batch_open")["batch_id"]
+    r = client.ok("wait", job_id=bid, timeout=0.3)
+    assert r["timed_out"] is True and r["job"]["status"] == "open"
+    error_of(client.call("wait", job_id="b_none", timeout=0.1), "not_found")
