@@ -828,6 +828,7 @@ end
 -- on_dep 'run', so the batch's end releases it exactly once.
 
 local WF_BUDGET = 100        -- children resolved per call
+local WF_REAP_BUDGET = 500   -- children a reaper pass resolves
 local WF_REAP_PARENTS = 10   -- pending fan-outs the reaper continues
 local WF_HELD_CHECK = 100    -- held parents the reaper looks at per run
 local WF_COUNT_MAX = 1000    -- live jobs batch_get counts by status
@@ -997,6 +998,7 @@ end
 -- reap's hook: continue the fan-outs left pending, and cancel the held
 -- children of parents whose record is gone (expired).
 local function wf_reap(c)
+	c.wf_budget = WF_REAP_BUDGET
 	local pk = c.K .. 'dep:pending'
 	local pend = redis.call('HRANDFIELD', pk, WF_REAP_PARENTS, 'WITHVALUES')
 	for i = 1, #pend, 2 do

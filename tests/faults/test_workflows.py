@@ -151,3 +151,34 @@ def test_batch_last_job_holder_sigkilled(cluster, aof_redis):
     runs = fl.read_exec_log(cluster.exec_log)
     assert [r.master for r in runs[jid]] == [a.pid, b.pid]
     assert len(runs[cb]) == 1 and runs[cb][0].master == b.pid
+
+
+def test_redis_sigkilled_during_fan_out(cluster, aof_redis):
+    """Redis (AOF, appendfsync always) is SIGKILLed while a parent's 400
+    children are being released (100 a call, the reaper the rest): after
+    its restart every child runs, none is left deferred."""
+    a = cluster.start("a", workers=3)
+    rc = aof_redis.client()
+    with a.client() as c:
+        parent = c.submit("f.short")
+        kids = c.ok("submit_many", jobs=[
+            {"type": "f.quick", "depends_on": [parent]}
+            for _ in range(400)])["job_ids"]
+    fl.it.wait_until(lambda: fl.record(rc, parent).get("status") ==
+                     "finished", 30, interval=0.01, msg="the parent to end")
+    aof_redis.kill()
+    time.sleep(0.5)
+    aof_redis.start()
+    rc = aof_redis.client()
+
+    def settled():
+        recs = fl.read_records(rc, kids)
+        return all(r and r["status"] == "finished" for r in recs.values())
+    fl.it.wait_until(settled, 120, interval=0.5,
+                     msg="every child to run after Redis's restart")
+    assert sum(rc.zcard(k) for k in rc.scan_iter(K + "i:deferred:*")) == 0
+    assert rc.hlen(K + "dep:pending") == 0
+    runs = fl.read_exec_log(cluster.exec_log)
+    first, ok_end = log_order(cluster.exec_log)
+    assert all(first[k] > ok_end[parent] for k in kids)
+    assert all(len(runs[k]) >= 1 for k in kids)
