@@ -16,8 +16,8 @@
 
 #include "http_metrics.h"
 
-static const char *const statuses[] = { "queued", "scheduled", "started",
-    "finished", "failed", "canceled" };
+static const char *const statuses[] = { "queued", "scheduled", "deferred",
+    "started", "finished", "failed", "canceled" };
 static const char *const outcomes[] = { "finished", "failed", "canceled",
     "retried", "lost" };
 

@@ -55,15 +55,17 @@ local MEMO_MS = 1000        -- longest a memo below is trusted
 local HANDOFF_MAX = 100     -- jobs one take moves to holding lists
 
 local TERMINAL = { finished = true, failed = true, canceled = true }
-local STATUSES = { 'started', 'queued', 'scheduled', 'finished', 'failed',
-                   'canceled' }
+local STATUSES = { 'started', 'queued', 'scheduled', 'deferred', 'finished',
+                   'failed', 'canceled' }
 local VALID_STATUS = { queued = true, scheduled = true, started = true,
-                       finished = true, failed = true, canceled = true }
+                       finished = true, failed = true, canceled = true,
+                       deferred = true }
 
 -- RECORD: type queue payload meta timeout_ms max_retries created_at
 -- enqueued_at status run_at attempts lost result_ttl failure_ttl
 -- unique_key started_at ended_at starts token owner progress result error
--- errors cancel watch.  list returns every field but these:
+-- errors cancel watch deps deps_left on_dep batch.  list returns every
+-- field but these:
 local LIST_SKIP = { payload = true, result = true, starts = true,
                     token = true, watch = true }
 -- and result (the op) leaves out:
@@ -527,10 +529,13 @@ local function hook_deliver(c, id, j, status)
 	enqueue(c, hid, d, false)
 	arm(c)
 end
+-- Workflows (dependencies, batches): defined in their block below.
+local wf_finalize, wf_check, wf_submit, wf_requeued, wf_gone
 
 -- Move a job to a terminal status: save with its TTL, index, unique key,
 -- end event.
 local function finalize(c, id, j, status)
+	wf_finalize(c, id, j, status)
 	j.status = status
 	j.ended_at = c.now_s
 	local ttl
@@ -762,7 +767,7 @@ local function submit_check(c, args, b0, n)
 			uniq[ukey] = id
 		end
 	end
-	return nil
+	return wf_check(c, args, b0, n)
 end
 
 -- The fields jobd.lua appends to the master's packed record (three more
@@ -805,7 +810,8 @@ local function submit_write(c, args, b0, n, ready, tail)
 		if delay > 0 then at = c.now + delay end
 		if run_at > 0 then at = run_at end
 		out[#out + 1] = id
-		if at > c.now then
+		if wf_submit(c, id, args[b + 6], tail, at, out) then
+		elseif at > c.now then
 			local j = cmsgpack.unpack(args[b + 6] .. tail.scheduled ..
 				cmsgpack.pack(int_s(at)))
 			schedule(c, id, j, at)
@@ -821,6 +827,457 @@ local function submit_write(c, args, b0, n, ready, tail)
 		end
 	end
 	return out
+end
+
+---------------------------------------------------------------------------
+-- Workflows: dependencies and batches (docs/protocol.md, "Dependencies"
+-- and "Batches").  The shared functions call in here with one line each:
+-- finalize (wf_finalize), submit_check (wf_check), submit_write
+-- (wf_submit), requeue_one (wf_requeued), delete (wf_gone), reap
+-- (wf_reap), stats (wf_deferred_count), cancel through finalize.
+--
+-- A job with depends_on is written 'deferred' (index i:deferred:<queue>)
+-- with the fields deps (every parent, space-separated), deps_left (the
+-- parents it still waits for), on_dep ('run' or 'hold'; absent: cancel)
+-- and batch (its batch).  Its id is in the SET dep:<parent> of each
+-- parent it waits for.  When a parent (a job or a batch) ends, the same
+-- call resolves its children, at most WF_BUDGET per call across the
+-- whole call (a child canceled there ends too, and resolves its own
+-- children from the same budget); a parent with children left is noted
+-- in the HASH dep:pending (parent -> outcome) and the reaper goes on.
+-- A 'hold' child of a failed parent moves to dep:hold:<parent>, and the
+-- parent is noted in the ZSET dep:held: when its record goes (deleted,
+-- expired) those children are canceled; when it is requeued and
+-- finishes they run.
+--
+-- A batch is the HASH batch:<id> (description, created_at, sealed_at,
+-- ended_at, status, total, finished, failed, canceled, callback, watch)
+-- and the SET batch:<id>:live of its jobs not yet ended.  It ends, in
+-- the call that ends its last job (or seals it), when it is sealed and
+-- no job is live; its callback job is deferred on the batch id with
+-- on_dep 'run', so the batch's end releases it exactly once.
+
+local WF_BUDGET = 100        -- children resolved per call
+local WF_REAP_BUDGET = 500   -- children a reaper pass resolves
+local WF_REAP_PARENTS = 10   -- pending fan-outs the reaper continues
+local WF_HELD_CHECK = 100    -- held parents the reaper looks at per run
+local WF_COUNT_MAX = 1000    -- live jobs batch_get counts by status
+local WF_STATUS = { status = true }
+
+local function dkey(c, p) return c.K .. 'dep:' .. p end
+local function bkey(c, b) return c.K .. 'batch:' .. b end
+
+-- The words of a space-separated field as a list.
+local function words(s)
+	local out = {}
+	for w in string.gmatch(s or '', '%S+') do out[#out + 1] = w end
+	return out
+end
+
+-- The status of parent p: a job's, a batch's once it ended ('open' or
+-- 'running' before), or nil when there is neither.
+local function wf_parent_status(c, p)
+	local j = peek(jkey(c, p), WF_STATUS)
+	if j then return j.status end
+	local st = redis.call('HGET', bkey(c, p), 'status')
+	if st then return st end
+	return nil
+end
+
+local wf_resolve
+
+-- Release child id (record j): no parent left, it goes to its queue (or
+-- is scheduled, if submitted with a delay still to come).
+local function wf_release(c, id, j)
+	redis.call('ZREM', ikey(c, 'deferred', j.queue), id)
+	j.deps_left = nil
+	local at = tonumber(j.run_at)
+	if at and at > c.now then
+		schedule(c, id, j, at)
+	else
+		enqueue(c, id, j, false)
+	end
+end
+
+-- One child of parent p, which ended with outcome ('finished', 'failed',
+-- 'canceled', or 'gone': deleted or expired).
+local function wf_child(c, p, outcome, id)
+	local j = load(c, id)
+	if not j or j.status ~= 'deferred' then return end   -- stale entry
+	local left = ' ' .. (j.deps_left or '') .. ' '
+	if not string.find(left, ' ' .. p .. ' ', 1, true) then return end
+	local policy = j.on_dep or 'cancel'
+	if outcome == 'finished' or policy == 'run' then
+		left = string.gsub(left, ' ' .. string.gsub(p, '[%.%-]', '%%%0') ..
+		                   ' ', ' ', 1)
+		j.deps_left = string.match(left, '^%s*(.-)%s*$')
+		if j.deps_left == '' then
+			wf_release(c, id, j)
+		else
+			save(c, id, j)
+		end
+	elseif policy == 'hold' and outcome ~= 'gone' then
+		redis.call('SADD', c.K .. 'dep:hold:' .. p, id)
+		redis.call('ZADD', c.K .. 'dep:held', c.now_s, p)
+	else
+		local why = 'parent ' .. p .. ' ' .. outcome
+		if outcome == 'gone' then
+			why = 'parent ' .. p .. ' was deleted or expired'
+		elseif outcome == 'canceled' then
+			why = 'parent ' .. p .. ' was canceled'
+		end
+		add_error(c, j, num(j.attempts), 'dependency: ' .. why)
+		finalize(c, id, j, 'canceled')
+	end
+end
+
+-- Resolve the children of parent p that ended with outcome, within the
+-- call's budget; what is left is noted for the reaper.
+wf_resolve = function(c, p, outcome, pending)
+	local sets = { dkey(c, p) }
+	if outcome == 'finished' or outcome == 'gone' then
+		sets[2] = c.K .. 'dep:hold:' .. p
+	end
+	-- Most jobs have no child: one EXISTS is all their end costs here.
+	if not pending and redis.call('EXISTS', unpack(sets)) == 0 then
+		return
+	end
+	if c.wf_budget == nil then c.wf_budget = WF_BUDGET end
+	local more = false
+	for _, k in ipairs(sets) do
+		while true do
+			if c.wf_budget <= 0 then
+				more = redis.call('EXISTS', k) == 1 or more
+				break
+			end
+			local ids = redis.call('SPOP', k, math.min(c.wf_budget, 100))
+			if #ids == 0 then break end
+			c.wf_budget = c.wf_budget - #ids
+			for _, id in ipairs(ids) do wf_child(c, p, outcome, id) end
+		end
+	end
+	if more then
+		redis.call('HSET', c.K .. 'dep:pending', p, outcome)
+	elseif pending then
+		redis.call('HDEL', c.K .. 'dep:pending', p)
+	end
+	if outcome == 'finished' or outcome == 'gone' then
+		redis.call('ZREM', c.K .. 'dep:held', p)
+	end
+end
+
+-- The end of batch b if it is due: sealed, not ended, no job live.
+local function wf_batch_check(c, b)
+	local k = bkey(c, b)
+	local h = redis.call('HMGET', k, 'sealed_at', 'ended_at', 'failed',
+	                     'watch')
+	if not h[1] or h[2] or redis.call('SCARD', k .. ':live') > 0 then
+		return
+	end
+	local st = 'finished'
+	if num(h[3]) > 0 then st = 'failed' end
+	redis.call('HSET', k, 'status', st, 'ended_at', c.now_s)
+	local ttl = c.rttl
+	if st == 'failed' then ttl = c.fttl end
+	if ttl > 0 then redis.call('EXPIRE', k, int_s(ttl)) end
+	if h[4] then publish(c, 'ends', 'end ' .. b .. ' ' .. st) end
+	wf_resolve(c, b, st)
+end
+
+-- finalize's hook: job id (record j, its old status still in j.status)
+-- ends with status.
+wf_finalize = function(c, id, j, status)
+	if j.status == 'deferred' then
+		redis.call('ZREM', ikey(c, 'deferred', j.queue), id)
+	end
+	if j.batch then
+		local k = bkey(c, j.batch)
+		if redis.call('SREM', k .. ':live', id) == 1 then
+			redis.call('HINCRBY', k, status, 1)
+			wf_batch_check(c, j.batch)
+		end
+	end
+	wf_resolve(c, id, status)
+end
+
+-- requeue_one's hook: a failed or canceled job goes back to its queue,
+-- and back into its batch's live jobs.
+wf_requeued = function(c, id, j)
+	j.deps_left = nil   -- a canceled deferred job runs when requeued
+	if not j.batch then return end
+	local k = bkey(c, j.batch)
+	if redis.call('EXISTS', k) == 0 then return end
+	if redis.call('SADD', k .. ':live', id) == 1 then
+		redis.call('HINCRBY', k, j.status, -1)
+		if redis.call('HEXISTS', k, 'ended_at') == 1 then
+			redis.call('HDEL', k, 'ended_at')
+			redis.call('HSET', k, 'status', 'running')
+			redis.call('PERSIST', k)
+		end
+	end
+end
+
+-- delete's hook: the record of parent id goes.
+wf_gone = function(c, id)
+	local pend = redis.call('HGET', c.K .. 'dep:pending', id)
+	if pend == 'finished' then return end   -- the reaper finishes it
+	wf_resolve(c, id, 'gone', pend ~= false)
+	redis.call('ZREM', c.K .. 'dep:held', id)
+end
+
+-- reap's hook: continue the fan-outs left pending, and cancel the held
+-- children of parents whose record is gone (expired).
+local function wf_reap(c)
+	c.wf_budget = WF_REAP_BUDGET
+	local pk = c.K .. 'dep:pending'
+	local pend = redis.call('HRANDFIELD', pk, WF_REAP_PARENTS, 'WITHVALUES')
+	for i = 1, #pend, 2 do
+		wf_resolve(c, pend[i], pend[i + 1], true)
+	end
+	local hk = c.K .. 'dep:held'
+	for _, p in ipairs(redis.call('ZRANGE', hk, 0, WF_HELD_CHECK - 1)) do
+		if wf_parent_status(c, p) == nil then
+			wf_resolve(c, p, 'gone')
+		else
+			redis.call('ZADD', hk, c.now_s, p)   -- to the back
+		end
+	end
+end
+
+-- stats's hook: the deferred jobs of queue q.
+local function wf_deferred_count(c, q)
+	return redis.call('ZCARD', ikey(c, 'deferred', q))
+end
+
+-- Whether the packed record rec has workflow fields: the master packs
+-- deps, then batch, first in the map.
+local function wf_flagged(rec)
+	local h = 2
+	if string.byte(rec, 1) == 0xde then h = 4 end
+	return string.sub(rec, h, h + 4) == '\164deps' or
+	       string.sub(rec, h, h + 5) == '\165batch'
+end
+
+-- submit_check's hook: the group's parents and batches, and no cycle
+-- among the group's own ids.  nil or the error; notes the group's ids in
+-- c.wf_ids for wf_submit.
+wf_check = function(c, args, b0, n)
+	c.wf_ids = nil
+	local recs = {}
+	for k = 0, n - 1 do
+		local b = b0 + k * NF
+		if wf_flagged(args[b + 6]) then
+			local ok, j = pcall(cmsgpack.unpack, args[b + 6] ..
+			                    string.rep('\161_\192', 3))
+			if ok and type(j) == 'table' then recs[args[b]] = j end
+		end
+	end
+	if next(recs) == nil then return nil end
+	local ids = {}
+	for k = 0, n - 1 do ids[args[b0 + k * NF]] = true end
+	local edges, indeg = {}, {}
+	for id, j in pairs(recs) do
+		if j.batch then
+			local st = redis.call('HMGET', bkey(c, j.batch), 'created_at',
+			                      'sealed_at')
+			if not st[1] then
+				return err('NOT_FOUND', j.batch, 'no such batch')
+			end
+			if st[2] then
+				return err('CONFLICT', j.batch, 'batch is sealed')
+			end
+		end
+		for _, p in ipairs(words(j.deps)) do
+			if p == id then
+				return err('BAD_REQUEST', id, 'a job cannot depend on itself')
+			end
+			if ids[p] then
+				edges[p] = edges[p] or {}
+				table.insert(edges[p], id)
+				indeg[id] = (indeg[id] or 0) + 1
+			elseif wf_parent_status(c, p) == nil then
+				return err('NOT_FOUND', p, 'no such job or batch in ' ..
+				           'depends_on of ' .. id)
+			end
+		end
+	end
+	-- Kahn: every id of the group must come out, else there is a cycle.
+	local queue, seen, total = {}, 0, 0
+	for id in pairs(ids) do
+		total = total + 1
+		if not indeg[id] then queue[#queue + 1] = id end
+	end
+	while #queue > 0 do
+		local id = table.remove(queue)
+		seen = seen + 1
+		for _, ch in ipairs(edges[id] or {}) do
+			indeg[ch] = indeg[ch] - 1
+			if indeg[ch] == 0 then queue[#queue + 1] = ch end
+		end
+	end
+	if seen < total then
+		return err('BAD_REQUEST', nil, 'depends_on: the jobs form a cycle')
+	end
+	c.wf_ids = ids
+	return nil
+end
+
+-- submit_write's hook, for each job: joins its batch, and writes it
+-- deferred (or canceled, its parent having failed) when it waits for a
+-- parent.  true if it wrote the job (its status added to out), false to
+-- let submit_write store it as usual.
+wf_submit = function(c, id, rec, tail, at, out)
+	if not c.wf_ids or not wf_flagged(rec) then return false end
+	local j = cmsgpack.unpack(rec .. tail.queued)
+	if j.batch then
+		local k = bkey(c, j.batch)
+		redis.call('SADD', k .. ':live', id)
+		redis.call('HINCRBY', k, 'total', 1)
+	end
+	if not j.deps then return false end
+	local left, failed = {}, nil
+	for _, p in ipairs(words(j.deps)) do
+		local st = wf_parent_status(c, p)
+		if st == nil and not c.wf_ids[p] then st = 'gone' end
+		if st == 'finished' then
+			-- satisfied
+		elseif st == 'failed' or st == 'canceled' or st == 'gone' then
+			if j.on_dep == 'run' then
+				-- satisfied
+			elseif j.on_dep == 'hold' and st ~= 'gone' then
+				left[#left + 1] = p
+				redis.call('SADD', c.K .. 'dep:hold:' .. p, id)
+				redis.call('ZADD', c.K .. 'dep:held', c.now_s, p)
+			else
+				failed = failed or { p, st }
+			end
+		else
+			left[#left + 1] = p
+			redis.call('SADD', dkey(c, p), id)
+		end
+	end
+	if failed then
+		for _, p in ipairs(left) do
+			redis.call('SREM', dkey(c, p), id)
+			redis.call('SREM', c.K .. 'dep:hold:' .. p, id)
+		end
+		local how = failed[2]
+		if how == 'gone' then how = 'is gone' end
+		add_error(c, j, 0, 'dependency: parent ' .. failed[1] .. ' ' .. how)
+		finalize(c, id, j, 'canceled')
+		out[#out + 1] = 'canceled'
+		return true
+	end
+	if #left == 0 then
+		if at > c.now then return false end
+		redis.call('SET', jkey(c, id), rec .. tail.queued)
+		push(c, j.queue, { id }, false)
+		out[#out + 1] = 'queued'
+		return true
+	end
+	j.status = 'deferred'
+	j.enqueued_at = nil
+	if at > c.now then j.run_at = int_s(at) end
+	j.deps_left = table.concat(left, ' ')
+	save(c, id, j)
+	redis.call('ZADD', ikey(c, 'deferred', j.queue), c.now_s, id)
+	out[#out + 1] = 'deferred'
+	return true
+end
+
+-- watch's hook: a wait on what is not a job, maybe a batch.  Returns
+-- {id, record} with the batch's status (its end is published once
+-- marked), or NOT_FOUND.
+local function wf_watch_batch(c, b)
+	local k = bkey(c, b)
+	local h = redis.call('HMGET', k, 'status', 'ended_at', 'watch')
+	if not h[1] then return err('NOT_FOUND', b, 'no such job or batch') end
+	if not h[2] and not h[3] then redis.call('HSET', k, 'watch', '1') end
+	return { b, cmsgpack.pack({ status = h[1], type = 'batch',
+	                            batch = b }) }
+end
+
+-- batch_open: ARGV[4] batch id, [5] description, then optionally the 7
+-- submit fields of the callback job (its record carries deps = the batch
+-- id and on_dep = run).  Returns {batch_id, callback job id or ''}.
+local function batch_open(keys, args)
+	local c = context(keys, args)
+	local b, cb = args[4], args[6]
+	local k = bkey(c, b)
+	if redis.call('EXISTS', k) == 1 then
+		return err('CONFLICT', b, 'batch id already used')
+	end
+	if cb and redis.call('EXISTS', jkey(c, cb)) == 1 then
+		return err('CONFLICT', cb, 'job id already used')
+	end
+	redis.call('HSET', k, 'description', args[5], 'created_at', c.now_s,
+	           'status', 'open', 'total', '0')
+	if not cb then return { b, '' } end
+	redis.call('HSET', k, 'callback', cb)
+	local j = cmsgpack.unpack(args[12] .. submit_tail(c).queued)
+	j.status = 'deferred'
+	j.enqueued_at = nil
+	j.deps_left = b
+	-- its delay or run_at counts from now: it runs no earlier
+	local at = num(args[10])
+	if num(args[9]) > 0 then at = c.now + num(args[9]) end
+	if at > c.now then j.run_at = int_s(at) end
+	save(c, cb, j)
+	note_queue(c, j.queue)
+	redis.call('SADD', dkey(c, b), cb)
+	redis.call('ZADD', ikey(c, 'deferred', j.queue), c.now_s, cb)
+	return { b, cb }
+end
+
+-- batch_seal: ARGV[4] batch id.  Returns the batch's status after.
+local function batch_seal(keys, args)
+	local c = context(keys, args)
+	local b = args[4]
+	local k = bkey(c, b)
+	local h = redis.call('HMGET', k, 'created_at', 'sealed_at')
+	if not h[1] then return err('NOT_FOUND', b, 'no such batch') end
+	if h[2] then return err('CONFLICT', b, 'batch is already sealed') end
+	redis.call('HSET', k, 'sealed_at', c.now_s, 'status', 'running')
+	wf_batch_check(c, b)
+	arm(c)
+	return redis.call('HGET', k, 'status')
+end
+
+-- batch_get: ARGV[4] batch id, [5] '1' to mark it watched (a wait).
+-- Returns the batch as JSON text: batch_id, description, status, total,
+-- counts {status: n} (the live jobs counted by status while at most
+-- WF_COUNT_MAX, else under 'pending'), callback_job_id, *_at (ms).
+local function batch_get(keys, args)
+	local c = context(keys, args)
+	local b = args[4]
+	local k = bkey(c, b)
+	local h = redis.call('HGETALL', k)
+	if #h == 0 then return err('NOT_FOUND', b, 'no such batch') end
+	local f = {}
+	for i = 1, #h, 2 do f[h[i]] = h[i + 1] end
+	if args[5] == '1' and not f.ended_at and not f.watch then
+		redis.call('HSET', k, 'watch', '1')
+	end
+	local counts = { finished = num(f.finished), failed = num(f.failed),
+	                 canceled = num(f.canceled), queued = 0, scheduled = 0,
+	                 started = 0, deferred = 0 }
+	local live = redis.call('SCARD', k .. ':live')
+	if live <= WF_COUNT_MAX then
+		for _, id in ipairs(redis.call('SMEMBERS', k .. ':live')) do
+			local j = peek(jkey(c, id), WF_STATUS)
+			if j and counts[j.status] then
+				counts[j.status] = counts[j.status] + 1
+			end
+		end
+	else
+		counts.pending = live
+	end
+	return cjson.encode({
+		batch_id = b, description = f.description or '',
+		status = f.status or 'open', total = num(f.total), counts = counts,
+		callback_job_id = f.callback, created_at = num(f.created_at),
+		sealed_at = num(f.sealed_at), ended_at = num(f.ended_at),
+	})
 end
 
 local function submit(keys, args)
@@ -1033,6 +1490,7 @@ local function requeue_one(c, id, strict)
 		redis.call('SET', c.K .. 'unique:' .. ukey, id)
 	end
 	redis.call('ZREM', ikey(c, st, q), id)
+	wf_requeued(c, id, j)
 	for _, f in ipairs({ 'cancel', 'error', 'result', 'ended_at',
 	                     'started_at', 'progress', 'token', 'owner',
 	                     'attempts', 'lost', 'watch' }) do
@@ -1087,6 +1545,7 @@ local function delete(keys, args)
 	redis.call('ZREM', ikey(c, st, j.queue), id)
 	release_unique(c, id, j.unique_key)
 	redis.call('DEL', jkey(c, id))
+	wf_gone(c, id)
 	return { st }
 end
 
@@ -1125,7 +1584,7 @@ local function watch(keys, args)
 	else
 		j = peek(k, WATCH_FIELDS)
 	end
-	if not j then return err('NOT_FOUND', id, 'no such job') end
+	if not j then return wf_watch_batch(c, id) end
 	if not TERMINAL[j.status] and not j.watch then
 		-- once in a job's life: decoded whole to be written back
 		if not raw then j = load_key(k) end
@@ -1254,6 +1713,12 @@ local function segments(c, status, queue, queues)
 		elseif TERMINAL[st] and queue ~= '' then
 			segs[#segs + 1] = { key = ikey(c, st, queue), rev = true }
 		elseif TERMINAL[st] then
+			local keys = {}
+			for _, q in ipairs(queues) do keys[#keys + 1] = ikey(c, st, q) end
+			segs[#segs + 1] = { merge = keys, from = {} }
+		elseif st == 'deferred' and queue ~= '' then
+			segs[#segs + 1] = { key = ikey(c, st, queue) }
+		elseif st == 'deferred' then
 			local keys = {}
 			for _, q in ipairs(queues) do keys[#keys + 1] = ikey(c, st, q) end
 			segs[#segs + 1] = { merge = keys, from = {} }
@@ -1401,6 +1866,7 @@ local function stats(keys, args)
 			if at then age = math.max(age, c.now - at) end
 		end
 		row[#row + 1] = age
+		row[#row + 1] = wf_deferred_count(c, q)
 		rows[#rows + 1] = row
 	end
 	local hk = c.K .. 'hosts'
@@ -1561,6 +2027,7 @@ local function reap(keys, args)
 			end
 		end
 	end
+	wf_reap(c)
 	promote(c, PROMOTE_MAX)
 	trim_indexes(c)
 	arm(c)
@@ -1710,3 +2177,6 @@ register('reap', reap)
 register('release', release)
 register('cron_tick', cron_tick)
 register('cron_list', cron_list, READ)
+register('batch_open', batch_open)
+register('batch_seal', batch_seal)
+register('batch_get', batch_get, SMALL)

@@ -474,6 +474,61 @@ op_metrics(struct reply *r)
 	reply_ok(r, o);
 }
 
+/* --- batches (docs/protocol.md, "Batches") ------------------------------ */
+
+static void
+batch_done(void *arg, int err, const char *msg, json_t *reply)
+{
+	struct reply *r = arg;
+
+	if (err != PERR_OK)
+		reply_store_error(r, err, msg, reply);
+	else
+		reply_ok(r, json_incref(reply));
+}
+
+/* op_batch_open: the batch's id is "b_" + a ULID, its callback's a job
+ * id like any other. */
+static void
+op_batch_open(struct reply *r)
+{
+	struct request *req = reply_request(r);
+	char bid[JOBID_LEN + 1], cid[JOBID_LEN + 1] = "";
+	struct submit_spec *cb = req->njobs == 1 ? &req->jobs[0] : NULL;
+	json_t *deps = NULL;
+
+	jobid_make(bid);
+	bid[0] = 'b';
+	if (cb != NULL) {
+		jobid_make(cid);
+		/* the callback waits for the batch and runs however it ends */
+		deps = json_pack("[s]", bid);
+		if (deps == NULL) {
+			reply_error(r, PERR_INTERNAL, "out of memory", NULL);
+			return;
+		}
+		cb->depends_on = deps;
+		cb->on_dep = "run";
+	}
+	store_batch_open(ops.store, bid, req->description, cb, cid, batch_done,
+	    r);
+	if (cb != NULL)
+		cb->depends_on = NULL;
+	json_decref(deps);
+}
+
+static void
+op_batch_seal(struct reply *r)
+{
+	store_batch_seal(ops.store, reply_request(r)->batch_id, batch_done, r);
+}
+
+static void
+op_batch_get(struct reply *r)
+{
+	store_batch_get(ops.store, reply_request(r)->batch_id, batch_done, r);
+}
+
 /* &handle: a NULL in the handle column does not compile. */
 static void (*const op_handlers[OP__COUNT])(struct reply *) = {
 #define OPTABLE_HANDLER(id, name, access, parse, handle) [OP_##id] = &handle,

@@ -41,7 +41,10 @@ enum op_access {
 	X(RELOAD,      "reload",      ACCESS_ADMIN,  parse_nothing,     op_reload) \
 	X(HEALTH,      "health",      ACCESS_OPEN,   parse_nothing,     op_health) \
 	X(METRICS,     "metrics",     ACCESS_OPEN,   parse_nothing,     op_metrics) \
-	X(CRON_LIST,   "cron_list",   ACCESS_OPEN,   parse_nothing,     op_cron_list)
+	X(CRON_LIST,   "cron_list",   ACCESS_OPEN,   parse_nothing,     op_cron_list) \
+	X(BATCH_OPEN,  "batch_open",  ACCESS_SUBMIT, parse_batch_open,  op_batch_open) \
+	X(BATCH_SEAL,  "batch_seal",  ACCESS_SUBMIT, parse_batch_id,    op_batch_seal) \
+	X(BATCH_GET,   "batch_get",   ACCESS_OPEN,   parse_batch_id,    op_batch_get)
 
 /* OP_HELLO, OP_PING, ...: a row's index in either table. */
 enum op {

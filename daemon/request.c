@@ -32,7 +32,8 @@
 #define ANY_TYPE_TIMEOUT 180.0
 
 static const char *const statuses[] = {
-	"queued", "scheduled", "started", "finished", "failed", "canceled"
+	"queued", "scheduled", "started", "finished", "failed", "canceled",
+	"deferred"
 };
 
 /* A parse in progress: where messages go and what prefixes them. */
@@ -246,6 +247,55 @@ valid_type_name(const char *s)
 	return n > 0;
 }
 
+/* parse_workflow: a job's depends_on, on_dep_failure and batch_id
+ * (docs/protocol.md, "Dependencies" and "Batches").  Unknown parents,
+ * cycles and sealed batches are Redis's to refuse. */
+static int
+parse_workflow(struct request_ctx *c, json_t *obj, struct submit_spec *s)
+{
+	json_t *deps = field(obj, "depends_on"), *e, *e2;
+	size_t i, k;
+	int rc;
+
+	if ((rc = get_string(c, obj, "on_dep_failure", &s->on_dep)) != PERR_OK)
+		return rc;
+	if (s->on_dep != NULL && strcmp(s->on_dep, "cancel") != 0 &&
+	    strcmp(s->on_dep, "run") != 0 && strcmp(s->on_dep, "hold") != 0)
+		return fail(c, PERR_BAD_REQUEST, "'on_dep_failure' must be "
+		    "cancel, run or hold");
+	if (s->on_dep != NULL && deps == NULL)
+		return fail(c, PERR_BAD_REQUEST, "'on_dep_failure' needs "
+		    "'depends_on'");
+	if (s->on_dep != NULL && strcmp(s->on_dep, "cancel") == 0)
+		s->on_dep = NULL;       /* the default: not stored */
+	if ((rc = get_job_id(c, obj, "batch_id", 0, &s->batch_id)) != PERR_OK)
+		return rc;
+	if (deps == NULL)
+		return PERR_OK;
+	if (!json_is_array(deps) || json_array_size(deps) == 0 ||
+	    json_array_size(deps) > REQUEST_MAX_DEPS)
+		return fail(c, PERR_BAD_REQUEST, "'depends_on' must be an array "
+		    "of 1 to %d job or batch ids", REQUEST_MAX_DEPS);
+	json_array_foreach(deps, i, e) {
+		if (!json_is_string(e) || !request_valid_id(json_string_value(e)))
+			return fail(c, PERR_BAD_REQUEST, "'depends_on'[%zu] must "
+			    "be 1 to %d characters of A-Z a-z 0-9 _ . : -", i,
+			    REQUEST_MAX_ID_LEN);
+		if (s->job_id != NULL &&
+		    strcmp(s->job_id, json_string_value(e)) == 0)
+			return fail(c, PERR_BAD_REQUEST, "'depends_on'[%zu]: a "
+			    "job cannot depend on itself", i);
+		for (k = 0; k < i; k++) {
+			e2 = json_array_get(deps, k);
+			if (strcmp(json_string_value(e2), json_string_value(e)) == 0)
+				return fail(c, PERR_BAD_REQUEST, "'depends_on'[%zu] "
+				    "repeats [%zu]", i, k);
+		}
+	}
+	s->depends_on = deps;
+	return PERR_OK;
+}
+
 /* parse_job: one job's object (of submit or submit_many) into s, the
  * type's defaults applied.  Missing payload and meta are added to obj so
  * that s borrows them. */
@@ -427,7 +477,9 @@ parse_job(struct request_ctx *c, json_t *obj, struct submit_spec *s)
 			return fail(c, PERR_INTERNAL, "out of memory");
 		s->queue = json_string_value(json_object_get(obj, "queue"));
 	}
-	return parse_callback(c, obj, s);
+	if ((rc = parse_callback(c, obj, s)) != PERR_OK)
+		return rc;
+	return parse_workflow(c, obj, s);
 }
 
 /* The parsers of the ops, named in optable.h.  Each fills the fields of
@@ -455,7 +507,7 @@ parse_submit_many(struct request_ctx *c, struct request *req)
 	json_t *jobs = field(req->root, "jobs"), *seen, *e;
 	const char *op_prefix = c->prefix;
 	char prefix[32];
-	size_t i, n;
+	size_t i, n, ndeps = 0;
 	int rc = PERR_OK;
 
 	if (jobs == NULL)
@@ -483,6 +535,12 @@ parse_submit_many(struct request_ctx *c, struct request *req)
 		}
 		if ((rc = parse_job(c, e, &req->jobs[i])) != PERR_OK)
 			break;
+		ndeps += json_array_size(req->jobs[i].depends_on);
+		if (ndeps > REQUEST_MAX_DEPS_ALL) {
+			rc = fail(c, PERR_BAD_REQUEST, "the jobs' 'depends_on' "
+			    "hold more than %d ids in all", REQUEST_MAX_DEPS_ALL);
+			break;
+		}
 		if (req->jobs[i].job_id == NULL)
 			continue;
 		if (json_object_get(seen, req->jobs[i].job_id) != NULL) {
@@ -499,6 +557,52 @@ parse_submit_many(struct request_ctx *c, struct request *req)
 	c->prefix = op_prefix;
 	json_decref(seen);
 	return rc;
+}
+
+/* parse_batch_open: description, and callback (a submit object: run
+ * once when the batch ends; it depends on the batch, so it takes no
+ * job_id, unique_key, depends_on or batch_id of its own). */
+static int
+parse_batch_open(struct request_ctx *c, struct request *req)
+{
+	static const char *const refused[] = {
+		"job_id", "unique_key", "depends_on", "on_dep_failure", "batch_id"
+	};
+	const char *op_prefix = c->prefix;
+	json_t *cb = field(req->root, "callback");
+	int rc;
+
+	if ((rc = get_string(c, req->root, "description",
+	    &req->description)) != PERR_OK)
+		return rc;
+	if (req->description != NULL &&
+	    strlen(req->description) > REQUEST_MAX_DESCRIPTION)
+		return fail(c, PERR_BAD_REQUEST, "'description' must be at most "
+		    "%d bytes", REQUEST_MAX_DESCRIPTION);
+	if (cb == NULL)
+		return PERR_OK;
+	if (!json_is_object(cb))
+		return fail(c, PERR_BAD_REQUEST, "'callback' must be a submit "
+		    "object");
+	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++)
+		if (field(cb, refused[i]) != NULL)
+			return fail(c, PERR_BAD_REQUEST, "'callback': '%s' is not "
+			    "allowed (the callback depends on the batch)",
+			    refused[i]);
+	if ((req->jobs = calloc(1, sizeof(*req->jobs))) == NULL)
+		return fail(c, PERR_INTERNAL, "out of memory");
+	req->njobs = 1;
+	c->prefix = "batch_open: callback";
+	rc = parse_job(c, cb, &req->jobs[0]);
+	c->prefix = op_prefix;
+	return rc;
+}
+
+/* parse_batch_id: batch_seal batch_get. */
+static int
+parse_batch_id(struct request_ctx *c, struct request *req)
+{
+	return get_job_id(c, req->root, "batch_id", 1, &req->batch_id);
 }
 
 /* parse_job_id: get result cancel delete. */
@@ -576,8 +680,8 @@ parse_list(struct request_ctx *c, struct request *req)
 				break;
 		if (i == sizeof(statuses) / sizeof(statuses[0]))
 			return fail(c, PERR_BAD_REQUEST, "'status' must be "
-			    "queued, scheduled, started, finished, failed or "
-			    "canceled, not '%s'",
+			    "queued, scheduled, deferred, started, finished, "
+			    "failed or canceled, not '%s'",
 			    shown(req->status, buf, sizeof(buf)));
 	}
 	if ((rc = get_queue(c, req->root, 0, &req->queue)) != PERR_OK)

@@ -19,6 +19,9 @@
 #define REQUEST_MAX_MESSAGE   1024   /* progress messages */
 #define REQUEST_MAX_LIMIT     1000   /* list page size */
 #define REQUEST_MAX_DEPTH     64     /* nesting of payloads */
+#define REQUEST_MAX_DEPS      100    /* depends_on of one job */
+#define REQUEST_MAX_DEPS_ALL  10000  /* depends_on of one submit_many */
+#define REQUEST_MAX_DESCRIPTION 1024 /* batch_open description, bytes */
 
 /* A normalised submit: every field present, defaults of the type applied.
  * Pointers borrow from the request's JSON. */
@@ -41,6 +44,9 @@ struct submit_spec {
 	char hook_queue[CONFIG_NAME_MAX + 1]; /* "": the job's queue */
 	double hook_timeout;    /* seconds */
 	int hook_retries;
+	json_t *depends_on;     /* array of job or batch ids, or NULL */
+	const char *on_dep;     /* "cancel" (NULL), "run" or "hold" */
+	const char *batch_id;   /* or NULL */
 };
 
 struct request {
@@ -62,6 +68,9 @@ struct request {
 	long offset, limit;     /* list */
 	double percent;         /* progress */
 	const char *message;    /* progress, or NULL */
+	const char *batch_id;   /* batch_seal batch_get */
+	const char *description;/* batch_open */
+	/* batch_open's callback is jobs[0] when njobs is 1 */
 };
 
 /* What request.c keeps of an op's row (optable.h); the handler is

@@ -515,7 +515,7 @@ unavailable(const struct store *st, char *msg, size_t len)
  * changed nothing a client could see, so a lost link leaves them
  * certainly undone (jobd_watch's mark is an internal one). */
 static const unsigned char kind_reads[REP__COUNT] = {
-	[REP_GET] = 1, [REP_LIST] = 1, [REP_STATS] = 1,
+	[REP_GET] = 1, [REP_LIST] = 1, [REP_STATS] = 1, [REP_BATCH_GET] = 1,
 };
 
 /* The kinds whose success shows Redis takes writes over maxmemory again
@@ -1556,6 +1556,36 @@ store_requeue_failed(struct store *st, const char *queue, store_cb *cb,
 	cmd_add(&rq->cmd, queue ? queue : "");
 	cmd_addll(&rq->cmd, REQUEUE_BATCH);
 	submit_req(st, rq);
+}
+
+void
+store_batch_open(struct store *st, const char *batch_id,
+                 const char *description, const struct submit_spec *callback,
+                 const char *callback_id, store_cb *cb, void *arg)
+{
+	struct req *rq = new_req(st, REP_BATCH, "jobd_batch_open", cb, arg);
+
+	if (rq == NULL)
+		return;
+	cmd_add(&rq->cmd, batch_id);
+	cmd_add(&rq->cmd, description ? description : "");
+	if (callback != NULL)
+		cmd_submit_job(&rq->cmd, callback, callback_id, &st->sb);
+	submit_req(st, rq);
+}
+
+void
+store_batch_seal(struct store *st, const char *batch_id, store_cb *cb,
+                 void *arg)
+{
+	one_arg(st, REP_BATCH, "jobd_batch_seal", batch_id, NULL, cb, arg);
+}
+
+void
+store_batch_get(struct store *st, const char *batch_id, store_cb *cb,
+                void *arg)
+{
+	one_arg(st, REP_BATCH_GET, "jobd_batch_get", batch_id, "0", cb, arg);
 }
 
 void

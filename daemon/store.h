@@ -128,6 +128,19 @@ void store_cron_list(struct store *st, const char *const *names, int n,
  * "queues" has each of them), whatever the configuration says. */
 void store_queue_counts(struct store *st, const char *const *queues, int n,
                         store_cb *cb, void *arg);
+/* store_batch_open: a new batch (docs/protocol.md, "Batches"); callback,
+ * if not NULL, is stored as job callback_id deferred on the batch.  Reply
+ * {"batch_id", "callback_job_id"}. */
+void store_batch_open(struct store *st, const char *batch_id,
+                      const char *description,
+                      const struct submit_spec *callback,
+                      const char *callback_id, store_cb *cb, void *arg);
+/* store_batch_seal: reply {"status"}; sealed already: PERR_CONFLICT. */
+void store_batch_seal(struct store *st, const char *batch_id, store_cb *cb,
+                      void *arg);
+/* store_batch_get: reply the batch (docs/protocol.md, batch_get). */
+void store_batch_get(struct store *st, const char *batch_id, store_cb *cb,
+                     void *arg);
 void store_pause(struct store *st, const char *queue, int paused,
                  store_cb *cb, void *arg);
 /* store_progress: only while the job is started; else PERR_CONFLICT. */

@@ -218,6 +218,29 @@ pack_str(msgpack_packer *pk, const char *v)
 	       msgpack_pack_str_body(pk, v, n) == 0 ? 0 : -1;
 }
 
+/* cmd_deps_text: depends_on (checked ids) as the record's deps field,
+ * space-separated; NULL if out of memory. */
+static char *
+cmd_deps_text(json_t *deps)
+{
+	size_t len = 1, at = 0, i;
+	json_t *e;
+	char *s;
+
+	json_array_foreach(deps, i, e)
+		len += json_string_length(e) + 1;
+	if ((s = malloc(len)) == NULL)
+		return NULL;
+	json_array_foreach(deps, i, e) {
+		if (at > 0)
+			s[at++] = ' ';
+		memcpy(s + at, json_string_value(e), json_string_length(e));
+		at += json_string_length(e);
+	}
+	s[at] = '\0';
+	return s;
+}
+
 /*
  * cmd_submit_job: the submit arguments of one job, the 7 of jobd.lua's
  * submit: id queue unique_key delay_ms run_at_ms fresh record.  The record
@@ -229,9 +252,9 @@ void
 cmd_submit_job(struct cmd *c, const struct submit_spec *s, const char *id,
                msgpack_sbuffer *sb)
 {
-	char *payload, *meta, tmo[24], retries[24], rttl[24], fttl[24];
-	char htmo[24], hretries[24];
-	const char *f[13][2];
+	char *payload, *meta, *deps = NULL, tmo[24], retries[24], rttl[24],
+	    fttl[24], htmo[24], hretries[24];
+	const char *f[16][2];
 	long long delay = 0, run_at = 0;
 	const char *q = s->queue && *s->queue ? s->queue : "default";
 	msgpack_packer pk;
@@ -252,6 +275,18 @@ cmd_submit_job(struct cmd *c, const struct submit_spec *s, const char *id,
 	snprintf(retries, sizeof(retries), "%d", s->retries);
 	snprintf(rttl, sizeof(rttl), "%lld", s->result_ttl);
 	snprintf(fttl, sizeof(fttl), "%lld", s->failure_ttl);
+	/* deps, then batch, first: jobd.lua looks for them there (see
+	 * wf_flagged) before decoding a record */
+	if (s->depends_on != NULL) {
+		if ((deps = cmd_deps_text(s->depends_on)) == NULL)
+			c->oom = 1;
+		else
+			f[n][0] = "deps", f[n++][1] = deps;
+	}
+	if (s->batch_id != NULL)
+		f[n][0] = "batch", f[n++][1] = s->batch_id;
+	if (deps != NULL && s->on_dep != NULL)
+		f[n][0] = "on_dep", f[n++][1] = s->on_dep;
 	f[n][0] = "type", f[n++][1] = s->type;
 	f[n][0] = "queue", f[n++][1] = q;
 	f[n][0] = "payload", f[n++][1] = payload ? payload : "null";
@@ -290,6 +325,7 @@ cmd_submit_job(struct cmd *c, const struct submit_spec *s, const char *id,
 	cmd_addn(c, sb->data ? sb->data : "", sb->size);
 	free(payload);
 	free(meta);
+	free(deps);
 }
 
 char *

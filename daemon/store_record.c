@@ -113,6 +113,7 @@ static const struct { const char *name; size_t len; } field_names[F__COUNT] = {
 	FIELD("payload"), FIELD("result"), FIELD("error"), FIELD("errors"),
 	FIELD("unique_key"), FIELD("lost"), FIELD("cancel"), FIELD("token"),
 	FIELD("callback_url"),
+	FIELD("deps"), FIELD("deps_left"), FIELD("on_dep"), FIELD("batch"),
 };
 #undef FIELD
 
@@ -188,6 +189,42 @@ field_json(const struct field *f, json_t *dflt)
 	return json_text(f->v, f->len);
 }
 
+/* words_array: a space-separated field as an array of strings. */
+static json_t *
+words_array(const struct field *f)
+{
+	json_t *a = json_array();
+	size_t i = 0, k;
+
+	while (a != NULL && f->v != NULL && i < f->len) {
+		for (k = i; k < f->len && f->v[k] != ' '; k++)
+			;
+		if (k > i)
+			json_array_append_new(a, json_stringn(f->v + i, k - i));
+		i = k + 1;
+	}
+	return a;
+}
+
+/* record_workflow: depends_on, on_dep_failure, waiting_for (deferred
+ * jobs) and batch_id, for the jobs that have them. */
+static void
+record_workflow(const struct record *rec, json_t *o)
+{
+	const struct field *f = rec->f;
+
+	if (f[F_DEPS].v != NULL) {
+		json_object_set_new(o, "depends_on", words_array(&f[F_DEPS]));
+		json_object_set_new(o, "on_dep_failure", f[F_ON_DEP].v ?
+		    field_str(&f[F_ON_DEP]) : json_string("cancel"));
+	}
+	if (f[F_DEPS_LEFT].v != NULL)
+		json_object_set_new(o, "waiting_for",
+		    words_array(&f[F_DEPS_LEFT]));
+	if (f[F_BATCH].v != NULL)
+		json_object_set_new(o, "batch_id", field_str(&f[F_BATCH]));
+}
+
 /*
  * record_json: the record of rec (docs/protocol.md).  full: payload and
  * result included (null if absent).  Extra fields: run_at (scheduled
@@ -240,6 +277,7 @@ record_json(const struct record *rec, int full)
 		json_object_set_new(o, "callback_url", field_str(&f[F_CALLBACK]));
 	if (field_ll(&f[F_CANCEL]) == 1)
 		json_object_set_new(o, "cancel_requested", json_true());
+	record_workflow(rec, o);
 	return o;
 }
 
@@ -537,7 +575,7 @@ conv_stats(const redisReply *r)
 	static const char *sts[] = { "queued", "scheduled", "started",
 	                             "finished", "failed", "canceled" };
 	json_t *queues, *workers, *totals;
-	long long tot[6] = { 0 };
+	long long tot[6] = { 0 }, deferred = 0, nd;
 	size_t i, k;
 
 	if (r->type != REDIS_REPLY_ARRAY || r->elements < 2)
@@ -564,10 +602,14 @@ conv_stats(const redisReply *r)
 		json_object_set_new(q, "oldest_queued_age", json_real(
 		    row->elements >= 9 ? (double)rep_ll(row->element[8]) / 1000.0 :
 		    0.0));
+		nd = row->elements >= 10 ? rep_ll(row->element[9]) : 0;
+		json_object_set_new(q, "deferred", json_integer(nd));
+		deferred += nd;
 		json_object_set_new(queues, row->element[0]->str, q);
 	}
 	for (k = 0; k < 6; k++)
 		json_object_set_new(totals, sts[k], json_integer(tot[k]));
+	json_object_set_new(totals, "deferred", json_integer(deferred));
 	for (i = 0; i < r->element[1]->elements; i++) {
 		redisReply *w = r->element[1]->element[i];
 		json_t *ws, *e;
@@ -651,6 +693,38 @@ conv_json(const redisReply *r)
 	return json_loadb(r->str, r->len, 0, NULL);
 }
 
+/* batch_open: {batch id, callback id or ''}; batch_seal: the status. */
+static json_t *
+conv_batch(const redisReply *r)
+{
+	if (r->type == REDIS_REPLY_STRING)
+		return json_pack("{s:o}", "status", rep_str(r));
+	if (r->type != REDIS_REPLY_ARRAY || r->elements < 2)
+		return NULL;
+	return json_pack("{s:o,s:o}", "batch_id", rep_str(r->element[0]),
+	    "callback_job_id", r->element[1]->len > 0 ?
+	    rep_str(r->element[1]) : json_null());
+}
+
+/* batch_get: jobd.lua's JSON, its times (ms) as ISO-8601. */
+static json_t *
+conv_batch_get(const redisReply *r)
+{
+	static const char *const times[] = { "created_at", "sealed_at",
+	                                     "ended_at" };
+	json_t *o;
+
+	if (r->type != REDIS_REPLY_STRING ||
+	    (o = json_loadb(r->str, r->len, 0, NULL)) == NULL)
+		return NULL;
+	for (size_t i = 0; i < sizeof(times) / sizeof(times[0]); i++)
+		json_object_set_new(o, times[i], iso_time((long long)
+		    json_number_value(json_object_get(o, times[i]))));
+	if (!json_is_string(json_object_get(o, "callback_job_id")))
+		json_object_set_new(o, "callback_job_id", json_null());
+	return o;
+}
+
 static json_t *(*const converters[REP__COUNT])(const redisReply *) = {
 	[REP_SUBMIT] = conv_submit,
 	[REP_GET] = conv_get,
@@ -664,6 +738,8 @@ static json_t *(*const converters[REP__COUNT])(const redisReply *) = {
 	[REP_RELEASE] = conv_release,
 	[REP_FAIL] = conv_fail,
 	[REP_JSON] = conv_json,
+	[REP_BATCH] = conv_batch,
+	[REP_BATCH_GET] = conv_batch_get,
 };
 
 json_t *

@@ -11,7 +11,8 @@
 
 /* The per-queue counters of a stats response, in table order. */
 static const char *const counters[] = {
-	"queued", "scheduled", "started", "finished", "failed", "canceled",
+	"queued", "scheduled", "deferred", "started", "finished", "failed",
+	"canceled",
 };
 #define NCOUNTERS (sizeof(counters) / sizeof(counters[0]))
 
@@ -161,13 +162,13 @@ static void
 print_stats(json_t *resp)
 {
 	static const char *const head[] = { "QUEUE", "QUEUED", "SCHEDULED",
-	    "STARTED", "FINISHED", "FAILED", "CANCELED", "PAUSED" };
+	    "DEFERRED", "STARTED", "FINISHED", "FAILED", "CANCELED", "PAUSED" };
 	json_t *q, *workers, *w;
 	struct table *t;
 	const char *name, *state;
 	size_t i, busy = 0;
 
-	t = table_new(8, head);
+	t = table_new((int)(sizeof(head) / sizeof(head[0])), head);
 	json_object_foreach(json_object_get(resp, "queues"), name, q)
 		queue_row(t, name, q);
 	if (json_is_object(json_object_get(resp, "totals")))

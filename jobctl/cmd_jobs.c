@@ -13,8 +13,9 @@
 
 enum {
 	OPT_QUEUE = OPT_JSON + 1, OPT_TIMEOUT, OPT_RETRIES, OPT_DELAY,
-	OPT_JOB_ID, OPT_UNIQUE, OPT_CALLBACK, OPT_WAIT, OPT_WAIT_TIMEOUT, OPT_ALL_FAILED,
-	OPT_STATUS, OPT_TYPE, OPT_LIMIT, OPT_OFFSET,
+	OPT_JOB_ID, OPT_UNIQUE, OPT_CALLBACK, OPT_WAIT, OPT_WAIT_TIMEOUT,
+	OPT_ALL_FAILED, OPT_STATUS, OPT_TYPE, OPT_LIMIT, OPT_OFFSET,
+	OPT_DEPENDS_ON, OPT_ON_DEP_FAILURE, OPT_BATCH,
 };
 
 /* seconds_json: whole seconds as an integer, others as a real. */
@@ -197,9 +198,13 @@ cmd_submit(struct jobctl *ctl, int argc, char **argv)
 		{ "callback-url", required_argument, NULL, OPT_CALLBACK },
 		{ "wait", no_argument, NULL, OPT_WAIT },
 		{ "wait-timeout", required_argument, NULL, OPT_WAIT_TIMEOUT },
+		{ "depends-on", required_argument, NULL, OPT_DEPENDS_ON },
+		{ "on-dep-failure", required_argument, NULL,
+		    OPT_ON_DEP_FAILURE },
+		{ "batch", required_argument, NULL, OPT_BATCH },
 		{ 0 }
 	};
-	json_t *req, *resp, *payload = NULL;
+	json_t *req, *resp, *payload = NULL, *deps;
 	json_error_t jerr;
 	const char *ptext = NULL;
 	char *id, *input = NULL;
@@ -245,6 +250,21 @@ cmd_submit(struct jobctl *ctl, int argc, char **argv)
 			break;
 		case OPT_WAIT:
 			wait = 1;
+			break;
+		case OPT_DEPENDS_ON:
+			/* repeatable: the daemon checks the ids */
+			if ((deps = json_object_get(req, "depends_on")) == NULL) {
+				deps = json_array();
+				json_object_set_new(req, "depends_on", deps);
+			}
+			json_array_append_new(deps, json_string(optarg));
+			break;
+		case OPT_ON_DEP_FAILURE:
+			json_object_set_new(req, "on_dep_failure",
+			    json_string(optarg));
+			break;
+		case OPT_BATCH:
+			json_object_set_new(req, "batch_id", json_string(optarg));
 			break;
 		case OPT_WAIT_TIMEOUT:
 			if (parse_seconds(optarg, &wait_timeout) != 0) {

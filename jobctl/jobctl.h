@@ -71,6 +71,9 @@ int print_outcome(struct jobctl *, json_t *job);
 char *text_escape(const char *s);
 int json_escape_text(json_t *v);
 
+/* cmd_batch.c */
+int cmd_batch(struct jobctl *, int, char **);
+
 /* cmd_passwd.c */
 int cmd_passwd(struct jobctl *, int, char **);
 

@@ -19,7 +19,9 @@ static const struct verb verbs[] = {
 	    "[--timeout S] [--retries N] [--delay S]\n"
 	    "                [--job-id ID] [--unique-key K] "
 	    "[--callback-url URL]\n                [--wait] "
-	    "[--wait-timeout S]" },
+	    "[--wait-timeout S]\n"
+	    "                [--depends-on ID]... [--on-dep-failure "
+	    "cancel|run|hold] [--batch ID]" },
 	{ "status", cmd_status, "status ID" },
 	{ "result", cmd_result, "result ID" },
 	{ "wait", cmd_wait, "wait ID [--timeout S]" },
@@ -34,6 +36,8 @@ static const struct verb verbs[] = {
 	{ "resume", cmd_resume, "resume QUEUE" },
 	{ "reload", cmd_reload, "reload" },
 	{ "cron", cmd_cron, "cron" },
+	{ "batch", cmd_batch, "batch open [DESCRIPTION] [--callback JSON] | "
+	    "batch show ID | batch seal ID" },
 	{ "passwd", cmd_passwd, "passwd USER [--role admin|viewer]" },
 };
 #define NVERBS (sizeof(verbs) / sizeof(verbs[0]))

@@ -1149,6 +1149,68 @@ jc_progress(jc_client *c, const char *job_id, double percent,
 	return finish(c, req, 0, NULL, NULL);
 }
 
+/* --- batches (docs/protocol.md, "Batches") ------------------------------ */
+
+static int
+batch_out(jc_client *c, json_t *resp, char **batch_id)
+{
+	return string_out(c, json_object_get(resp, "batch_id"), batch_id);
+}
+
+static json_t *
+batch_req(const char *op, const char *batch_id)
+{
+	json_t *req = op_req(op, NULL);
+
+	if (batch_id != NULL)
+		req = req_set(req, "batch_id", json_string(batch_id));
+	return req;
+}
+
+JC_EXPORT int
+jc_batch_open(jc_client *c, const char *description,
+    const char *callback_json, char **batch_id)
+{
+	json_t *req, *cb = NULL;
+	int rc;
+
+	if ((rc = begin(c, batch_id)) != JC_OK)
+		return rc;
+	if (callback_json != NULL &&
+	    (cb = parse_arg(c, callback_json, "callback", 0)) == NULL)
+		return jc_errcode(c);
+	req = batch_req("batch_open", NULL);
+	if (description != NULL)
+		req = req_set(req, "description", json_string(description));
+	if (cb != NULL)
+		req = req_set(req, "callback", cb);
+	return finish(c, req, 0, batch_out, batch_id);
+}
+
+JC_EXPORT int
+jc_batch_seal(jc_client *c, const char *batch_id, char **status)
+{
+	int rc;
+
+	if ((rc = begin(c, status)) != JC_OK)
+		return rc;
+	CHECK_ARG(c, batch_id != NULL, "batch id is NULL");
+	return finish(c, batch_req("batch_seal", batch_id), 0, status_out,
+	    status);
+}
+
+JC_EXPORT int
+jc_batch_get(jc_client *c, const char *batch_id, char **batch)
+{
+	int rc;
+
+	if ((rc = begin(c, batch)) != JC_OK)
+		return rc;
+	CHECK_ARG(c, batch_id != NULL, "batch id is NULL");
+	return finish(c, batch_req("batch_get", batch_id), 0, dump_reply,
+	    batch);
+}
+
 JC_EXPORT int
 jc_delete(jc_client *c, const char *job_id)
 {

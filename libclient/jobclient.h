@@ -127,7 +127,8 @@ int jc_ping(jc_client *c);
  * jc_submit: submit one job of the given type.  payload_json may be NULL
  * ({}).  options_json may be NULL or an object with any of the submit
  * fields of docs/protocol.md: queue, timeout, retries, job_id,
- * unique_key, delay, run_at, result_ttl, meta, callback_url.  On success *job_id
+ * unique_key, delay, run_at, result_ttl, meta, callback_url, depends_on,
+ * on_dep_failure, batch_id.  On success *job_id
  * receives the new job's id.  On JC_ERR_CONFLICT *job_id (when not NULL)
  * receives the id of the job that holds the id or unique key; on
  * JC_ERR_IN_DOUBT, the id the job has if it was stored (jc_get tells).
@@ -143,6 +144,24 @@ int jc_submit(jc_client *c, const char *type, const char *payload_json,
  * given (not parsed and encoded again); text that is not one JSON array
  * fails with JC_ERR_INVALID, as before. */
 int jc_submit_many(jc_client *c, const char *jobs_json, char **job_ids);
+
+/*
+ * jc_batch_open: open a batch (docs/protocol.md, "Batches"); *batch_id
+ * receives its id (new, jc_free it).  description may be NULL;
+ * callback_json may be NULL or a submit object (type, payload, ...) run
+ * once when the batch ends.  Jobs join it with "batch_id" in jc_submit's
+ * options; jobs may also wait for it with "depends_on": [batch id].
+ */
+int jc_batch_open(jc_client *c, const char *description,
+                  const char *callback_json, char **batch_id);
+/* jc_batch_seal: no more jobs join; *status (new) receives the batch's
+ * status after ("running", or "finished"/"failed" when every job had
+ * ended).  Sealed already: JC_ERR_CONFLICT. */
+int jc_batch_seal(jc_client *c, const char *batch_id, char **status);
+/* jc_batch_get: the batch as JSON in *batch (new): status, total,
+ * counts per job status, callback_job_id, times.  jc_wait on a batch id
+ * returns when it ends. */
+int jc_batch_get(jc_client *c, const char *batch_id, char **batch);
 
 /* jc_get: the job record (docs/protocol.md) as JSON in *job. */
 int jc_get(jc_client *c, const char *job_id, char **job);

@@ -129,7 +129,8 @@ static int
 valid_status(const char *s)
 {
 	static const char *const st[] = {
-		"queued", "scheduled", "started", "finished", "failed", "canceled"
+		"queued", "scheduled", "started", "finished", "failed", "canceled",
+		"deferred"
 	};
 
 	for (size_t i = 0; i < sizeof(st) / sizeof(st[0]); i++)
@@ -158,6 +159,27 @@ check_job(const struct config *cfg, const struct submit_spec *s)
 	CHECK(s->run_at_ms == -1 || s->run_at_ms >= 0);
 	CHECK(s->delay == 0 || s->run_at_ms == -1);
 	CHECK(s->result_ttl >= 0 && s->failure_ttl >= 0);
+	/* workflow fields: checked ids, distinct, bounded; a policy only
+	 * with parents */
+	CHECK(s->batch_id == NULL || request_valid_id(s->batch_id));
+	CHECK(s->on_dep == NULL || strcmp(s->on_dep, "run") == 0 ||
+	    strcmp(s->on_dep, "hold") == 0);
+	CHECK(s->on_dep == NULL || s->depends_on != NULL);
+	if (s->depends_on != NULL) {
+		size_t n = json_array_size(s->depends_on);
+
+		CHECK(n >= 1 && n <= REQUEST_MAX_DEPS);
+		for (size_t i = 0; i < n; i++) {
+			const char *d = json_string_value(
+			    json_array_get(s->depends_on, i));
+
+			CHECK(d != NULL && request_valid_id(d));
+			CHECK(s->job_id == NULL || strcmp(d, s->job_id) != 0);
+			for (size_t k = 0; k < i; k++)
+				CHECK(strcmp(d, json_string_value(
+				    json_array_get(s->depends_on, k))) != 0);
+		}
+	}
 	/* the daemon serialises the payload and meta into Redis */
 	{
 		char *p = json_dumps(s->payload, JSON_ENCODE_ANY | JSON_COMPACT);
@@ -213,6 +235,22 @@ check_ok(const struct config *cfg, const struct request *req)
 		CHECK(req->offset >= 0);
 		CHECK(req->limit >= 1 && req->limit <= REQUEST_MAX_LIMIT);
 		break;
+	case OP_BATCH_OPEN:
+		CHECK(req->description == NULL ||
+		    strlen(req->description) <= REQUEST_MAX_DESCRIPTION);
+		CHECK(req->njobs <= 1 && (req->njobs == 1) == (req->jobs != NULL));
+		if (req->njobs == 1) {
+			check_job(cfg, &req->jobs[0]);
+			CHECK(req->jobs[0].job_id == NULL &&
+			    req->jobs[0].unique_key == NULL &&
+			    req->jobs[0].depends_on == NULL &&
+			    req->jobs[0].batch_id == NULL);
+		}
+		break;
+	case OP_BATCH_SEAL:
+	case OP_BATCH_GET:
+		CHECK(req->batch_id != NULL && request_valid_id(req->batch_id));
+		break;
 	case OP_PAUSE:
 	case OP_RESUME:
 		CHECK(req->queue != NULL &&
@@ -229,7 +267,8 @@ check_ok(const struct config *cfg, const struct request *req)
 		CHECK(req->jobs == NULL && req->njobs == 0);
 		break;
 	}
-	if (req->op != OP_SUBMIT && req->op != OP_SUBMIT_MANY)
+	if (req->op != OP_SUBMIT && req->op != OP_SUBMIT_MANY &&
+	    req->op != OP_BATCH_OPEN)
 		CHECK(req->jobs == NULL && req->njobs == 0);
 }
 
@@ -283,7 +322,7 @@ one(const struct config *cfg, const uint8_t *data, size_t size)
 		}
 		check_error_reply(rc, err, req.id);
 		CHECK(req.jobs == NULL || req.op == OP_SUBMIT ||
-		    req.op == OP_SUBMIT_MANY);
+		    req.op == OP_SUBMIT_MANY || req.op == OP_BATCH_OPEN);
 	}
 	request_clear(&req);
 	CHECK(memcmp(&req, &zero, sizeof(req)) == 0);

@@ -88,6 +88,17 @@ REQ = [
     {"op": "nope\u00e9"},
     {"op": 5},
     {"id": [1]},
+    {"op": "submit", "type": "gen", "depends_on": ["a", "b_1"], "on_dep_failure": "hold",
+     "batch_id": "b_2"},
+    {"op": "submit", "type": "gen", "job_id": "s", "depends_on": ["s"]},
+    {"op": "submit", "type": "gen", "depends_on": ["a", "a", 3], "on_dep_failure": "x"},
+    {"op": "submit_many", "jobs": [{"type": "gen", "job_id": "a", "depends_on": ["b"]},
+                                   {"type": "gen", "job_id": "b", "depends_on": ["a"]}]},
+    {"op": "batch_open", "description": "d", "callback": {"type": "gen", "payload": {}}},
+    {"op": "batch_open", "callback": {"type": "gen", "job_id": "x", "depends_on": []}},
+    {"op": "batch_seal", "batch_id": "b_1"},
+    {"op": "batch_get", "batch_id": ""},
+    {"op": "list", "status": "deferred"},
 ]
 RAW = {
     "deep-array-65": b'{"op":"submit","type":"gen","payload":' + b"[" * 65 + b"]" * 65 + b"}",

@@ -294,3 +294,46 @@ def test_human_output_escapes_control_characters(jobd, workdir):
     # Machines get the exact bytes.
     rec = record(js(d.jobctl("--json", "result", echo)))
     assert rec["result"] == HOSTILE
+
+
+def test_batch_verbs_and_submit_dependencies(daemon):
+    r = daemon.jobctl("batch", "open", "nightly", "--callback",
+                      '{"type": "jobd.noop"}')
+    assert r.returncode == 0, r.stderr
+    bid, _, cb = r.stdout.split()
+    assert bid.startswith("b_") and JOB_ID_RE.match(cb), r.stdout
+    parent = submit_id(daemon, "jobd.noop", "--batch", bid)
+    child = js(daemon.jobctl("--json", "submit", "jobd.echo", "{}",
+                             "--depends-on", parent, "--on-dep-failure",
+                             "run", "--batch", bid))
+    rec = record(js(daemon.jobctl("--json", "wait", child["job_id"])))
+    assert rec["status"] == "finished" and rec["depends_on"] == [parent]
+    assert rec["batch_id"] == bid
+    r = daemon.jobctl("status", child["job_id"])
+    assert "depends_on" in r.stdout and parent in r.stdout, r.stdout
+    assert "batch_id" in r.stdout and bid in r.stdout, r.stdout
+    late = js(daemon.jobctl("--json", "submit", "jobd.noop", "--delay",
+                            "600"))["job_id"]
+    deferred = submit_id(daemon, "jobd.noop", "--depends-on", late)
+    r = daemon.jobctl("stats")
+    head, rows = r.stdout.split("\n")[0].split(), r.stdout.split("\n")[1:]
+    col = head.index("DEFERRED")
+    default = [ln.split() for ln in rows if ln.startswith("default")][0]
+    assert default[col] == "2", r.stdout    # the job and the callback
+    listed = js(daemon.jobctl("--json", "list", "--status", "deferred"))
+    # newest first: the job, then the batch's callback
+    assert [j["job_id"] for j in listed["jobs"]] == [deferred, cb]
+    r = daemon.jobctl("batch", "show", bid)
+    assert r.returncode == 0 and "open" in r.stdout, r.stdout
+    assert "finished 2" in r.stdout and "nightly" in r.stdout, r.stdout
+    r = daemon.jobctl("batch", "seal", bid)
+    assert r.returncode == 0 and r.stdout.split() == [bid, "finished"]
+    assert record(js(daemon.jobctl("--json", "wait", cb)))["status"] == \
+        "finished"
+    b = js(daemon.jobctl("--json", "batch", "show", bid))
+    assert b["status"] == "finished" and b["total"] == 2
+    r = daemon.jobctl("batch", "seal", bid)
+    assert r.returncode == 1 and "sealed" in r.stderr
+    for args in (["batch"], ["batch", "show"], ["batch", "frob", "x"],
+                 ["batch", "open", "--callback", "{bad"]):
+        assert daemon.jobctl(*args).returncode == 2, args

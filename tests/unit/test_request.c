@@ -1055,6 +1055,56 @@ test_json_values(void **state)
 	free(s);
 }
 
+/* depends_on, on_dep_failure, batch_id, and the batch ops. */
+static void
+test_workflow(void **state)
+{
+	(void)state;
+	expect("{\"op\":\"submit\",\"type\":\"gen\",\"depends_on\":[\"a\","
+	    "\"b_1\"],\"on_dep_failure\":\"hold\",\"batch_id\":\"b_2\"}",
+	    PERR_OK, NULL);
+	assert_int_equal(json_array_size(req.jobs[0].depends_on), 2);
+	assert_string_equal(req.jobs[0].on_dep, "hold");
+	assert_string_equal(req.jobs[0].batch_id, "b_2");
+	expect("{\"op\":\"submit\",\"type\":\"gen\",\"depends_on\":[\"a\"],"
+	    "\"on_dep_failure\":\"cancel\"}", PERR_OK, NULL);
+	assert_null(req.jobs[0].on_dep);       /* the default: not stored */
+	expect("{\"op\":\"submit\",\"type\":\"gen\",\"depends_on\":\"a\"}",
+	    PERR_BAD_REQUEST, "'depends_on' must be an array");
+	expect("{\"op\":\"submit\",\"type\":\"gen\",\"depends_on\":[1]}",
+	    PERR_BAD_REQUEST, "'depends_on'[0]");
+	expect("{\"op\":\"submit\",\"type\":\"gen\",\"depends_on\":[\"a\","
+	    "\"a\"]}", PERR_BAD_REQUEST, "repeats");
+	expect("{\"op\":\"submit\",\"type\":\"gen\",\"job_id\":\"x\","
+	    "\"depends_on\":[\"x\"]}", PERR_BAD_REQUEST, "itself");
+	expect("{\"op\":\"submit\",\"type\":\"gen\",\"on_dep_failure\":"
+	    "\"run\"}", PERR_BAD_REQUEST, "needs 'depends_on'");
+	expect("{\"op\":\"submit\",\"type\":\"gen\",\"depends_on\":[\"a\"],"
+	    "\"on_dep_failure\":\"later\"}", PERR_BAD_REQUEST,
+	    "'on_dep_failure' must be cancel, run or hold");
+	expect("{\"op\":\"submit\",\"type\":\"gen\",\"batch_id\":\"a b\"}",
+	    PERR_BAD_REQUEST, "'batch_id'");
+	expect("{\"op\":\"batch_open\"}", PERR_OK, NULL);
+	assert_int_equal(req.op, OP_BATCH_OPEN);
+	assert_int_equal(req.njobs, 0);
+	expect("{\"op\":\"batch_open\",\"description\":\"d\",\"callback\":"
+	    "{\"type\":\"gen\"}}", PERR_OK, NULL);
+	assert_int_equal(req.njobs, 1);
+	assert_string_equal(req.description, "d");
+	expect("{\"op\":\"batch_open\",\"callback\":[]}", PERR_BAD_REQUEST,
+	    "'callback' must be a submit object");
+	expect("{\"op\":\"batch_open\",\"callback\":{}}", PERR_BAD_REQUEST,
+	    "batch_open: callback: missing 'type'");
+	expect("{\"op\":\"batch_open\",\"callback\":{\"type\":\"gen\","
+	    "\"job_id\":\"x\"}}", PERR_BAD_REQUEST, "'job_id' is not allowed");
+	expect("{\"op\":\"batch_open\",\"description\":7}", PERR_BAD_REQUEST,
+	    "'description' must be a string");
+	expect("{\"op\":\"batch_seal\",\"batch_id\":\"b_1\"}", PERR_OK, NULL);
+	assert_string_equal(req.batch_id, "b_1");
+	expect("{\"op\":\"batch_get\"}", PERR_BAD_REQUEST, "missing 'batch_id'");
+	expect("{\"op\":\"list\",\"status\":\"deferred\"}", PERR_OK, NULL);
+}
+
 int
 main(void)
 {
@@ -1077,6 +1127,7 @@ main(void)
 		cmocka_unit_test(test_bad_json_message_printable),
 		cmocka_unit_test(test_delete_reload),
 		cmocka_unit_test(test_op_table),
+		cmocka_unit_test(test_workflow),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -342,6 +342,29 @@ test_submit_job(void **state)
 	    15));
 	assert_non_null(memmem(a.v[6], a.len[6], "\xaaunique_key\xa2u1", 14));
 	cmd_free(&c);
+
+	/* Workflow fields: deps, then batch, first in the map (jobd.lua's
+	 * wf_flagged reads them there), then on_dep. */
+	s.depends_on = json_pack("[s,s]", "a", "b_1");
+	s.batch_id = "b_2";
+	s.on_dep = "hold";
+	cmd_init(&c);
+	cmd_submit_job(&c, &s, "mine", &sb);
+	assert_int_equal(cmd_finish(&c), 0);
+	split(&c, &a);
+	assert_int_equal((unsigned char)a.v[6][0], 0x80 | (12 + 3));
+	assert_memory_equal(a.v[6] + 1, "\xa4" "deps\xa5" "a b_1\xa5" "batch\xa3"
+	    "b_2\xa6" "on_dep\xa4" "hold", 33);
+	cmd_free(&c);
+	json_decref(s.depends_on);
+	s.depends_on = NULL;
+	s.on_dep = NULL;
+	cmd_init(&c);
+	cmd_submit_job(&c, &s, "mine", &sb);     /* a batch alone: first */
+	assert_int_equal(cmd_finish(&c), 0);
+	split(&c, &a);
+	assert_memory_equal(a.v[6] + 1, "\xa5" "batch\xa3" "b_2", 10);
+	cmd_free(&c);
 	msgpack_sbuffer_destroy(&sb);
 	json_decref(s.payload);
 	json_decref(s.meta);

@@ -499,22 +499,57 @@ test_convert(void **state)
 
 	r = mk_arr(2,
 	    mk_arr(2,
-	        mk_arr(9, mk_str("default"), mk_int(1), mk_int(2), mk_int(3),
-	            mk_int(4), mk_int(5), mk_int(6), mk_int(1), mk_int(2500)),
+	        mk_arr(10, mk_str("default"), mk_int(1), mk_int(2), mk_int(3),
+	            mk_int(4), mk_int(5), mk_int(6), mk_int(1), mk_int(2500),
+	            mk_int(7)),
 	        mk_arr(8, mk_str("low"), mk_str("10"), mk_int(0), mk_int(0),
 	            mk_int(0), mk_int(0), mk_int(0), mk_int(0))),
 	    mk_arr(2, mk_str("[{\"pid\":1}]"), mk_str("not json")));
 	assert_json(rep_convert(REP_STATS, r),
-	    "{\"queues\":{\"default\":{\"canceled\":6,\"failed\":5,"
+	    "{\"queues\":{\"default\":{\"canceled\":6,\"deferred\":7,"
+	    "\"failed\":5,"
 	    "\"finished\":4,\"oldest_queued_age\":2.5,\"paused\":true,"
 	    "\"queued\":1,\"scheduled\":2,"
-	    "\"started\":3},\"low\":{\"canceled\":0,\"failed\":0,"
+	    "\"started\":3},\"low\":{\"canceled\":0,\"deferred\":0,"
+	    "\"failed\":0,"
 	    "\"finished\":0,\"oldest_queued_age\":0.0,\"paused\":false,"
 	    "\"queued\":10,\"scheduled\":0,"
-	    "\"started\":0}},\"totals\":{\"canceled\":6,\"failed\":5,"
+	    "\"started\":0}},\"totals\":{\"canceled\":6,\"deferred\":7,"
+	    "\"failed\":5,"
 	    "\"finished\":4,\"queued\":11,\"scheduled\":2,\"started\":3},"
 	    "\"workers\":[{\"pid\":1}]}");
 	rfree(r);
+
+	/* Workflow fields: depends_on (with its default policy), the parents
+	 * a deferred job still waits for, its batch; batch replies. */
+	{
+		static const char *const wf[] = { "deps", "a b", "deps_left",
+		    "b", "batch", "b_1", "status", "deferred", NULL };
+		json_t *o;
+
+		r = mk_record("c", wf);
+		o = rep_convert(REP_GET, r);
+		assert_non_null(o);
+		assert_json(json_pack("[O,O,O,O]", json_object_get(o,
+		    "depends_on"), json_object_get(o, "waiting_for"),
+		    json_object_get(o, "on_dep_failure"),
+		    json_object_get(o, "batch_id")),
+		    "[[\"a\",\"b\"],[\"b\"],\"cancel\",\"b_1\"]");
+		json_decref(o);
+		rfree(r);
+		r = mk_arr(2, mk_str("b_1"), mk_str(""));
+		assert_json(rep_convert(REP_BATCH, r),
+		    "{\"batch_id\":\"b_1\",\"callback_job_id\":null}");
+		rfree(r);
+		r = mk_str("{\"status\":\"open\",\"created_at\":1000,"
+		    "\"ended_at\":0,\"sealed_at\":0}");
+		assert_json(rep_convert(REP_BATCH_GET, r),
+		    "{\"callback_job_id\":null,"
+		    "\"created_at\":\"1970-01-01T00:00:01.000Z\","
+		    "\"ended_at\":null,\"sealed_at\":null,"
+		    "\"status\":\"open\"}");
+		rfree(r);
+	}
 
 	/* Mixed fleets: each live daemon's served types (" a b ", "*" first:
 	 * any type), and the held jobs of types none serves; an entry that is
@@ -528,7 +563,7 @@ test_convert(void **state)
 	    "{\"daemons\":[{\"any_type\":false,\"daemon\":\"h1:10\","
 	    "\"types\":[\"a\",\"b\"]},{\"any_type\":true,\"daemon\":"
 	    "\"h2:20\",\"types\":[\"c\"]}],\"queues\":{},\"totals\":"
-	    "{\"canceled\":0,\"failed\":0,\"finished\":0,\"queued\":0,"
+	    "{\"canceled\":0,\"deferred\":0,\"failed\":0,\"finished\":0,\"queued\":0,"
 	    "\"scheduled\":0,\"started\":0},\"unserved\":{\"z\":12},"
 	    "\"workers\":[]}");
 	rfree(r);

@@ -18,13 +18,14 @@ one connection per thread.  See docs/python.md.
 """
 
 from ._lib import candidate_paths, load_library
-from .client import TERMINAL_STATUSES, Client, JobRecord
+from .client import TERMINAL_STATUSES, Batch, Client, JobRecord
 from .errors import (ERROR_CODES, JobdError, JobdInDoubt, JobdUnavailable,
                      LibraryNotFoundError)
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Batch",
     "Client",
     "JobRecord",
     "JobdError",

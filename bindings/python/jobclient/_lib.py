@@ -67,6 +67,9 @@ _PROTOTYPES = {
     "jc_pause": (_i, [_p, _c]),
     "jc_resume": (_i, [_p, _c]),
     "jc_progress": (_i, [_p, _c, _d, _c]),
+    "jc_batch_open": (_i, [_p, _c, _c, _pp]),
+    "jc_batch_seal": (_i, [_p, _c, _pp]),
+    "jc_batch_get": (_i, [_p, _c, _pp]),
 }
 
 

@@ -226,7 +226,10 @@ class Client:
                run_at: Optional[str] = None,
                result_ttl: Optional[int] = None,
                meta: Optional[Mapping[str, Any]] = None,
-               callback_url: Optional[str] = None) -> str:
+               callback_url: Optional[str] = None,
+               depends_on: Optional[Iterable[str]] = None,
+               on_dep_failure: Optional[str] = None,
+               batch_id: Optional[str] = None) -> str:
         """Submit one job and return its id.
 
         Args:
@@ -237,6 +240,10 @@ class Client:
                 ``None`` leaves the job type's default.
             callback_url: POST the job's end here, signed
                 (docs/workflows.md, "Callbacks").
+            depends_on: job or batch ids the job waits for (status
+                ``deferred`` meanwhile); on_dep_failure: ``"cancel"`` (the
+                default), ``"run"`` or ``"hold"``; batch_id: the open batch
+                the job joins (see :meth:`batch`).
 
         Raises:
             JobdError: with ``code == "conflict"`` and ``job_id`` set to the
@@ -245,6 +252,9 @@ class Client:
                 unknown; ``job_id`` is the id the job has if it was stored.
             JobdUnavailable: the job was certainly not stored.
         """
+        if isinstance(depends_on, (str, bytes)):
+            # list("j_1") would be three ids of one letter
+            raise TypeError("depends_on must be a list of ids, not a string")
         opts = {k: v for k, v in (
             ("queue", queue), ("timeout", timeout), ("retries", retries),
             ("job_id", job_id), ("unique_key", unique_key),
@@ -252,6 +262,9 @@ class Client:
             ("result_ttl", result_ttl),
             ("meta", dict(meta) if meta is not None else None),
             ("callback_url", callback_url),
+            ("depends_on", list(depends_on) if depends_on is not None
+             else None),
+            ("on_dep_failure", on_dep_failure), ("batch_id", batch_id),
         ) if v is not None}
         out = self._run(self._lib.jc_submit, job_type.encode(),
                         _dumps({} if payload is None else payload),
@@ -269,6 +282,29 @@ class Client:
         text = self._run(self._lib.jc_submit_many,
                          _dumps([dict(j) for j in jobs]), doubt_ids=True)
         return json.loads(text) if text else None
+
+    def batch(self, description: str = "",
+              callback: Optional[Mapping[str, Any]] = None) -> "Batch":
+        """Open a batch (docs/protocol.md, "Batches") and return it.
+
+        *callback* is a submit object (``{"type": ..., "payload": ...}``)
+        run once when the batch ends.  Use it as a context manager: the
+        batch is sealed when the ``with`` block exits (also on an
+        exception: the jobs submitted so far make the batch).
+        """
+        cb = _dumps(dict(callback)) if callback is not None else None
+        bid = self._run(self._lib.jc_batch_open, _enc(description), cb)
+        assert bid is not None
+        return Batch(self, bid)
+
+    def batch_seal(self, batch_id: str) -> str:
+        """Seal a batch: no more jobs join.  Returns its status after."""
+        return self._run(self._lib.jc_batch_seal, batch_id.encode()) or ""
+
+    def batch_get(self, batch_id: str) -> Dict[str, Any]:
+        """The batch: status, total, counts per job status, ..."""
+        return self._json(self._lib.jc_batch_get, batch_id.encode(),
+                          idempotent=True)
 
     def get(self, job_id: str) -> JobRecord:
         """The job record (docs/protocol.md); ``not_found`` if none."""
@@ -355,3 +391,56 @@ class Client:
     def __repr__(self) -> str:
         return f"Client(socket_path={self.socket_path!r})"
 
+
+class Batch:
+    """An open batch of jobs (:meth:`Client.batch`).
+
+    ``with client.batch("export", callback={...}) as b: b.submit(...)``
+    adds jobs and seals the batch on exit; ``b.wait()`` returns when every
+    job has ended, ``b.get()`` shows progress.
+    """
+
+    def __init__(self, client: Client, batch_id: str) -> None:
+        self.client = client
+        self.id = batch_id
+        self.sealed = False
+
+    @property
+    def callback_job_id(self) -> Optional[str]:
+        """The id of the callback job, or None."""
+        return self.get().get("callback_job_id")
+
+    def submit(self, job_type: str, payload: Any = None, **kw: Any) -> str:
+        """:meth:`Client.submit` of a job of this batch."""
+        return self.client.submit(job_type, payload, batch_id=self.id, **kw)
+
+    def submit_many(self, jobs: Iterable[Mapping[str, Any]]) -> List[str]:
+        """:meth:`Client.submit_many` of jobs of this batch."""
+        return self.client.submit_many(
+            [dict(j, batch_id=self.id) for j in jobs])
+
+    def seal(self) -> str:
+        """No more jobs join; returns the batch's status after."""
+        st = self.client.batch_seal(self.id)
+        self.sealed = True
+        return st
+
+    def get(self) -> Dict[str, Any]:
+        """The batch (docs/protocol.md, batch_get)."""
+        return self.client.batch_get(self.id)
+
+    def wait(self, timeout: float = 30.0) -> Dict[str, Any]:
+        """Wait up to *timeout* seconds for the batch to end; returns
+        :meth:`get` (check ``["status"]``)."""
+        self.client.wait(self.id, timeout)
+        return self.get()
+
+    def __enter__(self) -> "Batch":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if not self.sealed:
+            self.seal()
+
+    def __repr__(self) -> str:
+        return "Batch(%r)" % self.id
