@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "config_limit.h"
 #include "config_rows.h"
 
 static const char *const kind_word[] = {
@@ -180,4 +181,5 @@ config_dump(const struct config *cfg, FILE *fp)
 			if (r->handlers & (1u << cfg->types[i].kind))
 				dump_value(fp, cfg, section, i, r);
 	}
+	config_limits_dump(cfg, fp);
 }

@@ -35,6 +35,9 @@ struct submit_spec {
 	long long run_at_ms;    /* absolute Unix ms, or -1 */
 	long long result_ttl;   /* seconds */
 	long long failure_ttl;  /* seconds */
+	const char *limit_key;  /* its own budget of the type's limit, or NULL */
+	const struct job_limit *limit; /* the type's, borrowed from the config,
+	                           or NULL */
 };
 
 struct request {

@@ -117,6 +117,10 @@ void store_stats(struct store *st, store_cb *cb, void *arg);
  * "queues" has each of them), whatever the configuration says. */
 void store_queue_counts(struct store *st, const char *const *queues, int n,
                         store_cb *cb, void *arg);
+/* store_limits: the state in Redis of the configured limits and of every
+ * limit seen there: {NAME: {"running": n, "parked": n, "keys": n,
+ * "next_at": ms (0: none)}}. */
+void store_limits(struct store *st, store_cb *cb, void *arg);
 void store_pause(struct store *st, const char *queue, int paused,
                  store_cb *cb, void *arg);
 /* store_progress: only while the job is started; else PERR_CONFLICT. */

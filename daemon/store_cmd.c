@@ -230,7 +230,8 @@ cmd_submit_job(struct cmd *c, const struct submit_spec *s, const char *id,
                msgpack_sbuffer *sb)
 {
 	char *payload, *meta, tmo[24], retries[24], rttl[24], fttl[24];
-	const char *f[9][2];
+	char lconc[24], levery[24], lburst[24];
+	const char *f[14][2];
 	long long delay = 0, run_at = 0;
 	const char *q = s->queue && *s->queue ? s->queue : "default";
 	msgpack_packer pk;
@@ -262,6 +263,18 @@ cmd_submit_job(struct cmd *c, const struct submit_spec *s, const char *id,
 		f[n][0] = "meta", f[n++][1] = meta;
 	if (s->unique_key != NULL && *s->unique_key != '\0')
 		f[n][0] = "unique_key", f[n++][1] = s->unique_key;
+	if (s->limit != NULL) {
+		/* the limit travels with the job (docs/jobd.md, "Limits") */
+		snprintf(lconc, sizeof(lconc), "%d", s->limit->concurrency);
+		snprintf(levery, sizeof(levery), "%lld", s->limit->every_ms);
+		snprintf(lburst, sizeof(lburst), "%d", s->limit->burst);
+		f[n][0] = "limit", f[n++][1] = s->limit->name;
+		f[n][0] = "limit_conc", f[n++][1] = lconc;
+		f[n][0] = "limit_every", f[n++][1] = levery;
+		f[n][0] = "limit_burst", f[n++][1] = lburst;
+		if (s->limit_key != NULL)
+			f[n][0] = "limit_key", f[n++][1] = s->limit_key;
+	}
 	msgpack_sbuffer_clear(sb);
 	msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
 	rc = msgpack_pack_map(&pk, n + 3);

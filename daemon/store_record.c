@@ -112,6 +112,7 @@ static const struct { const char *name; size_t len; } field_names[F__COUNT] = {
 	FIELD("max_retries"), FIELD("progress"), FIELD("owner"), FIELD("meta"),
 	FIELD("payload"), FIELD("result"), FIELD("error"), FIELD("errors"),
 	FIELD("unique_key"), FIELD("lost"), FIELD("cancel"), FIELD("token"),
+	FIELD("limit"), FIELD("limit_key"),
 };
 #undef FIELD
 
@@ -234,6 +235,10 @@ record_json(const struct record *rec, int full)
 	    errors_history(f[F_ERRORS].v, f[F_ERRORS].len) : json_array());
 	if (f[F_UNIQUE].v)
 		json_object_set_new(o, "unique_key", field_str(&f[F_UNIQUE]));
+	if (f[F_LIMIT].v)
+		json_object_set_new(o, "limit", field_str(&f[F_LIMIT]));
+	if (f[F_LIMIT_KEY].v)
+		json_object_set_new(o, "limit_key", field_str(&f[F_LIMIT_KEY]));
 	json_object_set_new(o, "lost", json_integer(field_ll(&f[F_LOST])));
 	if (field_ll(&f[F_CANCEL]) == 1)
 		json_object_set_new(o, "cancel_requested", json_true());
@@ -639,6 +644,15 @@ conv_fail(const redisReply *r)
 	return json_pack("{s:o}", "status", rep_str(r->element[0]));
 }
 
+/* A function that answers JSON text (limits): decoded. */
+static json_t *
+conv_json(const redisReply *r)
+{
+	if (r->type != REDIS_REPLY_STRING)
+		return NULL;
+	return json_loadb(r->str, r->len, JSON_DECODE_ANY, NULL);
+}
+
 static json_t *(*const converters[REP__COUNT])(const redisReply *) = {
 	[REP_SUBMIT] = conv_submit,
 	[REP_GET] = conv_get,
@@ -651,6 +665,7 @@ static json_t *(*const converters[REP__COUNT])(const redisReply *) = {
 	[REP_REAP] = conv_reap,
 	[REP_RELEASE] = conv_release,
 	[REP_FAIL] = conv_fail,
+	[REP_JSON] = conv_json,
 };
 
 json_t *

@@ -23,7 +23,7 @@ struct field {
 enum { F_TYPE, F_QUEUE, F_STATUS, F_CREATED, F_ENQUEUED, F_STARTED, F_ENDED,
        F_RUN_AT, F_TIMEOUT, F_ATTEMPTS, F_MAXR, F_PROGRESS, F_OWNER, F_META,
        F_PAYLOAD, F_RESULT, F_ERROR, F_ERRORS, F_UNIQUE, F_LOST, F_CANCEL,
-       F_TOKEN, F__COUNT };
+       F_TOKEN, F_LIMIT, F_LIMIT_KEY, F__COUNT };
 
 /* A record as jobd.lua returns it: {id, MessagePack map of strings}. */
 struct record {
@@ -56,7 +56,8 @@ int rep_function_missing(const redisReply *r);
 /* What a call's reply is converted to (rep_convert). */
 enum rep_kind {
 	REP_SUBMIT, REP_GET, REP_CANCEL, REP_REQUEUE, REP_LIST, REP_STATS,
-	REP_EMPTY, REP_HEARTBEAT, REP_REAP, REP_RELEASE, REP_FAIL, REP__COUNT
+	REP_EMPTY, REP_HEARTBEAT, REP_REAP, REP_RELEASE, REP_FAIL, REP_JSON,
+	REP__COUNT
 };
 /* rep_convert: a non-error reply to the JSON of store.h's callbacks; NULL
  * if it is not of the expected shape (or out of memory). */

@@ -94,4 +94,7 @@ int cmd_pause(struct jobctl *, int, char **);
 int cmd_resume(struct jobctl *, int, char **);
 int cmd_reload(struct jobctl *, int, char **);
 
+/* cmd_limits.c */
+int cmd_limits(struct jobctl *, int, char **);
+
 #endif

@@ -29,6 +29,7 @@ static const struct verb verbs[] = {
 	    "[--limit N] [--offset N]" },
 	{ "stats", cmd_stats, "stats" },
 	{ "workers", cmd_workers, "workers" },
+	{ "limits", cmd_limits, "limits" },
 	{ "pause", cmd_pause, "pause QUEUE" },
 	{ "resume", cmd_resume, "resume QUEUE" },
 	{ "reload", cmd_reload, "reload" },
