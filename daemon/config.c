@@ -833,7 +833,7 @@ const struct row config_type_rows[] = {
 	  "Default queue of the type, one of queues; empty: \"default\" if "
 	  "configured, else the first queue." },
 	{ "limit", SCOPE_TYPE, R_FUNC, T(limit), 0, 0, 0, set_limit, NULL,
-	  K_ALL, "", "llm",
+	  K_ALL, "", NULL,
 	  "A [limit:NAME] its jobs start under (concurrency and rate shared "
 	  "by every daemon on the Redis); empty: none." },
 	{ "timeout", SCOPE_TYPE, R_DURATION, T(timeout), 0, 7 * DAY, F_OPEN,

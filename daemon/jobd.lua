@@ -607,7 +607,10 @@ end
 local function lim_due(c, b, at)
 	redis.call('ZADD', c.K .. 'limit:due', 'LT', int_s(at), b)
 	local m = memo_ldue[c.K]
-	if m and at < m.at then m.at = at end
+	if m then
+		m.any = true
+		if at < m.at then m.at = at end
+	end
 end
 
 local function lim_park(c, id, name, key, at)
@@ -721,13 +724,13 @@ local function limit_promote(c)
 	local nxt = redis.call('ZRANGE', dk, 0, 0, 'WITHSCORES')
 	local at = c.now + MEMO_MS
 	if nxt[2] and tonumber(nxt[2]) < at then at = tonumber(nxt[2]) end
-	memo_ldue[c.K] = { at = at, exp = c.now + MEMO_MS }
+	memo_ldue[c.K] = { at = at, exp = c.now + MEMO_MS, any = nxt[2] ~= nil }
 end
 
 -- w (ms a taker would wait, -1: for ever) shortened to the next limit due.
 local function limit_wait(c, w)
 	local m = memo_ldue[c.K]
-	if not m or m.at >= c.now + MEMO_MS then return w end
+	if not m or not m.any then return w end
 	local d = math.max(m.at - c.now, 1)
 	if w < 0 or d < w then return d end
 	return w
