@@ -17,8 +17,8 @@ static const struct verb verbs[] = {
 	{ "health", cmd_health, "health" },
 	{ "submit", cmd_submit, "submit TYPE [PAYLOAD|-] [--queue Q] "
 	    "[--timeout S] [--retries N] [--delay S]\n"
-	    "                [--job-id ID] [--unique-key K] [--wait] "
-	    "[--wait-timeout S]" },
+	    "                [--job-id ID] [--unique-key K] [--limit-key K]\n"
+	    "                [--wait] [--wait-timeout S]" },
 	{ "status", cmd_status, "status ID" },
 	{ "result", cmd_result, "result ID" },
 	{ "wait", cmd_wait, "wait ID [--timeout S]" },

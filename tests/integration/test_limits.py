@@ -3,6 +3,7 @@
 stamps the handlers write themselves (tests/handlers/stamp.py) and from
 the started_at the daemons record, never from the test's own timing.
 """
+import json
 import os
 import signal
 import time
@@ -289,8 +290,17 @@ def test_limit_key_of_a_wrong_type_is_refused(jobd, workdir, key):
 
 
 def test_jobctl_limits(jobd, workdir):
+    """jobctl limits prints the settings and the state; jobctl submit
+    --limit-key sets the job's key."""
     d = limited(jobd, {"concurrency": 3, "rate": "10/m", "burst": 2},
                 workers=1)
+    r = d.jobctl("submit", "slow", '{"dir": "%s"}' % workdir,
+                 "--limit-key", "u-1", "--wait")
+    assert r.returncode == 0, r
+    r = d.jobctl("--json", "list")
+    assert json.loads(r.stdout)["jobs"][0]["limit_key"] == "u-1", r.stdout
+    r = d.jobctl("submit", "slow", "{}", "--limit-key", "bad key")
+    assert r.returncode == 1 and "limit_key" in r.stderr, r
     r = d.jobctl("limits")
     assert r.returncode == 0, r
     lines = r.stdout.splitlines()

@@ -222,6 +222,7 @@ class Client:
                retries: Optional[int] = None,
                job_id: Optional[str] = None,
                unique_key: Optional[str] = None,
+               limit_key: Optional[str] = None,
                delay: Optional[float] = None,
                run_at: Optional[str] = None,
                result_ttl: Optional[int] = None,
@@ -231,8 +232,8 @@ class Client:
         Args:
             job_type: a type configured in jobd (``unknown_type`` otherwise).
             payload: any JSON-serialisable value (default ``{}``).
-            queue, timeout, retries, job_id, unique_key, delay, run_at,
-            result_ttl, meta: the submit options (docs/protocol.md);
+            queue, timeout, retries, job_id, unique_key, limit_key, delay,
+            run_at, result_ttl, meta: the submit options (docs/protocol.md);
                 ``None`` leaves the job type's default.
 
         Raises:
@@ -245,7 +246,7 @@ class Client:
         opts = {k: v for k, v in (
             ("queue", queue), ("timeout", timeout), ("retries", retries),
             ("job_id", job_id), ("unique_key", unique_key),
-            ("delay", delay), ("run_at", run_at),
+            ("limit_key", limit_key), ("delay", delay), ("run_at", run_at),
             ("result_ttl", result_ttl),
             ("meta", dict(meta) if meta is not None else None),
         ) if v is not None}
