@@ -326,6 +326,12 @@ class Client:
         """``{"queues": ..., "workers": [...], "totals": ...}``."""
         return self._json(self._lib.jc_stats, idempotent=True)
 
+    def limits(self) -> Dict[str, Any]:
+        """``{name: {"concurrency", "rate", "burst", "running", "parked",
+        "keys", "next_at", "configured"}}``: the ``limits`` op
+        (docs/protocol.md)."""
+        return self.call({"op": "limits"})["limits"]
+
     def pause(self, queue: str) -> None:
         """Stop dispatching jobs from *queue* (submits still queue)."""
         self._run(self._lib.jc_pause, queue.encode(), out=False,
