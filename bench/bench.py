@@ -35,6 +35,7 @@ PY = "/usr/bin/python3"
 
 FULL = {
     "W1": 20000, "W1p": 20000, "W1b": 20000, "W2": 20000, "W2x": 1000,
+    "W2c": 20000,
     "W2p1": 60, "W2pp": 5000, "W3": 2000, "W3a": 200, "MEM": 100000,
     "MEM_AT": 10000,
     # peers: slower systems get fewer jobs (rates are steady-state)
@@ -482,9 +483,13 @@ class Suite:
                                           "-t", "pyimport"), N["W2p1"]),
             ("W2pp", lambda s, d: self.jb("drain", "-s", s, "-n", N["W2pp"],
                                           "-t", "pyimport_p"), N["W2pp"]),
+            # chains of 10: depends_on (issue 15), this build only
+            ("W2c", lambda s, d: self.jb("drain", "-s", s, "-n", N["W2c"],
+                                         "-t", "jobd.noop", "-L", 10),
+             N["W2c"]),
         ]
         for wl, fn, n in W:
-            if not self.want(wl):
+            if not self.want(wl) or (wl == "W2c" and system != "jobd"):
                 continue
             # W2l: [limit:*] sections, which an earlier build refuses
             if wl == "W2l" and system != "jobd":
@@ -693,6 +698,7 @@ class Suite:
                 ("W1p", ("add_par", N["W1p"], 8), N["W1p"]),
                 ("W1b", ("addbulk", N["W1b"], 100), N["W1b"]),
                 ("W2", ("drain", N["W2"], 2, "noop"), N["W2"]),
+                ("W2c", ("chain", N["W2c"], 10, 2), N["W2c"]),
                 ("W2x", ("drain", N["bull_W2x"], 2, "exec"), N["bull_W2x"]),
                 ("W2p1", ("drain", N["bull_W2p1"], 2, "pyimport"),
                  N["bull_W2p1"])):
@@ -884,6 +890,8 @@ ROWS = [
     ("W1p submit, 8 clients (jobs/s)", "W1p", "jobs_per_s", True),
     ("W1b submit_many ×100 (jobs/s)", "W1b", "jobs_per_s", True),
     ("W2 drain noop, 2 workers (jobs/s)", "W2", "jobs_per_s", True),
+    ("W2c drain noop in chains of 10, 2 workers (jobs/s)", "W2c",
+     "jobs_per_s", True),
     ("W2x drain exec /bin/true (jobs/s)", "W2x", "jobs_per_s", True),
     ("W2l drain noop under a concurrency limit (jobs/s)", "W2l",
      "jobs_per_s", True),

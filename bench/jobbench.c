@@ -11,6 +11,8 @@
  *   jobbench drain   -s SOCK -n N [-t TYPE] [-p BYTES] [-q QUEUE] [-T SECS]
  *       W2: pause QUEUE, fill N jobs, resume, time until the last job ends
  *       (wait on the last id, then stats until every job is terminal).
+ *       -L LEN: the N jobs are chains of LEN, each job after the first of
+ *       its chain submitted with depends_on its predecessor (W2c).
  *   jobbench latency -s SOCK -n N [-t TYPE] [-p BYTES]
  *       W3: submit one job and wait for it, N times; p50/p99/max.
  *
@@ -41,6 +43,7 @@ static const char *opt_type = "jobd.noop";
 static int opt_payload = 200;
 static const char *opt_queue = "default";
 static double opt_timeout = 600;
+static int opt_chain = 1;     /* drain -L: jobs per dependency chain */
 static char *payload_json;  /* opt_payload bytes of JSON */
 
 static void
@@ -177,13 +180,16 @@ cmd_submit(void)
 static double
 submit_batches(jc_client *c, long n, int batch, char **last)
 {
-	size_t one = strlen(opt_type) + strlen(payload_json) + 40;
-	char *buf = malloc(one * batch + 16);
+	size_t one = strlen(opt_type) + strlen(payload_json) + 160;
+	char *buf = malloc(one * batch + 16), run[40];
 	double t0, t1;
 	long done = 0;
 
 	if (buf == NULL)
 		die("out of memory");
+	/* chain ids: unique to this run, so that runs on one Redis differ */
+	snprintf(run, sizeof(run), "ch%ld.%ld", (long)getpid(),
+	    (long)(now() * 1000));
 	t0 = now();
 	while (done < n) {
 		int k = n - done < batch ? (int)(n - done) : batch, j;
@@ -191,9 +197,18 @@ submit_batches(jc_client *c, long n, int batch, char **last)
 		int err;
 
 		*p++ = '[';
-		for (j = 0; j < k; j++)
-			p += sprintf(p, "%s{\"type\":\"%s\",\"payload\":%s}",
+		for (j = 0; j < k; j++) {
+			long g = done + j;
+
+			p += sprintf(p, "%s{\"type\":\"%s\",\"payload\":%s",
 			    j ? "," : "", opt_type, payload_json);
+			if (opt_chain > 1)
+				p += sprintf(p, ",\"job_id\":\"%s-%ld\"", run, g);
+			if (opt_chain > 1 && g % opt_chain != 0)
+				p += sprintf(p, ",\"depends_on\":[\"%s-%ld\"]",
+				    run, g - 1);
+			*p++ = '}';
+		}
 		*p++ = ']';
 		*p = '\0';
 		err = jc_submit_many(c, buf, &ids);
@@ -370,12 +385,12 @@ main(int argc, char **argv)
 	if (argc < 2) {
 		fprintf(stderr, "usage: jobbench submit|batch|fill|drain|latency "
 		    "-s SOCK -n N [-c CLIENTS] [-b BATCH] [-t TYPE] [-p BYTES] "
-		    "[-q QUEUE] [-T SECS]\n");
+		    "[-q QUEUE] [-T SECS] [-L LEN]\n");
 		return 2;
 	}
 	cmd = argv[1];
 	optind = 2;
-	while ((ch = getopt(argc, argv, "s:n:c:b:t:p:q:T:")) != -1) {
+	while ((ch = getopt(argc, argv, "s:n:c:b:t:p:q:T:L:")) != -1) {
 		switch (ch) {
 		case 's': opt_sock = optarg; break;
 		case 'n': opt_n = atol(optarg); break;
@@ -385,11 +400,12 @@ main(int argc, char **argv)
 		case 'p': opt_payload = atoi(optarg); break;
 		case 'q': opt_queue = optarg; break;
 		case 'T': opt_timeout = atof(optarg); break;
+		case 'L': opt_chain = atoi(optarg); break;
 		default: return 2;
 		}
 	}
-	if (opt_n < 1 || opt_clients < 1 || opt_batch < 1)
-		die("N, CLIENTS and BATCH must be positive");
+	if (opt_n < 1 || opt_clients < 1 || opt_batch < 1 || opt_chain < 1)
+		die("N, CLIENTS, BATCH and LEN must be positive");
 	payload_json = make_payload(opt_payload);
 	if (strcmp(cmd, "submit") == 0)
 		return cmd_submit();

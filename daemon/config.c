@@ -36,6 +36,7 @@
 #include "config_limit.h"
 #include "config_rows.h"
 #include "config_value.h"
+#include "hook.h"
 #include "http_users.h"
 #include "ini.h"
 #include "log.h"
@@ -55,8 +56,10 @@
 #define QUEUE_CHARS "_.-"
 #define TYPE_CHARS  "_.:-"
 
-static const char *const builtin_names[] = { "noop", "echo", "sleep", "fail" };
-#define NBUILTINS (sizeof(builtin_names) / sizeof(builtin_names[0]))
+static const char *const builtin_names[] = { "noop", "echo", "sleep", "fail",
+    "webhook" };
+/* the jobd.* types every config has (webhook only with [webhooks] allow) */
+#define NBUILTINS 4
 #define WHERE_BUILTIN "(builtin)"
 
 /* ---- [access] ----------------------------------------------------------- */
@@ -608,12 +611,46 @@ check_url(const char *v, char *why, size_t whylen)
 	return 0;
 }
 
+static int
+hook_allow_item(void *arg, const char *item, char *why, size_t whylen)
+{
+	struct hook_allow *a = arg;
+
+	if (a->n >= CONFIG_MAX_HOOK_PATTERNS)
+		return cv_why(why, whylen, "more than %d patterns",
+		    CONFIG_MAX_HOOK_PATTERNS);
+	if (hook_check_pattern(item, why, whylen) == -1)
+		return -1;
+	snprintf(a->pat[a->n++], sizeof(a->pat[0]), "%s", item);
+	return 0;
+}
+
+/* set_hook_allow: the URL patterns a callback_url must match. */
+static int
+set_hook_allow(void *obj, const char *v, char *why, size_t whylen)
+{
+	struct hook_allow *n = malloc(sizeof(*n));
+
+	if (n == NULL)
+		return cv_why(why, whylen, "out of memory");
+	n->n = 0;
+	if (cv_parse_list(v, 1, hook_allow_item, n, why, whylen) == -1) {
+		free(n);
+		return -1;
+	}
+	memcpy(obj, n, sizeof(*n));
+	free(n);
+	return 0;
+}
+
 /* ---- the rows ------------------------------------------------------------- */
 
 /* config_shown: a value as messages and the dump show it. */
 const char *
 config_shown(const struct row *r, const char *value, char *buf, size_t len)
 {
+	if (r->flags & F_HIDDEN)
+		return value[0] != '\0' ? "***" : value;
 	return r->flags & F_SECRET ? redis_url_redact(value, buf, len) : value;
 }
 
@@ -805,6 +842,20 @@ const struct row config_main_rows[] = {
 	  16 * MiB, F_SIZET, NULL, NULL, 0, "256K", NULL,
 	  "Unsent bytes one live update stream may hold (a reader that does "
 	  "not read); past it the stream is closed." },
+
+	{ "allow", SCOPE_WEBHOOKS, R_FUNC, C(hook_allow), 0, 0, 0,
+	  set_hook_allow, NULL, 0, "", NULL,
+	  "Shell-style patterns (http:// or https://, comma-separated) a "
+	  "submit's callback_url must match; empty: callback_url is refused.  "
+	  "A '*' in the host part does not reach into the path." },
+	{ "secret", SCOPE_WEBHOOKS, R_STRING, C(hook_secret), 0, 0,
+	  F_EMPTY | F_HIDDEN, NULL, NULL, 0, "", NULL,
+	  "The HMAC-SHA256 key of the X-Jobd-Signature header (at least 16 "
+	  "bytes); or secret_file.  Shown as ***." },
+	{ "secret_file", SCOPE_WEBHOOKS, R_STRING, C(hook_secret_file), 0, 0,
+	  F_EMPTY, NULL, check_abs_path, 0, "", NULL,
+	  "Absolute path of a file whose first line is the key (read at start "
+	  "and on reload); instead of secret." },
 };
 
 /* [types] and [type:NAME]: the settings of a job type */
@@ -887,7 +938,7 @@ const struct row config_type_rows[] = {
 #define NTYPE ((int)(sizeof(config_type_rows) / sizeof(config_type_rows[0])))
 
 const char *const config_scope_names[] = { "jobd", "access", "http",
-    "type:NAME" };
+    "webhooks", "type:NAME" };
 const int config_nmain = NMAIN, config_ntype = NTYPE;
 
 int
@@ -1140,6 +1191,8 @@ set_one(struct config *cfg, const char *section, const char *key,
 		scope = SCOPE_ACCESS;
 	} else if (strcmp(section, "http") == 0) {
 		scope = SCOPE_HTTP;
+	} else if (strcmp(section, "webhooks") == 0) {
+		scope = SCOPE_WEBHOOKS;
 	} else if (strcmp(section, "types") == 0) {
 		scope = SCOPE_TYPE;
 		type = NOTE_TYPES;
@@ -1317,7 +1370,8 @@ ini_section(void *arg, const char *section, const char *file, int line,
 	    strncmp(section, "limit:", 6) == 0)
 		return set_one(arg, section, NULL, "", where, 1, err, errlen);
 	if (strcmp(section, "jobd") != 0 && strcmp(section, "access") != 0 &&
-	    strcmp(section, "http") != 0 && strcmp(section, "types") != 0)
+	    strcmp(section, "http") != 0 && strcmp(section, "webhooks") != 0 &&
+	    strcmp(section, "types") != 0)
 		return set_one(arg, section, "", "", where, 1, err, errlen);
 	return 0;
 }
@@ -1398,6 +1452,13 @@ config_free(struct config *cfg)
 	free(cfg->pidfile);
 	free(cfg->http_listen);
 	free(cfg->http_users_file);
+	free(cfg->hook_secret_file);
+	if (cfg->hook_secret != NULL)
+		explicit_bzero(cfg->hook_secret, strlen(cfg->hook_secret));
+	free(cfg->hook_secret);
+	if (cfg->hook_key != NULL)
+		explicit_bzero(cfg->hook_key, strlen(cfg->hook_key));
+	free(cfg->hook_key);
 	http_users_free(cfg->http_users);
 	free(cfg);
 }
@@ -1512,9 +1573,11 @@ pass_env(struct job_type *t, char *why, size_t whylen)
 }
 
 /* read_password: the first line of path (without its end of line), at
- * most REDIS_URL_CRED_MAX bytes, into a new string in *out. */
+ * most REDIS_URL_CRED_MAX bytes, into a new string in *out; setting names
+ * the file in the warning that others may read it. */
 static int
-read_password(const char *path, char **out, char *why, size_t whylen)
+read_password(const char *setting, const char *path, char **out, char *why,
+              size_t whylen)
 {
 	char buf[REDIS_URL_CRED_MAX + 3];
 	struct stat sb;
@@ -1560,8 +1623,8 @@ read_password(const char *path, char **out, char *why, size_t whylen)
 		    path);
 	}
 	if ((sb.st_mode & S_IROTH) != 0)
-		log_warnx("redis_password_file %s: others may read it "
-		    "(chmod o-r)", path);
+		log_warnx("%s %s: others may read it (chmod o-r)", setting,
+		    path);
 	*out = strndup(buf, len);
 	explicit_bzero(buf, sizeof(buf));
 	return *out != NULL ? 0 : cv_why(why, whylen, "out of memory");
@@ -1596,7 +1659,8 @@ redis_credentials(struct config *cfg, char *err, size_t errlen)
 		    "password too; give it in one place");
 		return -1;
 	}
-	if (read_password(cfg->redis_password_file, &cfg->redis_password, why,
+	if (read_password("redis_password_file", cfg->redis_password_file,
+	    &cfg->redis_password, why,
 	    sizeof(why)) == -1) {
 		snprintf(err, errlen, "redis_password_file: %s", why);
 		return -1;
@@ -1632,6 +1696,84 @@ http_finish(struct config *cfg, char *err, size_t errlen)
 	return 0;
 }
 
+/* hooks_finish: [webhooks] allow needs one key, read now; and the
+ * jobd.webhook type that delivers, unless the config tunes its own. */
+static int
+hooks_finish(struct config *cfg, char *err, size_t errlen)
+{
+	static const char *const set[][2] = {
+		{ "handler", "builtin" }, { "timeout", "30" },
+		{ "retries", "8" },
+	};
+	const struct config_note *n = config_note_last(cfg, NOTE_MAIN,
+	    config_find_row(SCOPE_WEBHOOKS, "allow"));
+	const char *where = n != NULL && n->where[0] != '\0' ? n->where :
+	    cfg->path != NULL ? cfg->path : "";
+	const char *sep = where[0] != '\0' ? ": " : "";
+	const struct job_type *t;
+	char why[300];
+	int ti;
+
+	if (cfg->hook_allow.n == 0)
+		return 0;
+	if (cfg->hook_secret != NULL && cfg->hook_secret_file != NULL) {
+		snprintf(err, errlen, "%s%s[webhooks] secret, secret_file: "
+		    "give the key in one place", where, sep);
+		return -1;
+	}
+	if (cfg->hook_secret == NULL && cfg->hook_secret_file == NULL) {
+		snprintf(err, errlen, "%s%s[webhooks] allow: needs secret or "
+		    "secret_file (the key that signs each delivery)", where,
+		    sep);
+		return -1;
+	}
+	if (cfg->hook_secret_file != NULL) {
+		if (read_password("[webhooks] secret_file",
+		    cfg->hook_secret_file, &cfg->hook_key, why,
+		    sizeof(why)) == -1) {
+			snprintf(err, errlen, "%s%s[webhooks] secret_file: %s",
+			    where, sep, why);
+			return -1;
+		}
+	} else if ((cfg->hook_key = strdup(cfg->hook_secret)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	if (strlen(cfg->hook_key) < 16) {
+		snprintf(err, errlen, "%s%s[webhooks] secret%s: the key must be "
+		    "at least 16 bytes", where, sep,
+		    cfg->hook_secret_file != NULL ? "_file" : "");
+		return -1;
+	}
+	/* [type:jobd.webhook] may set retries, backoff, timeout, queue; what
+	 * it runs is not its to choose */
+	t = config_find_type(cfg, "jobd.webhook");
+	if (t != NULL && (n = config_note_last(cfg, (int)(t - cfg->types),
+	    config_find_row(SCOPE_TYPE, "handler"))) != NULL) {
+		snprintf(err, errlen, "%s%s[type:jobd.webhook] handler: jobd "
+		    "chooses what delivers callbacks; set only retries, "
+		    "backoff, timeout or queue", n->where, n->where[0] ? ": " :
+		    "");
+		return -1;
+	}
+	if (t == NULL && set_one(cfg, "type:jobd.webhook", NULL, "",
+	    WHERE_BUILTIN, 0, err, errlen) == -1)
+		return -1;
+	ti = (int)(config_find_type(cfg, "jobd.webhook") - cfg->types);
+	for (size_t j = 0; j < sizeof(set) / sizeof(set[0]); j++) {
+		if (t != NULL && j >= 1 && config_note_last(cfg, ti,
+		    config_find_row(SCOPE_TYPE, set[j][0])) != NULL)
+			continue;
+		if (set_one(cfg, "type:jobd.webhook", set[j][0], set[j][1],
+		    WHERE_BUILTIN, 0, err, errlen) == -1)
+			return -1;
+	}
+	/* not through set_builtin: no other type may run it (it signs) */
+	snprintf(cfg->types[ti].builtin, sizeof(cfg->types[ti].builtin), "%s",
+	    builtin_names[NBUILTINS]);
+	return 0;
+}
+
 int
 config_redis_url(const struct config *cfg, struct redis_url *u, char *err,
                  size_t errlen)
@@ -1661,6 +1803,8 @@ config_finish(struct config *cfg, char *err, size_t errlen)
 	if (cfg->builtins && add_builtins(cfg, err, errlen) == -1)
 		return -1;
 	if (http_finish(cfg, err, errlen) == -1)
+		return -1;
+	if (hooks_finish(cfg, err, errlen) == -1)
 		return -1;
 	for (int i = 0; i < cfg->ntypes; i++) {
 		struct job_type *t = &cfg->types[i];

@@ -83,6 +83,14 @@ struct acl {
 	int ngids;
 };
 
+/* [webhooks] allow: shell patterns a callback_url must match */
+#define CONFIG_MAX_HOOK_PATTERNS 32
+#define CONFIG_HOOK_PATTERN_MAX  512
+struct hook_allow {
+	char pat[CONFIG_MAX_HOOK_PATTERNS][CONFIG_HOOK_PATTERN_MAX + 1];
+	int n;
+};
+
 struct config {
 	char *path;              /* the file it came from, or NULL */
 
@@ -142,6 +150,12 @@ struct config {
 	struct http_users *http_users; /* read from it (http_users.h) */
 	int http_max_streams;    /* GET /events at a time */
 	size_t http_stream_buffer; /* unsent bytes of one stream */
+
+	/* [webhooks]: callback_url deliveries (docs/workflows.md) */
+	struct hook_allow hook_allow; /* n == 0: callback_url refused */
+	char *hook_secret;       /* as written in the file, or NULL */
+	char *hook_secret_file;  /* or NULL */
+	char *hook_key;          /* the HMAC key: one of the two, read */
 
 	unsigned long serial;    /* differs between any two loaded configs */
 

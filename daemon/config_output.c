@@ -92,6 +92,11 @@ config_write_sample(FILE *fp)
 			    "set): /metrics, /healthz,\n; the JSON API and its "
 			    "actions, live updates (/events); see\n; "
 			    "docs/monitoring.md.\n", fp);
+		if (s == SCOPE_WEBHOOKS)
+			fputs("\n; Callbacks: where a submit's callback_url may "
+			    "point, and the key that\n; signs each delivery "
+			    "(e.g. allow = https://hooks.example.com/*);\n; "
+			    "see docs/workflows.md.\n", fp);
 		if (s == SCOPE_TYPE)
 			fputs("\n; [types]: settings every [type:NAME] "
 			    "inherits unless it sets them.\n[types]\n"

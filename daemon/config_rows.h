@@ -9,7 +9,8 @@
 
 #include "config.h"
 
-enum row_scope { SCOPE_JOBD, SCOPE_ACCESS, SCOPE_HTTP, SCOPE_TYPE };
+enum row_scope { SCOPE_JOBD, SCOPE_ACCESS, SCOPE_HTTP, SCOPE_WEBHOOKS,
+                  SCOPE_TYPE };
 enum row_kind {
 	R_BOOL,             /* int */
 	R_INT,              /* int */
@@ -28,6 +29,7 @@ enum row_kind {
 #define F_SELF   0x40   /* set() gets the whole config/type */
 #define F_LL     0x80   /* integer stored as long long */
 #define F_SECRET 0x100  /* a URL that may hold a password: redacted */
+#define F_HIDDEN 0x200  /* a secret: shown as *** */
 
 #define K_EXEC    (1u << HANDLER_EXEC)
 #define K_HTTP    (1u << HANDLER_HTTP)
@@ -54,11 +56,11 @@ struct row {
 
 extern const struct row config_main_rows[], config_type_rows[];
 extern const int config_nmain, config_ntype;
-/* "jobd", "access", "http", "type:NAME", by enum row_scope */
+/* "jobd", "access", "http", "webhooks", "type:NAME", by enum row_scope */
 extern const char *const config_scope_names[];
 
 /* Where a setting came from; notes[] keeps one per setting applied. */
-#define NOTE_MAIN  (-1)        /* [jobd], [access] or [http] */
+#define NOTE_MAIN  (-1)        /* [jobd], [access], [http], [webhooks] */
 #define NOTE_TYPES (-2)        /* [types] */
 #define ROW_HEADER NULL         /* a [type:NAME] header (or its first -o) */
 

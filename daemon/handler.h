@@ -12,6 +12,7 @@
 enum handler_outcome {
 	HANDLER_OK = 0,     /* *result holds the result JSON text */
 	HANDLER_FAILED,     /* *error holds the reason */
+	HANDLER_REFUSED,    /* as FAILED, and a retry cannot help: none */
 	HANDLER_STOPPED,    /* stopped by the master: ctx->stop_reason says why */
 };
 
@@ -51,6 +52,8 @@ void handler_shutdown(void);
 int handler_builtin_run(struct handler_ctx *ctx, char **result, char **error);
 int handler_exec_run(struct handler_ctx *ctx, char **result, char **error);
 int handler_http_run(struct handler_ctx *ctx, char **result, char **error);
+/* the jobd.webhook builtin: a signed callback_url delivery */
+int handler_webhook_run(struct handler_ctx *ctx, char **result, char **error);
 void handler_exec_shutdown(void);
 void handler_http_shutdown(void);
 

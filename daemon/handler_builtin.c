@@ -107,6 +107,8 @@ handler_builtin_run(struct handler_ctx *ctx, char **result, char **error)
 		return builtin_sleep(ctx, result, error);
 	if (strcmp(name, "fail") == 0)
 		return builtin_fail(ctx, error);
+	if (strcmp(name, "webhook") == 0)
+		return handler_webhook_run(ctx, result, error);
 	*error = handler_strdupf("type %s: no builtin handler called '%s'",
 	    ctx->type->name, name);
 	return HANDLER_FAILED;

@@ -498,6 +498,36 @@ local function release_unique(c, id, ukey)
 	end
 end
 
+-- ---- Callbacks (callback_url) ---------------------------------------------
+-- A job submitted with callback_url carries what its delivery needs
+-- (hook_queue, hook_timeout_ms, hook_retries: the master's jobd.webhook
+-- type at submit).  Its end, in the same call, queues one delivery job of
+-- type jobd.webhook, id hook:<ended_at ms>:<job id> (the id's SHA-1 when
+-- that would pass 128 bytes): the body is built here, so that what is
+-- signed and sent is exactly the job's end; the worker signs and POSTs it
+-- and its retries are the type's.  A job requeued and ended again gets a
+-- delivery of its new end.
+local function hook_deliver(c, id, j, status)
+	local body = '{"job_id":' .. cjson.encode(id) .. ',"status":"' ..
+		status .. '"'
+	if status == 'finished' then
+		body = body .. ',"result":' .. (j.result or 'null') .. '}'
+	else
+		body = body .. ',"error":' .. cjson.encode(j.error or status) .. '}'
+	end
+	local hid = 'hook:' .. c.now_s .. ':' .. id
+	if #hid > 128 then hid = 'hook:' .. c.now_s .. ':' .. redis.sha1hex(id) end
+	if redis.call('EXISTS', jkey(c, hid)) == 1 then return end
+	local q = j.hook_queue or j.queue
+	local d = { type = 'jobd.webhook', queue = q, created_at = c.now_s,
+		payload = cjson.encode({ url = j.callback_url, body = body,
+		                         job_id = id }),
+		timeout_ms = j.hook_timeout_ms, max_retries = j.hook_retries }
+	note_queue(c, q)
+	enqueue(c, hid, d, false)
+	arm(c)
+end
+
 -- Move a job to a terminal status: save with its TTL, index, unique key,
 -- end event.
 local function finalize(c, id, j, status)
@@ -515,6 +545,7 @@ local function finalize(c, id, j, status)
 	if j.watch then
 		publish(c, 'ends', 'end ' .. id .. ' ' .. status)
 	end
+	if j.callback_url then hook_deliver(c, id, j, status) end
 end
 
 -- Append one entry to the job's error history (last ERRORS_KEPT).

@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "config_limit.h"
+#include "hook.h"
 #include "proto.h"
 
 #define DAY  86400.0
@@ -258,6 +259,34 @@ now_ms(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* parse_callback: callback_url, accepted only where [webhooks] allow
+ * says. */
+static int
+parse_callback(struct request_ctx *c, json_t *obj, struct submit_spec *s)
+{
+	const struct config *cfg = c->cfg;
+	const struct job_type *t;
+	char why[200];
+	int rc;
+
+	if ((rc = get_string(c, obj, "callback_url", &s->callback_url)) !=
+	    PERR_OK || s->callback_url == NULL)
+		return rc;
+	if (cfg->hook_allow.n == 0 ||
+	    (t = config_find_type(cfg, "jobd.webhook")) == NULL)
+		return fail(c, PERR_BAD_REQUEST, "'callback_url': this jobd "
+		    "has no [webhooks] allow patterns, so it calls no URL");
+	if (hook_check_url(s->callback_url, why, sizeof(why)) == -1)
+		return fail(c, PERR_BAD_REQUEST, "'callback_url' %s", why);
+	if (!hook_allowed(&cfg->hook_allow, s->callback_url))
+		return fail(c, PERR_BAD_REQUEST, "'callback_url' matches no "
+		    "[webhooks] allow pattern");
+	snprintf(s->hook_queue, sizeof(s->hook_queue), "%s", t->queue);
+	s->hook_timeout = t->timeout;
+	s->hook_retries = t->retries;
+	return PERR_OK;
+}
+
 static int
 parse_job(struct request_ctx *c, json_t *obj, struct submit_spec *s)
 {
@@ -277,6 +306,9 @@ parse_job(struct request_ctx *c, json_t *obj, struct submit_spec *s)
 		return rc;
 	if (s->type == NULL)
 		return fail(c, PERR_BAD_REQUEST, "missing 'type'");
+	if (strcmp(s->type, "jobd.webhook") == 0)
+		return fail(c, PERR_BAD_REQUEST, "type jobd.webhook is jobd's "
+		    "own (it delivers callback_url): it cannot be submitted");
 	t = config_find_type(cfg, s->type);
 	if (t == NULL && !cfg->accept_any_type)
 		return fail(c, PERR_UNKNOWN_TYPE, "no handler for type '%s'",
@@ -390,7 +422,16 @@ parse_job(struct request_ctx *c, json_t *obj, struct submit_spec *s)
 		return rc;
 	if (set)
 		s->failure_ttl = ll;
-	return PERR_OK;
+
+	/* A default queue is the config's, which a reload may free while
+	 * the submit is in flight: the request keeps its own copy. */
+	v = json_object_get(obj, "queue");
+	if (v == NULL || json_string_value(v) != s->queue) {
+		if (json_object_set_new(obj, "queue", json_string(s->queue)) == -1)
+			return fail(c, PERR_INTERNAL, "out of memory");
+		s->queue = json_string_value(json_object_get(obj, "queue"));
+	}
+	return parse_callback(c, obj, s);
 }
 
 /* The parsers of the ops, named in optable.h.  Each fills the fields of

@@ -38,6 +38,12 @@ struct submit_spec {
 	const char *limit_key;  /* its own budget of the type's limit, or NULL */
 	const struct job_limit *limit; /* the type's, borrowed from the config,
 	                           or NULL */
+	const char *callback_url; /* or NULL; checked against [webhooks] */
+	/* with callback_url: its delivery's settings (the jobd.webhook type);
+	 * copied, as a reload may free the config while the submit runs */
+	char hook_queue[CONFIG_NAME_MAX + 1]; /* "": the job's queue */
+	double hook_timeout;    /* seconds */
+	int hook_retries;
 };
 
 struct request {

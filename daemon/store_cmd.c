@@ -231,7 +231,8 @@ cmd_submit_job(struct cmd *c, const struct submit_spec *s, const char *id,
 {
 	char *payload, *meta, tmo[24], retries[24], rttl[24], fttl[24];
 	char lconc[24], levery[24], lburst[24];
-	const char *f[14][2];
+	char htmo[24], hretries[24];
+	const char *f[18][2];
 	long long delay = 0, run_at = 0;
 	const char *q = s->queue && *s->queue ? s->queue : "default";
 	msgpack_packer pk;
@@ -274,6 +275,17 @@ cmd_submit_job(struct cmd *c, const struct submit_spec *s, const char *id,
 		f[n][0] = "limit_burst", f[n++][1] = lburst;
 		if (s->limit_key != NULL)
 			f[n][0] = "limit_key", f[n++][1] = s->limit_key;
+	}
+	if (s->callback_url != NULL) {
+		/* what the delivery job jobd.lua makes at the end needs */
+		snprintf(htmo, sizeof(htmo), "%lld",
+		    (long long)(s->hook_timeout * 1000));
+		snprintf(hretries, sizeof(hretries), "%d", s->hook_retries);
+		f[n][0] = "callback_url", f[n++][1] = s->callback_url;
+		f[n][0] = "hook_queue", f[n++][1] = s->hook_queue[0] ?
+		    s->hook_queue : q;
+		f[n][0] = "hook_timeout_ms", f[n++][1] = htmo;
+		f[n][0] = "hook_retries", f[n++][1] = hretries;
 	}
 	msgpack_sbuffer_clear(sb);
 	msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);

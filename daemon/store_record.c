@@ -112,7 +112,7 @@ static const struct { const char *name; size_t len; } field_names[F__COUNT] = {
 	FIELD("max_retries"), FIELD("progress"), FIELD("owner"), FIELD("meta"),
 	FIELD("payload"), FIELD("result"), FIELD("error"), FIELD("errors"),
 	FIELD("unique_key"), FIELD("lost"), FIELD("cancel"), FIELD("token"),
-	FIELD("limit"), FIELD("limit_key"),
+	FIELD("limit"), FIELD("limit_key"), FIELD("callback_url"),
 };
 #undef FIELD
 
@@ -240,6 +240,8 @@ record_json(const struct record *rec, int full)
 	if (f[F_LIMIT_KEY].v)
 		json_object_set_new(o, "limit_key", field_str(&f[F_LIMIT_KEY]));
 	json_object_set_new(o, "lost", json_integer(field_ll(&f[F_LOST])));
+	if (f[F_CALLBACK].v)
+		json_object_set_new(o, "callback_url", field_str(&f[F_CALLBACK]));
 	if (field_ll(&f[F_CANCEL]) == 1)
 		json_object_set_new(o, "cancel_requested", json_true());
 	return o;

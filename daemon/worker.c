@@ -394,6 +394,12 @@ run_job(struct worker *w, const struct store_job *job)
 		store_outcome(w, job, NULL, error != NULL ? error :
 		    "handler failed", STORE_FAIL, delay, nextp);
 		break;
+	case HANDLER_REFUSED:
+		log_info("job %s failed (attempt %d, not retried): %s", job->id,
+		    job->attempt, error != NULL ? error : "refused");
+		store_outcome(w, job, NULL, error != NULL ? error : "refused",
+		    STORE_FAIL_FINAL, 0, nextp);
+		break;
 	case HANDLER_STOPPED:
 	default:
 		free(error);

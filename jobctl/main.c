@@ -18,7 +18,7 @@ static const struct verb verbs[] = {
 	{ "submit", cmd_submit, "submit TYPE [PAYLOAD|-] [--queue Q] "
 	    "[--timeout S] [--retries N] [--delay S]\n"
 	    "                [--job-id ID] [--unique-key K] [--limit-key K]\n"
-	    "                [--wait] [--wait-timeout S]" },
+	    "                [--callback-url URL] [--wait] [--wait-timeout S]" },
 	{ "status", cmd_status, "status ID" },
 	{ "result", cmd_result, "result ID" },
 	{ "wait", cmd_wait, "wait ID [--timeout S]" },

@@ -8,12 +8,15 @@
 //   node bullmq_bench.mjs SOCK drain N W KIND   W2: N queued jobs, W worker
 //        processes (concurrency 1 each, like jobd's worker processes);
 //        KIND noop | exec (execFile /bin/true) | pyimport (the Python handler)
+//   node bullmq_bench.mjs SOCK chain N L W      W2c: N noop jobs as N/L flows
+//        (FlowProducer) each a chain of L (every job the only child of the
+//        next: it runs after it), drained by W worker processes
 //   node bullmq_bench.mjs SOCK latency N        W3: add + waitUntilFinished
 //   node bullmq_bench.mjs SOCK memory N         Redis bytes per queued job
 //
 // SOCK is the Redis Unix socket (ioredis {path}).  One JSON line on stdout;
 // exit 1 on failure.  Every loop is bounded by N and a deadline.
-import { Queue, Worker, QueueEvents } from 'bullmq';
+import { Queue, Worker, QueueEvents, FlowProducer } from 'bullmq';
 import { execFile, spawn, fork } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -144,6 +147,42 @@ async function cmdDrain(n, w, kind) {
   out({ n, workers: w, kind, secs, jobs_per_s: n / secs });
 }
 
+// A chain of l jobs as one flow: the root runs last, its only child before
+// it, and so on down to the leaf, which runs first.
+function chainFlow(l) {
+  let node = { name: 'noop', queueName: QNAME, data: PAYLOAD };
+  for (let i = 1; i < l; i++) node = { name: 'noop', queueName: QNAME, data: PAYLOAD, children: [node] };
+  return node;
+}
+
+async function cmdChain(n, l, w) {
+  const q = new Queue(QNAME, { connection });
+  const flow = new FlowProducer({ connection });
+  await q.waitUntilReady();
+  for (let done = 0; done < n; done += l * 100) {
+    const k = Math.min(100, Math.ceil((n - done) / l));
+    await flow.addBulk(Array.from({ length: k }, () => chainFlow(l)));
+  }
+  const total = Math.ceil(n / l) * l;
+  const children = await startWorkers(w, 'noop');
+  await new Promise((r) => setTimeout(r, 300));
+  const t0 = now();
+  children.forEach((c) => c.send('go'));
+  let counts;
+  for (;;) {
+    counts = await q.getJobCounts('completed', 'failed');
+    if (counts.completed + counts.failed >= total) break;
+    if ((now() - t0) * 1e3 > DEADLINE_MS) break;
+    await new Promise((r) => setTimeout(r, 2));
+  }
+  const secs = now() - t0;
+  await stopWorkers(children);
+  await flow.close();
+  await q.close();
+  if (counts.completed !== total) fail(`chain: ${counts.completed} completed, ${counts.failed} failed of ${total}`);
+  out({ n: total, chain: l, workers: w, secs, jobs_per_s: total / secs });
+}
+
 async function cmdLatency(n) {
   const q = new Queue(QNAME, { connection });
   const qe = new QueueEvents(QNAME, { connection });
@@ -186,10 +225,10 @@ async function cmdMemory(n) {
 }
 
 const cmds = {
-  add: cmdAdd, add_par: cmdAddPar, addbulk: cmdAddBulk, drain: cmdDrain,
+  add: cmdAdd, add_par: cmdAddPar, addbulk: cmdAddBulk, drain: cmdDrain, chain: cmdChain,
   latency: cmdLatency, memory: cmdMemory, worker: cmdWorkerChild,
 };
-if (!cmds[cmd]) fail('usage: node bullmq_bench.mjs SOCK add|add_par|addbulk|drain|latency|memory ARGS');
+if (!cmds[cmd]) fail('usage: node bullmq_bench.mjs SOCK add|add_par|addbulk|drain|chain|latency|memory ARGS');
 const watchdog = setTimeout(() => fail('deadline'), DEADLINE_MS + 60e3);
 watchdog.unref();
 cmds[cmd](...args).then(() => { if (cmd !== 'worker') process.exit(0); }, (e) => fail(e.stack || String(e)));

@@ -160,12 +160,13 @@ class Cluster:
         self.all = []          # every Daemon ever started (for logs)
         self.lock = threading.RLock()
 
-    def start(self, name, wait=True, timeout=30.0, **override):
+    def start(self, name, wait=True, timeout=30.0, args=(), **override):
         s = {"socket": os.path.join(self.dir, "%s.sock" % name),
              "redis": self.redis.url}
         s.update(self.settings)
         s.update(override)
-        d = it.Jobd(self.dir, s, self.types, name=name, redis=self.redis)
+        d = it.Jobd(self.dir, s, self.types, name=name, redis=self.redis,
+                    args=args)
         with self.lock:
             self.daemons[name] = d
             self.all.append(d)

@@ -53,6 +53,14 @@ def test_submit_options(client):
     assert client.cancel(delayed) == "canceled"
 
 
+def test_submit_passes_callback_url(client):
+    # this daemon has no [webhooks]: the refusal shows the field arrived
+    with pytest.raises(JobdError) as e:
+        client.submit("jobd.noop", callback_url="https://hooks.example.com/x")
+    assert e.value.code == "bad_request"
+    assert "callback_url" in str(e.value)
+
+
 def test_exec_handler_result_and_progress(client):
     job_id = client.submit("pyprogress", {"n": 1})
     seen = set()

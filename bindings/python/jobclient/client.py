@@ -226,7 +226,8 @@ class Client:
                delay: Optional[float] = None,
                run_at: Optional[str] = None,
                result_ttl: Optional[int] = None,
-               meta: Optional[Mapping[str, Any]] = None) -> str:
+               meta: Optional[Mapping[str, Any]] = None,
+               callback_url: Optional[str] = None) -> str:
         """Submit one job and return its id.
 
         Args:
@@ -235,6 +236,8 @@ class Client:
             queue, timeout, retries, job_id, unique_key, limit_key, delay,
             run_at, result_ttl, meta: the submit options (docs/protocol.md);
                 ``None`` leaves the job type's default.
+            callback_url: POST the job's end here, signed
+                (docs/workflows.md, "Callbacks").
 
         Raises:
             JobdError: with ``code == "conflict"`` and ``job_id`` set to the
@@ -249,6 +252,7 @@ class Client:
             ("limit_key", limit_key), ("delay", delay), ("run_at", run_at),
             ("result_ttl", result_ttl),
             ("meta", dict(meta) if meta is not None else None),
+            ("callback_url", callback_url),
         ) if v is not None}
         out = self._run(self._lib.jc_submit, job_type.encode(),
                         _dumps({} if payload is None else payload),
