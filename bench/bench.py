@@ -190,7 +190,8 @@ class Scraper:
 
 
 class Jobd:
-    def __init__(self, bindir, top, redis_sock, workers, idx=0, http=False):
+    def __init__(self, bindir, top, redis_sock, workers, idx=0, http=False,
+                 limits=False):
         self.dir = os.path.join(top, "jobd%d" % idx)
         os.makedirs(self.dir, exist_ok=True)
         self.sock = os.path.join(self.dir, "jobd.sock")
@@ -219,6 +220,12 @@ handler = exec
 command = {PY} {handler} --persistent
 persistent = yes
 """)
+            if limits:
+                # W2l: a concurrency limit in force (as many slots as
+                # workers: what it costs, not what it holds back)
+                f.write("\n[limit:w2l]\nconcurrency = %d\n\n"
+                        "[type:noop_l]\nhandler = builtin\nbuiltin = noop\n"
+                        "limit = w2l\n" % workers)
             if http:
                 f.write("\n[http]\nlisten = unix:%s\n"
                         % os.path.join(self.dir, "http.sock"))
@@ -436,14 +443,16 @@ class Suite:
 
     # ---- jobd
 
-    def with_jobd(self, redis, fn, workers=2, daemons=1, system="jobd"):
+    def with_jobd(self, redis, fn, workers=2, daemons=1, system="jobd",
+                  limits=False):
         redis.flush()
         ds = []
         try:
             for i in range(daemons):
                 ds.append(Jobd(self.bindirs[system], self.top, redis.sock,
                                workers, i,
-                               http=self.a.http and system == "jobd"))
+                               http=self.a.http and system == "jobd",
+                               limits=limits))
             return fn(ds[0].sock if daemons == 1 else [d.sock for d in ds],
                       ds)
         finally:
@@ -468,6 +477,8 @@ class Suite:
                                         "-t", "jobd.noop"), N["W2"]),
             ("W2x", lambda s, d: self.jb("drain", "-s", s, "-n", N["W2x"],
                                          "-t", "true"), N["W2x"]),
+            ("W2l", lambda s, d: self.jb("drain", "-s", s, "-n", N["W2"],
+                                         "-t", "noop_l"), N["W2"]),
             ("W2p1", lambda s, d: self.jb("drain", "-s", s, "-n", N["W2p1"],
                                           "-t", "pyimport"), N["W2p1"]),
             ("W2pp", lambda s, d: self.jb("drain", "-s", s, "-n", N["W2pp"],
@@ -480,6 +491,9 @@ class Suite:
         for wl, fn, n in W:
             if not self.want(wl) or (wl == "W2c" and system != "jobd"):
                 continue
+            # W2l: [limit:*] sections, which an earlier build refuses
+            if wl == "W2l" and system != "jobd":
+                continue
 
             def once(redis, fn=fn, wl=wl):
                 # W1*: queue paused, so that workers do not compete with
@@ -488,7 +502,8 @@ class Suite:
                     if wl.startswith("W1"):
                         jobd_call(s, {"op": "pause", "queue": "default"})
                     return fn(s, ds)
-                return self.with_jobd(redis, body, system=system)
+                return self.with_jobd(redis, body, system=system,
+                                      limits=wl == "W2l")
             self.measure_modes(system, wl, once, [("jobs_per_s", "jobs/s")],
                                n, redises)
         if self.want("W3"):
@@ -878,6 +893,8 @@ ROWS = [
     ("W2c drain noop in chains of 10, 2 workers (jobs/s)", "W2c",
      "jobs_per_s", True),
     ("W2x drain exec /bin/true (jobs/s)", "W2x", "jobs_per_s", True),
+    ("W2l drain noop under a concurrency limit (jobs/s)", "W2l",
+     "jobs_per_s", True),
     ("W2p Python handler, one-shot (jobs/s)", "W2p1", "jobs_per_s", True),
     ("W2p Python handler, persistent (jobs/s)", "W2pp", "jobs_per_s", True),
     ("W3 submit+wait p50 (ms)", "W3", "p50_ms", False),

@@ -1,6 +1,6 @@
 #!/bin/bash
 # run.sh: jobd's benchmark suite: build jobd optimised, start a private
-# Redis and jobd, measure W1/W1p/W1b (submit), W2/W2x/W2p (drain), W3
+# Redis and jobd, measure W1/W1p/W1b (submit), W2/W2x/W2l/W2p (drain), W3
 # (latency) and memory, beside RQ, BullMQ, beanstalkd, gearmand and a raw
 # hiredis LPUSH loop, and write bench/results/<stamp>.{md,json}.
 #
@@ -10,7 +10,9 @@
 #                               exit 1 if one fails.  < 60 s.
 # Options:
 #   --runs N          runs per workload (median, min–max)
-#   --only W1,W3,...  only these workloads (W1 W1p W1b W2 W2c W2x W2p1 W2pp W3 W3a MEM)
+#   --only W1,W3,...  only these workloads (W1 W1p W1b W2 W2c W2x W2l W2p1
+#                     W2pp W3 W3a MEM; W2l: W2 of a type under a [limit:*]
+#                     with concurrency = workers, this build only)
 #   --no-peers        jobd and raw Redis only
 #   --no-install      do not apt-get/npm install missing peers
 #   --no-aof          skip the appendonly/everysec pass

@@ -33,6 +33,7 @@
 
 #include <jansson.h>
 
+#include "config_limit.h"
 #include "config_rows.h"
 #include "config_value.h"
 #include "hook.h"
@@ -555,6 +556,16 @@ set_builtin(void *obj, const char *v, char *why, size_t whylen)
 	return cv_why(why, whylen, "expected noop, echo, sleep or fail");
 }
 
+/* set_limit: a [limit:NAME] (checked to exist by config_limit_finish) */
+static int
+set_limit(void *obj, const char *v, char *why, size_t whylen)
+{
+	if (v[0] != '\0' && !config_limit_check_name(v))
+		return cv_why(why, whylen, "bad limit name");
+	snprintf(obj, CONFIG_NAME_MAX + 1, "%s", v);
+	return 0;
+}
+
 static int
 set_queue(void *obj, const char *v, char *why, size_t whylen)
 {
@@ -972,6 +983,10 @@ const struct row config_type_rows[] = {
 	  K_ALL, "", "default",
 	  "Default queue of the type, one of queues; empty: \"default\" if "
 	  "configured, else the first queue." },
+	{ "limit", SCOPE_TYPE, R_FUNC, T(limit), 0, 0, 0, set_limit, NULL,
+	  K_ALL, "", NULL,
+	  "A [limit:NAME] its jobs start under (concurrency and rate shared "
+	  "by every daemon on the Redis); empty: none." },
 	{ "timeout", SCOPE_TYPE, R_DURATION, T(timeout), 0, 7 * DAY, F_OPEN,
 	  NULL, NULL, K_ALL, "180", "10m",
 	  "How long a job may run." },
@@ -1461,10 +1476,21 @@ set_one(struct config *cfg, const char *section, const char *key,
 				goto oom;
 			return 0;
 		}
+	} else if (strncmp(section, "limit:", 6) == 0) {
+		if (config_limit_set(cfg, section + 6, key, value, why,
+		    sizeof(why)) == -1) {
+			snprintf(err, errlen, "%s%s[%.*s]%s%s: %s%s%.*s%s", pfx, sep,
+			    CONFIG_NAME_MAX + 6, section, key ? " " : "",
+			    key ? key : "", why, key ? ": '" : "", 64, key ? value : "",
+			    key ? "'" : "");
+			return -1;
+		}
+		return 0;
 	} else {
 		snprintf(err, errlen, "%s%s[%.*s]: unknown section (expected "
-		    "[jobd], [access], [http], [webhooks], [types], [type:NAME] "
-		    "or [cron:NAME])", pfx, sep, CONFIG_NAME_MAX + 5, section);
+		    "[jobd], [access], [http], [webhooks], [types], [type:NAME], "
+		    "[cron:NAME] or [limit:NAME])", pfx, sep, CONFIG_NAME_MAX + 5,
+		    section);
 		return -1;
 	}
 	if (key == NULL)
@@ -1578,7 +1604,8 @@ ini_section(void *arg, const char *section, const char *file, int line,
 
 	snprintf(where, sizeof(where), "%s:%d", file, line);
 	if (strncmp(section, "type:", 5) == 0 ||
-	    strncmp(section, "cron:", 5) == 0)
+	    strncmp(section, "cron:", 5) == 0 ||
+	    strncmp(section, "limit:", 6) == 0)
 		return set_one(arg, section, NULL, "", where, 1, err, errlen);
 	if (strcmp(section, "jobd") != 0 && strcmp(section, "access") != 0 &&
 	    strcmp(section, "http") != 0 && strcmp(section, "webhooks") != 0 &&
@@ -1651,6 +1678,7 @@ config_free(struct config *cfg)
 	}
 	free(cfg->notes);
 	free(cfg->types);
+	free(cfg->limits);
 	free(cfg->path);
 	free(cfg->socket);
 	free(cfg->socket_group);
@@ -2072,7 +2100,7 @@ config_finish(struct config *cfg, char *err, size_t errlen)
 			return -1;
 		}
 	}
-	return 0;
+	return config_limit_finish(cfg, err, errlen);
 }
 
 struct config *

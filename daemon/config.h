@@ -59,6 +59,19 @@ struct job_type {
 	long long limit_cpu;             /* CPU seconds (RLIMIT_CPU) */
 	long long limit_memory;          /* bytes of address space (RLIMIT_AS) */
 	long long limit_files;           /* open files (RLIMIT_NOFILE) */
+	char limit[CONFIG_NAME_MAX + 1]; /* a [limit:NAME], or "" */
+};
+
+#define CONFIG_MAX_LIMITS 256
+
+/* A [limit:NAME] section (config_limit.h). */
+struct job_limit {
+	char name[CONFIG_NAME_MAX + 1];
+	int concurrency;                 /* started at once; 0: no bound */
+	long long every_ms;              /* between starts at the rate; 0: none */
+	int burst;                       /* starts at once on top of the rate */
+	char rate[32];                   /* the rate as given, "" if none */
+	int has_burst;                   /* burst was set */
 };
 
 /* A periodic job, one [cron:NAME] section (docs/jobd.md, "Periodic
@@ -167,6 +180,8 @@ struct config {
 
 	struct cron_entry *crons;
 	int ncrons;
+	struct job_limit *limits;        /* [limit:NAME] sections */
+	int nlimits;
 
 	struct config_note *notes; /* each setting applied and from where */
 	int nnotes;

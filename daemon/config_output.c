@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "config_limit.h"
 #include "config_rows.h"
 
 static const char *const kind_word[] = {
@@ -202,4 +203,5 @@ config_dump(const struct config *cfg, FILE *fp)
 			dump_value(fp, cfg, section, NOTE_CRON(i),
 			    &config_cron_rows[k]);
 	}
+	config_limits_dump(cfg, fp);
 }

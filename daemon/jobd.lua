@@ -590,6 +590,268 @@ local function promote(c, max)
 	return #due
 end
 
+---------------------------------------------------------------------------
+-- Limits (docs/jobd.md, "Limits"; keys in docs/architecture.md).
+-- A job of a type that names a [limit:NAME] carries the limit in its
+-- record, packed by the daemon that accepted it: limit (NAME), limit_key
+-- (optional: a budget of its own per key), limit_conc (jobs of the budget
+-- started at once, 0: no bound), limit_every (ms between two starts at
+-- the steady rate, 0: no rate) and limit_burst (starts allowed at once).
+-- A budget B is NAME or NAME:KEY (limit names have no ':'):
+--   limit:NAME:run[:KEY]   ZSET  ids holding a slot -> start time
+--   limit:NAME:park[:KEY]  LIST  parked ids, oldest first (status queued)
+--   limit:NAME:tat[:KEY]   STRING GCRA theoretical arrival time (ms), PX
+--   limit:NAME:keys        SET   keys with state (limits op, list)
+--   limits                 SET   limit names seen
+--   limit:due              ZSET  B -> when one parked job of B goes back
+-- A job taken over its limit is parked: off its queue, no attempt
+-- counted, no polling.  One parked job goes back to the front of its queue
+-- when a slot of its budget frees (every path that ZREMs active calls
+-- limit_release) or when limit:due says a token is due (limit_promote, run
+-- by every take and reap); the take checks it again.  A slot is never a
+-- counter: a holder whose lease is gone is dropped when the budget is
+-- found full (lim_heal), and a budget parked for concurrency also gets a
+-- due entry one lease later, so that nothing can park it for ever.
+
+local LIMIT_HEAL_MAX = 10   -- slot holders checked when a budget is full
+local LIMIT_KEYS_MAX = 1000 -- keys of one limit examined by limits, list
+local memo_limits, memo_ldue = {}, {}
+
+local function lkey(c, name, key, kind)
+	local k = c.K .. 'limit:' .. name .. ':' .. kind
+	if key then k = k .. ':' .. key end
+	return k
+end
+
+local function lim_budget(name, key)
+	if key then return name .. ':' .. key end
+	return name
+end
+
+-- Note the budget in the registries (once a MEMO_MS per budget).
+local function lim_note(c, name, key)
+	local s = memo_set(c, memo_limits)
+	local b = lim_budget(name, key) .. '\n'
+	if not s[b] then
+		redis.call('SADD', c.K .. 'limits', name)
+		if key then redis.call('SADD', lkey(c, name, nil, 'keys'), key) end
+		s[b] = true
+	end
+end
+
+-- One parked job of budget B goes back at time at (the earliest asked).
+local function lim_due(c, b, at)
+	redis.call('ZADD', c.K .. 'limit:due', 'LT', int_s(at), b)
+	local m = memo_ldue[c.K]
+	if m then
+		m.any = true
+		if at < m.at then m.at = at end
+	end
+end
+
+local function lim_park(c, id, name, key, at)
+	redis.call('RPUSH', lkey(c, name, key, 'park'), id)
+	if at then lim_due(c, lim_budget(name, key), at) end
+	return false
+end
+
+-- Drop the slot holders (oldest first, LIMIT_HEAL_MAX) no longer running:
+-- the slots of a holder lost without a release.  Returns the slots held.
+local function lim_heal(c, rk)
+	for _, id in ipairs(redis.call('ZRANGE', rk, 0, LIMIT_HEAL_MAX - 1)) do
+		if not redis.call('ZSCORE', c.K .. 'active', id) then
+			redis.call('ZREM', rk, id)
+		end
+	end
+	return redis.call('ZCARD', rk)
+end
+
+-- Whether job id (record j, just popped, queued) may start now; if not it
+-- is parked and false returned.  A job without a limit costs one lookup.
+local function limit_admit(c, id, j, lease_ms)
+	local name = j.limit
+	if not name then return true end
+	local key = j.limit_key
+	lim_note(c, name, key)
+	local conc = num(j.limit_conc)
+	local rk = lkey(c, name, key, 'run')
+	if conc > 0 and redis.call('ZCARD', rk) >= conc and
+	   lim_heal(c, rk) >= conc then
+		return lim_park(c, id, name, key, c.now + lease_ms)
+	end
+	local every = num(j.limit_every)
+	if every > 0 then
+		local tk = lkey(c, name, key, 'tat')
+		local tat = math.max(num(redis.call('GET', tk)), c.now)
+		local slack = (math.max(num(j.limit_burst), 1) - 1) * every
+		if tat - slack > c.now then
+			return lim_park(c, id, name, key, tat - slack)
+		end
+		tat = tat + every
+		redis.call('SET', tk, int_s(tat), 'PX', int_s(tat - c.now + 1000))
+		-- The next token of a budget with jobs parked brings one back.
+		if redis.call('LLEN', lkey(c, name, key, 'park')) > 0 then
+			lim_due(c, lim_budget(name, key), tat - slack)
+		end
+	end
+	if conc > 0 then redis.call('ZADD', rk, c.now_s, id) end
+	return true
+end
+
+-- Move up to n parked jobs of budget (name, key) to the front of their
+-- queues (stale entries skipped, SKIP_MAX at most).
+local function lim_unpark(c, name, key, n)
+	local pk = lkey(c, name, key, 'park')
+	local skips = 0
+	while n > 0 and skips < SKIP_MAX do
+		local id = redis.call('LPOP', pk)
+		if not id then
+			if key and redis.call('EXISTS', lkey(c, name, key, 'run')) == 0
+			then
+				redis.call('SREM', lkey(c, name, nil, 'keys'), key)
+				local s = memo_limits[c.K]
+				if s then s.set[lim_budget(name, key) .. '\n'] = nil end
+			end
+			return
+		end
+		local j = peek(jkey(c, id), RUNNING_FIELDS)
+		if j and j.status == 'queued' and j.queue then
+			push(c, j.queue, { id }, true)
+			n = n - 1
+		else
+			skips = skips + 1
+		end
+	end
+end
+
+-- A job leaves 'started' (finish, fail, reap, release): its slot is freed
+-- and one parked job of its budget goes back.
+local function limit_release(c, id, j)
+	if not j or not j.limit or num(j.limit_conc) == 0 then return end
+	if redis.call('ZREM', lkey(c, j.limit, j.limit_key, 'run'), id) == 1 then
+		lim_unpark(c, j.limit, j.limit_key, 1)
+	end
+end
+
+-- A queued job leaves its park list (cancel).
+local function limit_forget(c, id, j)
+	if j.limit then
+		redis.call('LREM', lkey(c, j.limit, j.limit_key, 'park'), 1, id)
+	end
+end
+
+-- The due budgets of limit:due: one parked job each goes back.  Skipped
+-- while the memo says none is due (one read a MEMO_MS otherwise).
+local function limit_promote(c)
+	local m = memo_ldue[c.K]
+	if memo_fresh(c, m) and c.now < m.at then return end
+	local dk = c.K .. 'limit:due'
+	local due = redis.call('ZRANGEBYSCORE', dk, '-inf', c.now_s, 'LIMIT', 0,
+	                       PROMOTE_MAX)
+	for _, b in ipairs(due) do
+		redis.call('ZREM', dk, b)
+		local i = string.find(b, ':', 1, true)
+		if i then
+			lim_unpark(c, string.sub(b, 1, i - 1), string.sub(b, i + 1), 1)
+		else
+			lim_unpark(c, b, nil, 1)
+		end
+	end
+	local nxt = redis.call('ZRANGE', dk, 0, 0, 'WITHSCORES')
+	local at = c.now + MEMO_MS
+	if nxt[2] and tonumber(nxt[2]) < at then at = tonumber(nxt[2]) end
+	memo_ldue[c.K] = { at = at, exp = c.now + MEMO_MS, any = nxt[2] ~= nil }
+end
+
+-- w (ms a taker would wait, -1: for ever) shortened to the next limit due.
+local function limit_wait(c, w)
+	local m = memo_ldue[c.K]
+	if not m or not m.any then return w end
+	local d = math.max(m.at - c.now, 1)
+	if w < 0 or d < w then return d end
+	return w
+end
+
+-- The keys of limit name with state, bounded.
+local function lim_keys(c, name)
+	local ks = redis.call('SRANDMEMBER', lkey(c, name, nil, 'keys'),
+	                      LIMIT_KEYS_MAX)
+	table.sort(ks)
+	return ks
+end
+
+-- The park lists of every limit seen (list of queued jobs).
+local function limit_park_lists(c)
+	local out = {}
+	local names = redis.call('SMEMBERS', c.K .. 'limits')
+	table.sort(names)
+	for _, name in ipairs(names) do
+		out[#out + 1] = lkey(c, name, nil, 'park')
+		for _, key in ipairs(lim_keys(c, name)) do
+			out[#out + 1] = lkey(c, name, key, 'park')
+		end
+	end
+	return out
+end
+
+-- The parked jobs a list of queued jobs shows (after the queues'): every
+-- park list, or (queue named) the ids of that queue's, ACTIVE_MAX per list.
+local function limit_segments(c, segs, queue)
+	for _, pk in ipairs(limit_park_lists(c)) do
+		if queue == '' then
+			segs[#segs + 1] = { key = pk, list = true }
+		else
+			local ids = {}
+			for _, id in ipairs(redis.call('LRANGE', pk, 0, ACTIVE_MAX - 1)) do
+				local j = peek(jkey(c, id), RUNNING_FIELDS)
+				if j and j.queue == queue then ids[#ids + 1] = id end
+			end
+			if #ids > 0 then segs[#segs + 1] = { ids = ids } end
+		end
+	end
+end
+
+-- limits: ARGV[4] n, then n groups of name concurrency every_ms burst
+-- (the caller's config).  Returns JSON text: {NAME: {running, parked,
+-- keys, next_at}} for the limits named and every limit seen in Redis;
+-- next_at: ms time the next parked job goes back (0: none set).
+local function limits(keys, args)
+	local c = context(keys, args)
+	local names, seen = {}, {}
+	local n = tonumber(args[4]) or 0
+	for k = 0, n - 1 do
+		local name = args[5 + 4 * k]
+		if name and not seen[name] then
+			names[#names + 1] = name; seen[name] = true
+		end
+	end
+	for _, name in ipairs(redis.call('SMEMBERS', c.K .. 'limits')) do
+		if not seen[name] then names[#names + 1] = name; seen[name] = true end
+	end
+	local out = {}
+	local dk = c.K .. 'limit:due'
+	for _, name in ipairs(names) do
+		local ks = lim_keys(c, name)
+		local row = { running = 0, parked = 0, keys = #ks, next_at = 0 }
+		local function add(key)
+			row.running = row.running +
+				redis.call('ZCARD', lkey(c, name, key, 'run'))
+			row.parked = row.parked +
+				redis.call('LLEN', lkey(c, name, key, 'park'))
+			local at = tonumber(redis.call('ZSCORE', dk,
+			                               lim_budget(name, key)))
+			if at and (row.next_at == 0 or at < row.next_at) then
+				row.next_at = at
+			end
+		end
+		add(nil)
+		for _, key in ipairs(ks) do add(key) end
+		out[name] = row
+	end
+	if next(out) == nil then return '{}' end
+	return cjson.encode(out)
+end
+
 -- Start job id (record j) for owner: returns {id, record as stored}.
 local function begin(c, id, j, owner, lease_ms)
 	-- The token is new for every start: the start count fences this
@@ -611,7 +873,7 @@ local held_turn = 0   -- rotates the first holding list a take tries
 
 -- A job from the holding lists of queue q (types in held) that served
 -- covers: id, record, type; or nil.  Stale entries: SKIP_MAX at most.
-local function take_held(c, q, held, served)
+local function take_held(c, q, held, served, lease_ms)
 	local types = {}
 	for t in pairs(held) do
 		if serves(served, t) then types[#types + 1] = t end
@@ -631,7 +893,8 @@ local function take_held(c, q, held, served)
 				break
 			end
 			local j = load(c, id)
-			if j and j.status == 'queued' and j.queue == q then
+			if j and j.status == 'queued' and j.queue == q and
+			   limit_admit(c, id, j, lease_ms) then
 				return id, j, t
 			end
 			skips = skips + 1
@@ -663,13 +926,14 @@ end
 -- passes none on.
 local function take(c, owner, lease_ms, served, queues, chain)
 	promote(c, PROMOTE_MAX)
+	limit_promote(c)
 	local paused, empty = paused_set(c), empty_set(c)
 	local moved = 0
 	for _, q in ipairs(queues) do
 		if not paused[q] then
 			local held = held_set(c, q)
 			if next(held) then
-				local id, j, t = take_held(c, q, held, served)
+				local id, j, t = take_held(c, q, held, served, lease_ms)
 				if id then
 					if chain then
 						if redis.call('LLEN', hkey(c, q, t)) > 0 then
@@ -693,11 +957,15 @@ local function take(c, owner, lease_ms, served, queues, chain)
 				local j = load(c, id)
 				if not j or j.status ~= 'queued' or j.queue ~= q then
 					skips = skips + 1
-				elseif serves(served, j.type) then
+				elseif serves(served, j.type) and
+				       limit_admit(c, id, j, lease_ms) then
 					if chain then pass_on(c, queues, paused, empty) end
 					return begin(c, id, j, owner, lease_ms)
 				else
-					hand_off(c, q, j.type, id)
+					-- (served but over its limit: parked by limit_admit)
+					if not serves(served, j.type) then
+						hand_off(c, q, j.type, id)
+					end
 					moved = moved + 1
 					if moved >= HANDOFF_MAX then
 						-- Bounded work per call: the caller (or another
@@ -710,10 +978,10 @@ local function take(c, owner, lease_ms, served, queues, chain)
 		end
 	end
 	local nxt = redis.call('ZRANGE', c.K .. 'scheduled', 0, 0, 'WITHSCORES')
-	if #nxt == 0 then return -1 end
+	if #nxt == 0 then return limit_wait(c, -1) end
 	local w = tonumber(nxt[2]) - c.now
 	if w < 0 then w = 0 end
-	return w
+	return limit_wait(c, w)
 end
 
 -- The optional "and take the next job" tail of finish and fail:
@@ -1338,6 +1606,7 @@ local function finish(keys, args)
 	local j = held(c, id, args[5])
 	if j then
 		redis.call('ZREM', c.K .. 'active', id)
+		limit_release(c, id, j)
 		j.result = args[6]
 		finalize(c, id, j, 'finished')
 		out = 'finished'
@@ -1360,6 +1629,7 @@ local function fail(keys, args)
 	if j then
 		local attempts = num(j.attempts)
 		redis.call('ZREM', c.K .. 'active', id)
+		limit_release(c, id, j)
 		j.token = nil
 		if j.cancel == '1' then
 			if text ~= '' then add_error(c, j, attempts, text) end
@@ -1438,6 +1708,7 @@ local function cancel(keys, args)
 		if redis.call('LREM', qkey(c, j.queue), 1, id) == 0 and j.type then
 			redis.call('LREM', hkey(c, j.queue, j.type), 1, id)
 		end
+		limit_forget(c, id, j)
 	else
 		redis.call('ZREM', c.K .. 'scheduled', id)
 		redis.call('ZREM', ikey(c, 'scheduled', j.queue), id)
@@ -1736,6 +2007,7 @@ local function segments(c, status, queue, queues)
 				end
 				segs[#segs + 1] = { key = qkey(c, q), list = true }
 			end
+			limit_segments(c, segs, queue)
 		end
 	end
 	return segs
@@ -2001,6 +2273,7 @@ local function reap(keys, args)
 	for _, id in ipairs(ids) do
 		redis.call('ZREM', ak, id)
 		local j = load(c, id)
+		limit_release(c, id, j)
 		if j and j.status == 'started' then
 			j.token = nil
 			local lost = num(j.lost) + 1
@@ -2029,6 +2302,7 @@ local function reap(keys, args)
 	end
 	wf_reap(c)
 	promote(c, PROMOTE_MAX)
+	limit_promote(c)
 	trim_indexes(c)
 	arm(c)
 	local labels = {}
@@ -2180,3 +2454,4 @@ register('cron_list', cron_list, READ)
 register('batch_open', batch_open)
 register('batch_seal', batch_seal)
 register('batch_get', batch_get, SMALL)
+register('limits', limits, READ)

@@ -13,6 +13,7 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "config_limit.h"
 #include "log.h"
 #include "metrics.h"
 #include "ops.h"
@@ -385,6 +386,66 @@ op_cron_list(struct reply *r)
 	for (int i = 0; i < n; i++)
 		names[i] = ops.cfg->crons[i].name;
 	store_cron_list(ops.store, names, n, cron_list_done, r);
+}
+
+/* limits_done: the state in Redis beside each configured limit's
+ * settings (docs/protocol.md, "limits"). */
+static void
+limits_done(void *arg, int err, const char *msg, json_t *reply)
+{
+	struct reply *r = arg;
+	json_t *all, *row;
+	const char *name;
+	char at[40];
+
+	if (err != PERR_OK) {
+		reply_store_error(r, err, msg, reply);
+		return;
+	}
+	if ((all = json_object()) == NULL) {
+		reply_error(r, PERR_INTERNAL, "out of memory", NULL);
+		return;
+	}
+	json_object_foreach(json_is_object(reply) ? reply : NULL, name, row) {
+		const struct job_limit *l = config_find_limit(ops.cfg, name);
+		long long next = json_integer_value(json_object_get(row,
+		    "next_at"));
+		json_t *o = json_pack("{s:b,s:I,s:I,s:I}", "configured", l != NULL,
+		    "running", json_integer_value(json_object_get(row, "running")),
+		    "parked", json_integer_value(json_object_get(row, "parked")),
+		    "keys", json_integer_value(json_object_get(row, "keys")));
+
+		if (o == NULL)
+			continue;
+		if (l != NULL) {
+			json_object_set_new(o, "concurrency", l->concurrency ?
+			    json_integer(l->concurrency) : json_null());
+			json_object_set_new(o, "rate", l->rate[0] ?
+			    json_string(l->rate) : json_null());
+			json_object_set_new(o, "burst", l->rate[0] ?
+			    json_integer(l->burst) : json_null());
+		}
+		if (next > 0) {
+			time_t s = (time_t)(next / 1000);
+			struct tm tm;
+
+			gmtime_r(&s, &tm);
+			strftime(at, sizeof(at), "%Y-%m-%dT%H:%M:%S", &tm);
+			snprintf(at + strlen(at), sizeof(at) - strlen(at),
+			    ".%03lldZ", next % 1000);
+			json_object_set_new(o, "next_at", json_string(at));
+		} else {
+			json_object_set_new(o, "next_at", json_null());
+		}
+		json_object_set_new(all, name, o);
+	}
+	reply_ok(r, json_pack("{s:o}", "limits", all));
+}
+
+static void
+op_limits(struct reply *r)
+{
+	store_limits(ops.store, limits_done, r);
 }
 
 static void

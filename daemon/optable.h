@@ -34,6 +34,7 @@ enum op_access {
 	X(REQUEUE,     "requeue",     ACCESS_ADMIN,  parse_requeue,     op_requeue) \
 	X(LIST,        "list",        ACCESS_OPEN,   parse_list,        op_list) \
 	X(STATS,       "stats",       ACCESS_OPEN,   parse_nothing,     op_stats) \
+	X(LIMITS,      "limits",      ACCESS_OPEN,   parse_nothing,     op_limits) \
 	X(PAUSE,       "pause",       ACCESS_ADMIN,  parse_queue,       op_pause) \
 	X(RESUME,      "resume",      ACCESS_ADMIN,  parse_queue,       op_resume) \
 	X(PROGRESS,    "progress",    ACCESS_SUBMIT, parse_progress,    op_progress) \

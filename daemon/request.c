@@ -17,6 +17,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "config_limit.h"
 #include "hook.h"
 #include "proto.h"
 
@@ -366,6 +367,7 @@ parse_job(struct request_ctx *c, json_t *obj, struct submit_spec *s)
 		return fail(c, PERR_BAD_REQUEST, "'type' must be 1 to %d "
 		    "characters of A-Z a-z 0-9 _ . : -", CONFIG_NAME_MAX);
 	if (t != NULL) {
+		s->limit = t->limit[0] ? config_find_limit(cfg, t->limit) : NULL;
 		s->queue = t->queue;
 		s->timeout = t->timeout;
 		s->retries = t->retries;
@@ -435,6 +437,13 @@ parse_job(struct request_ctx *c, json_t *obj, struct submit_spec *s)
 	    strlen(s->unique_key) > REQUEST_MAX_KEY_LEN))
 		return fail(c, PERR_BAD_REQUEST, "'unique_key' must be 1 to %d "
 		    "bytes", REQUEST_MAX_KEY_LEN);
+
+	if ((rc = get_string(c, obj, "limit_key", &s->limit_key)) != PERR_OK)
+		return rc;
+	if (s->limit_key != NULL && (strlen(s->limit_key) >
+	    LIMIT_MAX_KEY_LEN || !request_valid_id(s->limit_key)))
+		return fail(c, PERR_BAD_REQUEST, "'limit_key' must be 1 to %d "
+		    "characters of A-Z a-z 0-9 _ . : -", LIMIT_MAX_KEY_LEN);
 
 	if (field(obj, "delay") != NULL && field(obj, "run_at") != NULL)
 		return fail(c, PERR_BAD_REQUEST,

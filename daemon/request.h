@@ -38,6 +38,9 @@ struct submit_spec {
 	long long run_at_ms;    /* absolute Unix ms, or -1 */
 	long long result_ttl;   /* seconds */
 	long long failure_ttl;  /* seconds */
+	const char *limit_key;  /* its own budget of the type's limit, or NULL */
+	const struct job_limit *limit; /* the type's, borrowed from the config,
+	                           or NULL */
 	const char *callback_url; /* or NULL; checked against [webhooks] */
 	/* with callback_url: its delivery's settings (the jobd.webhook type);
 	 * copied, as a reload may free the config while the submit runs */

@@ -1676,6 +1676,25 @@ store_queue_counts(struct store *st, const char *const *queues, int n,
 }
 
 void
+store_limits(struct store *st, store_cb *cb, void *arg)
+{
+	struct req *rq = new_req(st, REP_JSON, "jobd_limits", cb, arg);
+
+	if (rq == NULL)
+		return;
+	cmd_addll(&rq->cmd, st->cfg->nlimits);
+	for (int i = 0; i < st->cfg->nlimits; i++) {
+		const struct job_limit *l = &st->cfg->limits[i];
+
+		cmd_add(&rq->cmd, l->name);
+		cmd_addll(&rq->cmd, l->concurrency);
+		cmd_addll(&rq->cmd, l->every_ms);
+		cmd_addll(&rq->cmd, l->burst);
+	}
+	submit_req(st, rq);
+}
+
+void
 store_pause(struct store *st, const char *queue, int paused, store_cb *cb,
             void *arg)
 {

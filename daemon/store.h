@@ -141,6 +141,10 @@ void store_batch_seal(struct store *st, const char *batch_id, store_cb *cb,
 /* store_batch_get: reply the batch (docs/protocol.md, batch_get). */
 void store_batch_get(struct store *st, const char *batch_id, store_cb *cb,
                      void *arg);
+/* store_limits: the state in Redis of the configured limits and of every
+ * limit seen there: {NAME: {"running": n, "parked": n, "keys": n,
+ * "next_at": ms (0: none)}}. */
+void store_limits(struct store *st, store_cb *cb, void *arg);
 void store_pause(struct store *st, const char *queue, int paused,
                  store_cb *cb, void *arg);
 /* store_progress: only while the job is started; else PERR_CONFLICT. */

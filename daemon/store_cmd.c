@@ -253,8 +253,8 @@ cmd_submit_job(struct cmd *c, const struct submit_spec *s, const char *id,
                msgpack_sbuffer *sb)
 {
 	char *payload, *meta, *deps = NULL, tmo[24], retries[24], rttl[24],
-	    fttl[24], htmo[24], hretries[24];
-	const char *f[16][2];
+	    fttl[24], htmo[24], hretries[24], lconc[24], levery[24], lburst[24];
+	const char *f[22][2];
 	long long delay = 0, run_at = 0;
 	const char *q = s->queue && *s->queue ? s->queue : "default";
 	msgpack_packer pk;
@@ -298,6 +298,18 @@ cmd_submit_job(struct cmd *c, const struct submit_spec *s, const char *id,
 		f[n][0] = "meta", f[n++][1] = meta;
 	if (s->unique_key != NULL && *s->unique_key != '\0')
 		f[n][0] = "unique_key", f[n++][1] = s->unique_key;
+	if (s->limit != NULL) {
+		/* the limit travels with the job (docs/jobd.md, "Limits") */
+		snprintf(lconc, sizeof(lconc), "%d", s->limit->concurrency);
+		snprintf(levery, sizeof(levery), "%lld", s->limit->every_ms);
+		snprintf(lburst, sizeof(lburst), "%d", s->limit->burst);
+		f[n][0] = "limit", f[n++][1] = s->limit->name;
+		f[n][0] = "limit_conc", f[n++][1] = lconc;
+		f[n][0] = "limit_every", f[n++][1] = levery;
+		f[n][0] = "limit_burst", f[n++][1] = lburst;
+		if (s->limit_key != NULL)
+			f[n][0] = "limit_key", f[n++][1] = s->limit_key;
+	}
 	if (s->callback_url != NULL) {
 		/* what the delivery job jobd.lua makes at the end needs */
 		snprintf(htmo, sizeof(htmo), "%lld",

@@ -114,6 +114,7 @@ static const struct { const char *name; size_t len; } field_names[F__COUNT] = {
 	FIELD("unique_key"), FIELD("lost"), FIELD("cancel"), FIELD("token"),
 	FIELD("callback_url"),
 	FIELD("deps"), FIELD("deps_left"), FIELD("on_dep"), FIELD("batch"),
+	FIELD("limit"), FIELD("limit_key"),
 };
 #undef FIELD
 
@@ -272,6 +273,10 @@ record_json(const struct record *rec, int full)
 	    errors_history(f[F_ERRORS].v, f[F_ERRORS].len) : json_array());
 	if (f[F_UNIQUE].v)
 		json_object_set_new(o, "unique_key", field_str(&f[F_UNIQUE]));
+	if (f[F_LIMIT].v)
+		json_object_set_new(o, "limit", field_str(&f[F_LIMIT]));
+	if (f[F_LIMIT_KEY].v)
+		json_object_set_new(o, "limit_key", field_str(&f[F_LIMIT_KEY]));
 	json_object_set_new(o, "lost", json_integer(field_ll(&f[F_LOST])));
 	if (f[F_CALLBACK].v)
 		json_object_set_new(o, "callback_url", field_str(&f[F_CALLBACK]));
@@ -684,13 +689,13 @@ conv_fail(const redisReply *r)
 	return json_pack("{s:o}", "status", rep_str(r->element[0]));
 }
 
-/* conv_json: JSON text (cjson.encode of the cron functions) */
+/* conv_json: JSON text (the cron and limits functions' answers) */
 static json_t *
 conv_json(const redisReply *r)
 {
 	if (r->type != REDIS_REPLY_STRING)
 		return NULL;
-	return json_loadb(r->str, r->len, 0, NULL);
+	return json_loadb(r->str, r->len, JSON_DECODE_ANY, NULL);
 }
 
 /* batch_open: {batch id, callback id or ''}; batch_seal: the status. */

@@ -24,7 +24,7 @@ enum { F_TYPE, F_QUEUE, F_STATUS, F_CREATED, F_ENQUEUED, F_STARTED, F_ENDED,
        F_RUN_AT, F_TIMEOUT, F_ATTEMPTS, F_MAXR, F_PROGRESS, F_OWNER, F_META,
        F_PAYLOAD, F_RESULT, F_ERROR, F_ERRORS, F_UNIQUE, F_LOST, F_CANCEL,
        F_TOKEN, F_CALLBACK, F_DEPS, F_DEPS_LEFT, F_ON_DEP, F_BATCH,
-       F__COUNT };
+       F_LIMIT, F_LIMIT_KEY, F__COUNT };
 
 /* A record as jobd.lua returns it: {id, MessagePack map of strings}. */
 struct record {

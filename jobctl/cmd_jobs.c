@@ -13,9 +13,9 @@
 
 enum {
 	OPT_QUEUE = OPT_JSON + 1, OPT_TIMEOUT, OPT_RETRIES, OPT_DELAY,
-	OPT_JOB_ID, OPT_UNIQUE, OPT_CALLBACK, OPT_WAIT, OPT_WAIT_TIMEOUT,
-	OPT_ALL_FAILED, OPT_STATUS, OPT_TYPE, OPT_LIMIT, OPT_OFFSET,
-	OPT_DEPENDS_ON, OPT_ON_DEP_FAILURE, OPT_BATCH,
+	OPT_JOB_ID, OPT_UNIQUE, OPT_LIMIT_KEY, OPT_CALLBACK, OPT_WAIT,
+	OPT_WAIT_TIMEOUT, OPT_ALL_FAILED, OPT_STATUS, OPT_TYPE, OPT_LIMIT,
+	OPT_OFFSET, OPT_DEPENDS_ON, OPT_ON_DEP_FAILURE, OPT_BATCH,
 };
 
 /* seconds_json: whole seconds as an integer, others as a real. */
@@ -195,6 +195,7 @@ cmd_submit(struct jobctl *ctl, int argc, char **argv)
 		{ "delay", required_argument, NULL, OPT_DELAY },
 		{ "job-id", required_argument, NULL, OPT_JOB_ID },
 		{ "unique-key", required_argument, NULL, OPT_UNIQUE },
+		{ "limit-key", required_argument, NULL, OPT_LIMIT_KEY },
 		{ "callback-url", required_argument, NULL, OPT_CALLBACK },
 		{ "wait", no_argument, NULL, OPT_WAIT },
 		{ "wait-timeout", required_argument, NULL, OPT_WAIT_TIMEOUT },
@@ -225,6 +226,10 @@ cmd_submit(struct jobctl *ctl, int argc, char **argv)
 			break;
 		case OPT_UNIQUE:
 			json_object_set_new(req, "unique_key",
+			    json_string(optarg));
+			break;
+		case OPT_LIMIT_KEY:
+			json_object_set_new(req, "limit_key",
 			    json_string(optarg));
 			break;
 		case OPT_CALLBACK:

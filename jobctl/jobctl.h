@@ -99,4 +99,7 @@ int cmd_resume(struct jobctl *, int, char **);
 int cmd_cron(struct jobctl *, int, char **);
 int cmd_reload(struct jobctl *, int, char **);
 
+/* cmd_limits.c */
+int cmd_limits(struct jobctl *, int, char **);
+
 #endif

@@ -17,9 +17,8 @@ static const struct verb verbs[] = {
 	{ "health", cmd_health, "health" },
 	{ "submit", cmd_submit, "submit TYPE [PAYLOAD|-] [--queue Q] "
 	    "[--timeout S] [--retries N] [--delay S]\n"
-	    "                [--job-id ID] [--unique-key K] "
-	    "[--callback-url URL]\n                [--wait] "
-	    "[--wait-timeout S]\n"
+	    "                [--job-id ID] [--unique-key K] [--limit-key K]\n"
+	    "                [--callback-url URL] [--wait] [--wait-timeout S]\n"
 	    "                [--depends-on ID]... [--on-dep-failure "
 	    "cancel|run|hold] [--batch ID]" },
 	{ "status", cmd_status, "status ID" },
@@ -32,6 +31,7 @@ static const struct verb verbs[] = {
 	    "[--limit N] [--offset N]" },
 	{ "stats", cmd_stats, "stats" },
 	{ "workers", cmd_workers, "workers" },
+	{ "limits", cmd_limits, "limits" },
 	{ "pause", cmd_pause, "pause QUEUE" },
 	{ "resume", cmd_resume, "resume QUEUE" },
 	{ "reload", cmd_reload, "reload" },

@@ -127,8 +127,8 @@ int jc_ping(jc_client *c);
  * jc_submit: submit one job of the given type.  payload_json may be NULL
  * ({}).  options_json may be NULL or an object with any of the submit
  * fields of docs/protocol.md: queue, timeout, retries, job_id,
- * unique_key, delay, run_at, result_ttl, meta, callback_url, depends_on,
- * on_dep_failure, batch_id.  On success *job_id
+ * unique_key, limit_key, delay, run_at, result_ttl, meta, callback_url,
+ * depends_on, on_dep_failure, batch_id.  On success *job_id
  * receives the new job's id.  On JC_ERR_CONFLICT *job_id (when not NULL)
  * receives the id of the job that holds the id or unique key; on
  * JC_ERR_IN_DOUBT, the id the job has if it was stored (jc_get tells).

@@ -654,7 +654,7 @@ def redis_server(workdir, request):
 
 def start_daemon(started, workdir, default_redis, types=None, workers=2,
                  redis=None, settings=None, args=(), name=None, wait=True,
-                 env=None, builtins=True):
+                 env=None, builtins=True, sections=None):
     """start_daemon: a Jobd with the integration tests' defaults, appended
     to started (before it is ready, so that teardown sees it)."""
     name = name or "jobd%d" % (len(started) + 1)
@@ -671,6 +671,9 @@ def start_daemon(started, workdir, default_redis, types=None, workers=2,
     }
     s.update(settings or {})
     d = Jobd(workdir, s, types, name=name, redis=r, args=args, env=env)
+    if sections:
+        # more sections, e.g. {"limit:llm": {...}}
+        d.write_config(**sections)
     started.append(d)
     d.start(wait=wait)
     return d

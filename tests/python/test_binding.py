@@ -390,3 +390,29 @@ def test_closed_client(daemon):
     assert e.value.code == "invalid"
     with Client(str(daemon.socket)) as c2:
         assert c2.ping()
+
+
+def test_limits_and_limit_key(daemon):
+    """limit_key on submit, the limits op: a type under [limit:cap]."""
+    from conftest import types_config
+    types = types_config()
+    types["capped"] = {"handler": "builtin", "builtin": "noop",
+                       "limit": "cap"}
+    daemon.jobd.stop()
+    daemon.jobd.write_config(types=types,
+                             **{"limit:cap": {"concurrency": 2}})
+    daemon.jobd.start()
+    c = Client(str(daemon.socket), timeout=10)
+    try:
+        jid = c.submit("capped", {}, limit_key="user-7")
+        assert c.wait(jid, 10)["status"] == "finished"
+        job = c.get(jid)
+        assert job["limit"] == "cap" and job["limit_key"] == "user-7"
+        lim = c.limits()["cap"]
+        assert lim["concurrency"] == 2 and lim["running"] == 0 and \
+            lim["parked"] == 0 and lim["configured"] is True, lim
+        with pytest.raises(JobdError) as e:
+            c.submit("capped", {}, limit_key="user 7")
+        assert e.value.code == "bad_request" and "limit_key" in str(e.value)
+    finally:
+        c.close()

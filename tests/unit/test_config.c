@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "config_limit.h"
 
 static char err[512];
 
@@ -1565,6 +1566,58 @@ test_env_pass(void **state)
 	load_bad("[type:t]\nenv_pass = A,,B\n", "empty entry", NULL, NULL);
 }
 
+/* [limit:NAME]: the settings, the rate in ms, a type's limit, refusals. */
+static void
+test_limit_sections(void **state)
+{
+	struct config *cfg;
+	const struct job_limit *l;
+
+	(void)state;
+	cfg = load_ok("[limit:llm]\nconcurrency = 4\nrate = 60/m\nburst = 5\n"
+	    "[limit:one]\nrate = 3/s\n[types]\nlimit = one\n"
+	    "[type:gen]\nhandler = builtin\nbuiltin = noop\nlimit = llm\n"
+	    "[type:other]\nhandler = builtin\nbuiltin = noop\n");
+	assert_int_equal(cfg->nlimits, 2);
+	l = config_find_limit(cfg, "llm");
+	assert_non_null(l);
+	assert_int_equal(l->concurrency, 4);
+	assert_int_equal(l->every_ms, 1000);
+	assert_int_equal(l->burst, 5);
+	l = config_find_limit(cfg, "one");
+	assert_int_equal(l->concurrency, 0);
+	assert_int_equal(l->every_ms, 333);
+	assert_int_equal(l->burst, 1);
+	assert_string_equal(config_find_type(cfg, "gen")->limit, "llm");
+	assert_string_equal(config_find_type(cfg, "other")->limit, "one");
+	assert_string_equal(config_find_type(cfg, "jobd.noop")->limit, "");
+	config_free(cfg);
+
+	load_bad("[limit:x]\nrate = 5\n", "t.conf:2", "[limit:x] rate",
+	    "expected N/s, N/m or N/h");
+	load_bad("[limit:x]\nrate = 1001/s\n", "[limit:x] rate", NULL, NULL);
+	load_bad("[limit:x]\nrate = 0/h\n", "[limit:x] rate", NULL, NULL);
+	load_bad("[limit:x]\nconcurrency = 0\n", "[limit:x] concurrency",
+	    NULL, NULL);
+	load_bad("[limit:x]\nconcurrency = 100001\n",
+	    "[limit:x] concurrency", NULL, NULL);
+	load_bad("[limit:x]\nburst = 2\n", "[limit:x]",
+	    "needs concurrency or rate", NULL);
+	load_bad("[limit:x]\nconcurrency = 2\nburst = 2\n",
+	    "[limit:x] burst: only with rate", NULL, NULL);
+	load_bad("[limit:x]\n", "[limit:x]: needs concurrency or rate", NULL,
+	    NULL);
+	load_bad("[limit:x]\nrate = 1/s\nsize = 2\n", "[limit:x] size",
+	    "unknown setting", NULL);
+	load_bad("[limit:a:b]\nrate = 1/s\n", "[limit:a:b]", "bad limit name",
+	    NULL);
+	load_bad("[type:t]\nhandler = builtin\nbuiltin = noop\n"
+	    "limit = nope\n", "[type:t] limit: no [limit:nope] section", NULL,
+	    NULL);
+	load_bad("[type:t]\nhandler = builtin\nbuiltin = noop\n"
+	    "limit = a b\n", "[type:t] limit", "bad limit name", NULL);
+}
+
 int
 main(void)
 {
@@ -1593,6 +1646,7 @@ main(void)
 		cmocka_unit_test(test_types_section),
 		cmocka_unit_test(test_env_pass),
 		cmocka_unit_test(test_cron_sections),
+		cmocka_unit_test(test_limit_sections),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -222,6 +222,7 @@ class Client:
                retries: Optional[int] = None,
                job_id: Optional[str] = None,
                unique_key: Optional[str] = None,
+               limit_key: Optional[str] = None,
                delay: Optional[float] = None,
                run_at: Optional[str] = None,
                result_ttl: Optional[int] = None,
@@ -235,8 +236,8 @@ class Client:
         Args:
             job_type: a type configured in jobd (``unknown_type`` otherwise).
             payload: any JSON-serialisable value (default ``{}``).
-            queue, timeout, retries, job_id, unique_key, delay, run_at,
-            result_ttl, meta: the submit options (docs/protocol.md);
+            queue, timeout, retries, job_id, unique_key, limit_key, delay,
+            run_at, result_ttl, meta: the submit options (docs/protocol.md);
                 ``None`` leaves the job type's default.
             callback_url: POST the job's end here, signed
                 (docs/workflows.md, "Callbacks").
@@ -258,7 +259,7 @@ class Client:
         opts = {k: v for k, v in (
             ("queue", queue), ("timeout", timeout), ("retries", retries),
             ("job_id", job_id), ("unique_key", unique_key),
-            ("delay", delay), ("run_at", run_at),
+            ("limit_key", limit_key), ("delay", delay), ("run_at", run_at),
             ("result_ttl", result_ttl),
             ("meta", dict(meta) if meta is not None else None),
             ("callback_url", callback_url),
@@ -371,6 +372,11 @@ class Client:
         ``next`` and, from Redis, ``last``, ``last_job`` and
         ``last_status`` (None for a schedule that never ran)."""
         return list(self.call({"op": "cron_list"})["schedules"])
+    def limits(self) -> Dict[str, Any]:
+        """``{name: {"concurrency", "rate", "burst", "running", "parked",
+        "keys", "next_at", "configured"}}``: the ``limits`` op
+        (docs/protocol.md)."""
+        return self.call({"op": "limits"})["limits"]
 
     def pause(self, queue: str) -> None:
         """Stop dispatching jobs from *queue* (submits still queue)."""
