@@ -642,6 +642,34 @@ route_job(struct hreq *hr, const char *id)
 	ask(hr, &r, 1, relay_done);
 }
 
+/* The workflows' state (docs/workflows.md): a batch, the periodic jobs,
+ * the limits; each its protocol op's answer as it is. */
+static void
+route_batch(struct hreq *hr, const char *id)
+{
+	json_t *r = json_pack("{s:s,s:s}", "op", "batch_get", "batch_id", id);
+
+	ask(hr, &r, 1, relay_done);
+}
+
+static void
+route_cron(struct hreq *hr, const char *arg)
+{
+	json_t *r = json_pack("{s:s}", "op", "cron_list");
+
+	(void)arg;
+	ask(hr, &r, 1, relay_done);
+}
+
+static void
+route_limits(struct hreq *hr, const char *arg)
+{
+	json_t *r = json_pack("{s:s}", "op", "limits");
+
+	(void)arg;
+	ask(hr, &r, 1, relay_done);
+}
+
 static void
 metrics_done(struct hreq *hr)
 {
@@ -756,6 +784,9 @@ static const struct route routes[] = {
 	{ "/api/stats",    GET_HEAD, route_stats, NULL, NULL, 0 },
 	{ "/api/jobs",     GET_HEAD, route_jobs, NULL, NULL, 0 },
 	{ "/api/jobs/*",   GET_HEAD, route_job, NULL, NULL, 0 },
+	{ "/api/batches/*", GET_HEAD, route_batch, NULL, NULL, 0 },
+	{ "/api/cron",     GET_HEAD, route_cron, NULL, NULL, 0 },
+	{ "/api/limits",   GET_HEAD, route_limits, NULL, NULL, 0 },
 	{ "/api/jobs/*/requeue", POST, route_action, "requeue", "job_id", 0 },
 	{ "/api/jobs/*/cancel",  POST, route_action, "cancel", "job_id", 0 },
 	{ "/api/jobs/*/delete",  POST, route_action, "delete", "job_id", 0 },

@@ -15,7 +15,7 @@
 'use strict';
 
 (function () {
-  const STATUSES = ['queued', 'scheduled', 'started', 'finished', 'failed', 'canceled'];
+  const STATUSES = ['queued', 'deferred', 'scheduled', 'started', 'finished', 'failed', 'canceled'];
   const TERMINAL = new Set(['finished', 'failed', 'canceled']);
   const PAGE_SIZES = [20, 50, 100, 200, 500];
   const DEFAULT_LIMIT = 50;
@@ -34,6 +34,8 @@
     retryTimer: 0,
     list: { seq: 0, busy: false, dirty: false },
     job: { seq: 0, busy: false, dirty: false, data: null },
+    batch: { seq: 0, busy: false, dirty: false },
+    flows: { seq: 0, busy: false, dirty: false },
   };
 
   /* --- small helpers --------------------------------------------------- */
@@ -225,6 +227,12 @@
       try { id = decodeURIComponent(id); } catch (e) { /* as sent */ }
       return { view: 'job', id: id };
     }
+    if (path.startsWith('/batch/')) {
+      let id = path.slice(7);
+      try { id = decodeURIComponent(id); } catch (e) { /* as sent */ }
+      return { view: 'batch', id: id };
+    }
+    if (path === '/workflows') return { view: 'workflows' };
     const p = {
       status: STATUSES.includes(q.get('status')) ? q.get('status') : '',
       queue: q.get('queue') || '',
@@ -335,7 +343,7 @@
       return;
     }
     const head = el('tr', {}, el('th', {}, 'Queue'), el('th', {}, 'State'),
-      STATUSES.map((st) => el('th', { class: 'num' + (st === 'scheduled' || st === 'canceled' ? ' opt' : '') }, st)),
+      STATUSES.map((st) => el('th', { class: 'num' + (st === 'scheduled' || st === 'deferred' || st === 'canceled' ? ' opt' : '') }, st)),
       el('th', { class: 'num' }, 'Oldest queued'), el('th', {}, ''));
     const body = el('tbody');
     for (const name of names) {
@@ -347,7 +355,7 @@
           paused ? 'paused' : 'running')),
         STATUSES.map((st) => {
           const td = countCell(name, st, v[st] || 0);
-          if (st === 'scheduled' || st === 'canceled') td.classList.add('opt');
+          if (st === 'scheduled' || st === 'deferred' || st === 'canceled') td.classList.add('opt');
           return td;
         }),
         el('td', { class: 'num', dataset: { col: 'oldest' } },
@@ -609,7 +617,7 @@
     const st = String(j.status);
     const id = String(j.job_id);
     const canRequeue = st === 'failed' || st === 'canceled';
-    const canCancel = st === 'queued' || st === 'scheduled' || st === 'started';
+    const canCancel = st === 'queued' || st === 'deferred' || st === 'scheduled' || st === 'started';
     const canDelete = TERMINAL.has(st);
     const actions = el('div', { class: 'actions' },
       el('button', {
@@ -642,6 +650,14 @@
       el('dt', {}, 'Timeout'), el('dd', {}, typeof j.timeout === 'number' ? fmtDur(j.timeout) : '-'),
       el('dt', {}, 'Worker'), el('dd', { class: 'mono' }, j.worker ? String(j.worker) : '-'),
       j.unique_key ? [el('dt', {}, 'Unique key'), el('dd', { class: 'mono' }, String(j.unique_key))] : null,
+      Array.isArray(j.depends_on) && j.depends_on.length ? [el('dt', {}, 'Depends on'),
+        el('dd', { id: 'job-deps' }, ...idLinks(j.depends_on),
+          j.on_dep_failure ? el('span', { class: 'muted' }, ' (on failure: ' + String(j.on_dep_failure) + ')') : null)] : null,
+      Array.isArray(j.waiting_for) && j.waiting_for.length ? [el('dt', {}, 'Waiting for'),
+        el('dd', { id: 'job-waiting' }, ...idLinks(j.waiting_for))] : null,
+      j.batch_id ? [el('dt', {}, 'Batch'), el('dd', {}, el('a', { id: 'job-batch', class: 'mono', href: '#/batch/' + seg(j.batch_id) }, String(j.batch_id)))] : null,
+      j.limit ? [el('dt', {}, 'Limit'), el('dd', { class: 'mono' }, String(j.limit) + (j.limit_key ? ' / ' + String(j.limit_key) : ''))] : null,
+      j.callback_url ? [el('dt', {}, 'Callback'), el('dd', { class: 'mono wrap' }, String(j.callback_url))] : null,
       j.lost ? [el('dt', {}, 'Leases lost'), el('dd', {}, fmtNum(j.lost))] : null,
       j.cancel_requested ? [el('dt', {}, 'Cancel'), el('dd', {}, 'requested, the handler is being stopped')] : null);
     const timeRow = (label, v) => [el('dt', {}, label), el('dd', {}, when(v))];
@@ -697,6 +713,112 @@
     box.append(...panels);
   }
 
+  /* idLinks: job or batch ids as links to their pages, comma-separated. */
+  function idLinks(ids) {
+    const out = [];
+    ids.forEach((x, i) => {
+      const v = String(x);
+      if (i) out.push(', ');
+      out.push(el('a', { class: 'mono', href: (v.startsWith('b_') ? '#/batch/' : '#/job/') + seg(v) }, v));
+    });
+    return out;
+  }
+
+  /* --- a batch ------------------------------------------------------------- */
+
+  function loadBatch() {
+    return loadOnce(state.batch, (r) => '/api/batches/' + seg(r.id), renderBatch,
+      (e, r) => {
+        clear($('#batch')).append(el('section', { class: 'panel' }, el('p', { class: 'empty', role: 'alert', id: 'batch-error' },
+          e.status === 404 ? 'No batch with the id \u201c' + r.id + '\u201d: it never existed, or it ended and expired.'
+            : 'Cannot show the batch: ' + e.message)));
+      }, () => state.view === 'batch');
+  }
+
+  function renderBatch(b) {
+    const box = clear($('#batch'));
+    const counts = b.counts && typeof b.counts === 'object' ? b.counts : {};
+    const total = Number(b.total) || 0;
+    const ended = ['finished', 'failed', 'canceled'].reduce((n, k) => n + (Number(counts[k]) || 0), 0);
+    const st = String(b.status);
+    const rows = Object.keys(counts).map((k) => el('tr', {},
+      el('td', {}, badge(k)), el('td', { class: 'num' }, fmtNum(counts[k]))));
+    box.append(
+      el('div', { class: 'crumbs' }, el('a', { href: '#/' }, '\u2190 Overview'), ' \u00b7 ',
+        el('a', { href: '#/workflows' }, 'Workflows')),
+      el('section', { class: 'panel' },
+        el('header', {}, el('div', { class: 'jobhead' }, el('h1', { id: 'batch-id' }, String(b.batch_id)),
+          el('span', { id: 'batch-status', class: 'st', dataset: { status: st } }, st))),
+        el('div', { class: 'body progress', id: 'batch-progress' },
+          el('progress', { max: String(Math.max(total, 1)), value: String(ended) }),
+          el('span', {}, fmtNum(ended) + ' of ' + fmtNum(total) + ' ended'),
+          b.description ? el('span', { class: 'muted' }, String(b.description)) : null)),
+      el('div', { class: 'grid2' },
+        el('section', { class: 'panel' }, el('header', {}, el('h2', {}, 'Jobs by status')),
+          el('div', { class: 'scroll' }, el('table', { id: 'batch-counts' },
+            el('thead', {}, el('tr', {}, el('th', {}, 'Status'), el('th', { class: 'num' }, 'Jobs'))),
+            el('tbody', {}, rows)))),
+        el('section', { class: 'panel' }, el('header', {}, el('h2', {}, 'Details')),
+          el('div', { class: 'body' }, el('dl', { class: 'kv' },
+            el('dt', {}, 'Callback'), el('dd', {}, b.callback_job_id
+              ? el('a', { id: 'batch-callback', class: 'mono', href: '#/job/' + seg(b.callback_job_id) }, String(b.callback_job_id)) : 'none'),
+            el('dt', {}, 'Created'), el('dd', {}, when(b.created_at)),
+            el('dt', {}, 'Sealed'), el('dd', {}, b.sealed_at ? when(b.sealed_at) : 'not yet: jobs may still join'),
+            el('dt', {}, 'Ended'), el('dd', {}, when(b.ended_at)))))));
+  }
+
+  /* --- workflows: periodic jobs and limits ------------------------------------ */
+
+  function loadFlows() {
+    return loadOnce(state.flows, () => '/api/cron',
+      async (cron) => {
+        let limits = null;
+        try { limits = await getJSON('/api/limits'); } catch (e) { limits = { error: e }; }
+        if (state.view === 'workflows') renderFlows(cron, limits);
+      },
+      (e) => {
+        clear($('#flows')).append(el('section', { class: 'panel' },
+          el('p', { class: 'empty', role: 'alert' }, 'Cannot show the workflows: ' + e.message)));
+      }, () => state.view === 'workflows');
+  }
+
+  function renderFlows(cron, limits) {
+    const box = clear($('#flows'));
+    const sched = Array.isArray(cron.schedules) ? cron.schedules : [];
+    box.append(el('section', { class: 'panel' },
+      el('header', {}, el('h2', {}, 'Periodic jobs'), el('span', { class: 'muted' }, '[cron:NAME] of this daemon')),
+      sched.length ? el('div', { class: 'scroll' }, el('table', { id: 'cron' },
+        el('thead', {}, el('tr', {}, ...['Name', 'Schedule', 'Zone', 'Type', 'Last run', 'Status', 'Next run'].map((h) => el('th', {}, h)))),
+        el('tbody', {}, sched.map((c) => el('tr', {},
+          el('td', { class: 'mono' }, String(c.name)),
+          el('td', { class: 'mono' }, String(c.schedule)),
+          el('td', {}, String(c.timezone)),
+          el('td', {}, String(c.type)),
+          el('td', {}, c.last_job ? el('a', { href: '#/job/' + seg(c.last_job) }, when(c.last)) : 'never'),
+          el('td', {}, c.last_status ? badge(String(c.last_status)) : '-'),
+          el('td', {}, c.next ? when(c.next) : '-'))))))
+        : el('p', { class: 'empty' }, 'No periodic jobs are configured.')));
+    const lim = limits && limits.limits && typeof limits.limits === 'object' ? limits.limits : null;
+    const names = lim ? Object.keys(lim).sort() : [];
+    box.append(el('section', { class: 'panel' },
+      el('header', {}, el('h2', {}, 'Limits'), el('span', { class: 'muted' }, 'shared by every daemon on the Redis')),
+      !lim ? el('p', { class: 'empty', role: 'alert' }, 'Cannot show the limits: ' + (limits && limits.error ? limits.error.message : 'no answer'))
+        : names.length ? el('div', { class: 'scroll' }, el('table', { id: 'limits' },
+          el('thead', {}, el('tr', {}, ...['Name', 'Concurrency', 'Running', 'Rate', 'Burst', 'Parked', 'Next due'].map((h) => el('th', {}, h)))),
+          el('tbody', {}, names.map((n) => {
+            const l = lim[n] || {};
+            return el('tr', {},
+              el('td', { class: 'mono' }, n),
+              el('td', { class: 'num' }, l.concurrency == null ? '-' : fmtNum(l.concurrency)),
+              el('td', { class: 'num' }, fmtNum(l.running)),
+              el('td', {}, l.rate == null ? '-' : String(l.rate)),
+              el('td', { class: 'num' }, l.burst == null ? '-' : fmtNum(l.burst)),
+              el('td', { class: 'num' }, fmtNum(l.parked)),
+              el('td', {}, l.next_at ? when(l.next_at) : '-'));
+          }))))
+          : el('p', { class: 'empty' }, 'No limits are configured.')));
+  }
+
   /* --- views ------------------------------------------------------------------ */
 
   function render() {
@@ -711,6 +833,14 @@
       state.view = 'job';
       state.job.data = null;
       loadJob();
+      window.scrollTo(0, 0);
+      return;
+    }
+    if (r.view === 'batch' || r.view === 'workflows') {
+      const id = r.view === 'batch' ? 'batch' : 'flows';
+      clear(main).append(el('div', { id: id }, el('p', { class: 'muted' }, 'Loading\u2026')));
+      state.view = r.view;
+      if (r.view === 'batch') loadBatch(); else loadFlows();
       window.scrollTo(0, 0);
       return;
     }
@@ -737,6 +867,8 @@
   /* refreshVisible: what the page shows may have changed: fetch it again. */
   function refreshVisible() {
     if (state.view === 'job') loadJob();
+    else if (state.view === 'batch') loadBatch();
+    else if (state.view === 'workflows') loadFlows();
     else if (state.view === 'overview' || state.view === 'failed') loadList();
   }
 

@@ -259,6 +259,55 @@ def test_opens_a_job_by_id_and_by_click(dash, browser):
     assert browser.finds("#toast b") == []
 
 
+def test_workflows_deferred_jobs_batches_cron_and_limits(dash, browser):
+    w = dash(types={"gated": {"handler": "builtin", "builtin": "sleep",
+                              "limit": "gate"}},
+             extra=["-o", "limit:gate.concurrency=1",
+                    "-o", "cron:tidy.schedule=0 3 * * *",
+                    "-o", "cron:tidy.type=jobd.noop"])
+    parent = w.c.submit("gated", {"seconds": 60})
+    child = w.c.submit("jobd.noop", depends_on=[parent])
+    parked = w.c.submit("gated", {"seconds": 0})
+    b = w.c.ok("batch_open", description="two echoes",
+               callback={"type": "jobd.noop"})["batch_id"]
+    for i in range(2):
+        w.c.submit("jobd.echo", {"i": i}, batch_id=b)
+    w.c.ok("batch_seal", batch_id=b)
+    assert w.c.ok("wait", job_id=b, timeout=30).get("timed_out") is not True
+    # a deferred job: its status, what it waits for, counted in the totals
+    browser.get(w.url + "/")
+    browser.live()
+    browser.wait(lambda: total(browser, "deferred") == "1", msg="1 deferred")
+    browser.get(w.url + "/#/job/" + child)
+    browser.wait_text("#job-status", "deferred")
+    assert parent in browser.text("#job-waiting")
+    browser.click("#job-waiting a")
+    browser.wait_text("#job-id", parent)
+    # a batch with its progress and its callback
+    browser.get(w.url + "/#/batch/" + b)
+    browser.wait_text("#batch-status", "finished")
+    assert "2 of 2 ended" in browser.text("#batch-progress")
+    assert "two echoes" in browser.text("#batch-progress")
+    assert browser.finds("#batch-callback")
+    browser.get(w.url + "/#/batch/b_nosuchbatch")
+    browser.wait(lambda: "No batch with the id" in (browser.text("#batch-error") or ""),
+                 msg="the not-found message")
+    browser.logs()      # the 404 is expected
+    # periodic jobs and limits
+    browser.get(w.url + "/#/workflows")
+    browser.wait(lambda: "tidy" in (browser.text("#cron") or ""), msg="the schedule")
+    assert "0 3 * * *" in browser.text("#cron")
+    browser.wait(lambda: "gate" in (browser.text("#limits") or ""), msg="the limit")
+    row = browser.js("return Array.from(document.querySelectorAll("
+                     "'#limits tbody tr:first-child td'), t => t.textContent);")
+    # name, concurrency 1, 1 running, no rate, no burst, 1 parked
+    assert row[:6] == ["gate", "1", "1", "-", "-", "1"], row
+    assert severe(browser.logs()) == []
+    w.c.ok("cancel", job_id=parent)
+    assert w.c.wait(child)["status"] == "canceled"
+    assert w.c.wait(parked)["status"] == "finished"
+
+
 def test_hostile_error_text_is_shown_as_text(dash, workdir, browser):
     bad = write_script(workdir, "bad.py", """#!%s
 import sys

@@ -276,6 +276,36 @@ def test_api_stats_jobs_and_job(jobd, workdir):
     c.close()
 
 
+def test_api_batches_cron_and_limits(jobd, workdir):
+    w = Web(jobd, workdir, unix=True,
+            args=["-o", "limit:llm.concurrency=2", "-o", "limit:llm.rate=10/s",
+                  "-o", "cron:nightly.schedule=@daily",
+                  "-o", "cron:nightly.type=jobd.noop"])
+    c = w.d.client()
+    b = c.ok("batch_open", description="d")["batch_id"]
+    c.submit("jobd.echo", {}, batch_id=b)
+    c.ok("batch_seal", batch_id=b)
+    c.ok("wait", job_id=b, timeout=30)
+    st, body = w.json("/api/batches/" + b)
+    assert st == 200 and body["status"] == "finished" and body["total"] == 1
+    assert body["counts"]["finished"] == 1
+    st, body = w.json("/api/batches/b_NOSUCH")
+    assert st == 404 and body["error"]["code"] == "not_found"
+    st, body = w.json("/api/batches/" + "x" * 200)
+    assert st in (400, 404) and body["error"]["code"] in ("bad_request",
+                                                          "not_found")
+    st, body = w.json("/api/cron")
+    assert st == 200 and [s["name"] for s in body["schedules"]] == ["nightly"]
+    assert body["schedules"][0]["schedule"] == "@daily"
+    st, body = w.json("/api/limits")
+    assert st == 200 and body["limits"]["llm"]["concurrency"] == 2
+    assert body["limits"]["llm"]["rate"] == "10/s"
+    for path in ("/api/cron", "/api/limits", "/api/batches/" + b):
+        st, hd, data = w.get(path, method="POST")
+        assert st == 405, path
+    c.close()
+
+
 @pytest.mark.parametrize("query,why", [
     ("limit=0", "limit"),
     ("limit=1001", "limit"),
