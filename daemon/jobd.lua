@@ -811,6 +811,23 @@ local function limit_segments(c, segs, queue)
 	end
 end
 
+-- The parked jobs of every limit seen, summed over its keys (stats):
+-- {name, n, ...}.
+local function limit_parked(c)
+	local out = {}
+	local names = redis.call('SMEMBERS', c.K .. 'limits')
+	table.sort(names)
+	for _, name in ipairs(names) do
+		local n = redis.call('LLEN', lkey(c, name, nil, 'park'))
+		for _, key in ipairs(lim_keys(c, name)) do
+			n = n + redis.call('LLEN', lkey(c, name, key, 'park'))
+		end
+		out[#out + 1] = name
+		out[#out + 1] = n
+	end
+	return out
+end
+
 -- limits: ARGV[4] n, then n groups of name concurrency every_ms burst
 -- (the caller's config).  Returns JSON text: {NAME: {running, parked,
 -- keys, next_at}} for the limits named and every limit seen in Redis;
@@ -2171,7 +2188,7 @@ local function stats(keys, args)
 			unserved[#unserved + 1] = held[t]
 		end
 	end
-	return { rows, workers, daemons, unserved }
+	return { rows, workers, daemons, unserved, limit_parked(c) }
 end
 
 -- pause: ARGV[4] queue, [5] '1' pause | '0' resume.

@@ -558,7 +558,8 @@ daemons_of(const redisReply *r)
 	return out;
 }
 
-/* unserved_of: jobd_stats's {type, count, ...} as {type: count}. */
+/* unserved_of: jobd_stats's {type, count, ...} as {type: count} (and
+ * its {limit, parked, ...} as {limit: parked}). */
 static json_t *
 unserved_of(const redisReply *r)
 {
@@ -631,10 +632,12 @@ conv_stats(const redisReply *r)
 	if (r->elements < 4)
 		return json_pack("{s:o,s:o,s:o}", "queues", queues, "workers",
 		                 workers, "totals", totals);
-	return json_pack("{s:o,s:o,s:o,s:o,s:o}", "queues", queues, "workers",
-	                 workers, "totals", totals, "daemons",
+	return json_pack("{s:o,s:o,s:o,s:o,s:o,s:o}", "queues", queues,
+	                 "workers", workers, "totals", totals, "daemons",
 	                 daemons_of(r->element[2]), "unserved",
-	                 unserved_of(r->element[3]));
+	                 unserved_of(r->element[3]), "limited",
+	                 r->elements >= 5 ? unserved_of(r->element[4]) :
+	                 json_object());
 }
 
 static json_t *

@@ -128,6 +128,7 @@ def test_burst_lets_some_start_at_once(jobd, workdir):
         assert lim["rate"] == "1/m" and lim["burst"] == 3, lim
         assert lim["next_at"] is not None, lim
         assert c.get(ids[3])["status"] == "queued"
+        assert c.ok("stats")["limited"] == {"cap": 1}
         # a parked job is found by list among the queued
         listed = [j["job_id"] for j in
                   c.ok("list", status="queued")["jobs"]]
