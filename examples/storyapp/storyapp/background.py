@@ -22,7 +22,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 from .config import Settings
 
@@ -143,10 +143,127 @@ class JobQueue:
         log.info("submitted %s job %s", job_type, job_id)
         return job_id
 
-    def _settle(self, job_type: str, exc: "JobdInDoubt") -> Optional[str]:
+    def submit_chain(self, jobs: List[Dict[str, Any]]) -> Optional[List[str]]:
+        """Submit a chain (:func:`storyapp.workflows.chain_jobs`: ids
+        chosen, each job ``depends_on`` the one before) in one
+        ``submit_many``: all its jobs are stored or none.  The ids, or
+        None for "do it synchronously"."""
+        if not self.enabled or self._no_library:
+            return None
+        first = str(jobs[0]["type"])
+        try:
+            ids = self.client().submit_many(jobs)
+        except LibraryNotFoundError as exc:
+            self._no_library = True
+            log.warning("background jobs disabled: %s", exc)
+            return None
+        except JobdUnavailable as exc:
+            self._mark_down(str(exc))
+            return None
+        except JobdInDoubt as exc:
+            # whole or nothing: the first job tells for all of them
+            if self._settle(first, exc, str(jobs[0]["job_id"])) is None:
+                return None
+            ids = [str(j["job_id"]) for j in jobs]
+        self._mark_up()
+        log.info("submitted a chain of %d jobs: %s", len(ids),
+                 " -> ".join(ids))
+        return [str(i) for i in ids]
+
+    def submit_batch(self, description: str, callback: Dict[str, Any],
+                     jobs: List[Dict[str, Any]]) -> Optional[str]:
+        """Open a jobd batch with *callback* (run once when it ends), add
+        *jobs* to it in one ``submit_many`` and seal it.  The batch id, or
+        None for "do it synchronously".
+
+        Three calls, so not all or nothing: when jobd goes away after the
+        batch is open, the batch is sealed if jobd still answers (it ends
+        at once and its callback runs, and fails naming the missing
+        exports: never a callback waiting forever) and the request falls
+        back to the synchronous path.
+        """
+        if not self.enabled or self._no_library:
+            return None
+        try:
+            opened = self.client().call({"op": "batch_open",
+                                         "description": description,
+                                         "callback": callback})
+        except LibraryNotFoundError as exc:
+            self._no_library = True
+            log.warning("background jobs disabled: %s", exc)
+            return None
+        except JobdUnavailable as exc:
+            self._mark_down(str(exc))
+            return None
+        except JobdInDoubt as exc:
+            # the batch may exist, but its id is not known here
+            raise JobInDoubt("batch_open", "?", str(exc)) from exc
+        batch_id = str(opened["batch_id"])
+        try:
+            self.client().submit_many([dict(j, batch_id=batch_id)
+                                       for j in jobs])
+        except JobdInDoubt as exc:
+            first = str(jobs[0]["type"])
+            if exc.job_ids and self._settle(first, exc,
+                                            exc.job_ids[0]) is not None:
+                pass   # stored after all: seal below
+            else:
+                self._abandon(batch_id, str(exc))
+                return None
+        except JobdError as exc:
+            self._abandon(batch_id, str(exc))
+            if isinstance(exc, JobdUnavailable):
+                self._mark_down(str(exc))
+                return None
+            raise
+        self._seal(batch_id)
+        self._mark_up()
+        log.info("submitted batch %s: %d jobs, callback %s", batch_id,
+                 len(jobs), callback.get("type"))
+        return batch_id
+
+    def _seal(self, batch_id: str) -> None:
+        """Seal the batch, asking again while jobd cannot tell (a seal
+        is idempotent: "already sealed" is success).  Unsealed, a batch
+        would never end and its callback never run: after JOBD_TIMEOUT
+        the caller gets JobInDoubt naming the batch."""
+        deadline = time.monotonic() + max(self.settings.jobd_timeout, 1.0)
+        while True:
+            try:
+                self.client().call({"op": "batch_seal",
+                                    "batch_id": batch_id})
+                return
+            except JobdError as exc:
+                if exc.code == "conflict":
+                    return
+                if not isinstance(exc, (JobdUnavailable, JobdInDoubt)):
+                    raise
+                last = str(exc)
+            if time.monotonic() >= deadline:
+                raise JobInDoubt("batch_seal", batch_id, last)
+            time.sleep(LOOKUP_INTERVAL)
+
+    def _abandon(self, batch_id: str, reason: str) -> None:
+        """Seal a batch whose jobs were not added (best effort)."""
+        log.warning("batch %s: its jobs were not added (%s): sealing it "
+                    "empty", batch_id, reason)
+        try:
+            self.client().call({"op": "batch_seal", "batch_id": batch_id})
+        except JobdError as exc:
+            log.warning("batch %s left open: %s", batch_id, exc)
+
+    def get_batch(self, batch_id: str) -> Dict[str, Any]:
+        """``batch_get``'s answer; raises JobdError (``not_found``...)."""
+        reply = self.client().call({"op": "batch_get",
+                                    "batch_id": batch_id})
+        self._mark_up()
+        return reply.get("batch", reply)
+
+    def _settle(self, job_type: str, exc: "JobdInDoubt",
+                job_id: Optional[str] = None) -> Optional[str]:
         """A submit in doubt: look its job up until jobd knows.  The id
         if it was stored, None if it certainly was not (do it now)."""
-        job_id = exc.job_id
+        job_id = job_id or exc.job_id
         if not job_id:
             raise JobInDoubt(job_type, "?", str(exc))
         log.warning("submit of %s job %s in doubt (%s): looking it up",
