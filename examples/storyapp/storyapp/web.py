@@ -128,16 +128,19 @@ def job_view(record: Mapping[str, Any]) -> Dict[str, Any]:
     """The public view of a job record (a batch's is already one)."""
     view = {k: record.get(k) for k in JOB_FIELDS}
     view["job_id"] = record.get("job_id")
-    for extra in ("depends_on", "batch"):
+    # a chain's step, a batch's job
+    for extra in ("depends_on", "waiting_for", "batch_id"):
         if record.get(extra) is not None:
             view[extra] = record[extra]
     return view
 
 
 def _iso_ms(ms: Any) -> Optional[str]:
-    """A batch's time (Unix ms; 0: not yet) as the job records show
-    theirs."""
-    if not isinstance(ms, (int, float)) or ms <= 0:
+    """A batch's time as the job records show theirs (jobd gives it so;
+    Unix ms are converted, 0 or none is null)."""
+    if isinstance(ms, str):
+        return ms or None
+    if not isinstance(ms, (int, float)) or isinstance(ms, bool) or ms <= 0:
         return None
     t = datetime.fromtimestamp(ms / 1000.0, tz=timezone.utc)
     return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{int(ms) % 1000:03d}Z"
