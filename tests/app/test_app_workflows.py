@@ -23,7 +23,6 @@ import pyfixtures
 from storyapp.cleanup import MIN_AGE, clean_exports, parse_age
 from storyapp.jobs import run_job
 from storyapp.services import ExportMissing, StoryService
-from storyapp.web import create_app
 from storyapp.workflows import MAX_STEPS
 
 APP = pyfixtures.APP_DIR
@@ -334,10 +333,13 @@ def test_chain_runs_in_order_each_step_visible(stack):
     assert [j["type"] for j in first] == ["generate_story", "revise_story",
                                           "export_story"]
     assert first[2]["status"] == "deferred", first[2]
-    seen: Dict[str, List[str]] = {i: [] for i in chain}
-    jobs = [poll(c, i, seen=seen[i]) for i in chain]
+    assert first[2]["depends_on"] == [chain[1]]
+    assert first[2]["waiting_for"] == [chain[1]]
+    assert first[1]["depends_on"] == [chain[0]]
+    assert "depends_on" not in first[0]
+    jobs = [poll(c, i) for i in chain]
     assert [j["status"] for j in jobs] == ["finished"] * 3, jobs
-    assert "deferred" in seen[chain[2]]
+    assert "waiting_for" not in jobs[2]
     for a, b in zip(jobs, jobs[1:]):
         assert a["ended_at"] <= b["started_at"], (a, b)
     sid = body["story_id"]
