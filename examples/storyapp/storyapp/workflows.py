@@ -152,4 +152,3 @@ def chain_jobs(generate_payload: Dict[str, Any], steps: List[Step],
         job["depends_on"] = [jobs[-1]["job_id"]]
         jobs.append(job)
     return jobs
-
