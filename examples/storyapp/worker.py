@@ -109,7 +109,7 @@ def workflow_settings(environ: Mapping[str, str]
             raise ValueError("LLM_RATE: expected N/s, N/m or N/h (e.g. "
                              f"60/m), got {rate[:40]!r}")
         limit["rate"] = rate
-    burst = _int_env(environ, "LLM_BURST", 0, 100000)
+    burst = _int_env(environ, "LLM_BURST", 1, 100000)
     if burst:
         limit["burst"] = burst
     out: Dict[str, Dict[str, str]] = {}

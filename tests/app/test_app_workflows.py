@@ -215,12 +215,12 @@ def worker_print(**env: str) -> subprocess.CompletedProcess:
 
 
 def test_worker_passes_the_limit_and_the_age():
-    p = worker_print(LLM_CONCURRENCY="2", LLM_RATE="30/m", LLM_BURST="0",
+    p = worker_print(LLM_CONCURRENCY="2", LLM_RATE="30/m", LLM_BURST="3",
                      EXPORT_MAX_AGE="2d")
     assert p.returncode == 0, p.stderr
     cmd = p.stdout.splitlines()[1]
     for arg in ("limit:llm.concurrency=2", "limit:llm.rate=30/m",
-                "limit:llm.burst=0",
+                "limit:llm.burst=3",
                 "cron:clean_exports.payload={\"max_age\": 172800}"):
         assert arg in cmd, cmd
     p = worker_print()
@@ -239,6 +239,7 @@ def test_worker_passes_the_limit_and_the_age():
     ({"LLM_CONCURRENCY": "2.5"}, "LLM_CONCURRENCY"),
     ({"LLM_CONCURRENCY": "999999999999"}, "LLM_CONCURRENCY"),
     ({"LLM_BURST": "x"}, "LLM_BURST"),
+    ({"LLM_BURST": "0"}, "LLM_BURST"),
     ({"EXPORT_MAX_AGE": "0"}, "EXPORT_MAX_AGE"),
     ({"EXPORT_MAX_AGE": "forever"}, "EXPORT_MAX_AGE"),
 ])
