@@ -176,18 +176,17 @@ class JobQueue:
         *jobs* to it in one ``submit_many`` and seal it.  The batch id, or
         None for "do it synchronously".
 
-        Three calls, so not all or nothing: when jobd goes away after the
-        batch is open, the batch is sealed if jobd still answers (it ends
-        at once and its callback runs, and fails naming the missing
-        exports: never a callback waiting forever) and the request falls
-        back to the synchronous path.
+        Three calls, so not all or nothing.  Whatever becomes of the jobs,
+        the batch is sealed: with its jobs it runs as it should; without
+        them it ends at once and its callback runs (and fails naming the
+        missing exports) -- never a callback waiting forever on a batch
+        that cannot end.  Jobs known not stored: the request is served
+        synchronously; unknown: JobInDoubt naming the batch.
         """
         if not self.enabled or self._no_library:
             return None
         try:
-            opened = self.client().call({"op": "batch_open",
-                                         "description": description,
-                                         "callback": callback})
+            batch = self.client().batch(description, callback=callback)
         except LibraryNotFoundError as exc:
             self._no_library = True
             log.warning("background jobs disabled: %s", exc)
@@ -198,24 +197,27 @@ class JobQueue:
         except JobdInDoubt as exc:
             # the batch may exist, but its id is not known here
             raise JobInDoubt("batch_open", "?", str(exc)) from exc
-        batch_id = str(opened["batch_id"])
+        batch_id = batch.id
+        stored = True
         try:
-            self.client().submit_many([dict(j, batch_id=batch_id)
-                                       for j in jobs])
+            batch.submit_many(jobs)
         except JobdInDoubt as exc:
-            first = str(jobs[0]["type"])
-            if exc.job_ids and self._settle(first, exc,
-                                            exc.job_ids[0]) is not None:
-                pass   # stored after all: seal below
-            else:
+            try:
+                stored = bool(exc.job_ids) and self._settle(
+                    str(jobs[0]["type"]), exc, exc.job_ids[0]) is not None
+            except JobInDoubt as doubt:
                 self._abandon(batch_id, str(exc))
-                return None
+                raise JobInDoubt("export batch", batch_id,
+                                 str(doubt)) from exc
+        except JobdUnavailable as exc:
+            self._mark_down(str(exc))
+            stored = False
         except JobdError as exc:
             self._abandon(batch_id, str(exc))
-            if isinstance(exc, JobdUnavailable):
-                self._mark_down(str(exc))
-                return None
             raise
+        if not stored:
+            self._abandon(batch_id, "jobd did not store them")
+            return None
         self._seal(batch_id)
         self._mark_up()
         log.info("submitted batch %s: %d jobs, callback %s", batch_id,
@@ -230,8 +232,7 @@ class JobQueue:
         deadline = time.monotonic() + max(self.settings.jobd_timeout, 1.0)
         while True:
             try:
-                self.client().call({"op": "batch_seal",
-                                    "batch_id": batch_id})
+                self.client().batch_seal(batch_id)
                 return
             except JobdError as exc:
                 if exc.code == "conflict":
@@ -245,19 +246,18 @@ class JobQueue:
 
     def _abandon(self, batch_id: str, reason: str) -> None:
         """Seal a batch whose jobs were not added (best effort)."""
-        log.warning("batch %s: its jobs were not added (%s): sealing it "
-                    "empty", batch_id, reason)
+        log.warning("batch %s: its jobs were not added (%s): sealing it",
+                    batch_id, reason)
         try:
-            self.client().call({"op": "batch_seal", "batch_id": batch_id})
-        except JobdError as exc:
+            self._seal(batch_id)
+        except (JobdError, JobInDoubt) as exc:
             log.warning("batch %s left open: %s", batch_id, exc)
 
     def get_batch(self, batch_id: str) -> Dict[str, Any]:
         """``batch_get``'s answer; raises JobdError (``not_found``...)."""
-        reply = self.client().call({"op": "batch_get",
-                                    "batch_id": batch_id})
+        batch = self.client().batch_get(batch_id)
         self._mark_up()
-        return reply.get("batch", reply)
+        return batch
 
     def _settle(self, job_type: str, exc: "JobdInDoubt",
                 job_id: Optional[str] = None) -> Optional[str]:

@@ -164,6 +164,9 @@ def batch_view(batch: Mapping[str, Any],
     zip_status = (zip_job or {}).get("status")
     if zip_status in ("finished", "failed", "canceled"):
         status = zip_status
+    elif not batch.get("callback_job_id") and \
+            batch.get("status") in ("finished", "failed"):
+        status = str(batch["status"])   # a batch without a callback
     elif ended or int(counts.get("started") or 0) or zip_status == "started":
         status = "started"
     else:
