@@ -480,3 +480,25 @@ def test_llm_limit_concurrency_is_kept(stack_factory):
         assert e1 <= s2, spans            # never two at once
     ex = poll(c, exp)
     assert ex["status"] == "finished" and ex["ended_at"] < spans[-1][0]
+
+
+def test_chain_and_batch_fall_back_when_jobd_stops(stack):
+    """jobd unreachable: a chain and a batch export are done in the
+    request, with the synchronous answers."""
+    c = stack.app.test_client()
+    sid = c.post("/api/generate", json=dict(IDEA, length=1000)
+                 ).get_json()["story_id"]
+    stack.jobd.stop()
+    r = c.post("/api/generate", json=dict(
+        IDEA, length=1000, background=True, then=["revise", "export:md"]))
+    assert r.status_code == 201, r.get_json()
+    body = r.get_json()
+    assert [s["step"] for s in body["steps"]] == ["revise", "export:md"]
+    assert body["story"]["revision"] == 1
+    r = c.post("/api/export/batch", json={
+        "story_ids": [sid, body["story_id"]], "format": "md",
+        "background": True})
+    assert r.status_code == 200
+    assert r.headers["Content-Type"] == "application/zip"
+    names = zipfile.ZipFile(io.BytesIO(r.data)).namelist()
+    assert f"{sid}-r0.md" in names and "manifest.json" in names
