@@ -502,3 +502,43 @@ def test_chain_and_batch_fall_back_when_jobd_stops(stack):
     assert r.headers["Content-Type"] == "application/zip"
     names = zipfile.ZipFile(io.BytesIO(r.data)).namelist()
     assert f"{sid}-r0.md" in names and "manifest.json" in names
+
+
+def test_clean_exports_runs_at_its_tick(stack_factory, monkeypatch):
+    """[cron:clean_exports] as configured (17 * * * *) submits the job at
+    the tick, once, with the age from EXPORT_MAX_AGE.  jobd's schedules run
+    on a clock shifted to stand LEAD seconds before the next :17
+    (JOBD_TEST_CRON_OFFSET_MS, a test-only setting of jobd's)."""
+    import datetime
+    from jobclient import Client
+    lead = 15
+    now = datetime.datetime.now(datetime.timezone.utc)
+    tick = now.replace(minute=17, second=0, microsecond=0)
+    if tick <= now:
+        tick += datetime.timedelta(hours=1)
+    offset = int((tick - now).total_seconds() * 1000) - lead * 1000
+    monkeypatch.setenv("JOBD_TEST_CRON_OFFSET_MS", str(offset))
+    stack = stack_factory(EXPORT_MAX_AGE="2m")
+    d = stack.settings.export_dir
+    d.mkdir(parents=True, exist_ok=True)
+    (d / "old.txt").write_text("x")
+    _age(d / "old.txt", 3600)
+    (d / "new.txt").write_text("x")
+    job_id = "cron:clean_exports:" + tick.strftime("%Y-%m-%dT%H:%M:%SZ")
+    with Client(str(stack.socket)) as jc:
+        def ended():
+            try:
+                return jc.get(job_id)["status"] in TERMINAL
+            except Exception as exc:   # not_found until the tick
+                if getattr(exc, "code", None) != "not_found":
+                    raise
+                return False
+        pyfixtures.wait_until(ended, lead + 60, interval=0.2,
+                              msg=f"job {job_id}")
+        rec = jc.get(job_id)
+        ticks = [j for j in jc.list(type="clean_exports")["jobs"]]
+    assert rec["status"] == "finished", rec
+    assert rec["queue"] == "low" and rec["type"] == "clean_exports"
+    assert rec["result"]["removed"] == 1 and rec["result"]["max_age"] == 120
+    assert sorted(p.name for p in d.iterdir()) == ["new.txt"]
+    assert [j["job_id"] for j in ticks] == [job_id]
