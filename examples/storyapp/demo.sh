@@ -99,7 +99,21 @@ for sid in $stories; do
 	echo "  -> $(printf '%s' "$FOLLOWED" | json result)"
 done
 
-echo "== exporting each story (epub) and all of them (md, one batch job)"
+echo "== a chain: generate, revise, export as html, each step its own job"
+resp=$(api POST /api/generate "{\"idea\":\"A clockmaker builds a clock that runs backwards\",\"length\":$WORDS,\"background\":true,\"then\":[\"revise\",\"export:html\"]}")
+chain=$(printf '%s' "$resp" | $PY -c 'import json,sys; print(" ".join(json.load(sys.stdin).get("chain") or []))')
+if [ -z "$chain" ]; then
+	echo "expected a 202 with a chain, got: $(printf '%s' "$resp" | head -c 300)" >&2
+	exit 1
+fi
+set -- generate revise export
+for id in $chain; do
+	follow "$id" "chain:$1"
+	shift
+done
+chain_download=$(printf '%s' "$FOLLOWED" | json result.download_url)
+
+echo "== exporting each story (epub) and all of them (md, one jobd batch)"
 downloads=""
 for sid in $stories; do
 	id=$(submit GET "/api/story/$sid/export/epub?background=true")
@@ -108,8 +122,9 @@ for sid in $stories; do
 done
 ids=$(printf '"%s",' $stories | sed 's/,$//')
 id=$(submit POST /api/export/batch "{\"story_ids\":[$ids],\"format\":\"md\",\"background\":true}")
-follow "$id" export_batch
-downloads="$downloads $(printf '%s' "$FOLLOWED" | json result.download_url)"
+follow "$id" batch
+echo "  -> $(printf '%s' "$FOLLOWED" | json batch)"
+downloads="$downloads $(printf '%s' "$FOLLOWED" | json result.download_url) $chain_download"
 
 echo
 echo "== done. Where to look:"

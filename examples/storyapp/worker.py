@@ -8,7 +8,9 @@
 This replaces RQ's ``python worker.py``.  It runs jobd on the app's
 ``jobd.conf`` as it is, with ``-o SECTION.KEY=VALUE`` overrides for this
 checkout -- the socket from ``JOBD_SOCKET``, Redis from ``REDIS_URL``, the
-handlers' working directory and interpreter -- and with ``STORY_DB``,
+handlers' working directory and interpreter, the LLM limit from
+``LLM_CONCURRENCY``/``LLM_RATE``/``LLM_BURST`` and the age of exports the
+hourly cleanup removes from ``EXPORT_MAX_AGE`` -- and with ``STORY_DB``,
 ``EXPORT_DIR``, ``LLM_*``... in its environment, which the config hands to
 the handlers (``env_pass``).  It replaces itself with
 ``jobd -f -c jobd.conf -o ...`` (``$JOBD`` or ``jobd`` on PATH).  jobd
@@ -21,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shlex
 import shutil
 import sys
@@ -44,7 +47,9 @@ def local_settings(environ: Mapping[str, str], queues: Optional[str] = None,
 
     Returns ``{"jobd": {KEY: VALUE}, "types": {KEY: VALUE}, "env": {NAME:
     VALUE}}``: settings of ``[jobd]`` and of ``[types]`` (every job type),
-    and the variables jobd passes on to the handlers.
+    and the variables jobd passes on to the handlers; plus ``limit:llm``
+    and ``cron:clean_exports`` when their variables are set
+    (:func:`workflow_settings`).  ValueError names a bad variable.
     """
     jobd: Dict[str, str] = {"log_target": "stderr"}
     if environ.get("JOBD_SOCKET"):
@@ -69,15 +74,64 @@ def local_settings(environ: Mapping[str, str], queues: Optional[str] = None,
     env.setdefault("STORYAPP_ENV", str(Path(".env").absolute()))
     env.setdefault("STORY_DB", str(Path("data/stories.db").absolute()))
     env.setdefault("EXPORT_DIR", str(Path(env["STORY_DB"]).parent / "exports"))
-    return {"jobd": jobd, "types": types, "env": env}
+    out = {"jobd": jobd, "types": types, "env": env}
+    out.update(workflow_settings(environ))
+    return out
+
+
+_RATE = re.compile(r"[1-9][0-9]{0,6}/[smh]")
+
+
+def _int_env(environ: Mapping[str, str], name: str, lo: int, hi: int
+             ) -> Optional[str]:
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return None
+    if not re.fullmatch(r"[0-9]{1,7}", raw) or not lo <= int(raw) <= hi:
+        raise ValueError(f"{name}: expected an integer from {lo} to {hi}, "
+                         f"got {raw[:40]!r}")
+    return str(int(raw))
+
+
+def workflow_settings(environ: Mapping[str, str]
+                      ) -> Dict[str, Dict[str, str]]:
+    """The ``[limit:llm]`` and ``[cron:clean_exports]`` overrides from
+    LLM_CONCURRENCY, LLM_RATE, LLM_BURST and EXPORT_MAX_AGE (unset or
+    empty: the config's).  ValueError naming the variable for a bad value.
+    """
+    limit: Dict[str, str] = {}
+    concurrency = _int_env(environ, "LLM_CONCURRENCY", 1, 100000)
+    if concurrency:
+        limit["concurrency"] = concurrency
+    rate = environ.get("LLM_RATE", "").strip()
+    if rate:
+        if not _RATE.fullmatch(rate):
+            raise ValueError("LLM_RATE: expected N/s, N/m or N/h (e.g. "
+                             f"60/m), got {rate[:40]!r}")
+        limit["rate"] = rate
+    burst = _int_env(environ, "LLM_BURST", 1, 100000)
+    if burst:
+        limit["burst"] = burst
+    out: Dict[str, Dict[str, str]] = {}
+    if limit:
+        out["limit:llm"] = limit
+    age = environ.get("EXPORT_MAX_AGE", "").strip()
+    if age:
+        from storyapp.cleanup import parse_age
+        seconds = parse_age(age, "EXPORT_MAX_AGE")
+        out["cron:clean_exports"] = {
+            "payload": json.dumps({"max_age": seconds})}
+    return out
 
 
 def jobd_args(local: Mapping[str, Mapping[str, str]],
               config: Path = APP_DIR / "jobd.conf") -> List[str]:
     """``-c CONFIG -o SECTION.KEY=VALUE ...`` for local_settings()."""
     args = ["-c", str(config)]
-    for section in ("jobd", "types"):
-        for key, value in local.get(section, {}).items():
+    for section, settings in local.items():
+        if section == "env":
+            continue
+        for key, value in settings.items():
             args += ["-o", f"{section}.{key}={value}"]
     return args
 
@@ -112,7 +166,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     environ = dict(os.environ)
     load_dotenv(Path(environ.get("STORYAPP_ENV", ".env")), environ)
 
-    local = local_settings(environ, args.queue, args.workers)
+    try:
+        local = local_settings(environ, args.queue, args.workers)
+    except ValueError as exc:
+        print(f"worker.py: {exc}", file=sys.stderr)
+        return 2
     jobd = environ.get("JOBD") or shutil.which("jobd") or "jobd"
     cmd, env = jobd_command(jobd, environ, local, Path(args.config))
     if args.http:

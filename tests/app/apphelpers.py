@@ -29,7 +29,9 @@ IDEA = {"idea": "A story about a lighthouse keeper who hears voices in the fog",
 class FakeLLM:
     """Records requests; answers deterministic chapter-shaped text."""
 
-    def __init__(self) -> None:
+    def __init__(self, fail_revise: bool = False) -> None:
+        #: answer the editor's (revision) prompts with a 500
+        self.fail_revise = fail_revise
         self.requests: List[Dict[str, Any]] = []
         self.auth: List[str] = []
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -50,6 +52,12 @@ class FakeLLM:
                 fake.requests.append({"path": self.path, "body": body})
                 fake.auth.append(self.headers.get("Authorization", ""))
                 prompt = body["messages"][-1]["content"]
+                if fake.fail_revise and "editor" in \
+                        body["messages"][0]["content"]:
+                    self.send_response(500)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 if "Give a title" in prompt:
                     text = "The Keeper of Voices"
                 elif "editor" in body["messages"][0]["content"]:

@@ -113,12 +113,17 @@ def test_revise_background_equals_sync(stack):
     assert stack.service.store.get(b).content == sync_story["content"]
 
 
-def test_batch_export_one_job(stack):
+def test_batch_export_in_background(stack):
+    """Tracked as one unit under the id the 202 gives (a jobd batch now:
+    test_app_workflows.py has the rest)."""
     c = stack.app.test_client()
     ids = [c.post("/api/generate", json=dict(IDEA, theme=t)).get_json()
            ["story_id"] for t in ("hope", "grief", "luck")]
-    job_id = queued(c.post("/api/export/batch", json={
-        "story_ids": ids, "format": "epub", "background": True}))
+    r = c.post("/api/export/batch", json={
+        "story_ids": ids, "format": "epub", "background": True})
+    assert r.status_code == 202
+    assert r.get_json()["message"] == MESSAGES["export_batch"]
+    job_id = r.get_json()["job_id"]
     job, _, _ = poll(c, job_id)
     assert job["status"] == "finished"
     assert job["result"]["count"] == 3 and job["result"]["story_ids"] == ids

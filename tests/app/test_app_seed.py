@@ -115,8 +115,10 @@ def test_job_types_config():
     assert int(s["type:generate_story"]["retries"]) >= 1
     assert s["jobd"]["queues"] == "high, default, low"
     assert int(s["jobd"]["workers"]) > 1
-    for t in ("generate_story", "revise_story", "export_story",
-              "export_batch"):
+    assert s["type:revise_story_llm"]["timeout"] == "300"
+    for t in ("generate_story", "revise_story", "revise_story_llm",
+              "export_story", "export_batch", "export_zip",
+              "clean_exports"):
         assert s[f"type:{t}"]["handler"] == "exec"
         assert s[f"type:{t}"]["persistent"] == "yes"
 

@@ -22,7 +22,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 from .config import Settings
 
@@ -143,10 +143,127 @@ class JobQueue:
         log.info("submitted %s job %s", job_type, job_id)
         return job_id
 
-    def _settle(self, job_type: str, exc: "JobdInDoubt") -> Optional[str]:
+    def submit_chain(self, jobs: List[Dict[str, Any]]) -> Optional[List[str]]:
+        """Submit a chain (:func:`storyapp.workflows.chain_jobs`: ids
+        chosen, each job ``depends_on`` the one before) in one
+        ``submit_many``: all its jobs are stored or none.  The ids, or
+        None for "do it synchronously"."""
+        if not self.enabled or self._no_library:
+            return None
+        first = str(jobs[0]["type"])
+        try:
+            ids = self.client().submit_many(jobs)
+        except LibraryNotFoundError as exc:
+            self._no_library = True
+            log.warning("background jobs disabled: %s", exc)
+            return None
+        except JobdUnavailable as exc:
+            self._mark_down(str(exc))
+            return None
+        except JobdInDoubt as exc:
+            # whole or nothing: the first job tells for all of them
+            if self._settle(first, exc, str(jobs[0]["job_id"])) is None:
+                return None
+            ids = [str(j["job_id"]) for j in jobs]
+        self._mark_up()
+        log.info("submitted a chain of %d jobs: %s", len(ids),
+                 " -> ".join(ids))
+        return [str(i) for i in ids]
+
+    def submit_batch(self, description: str, callback: Dict[str, Any],
+                     jobs: List[Dict[str, Any]]) -> Optional[str]:
+        """Open a jobd batch with *callback* (run once when it ends), add
+        *jobs* to it in one ``submit_many`` and seal it.  The batch id, or
+        None for "do it synchronously".
+
+        Three calls, so not all or nothing.  Whatever becomes of the jobs,
+        the batch is sealed: with its jobs it runs as it should; without
+        them it ends at once and its callback runs (and fails naming the
+        missing exports) -- never a callback waiting forever on a batch
+        that cannot end.  Jobs known not stored: the request is served
+        synchronously; unknown: JobInDoubt naming the batch.
+        """
+        if not self.enabled or self._no_library:
+            return None
+        try:
+            batch = self.client().batch(description, callback=callback)
+        except LibraryNotFoundError as exc:
+            self._no_library = True
+            log.warning("background jobs disabled: %s", exc)
+            return None
+        except JobdUnavailable as exc:
+            self._mark_down(str(exc))
+            return None
+        except JobdInDoubt as exc:
+            # the batch may exist, but its id is not known here
+            raise JobInDoubt("batch_open", "?", str(exc)) from exc
+        batch_id = batch.id
+        stored = True
+        try:
+            batch.submit_many(jobs)
+        except JobdInDoubt as exc:
+            try:
+                stored = bool(exc.job_ids) and self._settle(
+                    str(jobs[0]["type"]), exc, exc.job_ids[0]) is not None
+            except JobInDoubt as doubt:
+                self._abandon(batch_id, str(exc))
+                raise JobInDoubt("export batch", batch_id,
+                                 str(doubt)) from exc
+        except JobdUnavailable as exc:
+            self._mark_down(str(exc))
+            stored = False
+        except JobdError as exc:
+            self._abandon(batch_id, str(exc))
+            raise
+        if not stored:
+            self._abandon(batch_id, "jobd did not store them")
+            return None
+        self._seal(batch_id)
+        self._mark_up()
+        log.info("submitted batch %s: %d jobs, callback %s", batch_id,
+                 len(jobs), callback.get("type"))
+        return batch_id
+
+    def _seal(self, batch_id: str) -> None:
+        """Seal the batch, asking again while jobd cannot tell (a seal
+        is idempotent: "already sealed" is success).  Unsealed, a batch
+        would never end and its callback never run: after JOBD_TIMEOUT
+        the caller gets JobInDoubt naming the batch."""
+        deadline = time.monotonic() + max(self.settings.jobd_timeout, 1.0)
+        while True:
+            try:
+                self.client().batch_seal(batch_id)
+                return
+            except JobdError as exc:
+                if exc.code == "conflict":
+                    return
+                if not isinstance(exc, (JobdUnavailable, JobdInDoubt)):
+                    raise
+                last = str(exc)
+            if time.monotonic() >= deadline:
+                raise JobInDoubt("batch_seal", batch_id, last)
+            time.sleep(LOOKUP_INTERVAL)
+
+    def _abandon(self, batch_id: str, reason: str) -> None:
+        """Seal a batch whose jobs were not added (best effort)."""
+        log.warning("batch %s: its jobs were not added (%s): sealing it",
+                    batch_id, reason)
+        try:
+            self._seal(batch_id)
+        except (JobdError, JobInDoubt) as exc:
+            log.warning("batch %s left open: %s", batch_id, exc)
+
+    def get_batch(self, batch_id: str) -> Dict[str, Any]:
+        """``batch_get``'s answer; raises JobdError (``not_found``...)."""
+        batch = self.client().batch_get(batch_id)
+        self._mark_up()
+        return batch
+
+    def _settle(self, job_type: str, exc: "JobdInDoubt",
+                job_id: Optional[str] = None) -> Optional[str]:
         """A submit in doubt: look its job up until jobd knows.  The id
         if it was stored, None if it certainly was not (do it now)."""
-        job_id = exc.job_id
+        job_id = job_id or exc.job_id
         if not job_id:
             raise JobInDoubt(job_type, "?", str(exc))
         log.warning("submit of %s job %s in doubt (%s): looking it up",

@@ -14,12 +14,13 @@ import json
 import zipfile
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Callable, Dict, List, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 from .generator import split_chapters
 from .store import Story
 
-__all__ = ["ExportFile", "FORMATS", "export", "export_batch"]
+__all__ = ["ExportFile", "FORMATS", "export", "export_batch",
+           "export_filename"]
 
 
 @dataclass(frozen=True)
@@ -167,15 +168,28 @@ FORMATS: Dict[str, Tuple[Callable[[Story], bytes], str]] = {
 }
 
 
+def export_filename(story: Story, fmt: str) -> str:
+    """The name of a story's export: one per story, revision and format."""
+    return f"{story.id}-r{story.revision}.{fmt}"
+
+
 def export(story: Story, fmt: str) -> ExportFile:
     """Render one story; KeyError for an unknown format."""
     render, mimetype = FORMATS[fmt]
-    return ExportFile(f"{story.id}-r{story.revision}.{fmt}", mimetype,
-                      render(story))
+    return ExportFile(export_filename(story, fmt), mimetype, render(story))
 
 
-def export_batch(stories: List[Story], fmt: str) -> ExportFile:
-    """A zip of every story's export plus a manifest.json."""
+def export_batch(stories: List[Story], fmt: str,
+                 data_of: Optional[Callable[[Story], bytes]] = None
+                 ) -> ExportFile:
+    """A zip of every story's export plus a manifest.json.
+
+    *data_of* gives a story's export bytes (default: rendered now); the
+    batch job passes the files its per-story jobs wrote, which are the
+    same bytes, so both zips are equal.
+    """
+    if data_of is None:
+        data_of = lambda story: export(story, fmt).data  # noqa: E731
     key = json.dumps([fmt] + [[s.id, s.revision, s.updated_at]
                               for s in stories]).encode()
     name = f"batch-{hashlib.sha256(key).hexdigest()[:12]}-{fmt}.zip"
@@ -185,7 +199,8 @@ def export_batch(stories: List[Story], fmt: str) -> ExportFile:
     manifest = []
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
         for story in stories:
-            f = export(story, fmt)
+            f = ExportFile(export_filename(story, fmt), FORMATS[fmt][1],
+                           data_of(story))
             info = zipfile.ZipInfo(f.filename, date_time=when)
             info.compress_type = zipfile.ZIP_DEFLATED
             info.external_attr = 0o644 << 16

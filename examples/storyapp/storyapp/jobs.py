@@ -3,7 +3,8 @@
 Two modes:
 
 * one-shot -- ``python3 -m storyapp.jobs generate_story`` (or
-  ``generate``, ``revise``, ``export``, ``export_batch``; with no argument
+  ``generate``, ``revise``, ``export``, ``export_batch``, ``export_zip``,
+  ``clean_exports``; with no argument
   the record's ``type`` decides): the job record arrives as JSON on stdin,
   the result is printed as JSON on stdout, exit status 0.  An exception
   exits 1 with its traceback on stderr (jobd keeps the tail as the job's
@@ -32,6 +33,7 @@ import time
 import traceback
 from typing import IO, Any, Callable, Dict, Mapping, Optional
 
+from .cleanup import DEFAULT_MAX_AGE, clean_exports, parse_age
 from .config import Settings, parse_bool
 from .generator import StoryRequest
 from .services import Progress, StoryService, story_id_for_job
@@ -82,12 +84,33 @@ def handle_export_batch(svc: StoryService, record: Mapping[str, Any],
     return result
 
 
+def handle_export_zip(svc: StoryService, record: Mapping[str, Any],
+                      payload: Dict[str, Any], progress: Progress
+                      ) -> Dict[str, Any]:
+    """A batch export's callback: zip what its export_story jobs saved."""
+    result, _ = svc.export_zip(payload.get("story_ids") or [],
+                               str(payload.get("format", "txt")), progress)
+    return result
+
+
+def handle_clean_exports(svc: StoryService, record: Mapping[str, Any],
+                         payload: Dict[str, Any], progress: Progress
+                         ) -> Dict[str, Any]:
+    """[cron:clean_exports]: remove exports older than payload's max_age
+    (seconds or N[smhd]; default 7 days)."""
+    max_age = parse_age(payload.get("max_age", DEFAULT_MAX_AGE))
+    return clean_exports(svc.settings.export_dir, max_age)
+
+
 #: job type -> handler; the short names are accepted on the command line.
 HANDLERS: Dict[str, Handler] = {
     "generate_story": handle_generate,
     "revise_story": handle_revise,
+    "revise_story_llm": handle_revise,
     "export_story": handle_export,
     "export_batch": handle_export_batch,
+    "export_zip": handle_export_zip,
+    "clean_exports": handle_clean_exports,
 }
 ALIASES = {"generate": "generate_story", "revise": "revise_story",
            "export": "export_story"}

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import stat
 import tempfile
 import time
 from pathlib import Path
@@ -25,10 +26,11 @@ from .generator import (Chapter, StoryRequest, ValidationError,
                         render_story)
 from .llm import LLMClient
 from .revise import revise_llm_chapters, revise_rules
-from .store import Story, StoryStore, new_story_id, word_count
+from .store import (Story, StoryNotFound, StoryStore, new_story_id,
+                    word_count)
 
 __all__ = ["StoryService", "Progress", "no_progress", "story_id_for_job",
-           "EXPORT_FORMATS", "MAX_BATCH"]
+           "EXPORT_FORMATS", "MAX_BATCH", "ExportMissing"]
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +39,21 @@ Progress = Callable[[float, str], None]
 
 EXPORT_FORMATS = tuple(exporter.FORMATS)
 MAX_BATCH = 200
+#: the largest export file a batch's zip reads back (bytes)
+MAX_EXPORT_SIZE = 64 << 20
+
+
+class ExportMissing(RuntimeError):
+    """A batch's zip found no saved export for some of its stories."""
+
+    def __init__(self, story_ids: List[str], fmt: str) -> None:
+        self.story_ids = story_ids
+        shown = ", ".join(story_ids[:10])
+        more = f" and {len(story_ids) - 10} more" if len(story_ids) > 10 \
+            else ""
+        super().__init__(f"no {fmt} export saved for {shown}{more} "
+                         "(its export job failed or was canceled, or the "
+                         "story changed since)")
 
 
 def no_progress(percent: float, message: str) -> None:
@@ -201,6 +218,55 @@ class StoryService:
             progress(80 * (i + 1) / len(ids),
                      f"loaded {i + 1} of {len(ids)} stories")
         f = exporter.export_batch(stories, fmt)
+        self._save(f)
+        progress(100, f"wrote {f.filename}")
+        result = self._export_result(f)
+        result.update(story_ids=ids, format=fmt, count=len(ids))
+        return result, f
+
+    def _read_export(self, filename: str) -> Optional[bytes]:
+        """The saved export *filename*, or None: only a regular file in
+        EXPORT_DIR itself (a symlink there is not followed)."""
+        try:
+            fd = os.open(self.settings.export_dir / filename,
+                         os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        except OSError:
+            return None
+        with os.fdopen(fd, "rb") as f:
+            st = os.fstat(f.fileno())
+            if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_EXPORT_SIZE:
+                return None
+            return f.read(MAX_EXPORT_SIZE + 1)[:MAX_EXPORT_SIZE]
+
+    def export_zip(self, story_ids: Sequence[str], fmt: str,
+                   progress: Progress = no_progress
+                   ) -> Tuple[Dict[str, Any], exporter.ExportFile]:
+        """Zip the exports that a batch's ``export_story`` jobs saved in
+        EXPORT_DIR (the batch's callback job).  The zip is the one
+        :meth:`export_batch` makes.  A story whose file is missing (its
+        job failed, or the story was revised since) fails the whole zip,
+        naming the stories: a partial zip would pass for a whole one.
+        """
+        check_format(fmt)
+        ids = check_story_ids(list(story_ids))
+        stories, data, missing = [], {}, []
+        for i, sid in enumerate(ids):
+            try:
+                story = self.store.get(sid)
+            except StoryNotFound:
+                missing.append(sid)
+                continue
+            blob = self._read_export(exporter.export_filename(story, fmt))
+            if blob is None:
+                missing.append(sid)
+                continue
+            stories.append(story)
+            data[sid] = blob
+            progress(80 * (i + 1) / len(ids),
+                     f"read {i + 1} of {len(ids)} exports")
+        if missing:
+            raise ExportMissing(missing, fmt)
+        f = exporter.export_batch(stories, fmt, lambda st: data[st.id])
         self._save(f)
         progress(100, f"wrote {f.filename}")
         result = self._export_result(f)

@@ -3,7 +3,8 @@
 Endpoints (docs/storyapp.md, "HTTP API"):
 
 - ``POST /api/generate`` -- ``{"idea", "character", "theme", "genre",
-  "length", "background"}``
+  "length", "background", "then"}`` (``then``: a chain of steps,
+  :mod:`storyapp.workflows`)
 - ``POST /api/story/<story_id>/revise`` -- ``{"background", "use_llm"}``
 - ``GET /api/story/<story_id>/export/<format>?background=true``
 - ``POST /api/export/batch`` -- ``{"story_ids", "format", "background"}``
@@ -23,6 +24,7 @@ from __future__ import annotations
 import io
 import logging
 import re
+from datetime import datetime, timezone
 from typing import Any, Dict, Mapping, Optional, Tuple
 
 from flask import Flask, Response, jsonify, request, send_file
@@ -34,8 +36,10 @@ from .config import Settings, parse_bool
 from .export import ExportFile
 from .generator import StoryRequest, ValidationError
 from .llm import LLMError
-from .services import StoryService, check_format, check_story_ids
+from .services import (StoryService, check_format, check_story_ids,
+                       story_id_for_job)
 from .store import StoryNotFound
+from .workflows import Step, chain_jobs, parse_then, revise_type
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +53,8 @@ MESSAGES = {
                     "Use /api/job/<job_id> to check status.",
     "export_batch": "Batch export started in background. "
                     "Use /api/job/<job_id> to check status.",
+    "chain": "Story generation and its steps started in background. "
+             "Use /api/job/<job_id> for each job of the chain.",
 }
 
 #: Fields of a job record that GET /api/job/<id> shows.
@@ -119,9 +125,75 @@ def _send(f: ExportFile) -> Response:
 
 
 def job_view(record: Mapping[str, Any]) -> Dict[str, Any]:
-    """The public view of a job record."""
+    """The public view of a job record (a batch's is already one)."""
     view = {k: record.get(k) for k in JOB_FIELDS}
     view["job_id"] = record.get("job_id")
+    # a chain's step, a batch's job
+    for extra in ("depends_on", "waiting_for", "batch_id"):
+        if record.get(extra) is not None:
+            view[extra] = record[extra]
+    return view
+
+
+def _iso_ms(ms: Any) -> Optional[str]:
+    """A batch's time as the job records show theirs (jobd gives it so;
+    Unix ms are converted, 0 or none is null)."""
+    if isinstance(ms, str):
+        return ms or None
+    if not isinstance(ms, (int, float)) or isinstance(ms, bool) or ms <= 0:
+        return None
+    t = datetime.fromtimestamp(ms / 1000.0, tz=timezone.utc)
+    return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{int(ms) % 1000:03d}Z"
+
+
+def batch_view(batch: Mapping[str, Any],
+               zip_job: Optional[Mapping[str, Any]]) -> Dict[str, Any]:
+    """A background batch export as GET /api/job/<batch_id> shows it: the
+    fields of a job, so that a client polling for ``finished`` and reading
+    ``result`` works as with the single export_batch job it replaces.
+
+    ``status`` is ``queued`` until an export started, then ``started``
+    until the zip job (the batch's callback) ends, then the zip job's
+    status; ``result``/``error`` are the zip job's.  ``batch`` is
+    batch_get's answer (status, total, counts).
+    """
+    counts = batch.get("counts") or {}
+    total = int(batch.get("total") or 0)
+    ended = sum(int(counts.get(s) or 0)
+                for s in ("finished", "failed", "canceled"))
+    zip_status = (zip_job or {}).get("status")
+    if zip_status in ("finished", "failed", "canceled"):
+        status = zip_status
+    elif not batch.get("callback_job_id") and \
+            batch.get("status") in ("finished", "failed"):
+        status = str(batch["status"])   # a batch without a callback
+    elif ended or int(counts.get("started") or 0) or zip_status == "started":
+        status = "started"
+    else:
+        status = "queued"
+    percent = 90.0 * ended / total if total else 0.0
+    message = f"{ended} of {total} stories exported"
+    if zip_status == "started":
+        message = "zipping the exports"
+    if status == "finished":
+        percent, message = 100.0, "zip written"
+    view = {
+        "job_id": batch.get("batch_id"), "type": "batch",
+        "queue": (zip_job or {}).get("queue"), "status": status,
+        "created_at": _iso_ms(batch.get("created_at")),
+        "enqueued_at": _iso_ms(batch.get("sealed_at")),
+        "started_at": _iso_ms(batch.get("sealed_at")),
+        "ended_at": (zip_job or {}).get("ended_at")
+        if zip_status in ("finished", "failed", "canceled") else None,
+        "progress": {"percent": round(percent, 1), "message": message},
+        "attempts": (zip_job or {}).get("attempts"),
+        "timeout": (zip_job or {}).get("timeout"),
+        "result": (zip_job or {}).get("result"),
+        "error": (zip_job or {}).get("error"),
+        "batch": {k: batch.get(k) for k in ("batch_id", "description",
+                                            "status", "total", "counts")},
+        "zip_job_id": batch.get("callback_job_id"),
+    }
     return view
 
 
@@ -178,13 +250,38 @@ def create_app(settings: Optional[Settings] = None,
     def generate() -> JsonResponse:
         data = _body()
         req = StoryRequest.from_payload(data, settings.default_words)
-        if background(data):
+        steps = parse_then(data)
+        if background(data) and steps:
+            chain = chain_jobs(req.to_payload(), steps)
+            ids = jobs.submit_chain(chain)
+            if ids:
+                return jsonify({
+                    "status": "queued", "job_id": ids[0],
+                    "message": MESSAGES["chain"],
+                    "chain": ids, "last_job_id": ids[-1],
+                    "steps": ["generate"] + [st.name for st in steps],
+                    "story_id": story_id_for_job(ids[0])}), 202
+        elif background(data):
             job_id = jobs.submit("generate_story", req.to_payload())
             if job_id:
                 return _queued("generate_story", job_id)
         result = service.generate(req)
+        done = []
+        for st in steps:
+            done.append({"step": st.name,
+                         "result": run_step(st, result["story_id"])})
         story = service.store.get(result["story_id"])
+        if steps:
+            result = {**result, "word_count": story.word_count,
+                      "steps": done}
         return jsonify({**result, "story": story.to_dict()}), 201
+
+    def run_step(st: Step, story_id: str) -> Dict[str, Any]:
+        """A chain's step done in the request (the synchronous path)."""
+        if st.kind == "revise":
+            return service.revise(story_id,
+                                  use_llm=bool(st.options.get("use_llm")))
+        return service.export(story_id, st.options["format"])[0]
 
     # -- stories -------------------------------------------------------------
 
@@ -212,8 +309,8 @@ def create_app(settings: Optional[Settings] = None,
         if not service.store.exists(story_id):
             raise StoryNotFound(story_id)
         if background(data):
-            job_id = jobs.submit("revise_story", {"story_id": story_id,
-                                                  "use_llm": use_llm})
+            job_id = jobs.submit(revise_type(use_llm),
+                                 {"story_id": story_id, "use_llm": use_llm})
             if job_id:
                 return _queued("revise_story", job_id)
         result = service.revise(story_id, use_llm=use_llm)
@@ -245,10 +342,15 @@ def create_app(settings: Optional[Settings] = None,
             return _error(404, "stories not found: " + ", ".join(missing),
                           story_ids=missing)
         if background(data):
-            job_id = jobs.submit("export_batch", {"story_ids": ids,
-                                                  "format": fmt})
-            if job_id:
-                return _queued("export_batch", job_id)
+            batch_id = jobs.submit_batch(
+                f"export of {len(ids)} stories as {fmt}",
+                {"type": "export_zip",
+                 "payload": {"story_ids": ids, "format": fmt}},
+                [{"type": "export_story",
+                  "payload": {"story_id": sid, "format": fmt}}
+                 for sid in ids])
+            if batch_id:
+                return _queued("export_batch", batch_id)
         _, f = service.export_batch(ids, fmt)
         return _send(f)
 
@@ -265,7 +367,13 @@ def create_app(settings: Optional[Settings] = None,
 
     def load_job(job_id: str) -> Any:
         try:
-            return jobs.get(job_id)
+            try:
+                return jobs.get(job_id)
+            except JobdError as exc:
+                if exc.code != "not_found":
+                    raise
+                # not a job: maybe a batch (a background batch export)
+                return load_batch(job_id, exc)
         except LibraryNotFoundError:
             return _error(503, "background jobs are not available "
                           "(libjobclient is not installed)")
@@ -279,11 +387,30 @@ def create_app(settings: Optional[Settings] = None,
                 return _error(400, exc.message, job_id=job_id)
             raise
 
+    def load_batch(batch_id: str, not_job: Exception) -> Dict[str, Any]:
+        try:
+            batch = jobs.get_batch(batch_id)
+        except JobdError as exc:
+            if exc.code in ("not_found", "unknown_op", "bad_request"):
+                raise not_job   # neither a job nor a batch: 404
+            raise
+        callback = None
+        cb_id = batch.get("callback_job_id")
+        if cb_id:
+            try:
+                callback = jobs.get(cb_id)
+            except JobdError as exc:
+                if exc.code != "not_found":
+                    raise
+        return batch_view(batch, callback)
+
     @app.get("/api/job/<job_id>")
     def job(job_id: str) -> JsonResponse:
         record = load_job(job_id)
         if isinstance(record, tuple):
             return record
+        if record.get("type") == "batch" and "zip_job_id" in record:
+            return jsonify(record), 200
         return jsonify(job_view(record)), 200
 
     @app.get("/api/job/<job_id>/result")
