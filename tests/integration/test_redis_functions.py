@@ -110,7 +110,7 @@ class Lib:
         return r[0], [record(x) for x in r[1:]]
 
     def stats(self):
-        rows, workers, _, _ = self.call("stats", len(QUEUES), *QUEUES)
+        rows, workers = self.call("stats", len(QUEUES), *QUEUES)[:2]
         names = ["queued", "scheduled", "started", "finished", "failed",
                  "canceled", "paused"]
         return {row[0]: dict(zip(names, row[1:])) for row in rows}, workers
