@@ -331,8 +331,10 @@ test_tz(void **state)
 {
 	static const char *const bad[] = { "", "Mars/Olympus", "../etc/passwd",
 	    "/etc/passwd", "Europe/../../etc", "Europe", "a b",
-	    "Europe/Berlin\n", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
-	    "AAAAAAAAAAAAAAAA" };
+	    "Europe/Berlin\n",
+	    /* longer than a zone name may be */
+	    ("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+	    "AAAAAAAAAAAAAAAA") };
 	char why[256];
 
 	(void)state;

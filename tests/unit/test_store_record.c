@@ -525,7 +525,6 @@ test_convert(void **state)
 	{
 		static const char *const wf[] = { "deps", "a b", "deps_left",
 		    "b", "batch", "b_1", "status", "deferred", NULL };
-		json_t *o;
 
 		r = mk_record("c", wf);
 		o = rep_convert(REP_GET, r);
@@ -562,7 +561,8 @@ test_convert(void **state)
 	assert_json(rep_convert(REP_STATS, r),
 	    "{\"daemons\":[{\"any_type\":false,\"daemon\":\"h1:10\","
 	    "\"types\":[\"a\",\"b\"]},{\"any_type\":true,\"daemon\":"
-	    "\"h2:20\",\"types\":[\"c\"]}],\"queues\":{},\"totals\":"
+	    "\"h2:20\",\"types\":[\"c\"]}],\"limited\":{},\"queues\":{},"
+	    "\"totals\":"
 	    "{\"canceled\":0,\"deferred\":0,\"failed\":0,\"finished\":0,\"queued\":0,"
 	    "\"scheduled\":0,\"started\":0},\"unserved\":{\"z\":12},"
 	    "\"workers\":[]}");
