@@ -1412,7 +1412,6 @@ test_include(void **state)
 	assert_int_equal(system(want), 0);
 }
 
-/* [types]: every type inherits what it does not set; env merges */
 /* [cron:NAME]: the settings, defaults, -o, and what is refused */
 static void
 test_cron_sections(void **state)
@@ -1483,6 +1482,7 @@ test_cron_sections(void **state)
 	    "setting", NULL, NULL);
 }
 
+/* [types]: every type inherits what it does not set; env merges */
 static void
 test_types_section(void **state)
 {
