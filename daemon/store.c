@@ -87,12 +87,15 @@ struct store {
 	long long last_progress;/* last reply, or first send when idle, ms */
 	int pending;            /* commands in flight on ac */
 	unsigned long long out_bytes; /* bytes queued on ac since it opened */
-	/* Fencing (see on_fence): Redis's id of the link, and of the last
-	 * link that carried requests and was lost, to kill on the next one
-	 * before it serves anything. */
+	/* Fencing (see send_fence): Redis's id of the link and the run_id
+	 * of the server it reached, and the same of the last link that
+	 * carried requests and was lost, to kill on the next one before it
+	 * serves anything. */
 	long long link_id;
+	char link_run[48];
 	int link_used;          /* the link got ready: requests went out */
 	long long fence_id;
+	char fence_run[48];
 	int fence_warned;
 	redisAsyncContext *probe; /* a PING on a connection of its own */
 	long long probe_sent;   /* ms */
@@ -255,10 +258,13 @@ teardown(struct store *st)
 	st->ends = ENDS_OFF;
 	st->up = 0;
 	st->pending = 0;
-	if (st->link_used && st->link_id > 0)
+	if (st->link_used && st->link_id > 0 && st->link_run[0] != '\0') {
 		st->fence_id = st->link_id;
+		memcpy(st->fence_run, st->link_run, sizeof(st->fence_run));
+	}
 	st->link_used = 0;
 	st->link_id = 0;
+	st->link_run[0] = '\0';
 	/* Requests in flight get a NULL reply: PERR_UNAVAILABLE, or
 	 * PERR_IN_DOUBT (lost_err). */
 	if (ac)
@@ -946,7 +952,6 @@ on_fence(redisAsyncContext *ac, void *r_, void *priv)
 		          "KILL: %s): a request answered in_doubt may still run "
 		          "later", r->str);
 	}
-	st->fence_id = 0;
 }
 
 static void
@@ -965,14 +970,23 @@ on_client_id(redisAsyncContext *ac, void *r_, void *priv)
  * reply (a stalled Redis) may still hold written commands that Redis has
  * not read yet; the requests they carry were answered in_doubt.  Once
  * the kill has run, they never will: a job looked up after that and not
- * found was not stored and will not be.  Then learn this link's id.
+ * found was not stored and will not be.
+ *
+ * Client ids are only unique within one run of one server: after a
+ * restart or a failover the old id names somebody else's connection.
+ * So the kill is sent only to the server the old link reached (same
+ * run_id); any other server never saw the old link's unread commands.
+ * It is sent from on_info's reply, which still comes before the
+ * library's, and so before any request goes out on this link.
  */
 static void
-send_fence(struct store *st)
+send_fence(struct store *st, const char *run_id)
 {
 	struct cmd c;
 
-	if (st->fence_id > 0) {
+	if (st->fence_id <= 0)
+		return;
+	if (strcmp(run_id, st->fence_run) == 0) {
 		cmd_init(&c);
 		cmd_add(&c, "CLIENT");
 		cmd_add(&c, "KILL");
@@ -982,6 +996,16 @@ send_fence(struct store *st)
 			send_cmd(st, on_fence, st, &c);
 		cmd_free(&c);
 	}
+	st->fence_id = 0;
+	st->fence_run[0] = '\0';
+}
+
+/* send_link_id: learn this link's client id, to fence it later. */
+static void
+send_link_id(struct store *st)
+{
+	struct cmd c;
+
 	cmd_init(&c);
 	cmd_add(&c, "CLIENT");
 	cmd_add(&c, "ID");
@@ -1049,9 +1073,21 @@ on_info(redisAsyncContext *ac, void *r_, void *priv)
 	redisReply *r = r_;
 	char ver[64], policy[64];
 
-	if (!got_reply(st, ac, r) || auth_refused(st, r, 0) ||
-	    r->type != REDIS_REPLY_STRING)
+	if (!got_reply(st, ac, r) || auth_refused(st, r, 0))
 		return;
+	if (r->type != REDIS_REPLY_STRING) {
+		if (st->fence_id > 0 && !st->fence_warned) {
+			st->fence_warned = 1;
+			log_warnx("redis: cannot tell which server this is (INFO: "
+			          "%s): the previous connection is not closed, a "
+			          "request answered in_doubt may still run later",
+			          r->type == REDIS_REPLY_ERROR ? r->str : "no text");
+		}
+		st->fence_id = 0;
+		return;
+	}
+	info_field(r->str, "run_id:", st->link_run, sizeof(st->link_run));
+	send_fence(st, st->link_run);
 	info_field(r->str, "redis_version:", ver, sizeof(ver));
 	info_field(r->str, "maxmemory_policy:", policy, sizeof(policy));
 	snprintf(st->status, sizeof(st->status), "redis %s, maxmemory-policy %s",
@@ -1099,7 +1135,7 @@ on_connect_ac(const redisAsyncContext *cac, int status)
 		}
 		redis_url_clear(&a);
 	}
-	send_fence(st);
+	send_link_id(st);
 	cmd_init(&c);
 	cmd_add(&c, "INFO");
 	cmd_add(&c, "server");

@@ -5,6 +5,8 @@ saying the jobs were lost, once; jobd carries on with the empty namespace
 an empty Redis, or a restart of a persistent Redis, says nothing.
 """
 import os
+import signal
+import socket
 import time
 
 import pyfixtures
@@ -86,4 +88,61 @@ def test_persistent_redis_restart_is_not_a_loss(jobd, workdir):
         assert settle(d) == []
     finally:
         d.stop()
+        r.stop()
+
+
+def test_restart_leaves_other_clients_connections_alone(jobd, workdir):
+    """After a Redis restart jobd closes its old link only on the server
+    that held it: the old link's client id names some other connection on
+    the new server, which must live on (it was killed: a CI run saw the
+    test's own connection reset)."""
+    aof_dir = os.path.join(workdir, "aof")
+    os.mkdir(aof_dir)
+    r = pyfixtures.RedisServer(aof_dir, aof=True).start()
+    held = []
+    d = None
+    try:
+        for _ in range(40):     # jobd's links get ids a restart does not reach
+            r.cli("PING")
+        d = jobd(workers=1, redis=r)
+        with d.client() as c:
+            assert c.wait(c.submit("jobd.noop"))["status"] == "finished"
+        old_ids = [int(f[3:]) for f in r.cli("CLIENT", "LIST").split()
+                   if f.startswith("id=")]
+        # The master is stopped while Redis restarts, so that these
+        # connections take the old ids before it links again.
+        os.kill(d.pid, signal.SIGSTOP)
+        try:
+            r.kill()
+            r.start()
+            while True:
+                s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                s.settimeout(5)
+                s.connect(r.sock)
+                s.sendall(b"CLIENT ID\r\n")
+                my_id = int(s.recv(64)[1:].strip())
+                held.append(s)
+                if my_id > max(old_ids) + 2:
+                    break
+        finally:
+            os.kill(d.pid, signal.SIGCONT)
+        with d.client() as c:
+            wait_until(lambda: c.call("submit", type="jobd.noop").get("ok"),
+                       15, msg="jobd back on the restarted Redis")
+            assert c.wait(c.submit("jobd.noop"))["status"] == "finished"
+        dead = []
+        for s in held:
+            try:
+                s.sendall(b"PING\r\n")
+                if s.recv(64) != b"+PONG\r\n":
+                    dead.append(s)
+            except OSError:
+                dead.append(s)
+        assert dead == [], "%d of %d connections closed by jobd" % (
+            len(dead), len(held))
+    finally:
+        for s in held:
+            s.close()
+        if d is not None:
+            d.stop()
         r.stop()
