@@ -41,6 +41,7 @@
 #include "ini.h"
 #include "log.h"
 #include "redis_url.h"
+#include "redis_managed.h"
 
 #define MiB (1024LL * 1024)
 #define GiB (1024LL * MiB)
@@ -159,6 +160,8 @@ check_redis(const char *v, char *why, size_t whylen)
 		snprintf(why, whylen, "empty");
 		return -1;
 	}
+	if (strcmp(v, "managed") == 0)
+		return 0;
 	rc = redis_url_parse(v, &u, why, whylen);
 	redis_url_clear(&u);
 	return rc;
@@ -180,6 +183,31 @@ static int
 check_abs_path(const char *v, char *why, size_t whylen)
 {
 	return cv_check_path(v, CONFIG_MAX_PATH, 1, why, whylen);
+}
+
+/* check_state_dir: absolute, and short enough for its redis.sock to fit a
+ * Unix socket address. */
+static int
+check_state_dir(const char *v, char *why, size_t whylen)
+{
+	size_t max = SUN_PATH_MAX - strlen("/" REDIS_MANAGED_SOCKET);
+
+	if (cv_check_path(v, CONFIG_MAX_PATH, 1, why, whylen) == -1)
+		return -1;
+	if (strlen(v) > max)
+		return cv_why(why, whylen, "longer than %zu bytes: "
+		    "%s/" REDIS_MANAGED_SOCKET " would not fit a Unix socket "
+		    "address (107 bytes)", max, v);
+	return 0;
+}
+
+static int
+check_appendfsync(const char *v, char *why, size_t whylen)
+{
+	if (strcmp(v, "always") != 0 && strcmp(v, "everysec") != 0 &&
+	    strcmp(v, "no") != 0)
+		return cv_why(why, whylen, "expected always, everysec or no");
+	return 0;
 }
 
 /* set_http_auth: none or basic. */
@@ -769,13 +797,31 @@ const struct row config_main_rows[] = {
 	  NULL, check_group, 0, "", NULL,
 	  "Group (name or number) of the socket; empty: leave it as created." },
 	{ "redis", SCOPE_JOBD, R_STRING, C(redis), 0, 0, F_SECRET, NULL,
-	  check_redis, 0, "redis://127.0.0.1:6379/0", NULL,
-	  "Redis: redis://[USER:PASSWORD@]host[:port][/db] (a host name, IPv4 "
+	  check_redis, 0, "managed", NULL,
+	  "Redis: managed (jobd starts and supervises its own redis-server "
+	  "on a Unix socket in state_dir, with AOF), or an external one: "
+	  "redis://[USER:PASSWORD@]host[:port][/db] (a host name, IPv4 "
 	  "or [IPv6]) or unix://[USER:PASSWORD@]/absolute/path[?db=N]; USER "
 	  "and PASSWORD percent-encoded (@ / ? # % and : in USER must be); "
 	  "with a password every connection sends AUTH.  Messages show the "
 	  "password as ***.  With redis_password_file, USER@ or no "
-	  "credentials." },
+	  "credentials.  A change needs a restart." },
+	{ "state_dir", SCOPE_JOBD, R_STRING, C(state_dir), 0, 0, 0, NULL,
+	  check_state_dir, 0, "/var/lib/jobd", NULL,
+	  "redis = managed: directory of the Redis socket (redis.sock), its "
+	  "AOF (appendonlydir/), its log (redis.log) and pid (redis.pid), "
+	  "and jobd.lock, which keeps a second jobd out; created 0700 if "
+	  "missing.  Absolute, at most 96 bytes.  A change needs a restart." },
+	{ "redis_server", SCOPE_JOBD, R_STRING, C(redis_server), 0, 0,
+	  F_EMPTY, NULL, check_abs_path, 0, "", NULL,
+	  "redis = managed: the redis-server program (absolute path); empty: "
+	  "redis-server found on PATH.  A change needs a restart." },
+	{ "redis_appendfsync", SCOPE_JOBD, R_STRING, C(redis_appendfsync), 0,
+	  0, 0, NULL, check_appendfsync, 0, "everysec", NULL,
+	  "redis = managed: when the AOF is flushed to disk: always (every "
+	  "write: nothing acknowledged is lost), everysec (a crash of the "
+	  "machine loses up to a second) or no (the kernel decides).  A "
+	  "change needs a restart." },
 	{ "redis_password_file", SCOPE_JOBD, R_STRING,
 	  C(redis_password_file), 0, 0, F_EMPTY, NULL, check_any_path, 0, "",
 	  NULL,
@@ -1683,6 +1729,10 @@ config_free(struct config *cfg)
 	free(cfg->socket);
 	free(cfg->socket_group);
 	free(cfg->redis);
+	free(cfg->state_dir);
+	free(cfg->redis_server);
+	free(cfg->redis_server_exe);
+	free(cfg->redis_appendfsync);
 	free(cfg->redis_password_file);
 	if (cfg->redis_password != NULL) {
 		explicit_bzero(cfg->redis_password, strlen(cfg->redis_password));
@@ -1880,6 +1930,15 @@ redis_credentials(struct config *cfg, char *err, size_t errlen)
 	char why[300];
 	int in_url, user;
 
+	if (cfg->redis_managed) {
+		if (cfg->redis_password_file != NULL) {
+			snprintf(err, errlen, "redis_password_file: the managed "
+			    "Redis takes no password (only jobd may use its "
+			    "socket); it is for an external one");
+			return -1;
+		}
+		return 0;
+	}
 	if (redis_url_parse(cfg->redis, &u, why, sizeof(why)) == -1) {
 		snprintf(err, errlen, "redis: %s", why);
 		return -1;
@@ -2015,10 +2074,98 @@ hooks_finish(struct config *cfg, char *err, size_t errlen)
 	return 0;
 }
 
+/* find_program: name on PATH (as execvp would), into out. */
+static int
+find_program(const char *name, char *out, size_t outlen)
+{
+	const char *path = getenv("PATH");
+	const char *p, *end;
+
+	if (path == NULL || *path == '\0')
+		path = "/usr/local/bin:/usr/bin:/bin";
+	for (p = path; ; p = end + 1) {
+		end = strchr(p, ':');
+		if (end == NULL)
+			end = p + strlen(p);
+		if (end > p && (size_t)snprintf(out, outlen, "%.*s/%s",
+		    (int)(end - p), p, name) < outlen && out[0] == '/' &&
+		    access(out, X_OK) == 0)
+			return 0;
+		if (*end == '\0')
+			return -1;
+	}
+}
+
+/* managed_finish: redis = managed needs a redis-server that can run and a
+ * state_dir jobd can use.  A state_dir that does not exist yet is made at
+ * start (a --check as another user must pass). */
+static int
+managed_finish(struct config *cfg, char *err, size_t errlen)
+{
+	char exe[CONFIG_MAX_PATH + 1];
+	struct stat sb;
+
+	cfg->redis_managed = strcmp(cfg->redis, "managed") == 0;
+	if (!cfg->redis_managed)
+		return 0;
+	if (cfg->redis_server == NULL) {
+		if (find_program("redis-server", exe, sizeof(exe)) == -1) {
+			snprintf(err, errlen, "redis = managed: redis-server is "
+			    "not on PATH (apt install redis-server), or set "
+			    "redis_server = PATH, or use an external Redis "
+			    "(redis = redis://... or unix://...)");
+			return -1;
+		}
+	} else {
+		snprintf(exe, sizeof(exe), "%s", cfg->redis_server);
+		if (stat(exe, &sb) == -1) {
+			snprintf(err, errlen, "redis_server %s: %s", exe,
+			    strerror(errno));
+			return -1;
+		}
+		if (!S_ISREG(sb.st_mode) || access(exe, X_OK) == -1) {
+			snprintf(err, errlen, "redis_server %s: not an "
+			    "executable file", exe);
+			return -1;
+		}
+	}
+	if (stat(cfg->state_dir, &sb) == 0) {
+		if (!S_ISDIR(sb.st_mode)) {
+			snprintf(err, errlen, "state_dir %s: not a directory",
+			    cfg->state_dir);
+			return -1;
+		}
+		if (access(cfg->state_dir, W_OK | X_OK) == -1) {
+			snprintf(err, errlen, "state_dir %s: not writable by "
+			    "jobd (uid %ld): %s", cfg->state_dir,
+			    (long)geteuid(), strerror(errno));
+			return -1;
+		}
+	} else if (errno != ENOENT) {
+		snprintf(err, errlen, "state_dir %s: %s", cfg->state_dir,
+		    strerror(errno));
+		return -1;
+	}
+	free(cfg->redis_server_exe);
+	cfg->redis_server_exe = strdup(exe);
+	if (cfg->redis_server_exe == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
 int
 config_redis_url(const struct config *cfg, struct redis_url *u, char *err,
                  size_t errlen)
 {
+	char url[sizeof(u->path) + 16];
+
+	if (cfg->redis_managed) {
+		snprintf(url, sizeof(url), "unix://%s/" REDIS_MANAGED_SOCKET,
+		    cfg->state_dir);
+		return redis_url_parse(url, u, err, errlen);
+	}
 	if (redis_url_parse(cfg->redis, u, err, errlen) == -1)
 		return -1;
 	if (cfg->redis_password != NULL)
@@ -2039,7 +2186,8 @@ config_finish(struct config *cfg, char *err, size_t errlen)
 		cfg->workers = n < 1 ? 1 : n > CONFIG_MAX_WORKERS ?
 		    CONFIG_MAX_WORKERS : (int)n;
 	}
-	if (redis_credentials(cfg, err, errlen) == -1)
+	if (managed_finish(cfg, err, errlen) == -1 ||
+	    redis_credentials(cfg, err, errlen) == -1)
 		return -1;
 	if (cfg->builtins && add_builtins(cfg, err, errlen) == -1)
 		return -1;

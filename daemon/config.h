@@ -114,7 +114,13 @@ struct config {
 	char *socket;
 	mode_t socket_mode;
 	char *socket_group;      /* NULL: leave as is */
-	char *redis;             /* redis://host:port/db or unix:///path */
+	char *redis;             /* "managed", redis://host:port/db or
+	                            unix:///path */
+	int redis_managed;       /* redis = managed (redis_managed.h) */
+	char *state_dir;         /* managed: its socket, AOF, lock, logs */
+	char *redis_server;      /* managed: the program as set, or NULL */
+	char *redis_server_exe;  /* managed: found (on PATH if not set) */
+	char *redis_appendfsync; /* managed: always, everysec or no */
 	char *redis_password_file;      /* NULL: none */
 	char *redis_password;    /* its first line, read by config_finish */
 	char *prefix;            /* key prefix, default "jobd" */
@@ -273,8 +279,9 @@ int config_acl_has_groups(const struct acl *a);
 
 /* config_queue_index: position of queue name in the priority order, or -1. */
 int config_queue_index(const struct config *cfg, const char *name);
-/* config_redis_url: the redis setting parsed, with the password of
- * redis_password_file if there is one: the address every connection uses.
+/* config_redis_url: the redis setting parsed (managed: the socket in
+ * state_dir), with the password of redis_password_file if there is one:
+ * the address every connection uses.
  * 0, or -1 with the reason in err.  redis_url_clear(u) after use. */
 struct redis_url;
 int config_redis_url(const struct config *cfg, struct redis_url *u,

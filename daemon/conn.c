@@ -1139,6 +1139,27 @@ server_set_config(struct server *srv, const struct config *cfg)
 		server_sweep_arm(srv);
 }
 
+/* make_socket_dir: the socket's directory, made (0755) if it is missing,
+ * as /run/jobd is after a reboot when no service manager made it. */
+static int
+make_socket_dir(const char *path, char *err, size_t errlen)
+{
+	char dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	char *slash;
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	slash = strrchr(dir, '/');
+	if (slash == NULL || slash == dir)
+		return 0;
+	*slash = '\0';
+	if (mkdir(dir, 0755) == -1 && errno != EEXIST) {
+		snprintf(err, errlen, "socket %s: cannot create %s: %s", path,
+		    dir, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 int
 server_listen(struct server *srv, char *err, size_t errlen)
 {
@@ -1154,6 +1175,8 @@ server_listen(struct server *srv, char *err, size_t errlen)
 		return -1;
 	}
 	strcpy(sun.sun_path, cfg->socket);
+	if (make_socket_dir(cfg->socket, err, errlen) == -1)
+		return -1;
 
 	/* A socket file that answers belongs to a running daemon: refuse.
 	 * One that does not is left from a crash: replace it. */

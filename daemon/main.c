@@ -14,6 +14,7 @@
 
 #include "log.h"
 #include "master.h"
+#include "redis_managed.h"
 #include "redis_url.h"
 
 /* Command-line settings ("SECTION.KEY=VALUE"), applied over the file at
@@ -238,10 +239,14 @@ main(int argc, char **argv)
 		fprintf(stderr, "jobd: %s\n", err);
 		return 1;
 	}
-	if (check) {
+	if (check) {   /* never starts the managed Redis */
+		if (cfg->redis_managed)
+			snprintf(err, sizeof(err), "managed (%s in %s)",
+			    cfg->redis_server_exe, cfg->state_dir);
+		else
+			redis_url_redact(cfg->redis, err, sizeof(err));
 		printf("jobd: configuration ok: socket %s, redis %s, %d workers, "
-		    "%d job types\n", cfg->socket,
-		    redis_url_redact(cfg->redis, err, sizeof(err)), cfg->workers,
+		    "%d job types\n", cfg->socket, err, cfg->workers,
 		    cfg->ntypes);
 		config_dump(cfg, stdout);
 		config_free(cfg);
@@ -250,11 +255,22 @@ main(int argc, char **argv)
 	/* A daemon's stderr is /dev/null: it logs to syslog. */
 	log_init("jobd", cfg->log_level, foreground ? cfg->log_syslog : 1);
 	log_set_role("master");
+	/* One jobd per state_dir, refused before anything is touched, while
+	 * stderr still reaches whoever started it. */
+	if (cfg->redis_managed &&
+	    redis_managed_lock(cfg->state_dir, err, sizeof(err)) == -1) {
+		fprintf(stderr, "jobd: %s\n", err);
+		if (!foreground || cfg->log_syslog)
+			log_warnx("%s", err);
+		config_free(cfg);
+		return 1;
+	}
 	if (!foreground && daemonise() == -1) {
 		fprintf(stderr, "jobd: cannot daemonise: %s\n", strerror(errno));
 		config_free(cfg);
 		return 1;
 	}
+	redis_managed_lock_pid();
 	if (cfg->pidfile != NULL && cfg->pidfile[0] != '\0' &&
 	    write_pidfile(cfg->pidfile) == -1) {
 		config_free(cfg);

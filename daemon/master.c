@@ -32,6 +32,7 @@
 #include "master.h"
 #include "metrics.h"
 #include "ops.h"
+#include "redis_managed.h"
 #include "redis_url.h"
 #include "waiters.h"
 #include "scoreboard.h"
@@ -72,6 +73,7 @@ static struct {
 	struct config *cfg;
 	master_reload_fn *reload;
 	struct store *store;
+	struct redis_managed *redis;  /* redis = managed, or NULL */
 	struct server *server;
 	struct slot slots[MAX_SLOTS];
 	struct sb_slot *sb;      /* the scoreboard, one record per slot */
@@ -695,8 +697,11 @@ master_gauges(void)
 		else
 			idle++;
 	}
-	return json_pack("{s:{s:i,s:i},s:i}", "workers", "busy", busy, "idle",
-	    idle, "client_connections", server_connections(m.server));
+	return json_pack("{s:{s:i,s:i},s:i,s:o?}", "workers", "busy", busy,
+	    "idle", idle, "client_connections", server_connections(m.server),
+	    "managed_redis", m.redis == NULL ? NULL : json_pack("{s:i,s:i}",
+	    "pid", (int)redis_managed_pid(m.redis), "restarts",
+	    redis_managed_restarts(m.redis)));
 }
 
 static void
@@ -707,6 +712,8 @@ sigchld_cb(evutil_socket_t sig, short what, void *arg)
 
 	(void)sig; (void)what; (void)arg;
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		if (redis_managed_reaped(m.redis, pid, status))
+			continue;
 		if (pid == m.http.pid) {
 			http_died(status);
 			continue;
@@ -1084,14 +1091,22 @@ master_reload(ops_reload_done *done, void *arg)
 	if (strcmp(ncfg->socket, old->socket) != 0 ||
 	    strcmp(ncfg->redis, old->redis) != 0 ||
 	    strcmp(ncfg->prefix, old->prefix) != 0 ||
-	    strcmp(ncfg->ns, old->ns) != 0) {
-		log_warnx("reload refused: socket, redis, prefix and namespace "
-		    "changes need a restart; keeping the current configuration");
+	    strcmp(ncfg->ns, old->ns) != 0 ||
+	    (old->redis_managed && (strcmp(ncfg->state_dir, old->state_dir) != 0 ||
+	    strcmp(ncfg->redis_server_exe, old->redis_server_exe) != 0 ||
+	    strcmp(ncfg->redis_appendfsync, old->redis_appendfsync) != 0))) {
+		const char *why = "socket, redis, state_dir, redis_server, "
+		    "redis_appendfsync, prefix and namespace changes need a "
+		    "restart";
+
+		log_warnx("reload refused: %s; keeping the current "
+		    "configuration", why);
 		config_free(ncfg);
-		if (done != NULL)
-			done(arg, "reload failed, keeping the current "
-			    "configuration: socket, redis, prefix and namespace "
-			    "changes need a restart");
+		if (done != NULL) {
+			snprintf(msg, sizeof(msg), "reload failed, keeping the "
+			    "current configuration: %s", why);
+			done(arg, msg);
+		}
 		return;
 	}
 	for (int i = 0; i < old->nqueues; i++)
@@ -1167,12 +1182,20 @@ master_run(struct config *cfg, master_reload_fn *reload)
 	}
 	ev_chld = evsignal_new(m.base, SIGCHLD, sigchld_cb, NULL);
 	evsignal_add(ev_chld, NULL);
-	m.server = server_new(m.base, cfg);
+	/* Redis first and, at the end, last: the workers need it to store
+	 * the outcome of the jobs they finish. */
+	if (cfg->redis_managed &&
+	    (m.redis = redis_managed_start(m.base, cfg, err, sizeof(err))) == NULL)
+		m.server = NULL;
+	else
+		m.server = server_new(m.base, cfg);
 	if (m.server == NULL || server_listen(m.server, err, sizeof(err)) == -1 ||
 	    (cfg->http_listen != NULL &&
 	    (m.http.fd = http_listen_open(cfg, err, sizeof(err))) == -1)) {
-		log_warnx("%s", m.server ? err : "out of memory");
+		log_warnx("%s", m.server || (cfg->redis_managed && m.redis == NULL) ?
+		    err : "out of memory");
 		server_free(m.server);
+		redis_managed_stop(m.redis);
 		for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
 			event_free(ev_sig[i]);
 		event_free(ev_chld);
@@ -1214,8 +1237,8 @@ master_run(struct config *cfg, master_reload_fn *reload)
 	}
 	http_spawn();
 	log_info("jobd %s listening on %s, %d workers, redis %s",
-	    PACKAGE_VERSION, cfg->socket, cfg->workers,
-	    redis_url_redact(cfg->redis, redis, sizeof(redis)));
+	    PACKAGE_VERSION, cfg->socket, cfg->workers, cfg->redis_managed ?
+	    "managed" : redis_url_redact(cfg->redis, redis, sizeof(redis)));
 
 	if (event_base_dispatch(m.base) == -1) {
 		log_warnx("event loop failed");
@@ -1249,6 +1272,7 @@ master_run(struct config *cfg, master_reload_fn *reload)
 	server_free(m.server);
 	cron_run_stop();
 	store_free(m.store);
+	redis_managed_stop(m.redis);
 	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
 		event_free(ev_sig[i]);
 	event_free(ev_chld);

@@ -62,7 +62,10 @@ test_defaults(void **state)
 	assert_string_equal(cfg->socket, "/run/jobd/jobd.sock");
 	assert_int_equal(cfg->socket_mode, 0660);
 	assert_null(cfg->socket_group);
-	assert_string_equal(cfg->redis, "redis://127.0.0.1:6379/0");
+	assert_string_equal(cfg->redis, "managed");
+	assert_string_equal(cfg->state_dir, "/var/lib/jobd");
+	assert_string_equal(cfg->redis_appendfsync, "everysec");
+	assert_null(cfg->redis_server);
 	assert_string_equal(cfg->prefix, "jobd");
 	assert_string_equal(cfg->ns, "main");
 	assert_true(cfg->workers >= 1 && cfg->workers <= 256);
@@ -330,6 +333,23 @@ static const struct setcase setcases[] = {
 	{ "redis", "redis://h:1/-1", 0 },
 	{ "redis", "redis://h h", 0 },
 	{ "redis", "redis://[zz]:1", 0 },
+	{ "redis", "managed", 1 },
+	{ "redis", "Managed", 0 },
+	{ "state_dir", "/var/lib/jobd", 1 },
+	{ "state_dir", "var/lib/jobd", 0 },
+	{ "state_dir", "", 0 },
+	/* 96 bytes fit with /redis.sock in sun_path, 97 do not */
+	{ "state_dir", "/tmp/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", 1 },
+	{ "state_dir", "/tmp/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", 0 },
+	{ "redis_server", "/usr/bin/redis-server", 1 },
+	{ "redis_server", "redis-server", 0 },
+	{ "redis_server", "", 1 },
+	{ "redis_appendfsync", "always", 1 },
+	{ "redis_appendfsync", "everysec", 1 },
+	{ "redis_appendfsync", "no", 1 },
+	{ "redis_appendfsync", "sometimes", 0 },
 	{ "prefix", "myapp", 1 },
 	{ "prefix", "{x}", 0 },
 	{ "prefix", "", 0 },
