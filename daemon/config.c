@@ -19,6 +19,7 @@
 #include <limits.h>
 #include <math.h>
 #include <pwd.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -789,7 +790,8 @@ config_shown(const struct row *r, const char *value, char *buf, size_t len)
 const struct row config_main_rows[] = {
 	{ "socket", SCOPE_JOBD, R_STRING, C(socket), 0, 0, 0, NULL,
 	  check_socket, 0, "/run/jobd/jobd.sock", NULL,
-	  "Path of the Unix socket the clients connect to (at most 107 bytes)." },
+	  "Path of the Unix socket the clients connect to (at most 107 "
+	  "bytes); its directory is created (0755) if missing." },
 	{ "socket_mode", SCOPE_JOBD, R_FUNC, C(socket_mode), 0, 07777, 0,
 	  set_mode, NULL, 0, "0660", NULL,
 	  "Mode of the socket, octal." },
@@ -2096,6 +2098,30 @@ find_program(const char *name, char *out, size_t outlen)
 	}
 }
 
+/* managed_err: err as "WHERE: [jobd] KEY: why", WHERE the file and line
+ * (or -o) that set it, if any. */
+static int managed_err(const struct config *cfg, const char *key, char *err,
+                       size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
+static int
+managed_err(const struct config *cfg, const char *key, char *err,
+            size_t errlen, const char *fmt, ...)
+{
+	const struct config_note *n = config_note_last(cfg, NOTE_MAIN,
+	    config_find_row(SCOPE_JOBD, key));
+	const char *where = n != NULL && n->where[0] != '\0' ? n->where : "";
+	char why[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	snprintf(err, errlen, "%s%s[jobd] %s: %s", where,
+	    where[0] != '\0' ? ": " : "", key, why);
+	return -1;
+}
+
 /* managed_finish: redis = managed needs a redis-server that can run and a
  * state_dir jobd can use.  A state_dir that does not exist yet is made at
  * start (a --check as another user must pass). */
@@ -2109,42 +2135,32 @@ managed_finish(struct config *cfg, char *err, size_t errlen)
 	if (!cfg->redis_managed)
 		return 0;
 	if (cfg->redis_server == NULL) {
-		if (find_program("redis-server", exe, sizeof(exe)) == -1) {
-			snprintf(err, errlen, "redis = managed: redis-server is "
-			    "not on PATH (apt install redis-server), or set "
-			    "redis_server = PATH, or use an external Redis "
-			    "(redis = redis://... or unix://...)");
-			return -1;
-		}
+		if (find_program("redis-server", exe, sizeof(exe)) == -1)
+			return managed_err(cfg, "redis", err, errlen, "managed: "
+			    "redis-server is not on PATH (apt install "
+			    "redis-server), or set redis_server = PATH, or use "
+			    "an external Redis (redis = redis://... or "
+			    "unix://...)");
 	} else {
 		snprintf(exe, sizeof(exe), "%s", cfg->redis_server);
-		if (stat(exe, &sb) == -1) {
-			snprintf(err, errlen, "redis_server %s: %s", exe,
-			    strerror(errno));
-			return -1;
-		}
-		if (!S_ISREG(sb.st_mode) || access(exe, X_OK) == -1) {
-			snprintf(err, errlen, "redis_server %s: not an "
-			    "executable file", exe);
-			return -1;
-		}
+		if (stat(exe, &sb) == -1)
+			return managed_err(cfg, "redis_server", err, errlen,
+			    "%s: %s", exe, strerror(errno));
+		if (!S_ISREG(sb.st_mode) || access(exe, X_OK) == -1)
+			return managed_err(cfg, "redis_server", err, errlen,
+			    "%s: not an executable file", exe);
 	}
 	if (stat(cfg->state_dir, &sb) == 0) {
-		if (!S_ISDIR(sb.st_mode)) {
-			snprintf(err, errlen, "state_dir %s: not a directory",
-			    cfg->state_dir);
-			return -1;
-		}
-		if (access(cfg->state_dir, W_OK | X_OK) == -1) {
-			snprintf(err, errlen, "state_dir %s: not writable by "
-			    "jobd (uid %ld): %s", cfg->state_dir,
-			    (long)geteuid(), strerror(errno));
-			return -1;
-		}
+		if (!S_ISDIR(sb.st_mode))
+			return managed_err(cfg, "state_dir", err, errlen,
+			    "%s: not a directory", cfg->state_dir);
+		if (access(cfg->state_dir, W_OK | X_OK) == -1)
+			return managed_err(cfg, "state_dir", err, errlen,
+			    "%s: not writable by jobd (uid %ld): %s",
+			    cfg->state_dir, (long)geteuid(), strerror(errno));
 	} else if (errno != ENOENT) {
-		snprintf(err, errlen, "state_dir %s: %s", cfg->state_dir,
-		    strerror(errno));
-		return -1;
+		return managed_err(cfg, "state_dir", err, errlen, "%s: %s",
+		    cfg->state_dir, strerror(errno));
 	}
 	free(cfg->redis_server_exe);
 	cfg->redis_server_exe = strdup(exe);

@@ -291,11 +291,11 @@ def test_bad_redis_server(workdir):
         f.write("#!/bin/sh\n")
     os.chmod(plain, 0o644)
     state = "state_dir=" + os.path.join(workdir, "st")
-    assert "redis_server %s/none: No such file or directory" % workdir in \
-        one_line(check(state, "redis_server=%s/none" % workdir))
-    assert "redis_server %s: not an executable file" % plain in \
+    assert "[jobd] redis_server: %s/none: No such file or directory" % \
+        workdir in one_line(check(state, "redis_server=%s/none" % workdir))
+    assert "[jobd] redis_server: %s: not an executable file" % plain in \
         one_line(check(state, "redis_server=" + plain))
-    assert "redis_server %s: not an executable file" % workdir in \
+    assert "[jobd] redis_server: %s: not an executable file" % workdir in \
         one_line(check(state, "redis_server=" + workdir))
     assert "not an absolute path" in one_line(check(state, "redis_server=redis-server"))
     assert "expected always, everysec or no" in \
@@ -325,7 +325,8 @@ def test_redis_server_that_exits_is_restarted_with_a_backoff(managed):
 def test_bad_state_dir(workdir):
     f = os.path.join(workdir, "afile")
     open(f, "w").close()
-    assert "state_dir %s: not a directory" % f in one_line(check("state_dir=" + f))
+    assert "-o jobd.state_dir=%s: [jobd] state_dir: %s: not a directory" % \
+        (f, f) in one_line(check("state_dir=" + f))
     assert "not an absolute path" in one_line(check("state_dir=rel/dir"))
     long = "/tmp/" + "d" * 92
     assert "longer than 96 bytes" in one_line(check("state_dir=" + long))
@@ -339,7 +340,7 @@ def test_bad_state_dir(workdir):
     else:
         os.chmod(ro, 0o555)
         r = check("state_dir=" + ro)
-    assert "state_dir %s: not writable by jobd" % ro in one_line(r)
+    assert "[jobd] state_dir: %s: not writable by jobd" % ro in one_line(r)
 
 
 def test_state_dir_that_cannot_be_made_fails_the_start(managed, workdir):
