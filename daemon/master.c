@@ -853,6 +853,8 @@ status_done(void *arg, int err, const char *msg, json_t *reply)
 
 	(void)arg; (void)msg;
 	m.status_busy = 0;
+	if (m.stopping)         /* STOPPING=1 said it; teardown may be near */
+		return;
 	m.queued = err == PERR_OK && json_is_integer(q) ?
 	    (long long)json_integer_value(q) : -1;
 	status_send();
