@@ -38,7 +38,6 @@
 #include "config_value.h"
 #include "hook.h"
 #include "http_users.h"
-#include "log.h"
 #include "ini.h"
 #include "log.h"
 #include "redis_url.h"

@@ -908,7 +908,8 @@ store_event(void *arg, enum store_event ev, const char *job_id,
 		/* the workers were forked before the loop ran */
 		if (!m.stopping) {
 			notify_ready();
-			status_cb(-1, 0, NULL);
+			if (notify_enabled())
+				status_cb(-1, 0, NULL);
 		}
 		break;
 	case STORE_EV_WATCHING:
