@@ -158,9 +158,8 @@ def test_bad_log_targets_are_config_errors(workdir, redis_server):
 
 
 def test_log_file_opened_at_start_refused_cleanly(workdir, redis_server):
-    """A file that passed the check but cannot be opened at start (here: a
-    FIFO would block; a dangling path in a removed directory) fails the
-    start with the reason, not a crash."""
+    """jobd -f with a log file in a directory that is gone: exit 1 with the
+    reason on the terminal's stderr, not a crash nor a silent start."""
     sub = os.path.join(workdir, "gone")
     os.mkdir(sub)
     conf = os.path.join(workdir, "j.conf")
