@@ -325,12 +325,66 @@ set_log_level(void *obj, const char *v, char *why, size_t whylen)
 	    "expected error, warning, notice, info or debug");
 }
 
+/* set_log_target: stderr, syslog or file:PATH.  The file is opened at
+ * start; here its directory must exist and the file (or, new, its
+ * directory) be writable, so that --check and a reload catch a bad one. */
 static int
 set_log_target(void *obj, const char *v, char *why, size_t whylen)
 {
-	if (strcmp(v, "stderr") != 0 && strcmp(v, "syslog") != 0)
-		return cv_why(why, whylen, "expected stderr or syslog");
-	*(int *)obj = v[1] == 'y';
+	struct config *cfg = obj;
+	const char *path = v + 5;
+	char dir[PATH_MAX];
+	struct stat st;
+	char *copy, *slash;
+
+	if (strcmp(v, "stderr") == 0 || strcmp(v, "syslog") == 0) {
+		cfg->log_target = v[1] == 'y' ? LOG_TARGET_SYSLOG :
+		    LOG_TARGET_STDERR;
+		free(cfg->log_file);
+		cfg->log_file = NULL;
+		return 0;
+	}
+	if (strncmp(v, "file:", 5) != 0)
+		return cv_why(why, whylen, "expected stderr, syslog or file:PATH");
+	if (path[0] != '/')
+		return cv_why(why, whylen, "file:PATH needs an absolute path");
+	if (strlen(path) >= sizeof(dir))
+		return cv_why(why, whylen, "file:PATH: path too long");
+	if (stat(path, &st) == 0) {
+		if (!S_ISREG(st.st_mode))
+			return cv_why(why, whylen, "%s is not a regular file",
+			    path);
+		if (access(path, W_OK) == -1)
+			return cv_why(why, whylen, "%s is not writable: %s", path,
+			    strerror(errno));
+	} else {
+		snprintf(dir, sizeof(dir), "%s", path);
+		slash = strrchr(dir, '/');
+		if (slash == dir)
+			slash[1] = '\0';
+		else
+			*slash = '\0';
+		if (stat(dir, &st) == -1 || !S_ISDIR(st.st_mode))
+			return cv_why(why, whylen, "directory %s does not exist",
+			    dir);
+		if (access(dir, W_OK) == -1)
+			return cv_why(why, whylen, "cannot create a file in %s: %s",
+			    dir, strerror(errno));
+	}
+	if ((copy = strdup(path)) == NULL)
+		return cv_why(why, whylen, "out of memory");
+	free(cfg->log_file);
+	cfg->log_file = copy;
+	cfg->log_target = LOG_TARGET_FILE;
+	return 0;
+}
+
+static int
+set_log_format(void *obj, const char *v, char *why, size_t whylen)
+{
+	if (strcmp(v, "text") != 0 && strcmp(v, "json") != 0)
+		return cv_why(why, whylen, "expected text or json");
+	*(int *)obj = v[0] == 'j' ? LOG_FORMAT_JSON : LOG_FORMAT_TEXT;
 	return 0;
 }
 
@@ -937,9 +991,16 @@ const struct row config_main_rows[] = {
 	{ "log_level", SCOPE_JOBD, R_FUNC, C(log_level), 0, 0, 0,
 	  set_log_level, NULL, 0, "info", NULL,
 	  "error, warning, notice, info or debug." },
-	{ "log_target", SCOPE_JOBD, R_FUNC, C(log_syslog), 0, 0, 0,
+	{ "log_target", SCOPE_JOBD, R_FUNC, 0, 0, 0, F_SELF,
 	  set_log_target, NULL, 0, "stderr", NULL,
-	  "stderr or syslog (a detached jobd always uses syslog)." },
+	  "stderr, syslog or file:PATH (an absolute path, appended to, "
+	  "created 0640; SIGUSR1 reopens it).  A detached jobd (without -f) "
+	  "uses syslog instead of stderr.  Under systemd, stderr lines carry "
+	  "journal priorities.  A change needs a restart." },
+	{ "log_format", SCOPE_JOBD, R_FUNC, C(log_format), 0, 0, 0,
+	  set_log_format, NULL, 0, "text", NULL,
+	  "text, or json: one object per line with ts, level, pid, role, msg "
+	  "and job_id when the line is about a job." },
 	{ "pidfile", SCOPE_JOBD, R_STRING, C(pidfile), 0, 0, F_EMPTY, NULL,
 	  check_any_path, 0, "", NULL,
 	  "Write the master's pid here; empty: no pidfile." },
@@ -1743,6 +1804,7 @@ config_free(struct config *cfg)
 	free(cfg->prefix);
 	free(cfg->ns);
 	free(cfg->pidfile);
+	free(cfg->log_file);
 	free(cfg->http_listen);
 	free(cfg->http_users_file);
 	free(cfg->hook_secret_file);

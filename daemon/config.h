@@ -149,7 +149,9 @@ struct config {
 	long long result_ttl;    /* seconds */
 	long long failure_ttl;   /* seconds */
 	int log_level;           /* LOG_ERR..LOG_DEBUG (syslog levels) */
-	int log_syslog;          /* 0: stderr */
+	int log_target;          /* enum log_target (log.h) */
+	char *log_file;          /* file:PATH's PATH, or NULL */
+	int log_format;          /* enum log_format */
 	char *pidfile;
 	int foreground;
 	double max_wait;         /* seconds, cap of a wait request */

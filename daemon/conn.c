@@ -7,6 +7,7 @@
 #include <grp.h>
 #include <malloc.h>
 #include <pwd.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
@@ -22,6 +23,7 @@
 #include <jansson.h>
 
 #include "conn.h"
+#include "notify.h"
 #include "frame.h"
 #include "log.h"
 #include "ops.h"
@@ -1160,6 +1162,38 @@ make_socket_dir(const char *path, char *err, size_t errlen)
 	return 0;
 }
 
+/* server_adopt: listen on fd, a socket systemd passed.  One bound
+ * elsewhere than the socket setting is used, with a warning: clients that
+ * read the setting look there. */
+static int
+server_adopt(struct server *srv, int fd, char *err, size_t errlen)
+{
+	struct sockaddr_un sun;
+	socklen_t len = sizeof(sun);
+
+	memset(&sun, 0, sizeof(sun));
+	if (getsockname(fd, (struct sockaddr *)&sun, &len) == 0 &&
+	    len > offsetof(struct sockaddr_un, sun_path) &&
+	    sun.sun_path[0] != '\0' &&
+	    strncmp(sun.sun_path, srv->cfg->socket, sizeof(sun.sun_path)) != 0)
+		log_warnx("the socket systemd passed is %.*s, not socket = %s",
+		    (int)sizeof(sun.sun_path), sun.sun_path, srv->cfg->socket);
+	evutil_make_socket_nonblocking(fd);
+	srv->listener = evconnlistener_new(srv->base, server_accept_cb, srv,
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC | LEV_OPT_DISABLED,
+	    0, fd);             /* 0: listening already (systemd's Backlog=) */
+	if (srv->listener == NULL) {
+		snprintf(err, errlen, "socket activation: %s", strerror(errno));
+		close(fd);
+		return -1;
+	}
+	evconnlistener_set_error_cb(srv->listener, server_accept_error_cb);
+	free(srv->socket_path);
+	srv->socket_path = NULL;        /* systemd's file: not unlinked */
+	log_info("listening on the socket systemd passed");
+	return 0;
+}
+
 int
 server_listen(struct server *srv, char *err, size_t errlen)
 {
@@ -1167,6 +1201,14 @@ server_listen(struct server *srv, char *err, size_t errlen)
 	struct sockaddr_un sun;
 	int fd;
 	mode_t old_umask;
+
+	/* Socket activation: systemd made it (mode, group) and owns its
+	 * file; jobd listens on it and leaves the file at exit. */
+	fd = notify_listen_fd(err, errlen);
+	if (fd == -2)
+		return -1;
+	if (fd >= 0)
+		return server_adopt(srv, fd, err, errlen);
 
 	memset(&sun, 0, sizeof(sun));
 	sun.sun_family = AF_UNIX;

@@ -1029,6 +1029,7 @@ http_main(const struct config *cfg, int fd)
 	sigdelset(&rest, SIGTERM);
 	sigdelset(&rest, SIGINT);
 	signal(SIGCHLD, SIG_DFL);
+	log_reopen_on_signal();  /* not the master's libevent handler */
 	sigprocmask(SIG_UNBLOCK, &rest, NULL);
 	sigprocmask(SIG_BLOCK, &stop, NULL);
 	sfd = signalfd(-1, &stop, SFD_NONBLOCK | SFD_CLOEXEC);

@@ -53,7 +53,8 @@ usage(FILE *fp)
 	    "  -h, --help            this help\n"
 	    "  -V, --version         print the version\n"
 	    "\n"
-	    "Signals: TERM/INT stop gracefully (twice: at once), HUP reloads.\n"
+	    "Signals: TERM/INT stop gracefully (twice: at once), HUP reloads,\n"
+	    "USR1 reopens the log file.\n"
 	    "Documentation: docs/jobd.md\n");
 }
 
@@ -119,8 +120,10 @@ write_pidfile(const char *path)
 	return 0;
 }
 
+/* daemonise: detach; stderr becomes /dev/null unless it is the log
+ * file (keep_stderr). */
 static int
-daemonise(void)
+daemonise(int keep_stderr)
 {
 	pid_t pid;
 	int fd;
@@ -144,7 +147,8 @@ daemonise(void)
 		return -1;
 	dup2(fd, STDIN_FILENO);
 	dup2(fd, STDOUT_FILENO);
-	dup2(fd, STDERR_FILENO);
+	if (!keep_stderr)
+		dup2(fd, STDERR_FILENO);
 	if (fd > STDERR_FILENO)
 		close(fd);
 	return 0;
@@ -174,6 +178,7 @@ main(int argc, char **argv)
 	struct config *cfg;
 	char err[512];
 	int ch, rc, foreground = 0, check = 0;
+	enum log_target target;
 
 	atexit(free_overrides);
 	while ((ch = getopt_long(argc, argv, "c:o:s:w:fhV", longopts, NULL)) != -1) {
@@ -253,20 +258,29 @@ main(int argc, char **argv)
 		config_free(cfg);
 		return 0;
 	}
-	/* A daemon's stderr is /dev/null: it logs to syslog. */
-	log_init("jobd", cfg->log_level, foreground ? cfg->log_syslog : 1);
+	/* A detached jobd's stderr is /dev/null: "stderr" means syslog. */
+	target = cfg->log_target;
+	if (!foreground && target == LOG_TARGET_STDERR)
+		target = LOG_TARGET_SYSLOG;
+	if (log_open("jobd", cfg->log_level, target, cfg->log_file, err,
+	    sizeof(err)) == -1) {
+		fprintf(stderr, "jobd: %s\n", err);
+		config_free(cfg);
+		return 1;
+	}
+	log_set_format(cfg->log_format);
 	log_set_role("master");
 	/* One jobd per state_dir, refused before anything is touched, while
 	 * stderr still reaches whoever started it. */
 	if (cfg->redis_managed &&
 	    redis_managed_lock(cfg->state_dir, err, sizeof(err)) == -1) {
 		fprintf(stderr, "jobd: %s\n", err);
-		if (!foreground || cfg->log_syslog)
+		if (target != LOG_TARGET_STDERR)
 			log_warnx("%s", err);
 		config_free(cfg);
 		return 1;
 	}
-	if (!foreground && daemonise() == -1) {
+	if (!foreground && daemonise(target == LOG_TARGET_FILE) == -1) {
 		fprintf(stderr, "jobd: cannot daemonise: %s\n", strerror(errno));
 		config_free(cfg);
 		return 1;

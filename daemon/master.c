@@ -31,6 +31,7 @@
 #include "log.h"
 #include "master.h"
 #include "metrics.h"
+#include "notify.h"
 #include "ops.h"
 #include "redis_managed.h"
 #include "redis_url.h"
@@ -49,6 +50,7 @@
  * where a drain cost one per job. */
 #define CHECK_INTERVAL  0.1
 #define DEFAULT_TIMEOUT 180.0           /* s, for a job that names none */
+#define STATUS_INTERVAL 5.0             /* s between systemd STATUS= lines */
 
 struct slot {
 	int used;
@@ -85,6 +87,10 @@ static struct {
 	struct event *ev_shutdown;
 	struct event *ev_exit;
 	struct event *ev_ready;
+	struct event *ev_status;         /* systemd STATUS= (notify.h) */
+	struct event *ev_watchdog;       /* systemd WATCHDOG=1 */
+	int status_busy;
+	long long queued;                /* from the last status count, or -1 */
 	int heartbeat_busy;
 	int reap_busy;
 	int refused;             /* STORE_EV_REFUSED: exit status 1 */
@@ -151,8 +157,9 @@ fail_job_done(void *arg, int err, const char *msg, json_t *reply)
 
 	m.in_flight--;
 	if (err != PERR_OK) {
-		log_warnx("job %s: could not be ended (%s); its lease will "
-		    "expire and the reaper will requeue it", e->job_id, msg);
+		log_job(LOG_WARNING, e->job_id, "job %s: could not be ended "
+		    "(%s); its lease will expire and the reaper will requeue "
+		    "it", e->job_id, msg);
 	} else {
 		const char *st = json_string_value(json_object_get(reply,
 		    "status"));
@@ -192,8 +199,8 @@ release_done(void *arg, int err, const char *msg, json_t *reply)
 		    "leases will expire", msg);
 	} else {
 		json_array_foreach(json_object_get(reply, "job_ids"), i, v)
-			log_warnx("job %s: its worker died as it took it",
-			    json_string_value(v));
+			log_job(LOG_WARNING, json_string_value(v), "job %s: its "
+			    "worker died as it took it", json_string_value(v));
 		count_lost(json_object_get(reply, "labels"));
 	}
 	master_maybe_exit();
@@ -321,11 +328,12 @@ slot_stop(struct slot *s, int reason)
 	msg.reason = reason;
 	snprintf(msg.job_id, sizeof(msg.job_id), "%s", s->job.job_id);
 	s->stop_sent = reason;
-	log_info("job %s: stopping (%s) on worker %d", s->job.job_id,
-	    ipc_stop_reason_name(reason), (int)s->pid);
+	log_job(LOG_INFO, s->job.job_id, "job %s: stopping (%s) on worker %d",
+	    s->job.job_id, ipc_stop_reason_name(reason), (int)s->pid);
 	if (ipc_send(s->fd, &msg) == -1)
-		log_warn("job %s: cannot reach worker %d", s->job.job_id,
-		    (int)s->pid);
+		log_job(LOG_WARNING, s->job.job_id, "job %s: cannot reach "
+		    "worker %d: %s", s->job.job_id, (int)s->pid,
+		    strerror(errno));
 	tv = tv_of(m.cfg->grace + BACKSTOP_EXTRA);
 	evtimer_add(s->ev_deadline, &tv);
 }
@@ -355,13 +363,13 @@ deadline_cb(evutil_socket_t fd, short what, void *arg)
 			slot_arm(s);
 			return;
 		}
-		log_info("job %s: timeout after %.3g s", s->job.job_id,
-		    s->job.timeout);
+		log_job(LOG_INFO, s->job.job_id, "job %s: timeout after %.3g s",
+		    s->job.job_id, s->job.timeout);
 		slot_stop(s, STOP_TIMEOUT);
 		return;
 	}
-	log_warnx("job %s: worker %d did not stop it within %.3g s: killing "
-	    "the worker", s->job.job_id, (int)s->pid,
+	log_job(LOG_WARNING, s->job.job_id, "job %s: worker %d did not stop "
+	    "it within %.3g s: killing the worker", s->job.job_id, (int)s->pid,
 	    m.cfg->grace + BACKSTOP_EXTRA);
 	if (s->pgid > 0)
 		kill(-s->pgid, SIGKILL);
@@ -747,8 +755,8 @@ heartbeat_done(void *arg, int err, const char *msg, json_t *reply)
 		return;
 	}
 	json_array_foreach(json_object_get(reply, "lost"), i, v) {
-		log_warnx("job %s: lease lost; stopping it here",
-		    json_string_value(v));
+		log_job(LOG_WARNING, json_string_value(v), "job %s: lease lost; "
+		    "stopping it here", json_string_value(v));
 		master_stop_job(json_string_value(v), STOP_LOST);
 	}
 	json_array_foreach(json_object_get(reply, "cancel"), i, v)
@@ -803,12 +811,12 @@ reap_done(void *arg, int err, const char *msg, json_t *reply)
 		return;
 	}
 	json_array_foreach(json_object_get(reply, "requeued"), i, v)
-		log_warnx("job %s: its holder stopped renewing its lease; "
-		    "requeued", json_string_value(v));
+		log_job(LOG_WARNING, json_string_value(v), "job %s: its holder "
+		    "stopped renewing its lease; requeued", json_string_value(v));
 	json_array_foreach(json_object_get(reply, "failed"), i, v)
-		log_warnx("job %s: its holder stopped renewing its lease and it "
-		    "has no attempts left; failed as abandoned",
-		    json_string_value(v));
+		log_job(LOG_WARNING, json_string_value(v), "job %s: its holder "
+		    "stopped renewing its lease and it has no attempts left; "
+		    "failed as abandoned", json_string_value(v));
 	count_lost(json_object_get(reply, "labels"));
 }
 
@@ -820,6 +828,72 @@ reap_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	m.reap_busy = 1;
 	store_reap(m.store, reap_done, NULL);
+}
+
+/* --- systemd: status and watchdog ---------------------------------------- */
+
+/* status_send: "redis up, 4/4 workers, 12 queued, 2 running" (running:
+ * here; queued: the configured queues, as last counted). */
+static void
+status_send(void)
+{
+	char text[200], queued[32] = "";
+	int busy = 0;
+
+	sync_all();
+	for (int i = 0; i < MAX_SLOTS; i++)
+		if (m.slots[i].used && m.slots[i].pid > 0 && m.slots[i].job.busy)
+			busy++;
+	if (m.queued >= 0)
+		snprintf(queued, sizeof(queued), "%lld queued, ", m.queued);
+	snprintf(text, sizeof(text), "%sredis %s, %d/%d workers, %s%d running",
+	    m.stopping ? "stopping: " : "",
+	    store_available(m.store) ? "up" : "down", live_workers(),
+	    m.cfg->workers, queued, busy);
+	notify_status(text);
+}
+
+static void
+status_done(void *arg, int err, const char *msg, json_t *reply)
+{
+	json_t *q = json_object_get(json_object_get(reply, "totals"), "queued");
+
+	(void)arg; (void)msg;
+	m.status_busy = 0;
+	if (m.stopping)         /* STOPPING=1 said it; teardown may be near */
+		return;
+	m.queued = err == PERR_OK && json_is_integer(q) ?
+	    (long long)json_integer_value(q) : -1;
+	status_send();
+}
+
+/* status_cb: one count of the queues per STATUS_INTERVAL, only when
+ * systemd listens (the timer is not armed otherwise). */
+static void
+status_cb(evutil_socket_t fd, short what, void *arg)
+{
+	const char *names[CONFIG_MAX_QUEUES];
+
+	(void)fd; (void)what; (void)arg;
+	if (m.status_busy || m.stopping || !store_available(m.store)) {
+		if (!store_available(m.store))
+			m.queued = -1;
+		status_send();
+		return;
+	}
+	for (int i = 0; i < m.cfg->nqueues; i++)
+		names[i] = m.cfg->queues[i];
+	m.status_busy = 1;
+	store_queue_counts(m.store, names, m.cfg->nqueues, status_done, NULL);
+}
+
+/* watchdog_cb: from the loop itself, so that a stuck loop stops the
+ * pings and systemd restarts jobd. */
+static void
+watchdog_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd; (void)what; (void)arg;
+	notify_watchdog();
 }
 
 static void
@@ -838,6 +912,12 @@ store_event(void *arg, enum store_event ev, const char *job_id,
 		server_accept(m.server);
 		waiters_recheck();
 		heartbeat();
+		/* the workers were forked before the loop ran */
+		if (!m.stopping) {
+			notify_ready();
+			if (notify_enabled())
+				status_cb(-1, 0, NULL);
+		}
 		break;
 	case STORE_EV_WATCHING:
 		waiters_recheck();
@@ -932,6 +1012,8 @@ master_shutdown(int sig)
 	log_info("%s: shutting down; running jobs get %.3g s",
 	    strsignal(sig), m.cfg->shutdown_grace);
 	m.stopping = 1;
+	notify_stopping();
+	status_send();
 	cron_run_stop();
 	evtimer_del(m.http.ev_respawn);
 	if (m.http.pid > 0)
@@ -969,6 +1051,12 @@ reload_apply(struct config *ncfg)
 	ops_set_config(ncfg);
 	store_set_config(m.store, ncfg);
 	log_set_level(ncfg->log_level);
+	log_set_format(ncfg->log_format);
+	if (ncfg->log_target != old->log_target ||
+	    (ncfg->log_file != NULL && old->log_file != NULL &&
+	    strcmp(ncfg->log_file, old->log_file) != 0))
+		log_warnx("reload: a change of log_target needs a restart; "
+		    "logging where it did");
 	config_free(old);
 
 	for (int i = 0; i < MAX_SLOTS; i++) {
@@ -1020,6 +1108,7 @@ reload_end(const char *msg)
 	} else
 		reload_apply(rl.ncfg);
 	memset(&rl, 0, sizeof(rl));
+	notify_reload_done();
 	if (done != NULL)
 		done(arg, msg);
 }
@@ -1079,11 +1168,13 @@ master_reload(ops_reload_done *done, void *arg)
 			done(arg, msg);
 		return;
 	}
+	notify_reloading();
 	ncfg = m.reload(err, sizeof(err));
 	if (ncfg == NULL) {
 		snprintf(msg, sizeof(msg), "reload failed, keeping the current "
 		    "configuration: %s", err);
 		log_warnx("%s", msg);
+		notify_reload_done();
 		if (done != NULL)
 			done(arg, msg);
 		return;
@@ -1102,6 +1193,7 @@ master_reload(ops_reload_done *done, void *arg)
 		log_warnx("reload refused: %s; keeping the current "
 		    "configuration", why);
 		config_free(ncfg);
+		notify_reload_done();
 		if (done != NULL) {
 			snprintf(msg, sizeof(msg), "reload failed, keeping the "
 			    "current configuration: %s", why);
@@ -1137,13 +1229,21 @@ signal_cb(evutil_socket_t sig, short what, void *arg)
 			master_reload(NULL, NULL);
 		break;
 	}
+	case SIGUSR1:           /* logrotate: the file again, here and below */
+		(void)log_reopen();
+		for (int i = 0; i < MAX_SLOTS; i++)
+			if (m.slots[i].used && m.slots[i].pid > 0)
+				kill(m.slots[i].pid, SIGUSR1);
+		if (m.http.pid > 0)
+			kill(m.http.pid, SIGUSR1);
+		break;
 	}
 }
 
 int
 master_run(struct config *cfg, master_reload_fn *reload)
 {
-	static const int sigs[] = { SIGTERM, SIGINT, SIGHUP };
+	static const int sigs[] = { SIGTERM, SIGINT, SIGHUP, SIGUSR1 };
 	struct event *ev_sig[4];
 	struct event *ev_chld;
 	struct timeval tv;
@@ -1153,6 +1253,7 @@ master_run(struct config *cfg, master_reload_fn *reload)
 	int rc = 0;
 
 	memset(&m, 0, sizeof(m));
+	m.queued = -1;
 	m.http.fd = -1;
 	m.http.respawn_delay = 0.1;
 	m.cfg = cfg;
@@ -1229,6 +1330,20 @@ master_run(struct config *cfg, master_reload_fn *reload)
 	m.ev_ready = evtimer_new(m.base, ready_cb, NULL);
 	tv = tv_of(READY_WAIT);
 	evtimer_add(m.ev_ready, &tv);
+	m.ev_status = event_new(m.base, -1, EV_PERSIST, status_cb, NULL);
+	if (notify_enabled()) {
+		tv = tv_of(STATUS_INTERVAL);
+		event_add(m.ev_status, &tv);
+	}
+	m.ev_watchdog = event_new(m.base, -1, EV_PERSIST, watchdog_cb, NULL);
+	{
+		uint64_t usec = notify_watchdog_usec();
+
+		if (usec > 0) {
+			tv = tv_of((double)usec / 2e6);
+			event_add(m.ev_watchdog, &tv);
+		}
+	}
 
 	for (int i = 0; i < cfg->workers; i++) {
 		struct slot *s = slot_new(0);
@@ -1282,6 +1397,8 @@ master_run(struct config *cfg, master_reload_fn *reload)
 	event_free(m.ev_shutdown);
 	event_free(m.ev_exit);
 	event_free(m.ev_ready);
+	event_free(m.ev_status);
+	event_free(m.ev_watchdog);
 	event_base_free(m.base);
 	scoreboard_unmap(m.sb, MAX_SLOTS);
 	metrics_unmap();

@@ -86,6 +86,7 @@ reset_signals(void)
 	sa.sa_handler = on_master_death;
 	if (sigaction(SIGUSR2, &sa, NULL) == -1)
 		return -1;
+	log_reopen_on_signal();  /* SIGUSR1, forwarded by the master */
 	sa.sa_handler = SIG_IGN;
 	if (sigaction(SIGHUP, &sa, NULL) == -1 ||
 	    sigaction(SIGPIPE, &sa, NULL) == -1)
@@ -355,6 +356,7 @@ run_job(struct worker *w, const struct store_job *job)
 	int outcome;
 
 	publish_job(w, job);
+	log_set_job(job->id);   /* the job_id of its lines (log_format json) */
 	log_debug("job %s: started (type %s, queue %s, attempt %d)", job->id,
 	    job->type, job->queue, job->attempt);
 
@@ -443,6 +445,7 @@ run_job(struct worker *w, const struct store_job *job)
 done:
 	/* A job handed over with the outcome replaces this one in the record
 	 * (publish_job): one write, not two. */
+	log_set_job(NULL);
 	w->rec.jobs_done++;
 	if (next == NULL)
 		publish_idle(w);

@@ -13,6 +13,7 @@
 
 #include "config.h"
 #include "config_limit.h"
+#include "log.h"
 
 static char err[512];
 
@@ -91,7 +92,9 @@ test_defaults(void **state)
 	assert_true(cfg->max_wait == 3600);
 	assert_int_equal(cfg->max_result, 1024 * 1024);
 	assert_int_equal(cfg->log_level, LOG_INFO);
-	assert_false(cfg->log_syslog);
+	assert_int_equal(cfg->log_target, LOG_TARGET_STDERR);
+	assert_null(cfg->log_file);
+	assert_int_equal(cfg->log_format, LOG_FORMAT_TEXT);
 	assert_null(cfg->pidfile);
 	assert_int_equal(cfg->ntypes, 4);
 	t = config_find_type(cfg, "jobd.sleep");
@@ -201,7 +204,7 @@ test_full_file(void **state)
 	assert_true(cfg->max_wait == 30);
 	assert_int_equal(cfg->max_result, 4096);
 	assert_int_equal(cfg->log_level, LOG_DEBUG);
-	assert_true(cfg->log_syslog);
+	assert_int_equal(cfg->log_target, LOG_TARGET_SYSLOG);
 	assert_string_equal(cfg->pidfile, "/run/jobd.pid");
 	assert_int_equal(cfg->ntypes, 3 + 4);
 
@@ -439,6 +442,13 @@ static const struct setcase setcases[] = {
 	{ "log_target", "stderr", 1 },
 	{ "log_target", "syslog", 1 },
 	{ "log_target", "file", 0 },
+	{ "log_target", "file:/tmp/jobd-unit-test.log", 1 },
+	{ "log_target", "file:relative.log", 0 },
+	{ "log_target", "file:/nonexistent-dir/jobd.log", 0 },
+	{ "log_target", "file:/tmp", 0 },
+	{ "log_format", "text", 1 },
+	{ "log_format", "json", 1 },
+	{ "log_format", "xml", 0 },
 	{ "pidfile", "/run/jobd.pid", 1 },
 	{ "pidfile", "", 1 },
 	{ "no_such_setting", "1", 0 },
