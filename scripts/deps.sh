@@ -14,6 +14,7 @@ PACKAGES=(
 	clang libclang-rt-14-dev valgrind curl
 	prometheus
 	chromium chromium-driver python3-selenium
+	debhelper dh-python python3-setuptools devscripts lintian fakeroot libsystemd-dev mandoc
 )
 
 missing=()

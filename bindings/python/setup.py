@@ -12,7 +12,7 @@ setup(
     long_description=open(__file__.replace("setup.py", "README.md"),
                           encoding="utf-8").read(),
     long_description_content_type="text/markdown",
-    license="MIT",
+    license="BSD-2-Clause",
     packages=["jobclient"],
     package_data={"jobclient": ["py.typed"]},
     python_requires=">=3.8",
