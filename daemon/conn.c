@@ -23,7 +23,6 @@
 #include <jansson.h>
 
 #include "conn.h"
-#include "notify.h"
 #include "frame.h"
 #include "log.h"
 #include "ops.h"
@@ -1195,7 +1194,7 @@ server_adopt(struct server *srv, int fd, char *err, size_t errlen)
 }
 
 int
-server_listen(struct server *srv, char *err, size_t errlen)
+server_listen(struct server *srv, int passed_fd, char *err, size_t errlen)
 {
 	const struct config *cfg = srv->cfg;
 	struct sockaddr_un sun;
@@ -1204,11 +1203,8 @@ server_listen(struct server *srv, char *err, size_t errlen)
 
 	/* Socket activation: systemd made it (mode, group) and owns its
 	 * file; jobd listens on it and leaves the file at exit. */
-	fd = notify_listen_fd(err, errlen);
-	if (fd == -2)
-		return -1;
-	if (fd >= 0)
-		return server_adopt(srv, fd, err, errlen);
+	if (passed_fd >= 0)
+		return server_adopt(srv, passed_fd, err, errlen);
 
 	memset(&sun, 0, sizeof(sun));
 	sun.sun_family = AF_UNIX;

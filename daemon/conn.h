@@ -17,10 +17,12 @@ struct server;
 
 struct server *server_new(struct event_base *base, const struct config *cfg);
 void server_set_config(struct server *srv, const struct config *cfg);
-/* server_listen: bind cfg->socket (replacing a stale socket file, refusing
- * a live one), set its mode and group, listen.  -1 with a message.
+/* server_listen: listen on passed_fd (systemd's, see notify_listen_fds) if
+ * it is not -1, else bind cfg->socket (replacing a stale socket file,
+ * refusing a live one), set its mode and group, listen.  -1 with a message.
  * Connections wait in the backlog until server_accept(). */
-int server_listen(struct server *srv, char *err, size_t errlen);
+int server_listen(struct server *srv, int passed_fd, char *err,
+    size_t errlen);
 /* server_accept: start accepting connections. */
 void server_accept(struct server *srv);
 /* server_close_listener: stop accepting; remove the socket file. */

@@ -14,11 +14,12 @@
 #include "config.h"
 
 /* http_listen_open: the listening socket for cfg->http_listen, non-blocking
- * and close-on-exec: one passed in by systemd (LISTEN_FDS) if there is one,
- * else bound here (a stale Unix socket file is replaced, a live one
+ * and close-on-exec: passed_fd (systemd's, see notify_listen_fds) if it is
+ * not -1, else bound here (a stale Unix socket file is replaced, a live one
  * refused).  A non-loopback address is logged as a warning.  -1 with a
  * message in err. */
-int http_listen_open(const struct config *cfg, char *err, size_t errlen);
+int http_listen_open(const struct config *cfg, int passed_fd, char *err,
+    size_t errlen);
 /* http_listen_close: close fd; unlink the Unix socket file we bound. */
 void http_listen_close(const struct config *cfg, int fd);
 

@@ -20,7 +20,6 @@
 #include "http.h"
 #include "log.h"
 
-#define SD_LISTEN_FDS_START 3
 
 /* The Unix socket file bound here, to remove at exit (never one systemd
  * made). */
@@ -39,46 +38,6 @@ set_flags(int fd)
 	if (fl == -1 || fcntl(fd, F_SETFD, fl | FD_CLOEXEC) == -1)
 		return -1;
 	return 0;
-}
-
-/*
- * systemd_fd: the listening socket systemd passed (sd_listen_fds(3)
- * protocol): the one named "http" in LISTEN_FDNAMES, else the only one.
- * -1 when none was passed to this process.  The variables are removed so
- * that no child takes them for its own.
- */
-static int
-systemd_fd(void)
-{
-	const char *pid = getenv("LISTEN_PID"), *nfds = getenv("LISTEN_FDS");
-	const char *names = getenv("LISTEN_FDNAMES");
-	int n, fd = -1;
-	char *end;
-
-	if (pid == NULL || nfds == NULL ||
-	    strtol(pid, &end, 10) != (long)getpid() || *end != '\0')
-		return -1;
-	n = (int)strtol(nfds, &end, 10);
-	if (*end != '\0' || n < 1 || n > 64)
-		return -1;
-	if (names != NULL) {
-		const char *p = names;
-
-		for (int i = 0; i < n && p != NULL; i++) {
-			const char *colon = strchr(p, ':');
-			size_t len = colon ? (size_t)(colon - p) : strlen(p);
-
-			if (len == 4 && strncmp(p, "http", 4) == 0)
-				fd = SD_LISTEN_FDS_START + i;
-			p = colon ? colon + 1 : NULL;
-		}
-	} else if (n == 1) {
-		fd = SD_LISTEN_FDS_START;
-	}
-	unsetenv("LISTEN_PID");
-	unsetenv("LISTEN_FDS");
-	unsetenv("LISTEN_FDNAMES");
-	return fd;
 }
 
 static int
@@ -176,12 +135,13 @@ open_inet(const struct cv_listen *l, char *err, size_t errlen)
 }
 
 int
-http_listen_open(const struct config *cfg, char *err, size_t errlen)
+http_listen_open(const struct config *cfg, int passed_fd, char *err,
+    size_t errlen)
 {
 	struct cv_listen l;
 	int fd;
 
-	if ((fd = systemd_fd()) >= 0) {
+	if ((fd = passed_fd) >= 0) {
 		if (set_flags(fd) == -1) {
 			snprintf(err, errlen, "http: socket from systemd (fd %d): "
 			    "%s", fd, strerror(errno));

@@ -1250,7 +1250,7 @@ master_run(struct config *cfg, master_reload_fn *reload)
 	sigset_t stopping;
 	char err[512];
 	char redis[512];
-	int rc = 0;
+	int rc = 0, ok, client_fd, http_fd;
 
 	memset(&m, 0, sizeof(m));
 	m.queued = -1;
@@ -1285,16 +1285,26 @@ master_run(struct config *cfg, master_reload_fn *reload)
 	evsignal_add(ev_chld, NULL);
 	/* Redis first and, at the end, last: the workers need it to store
 	 * the outcome of the jobs they finish. */
-	if (cfg->redis_managed &&
+	ok = notify_listen_fds(&client_fd, &http_fd, err, sizeof(err)) == 0;
+	if (ok && cfg->redis_managed &&
 	    (m.redis = redis_managed_start(m.base, cfg, err, sizeof(err))) == NULL)
-		m.server = NULL;
-	else
-		m.server = server_new(m.base, cfg);
-	if (m.server == NULL || server_listen(m.server, err, sizeof(err)) == -1 ||
-	    (cfg->http_listen != NULL &&
-	    (m.http.fd = http_listen_open(cfg, err, sizeof(err))) == -1)) {
-		log_warnx("%s", m.server || (cfg->redis_managed && m.redis == NULL) ?
-		    err : "out of memory");
+		ok = 0;
+	if (ok && (m.server = server_new(m.base, cfg)) == NULL) {
+		snprintf(err, sizeof(err), "out of memory");
+		ok = 0;
+	}
+	if (ok)
+		ok = server_listen(m.server, client_fd, err, sizeof(err)) == 0;
+	if (ok && cfg->http_listen != NULL)
+		ok = (m.http.fd = http_listen_open(cfg, http_fd, err,
+		    sizeof(err))) != -1;
+	else if (http_fd != -1) {
+		log_warnx("the dashboard's socket systemd passed (fd %d) is not "
+		    "used: [http] listen is not set", http_fd);
+		close(http_fd);
+	}
+	if (!ok) {
+		log_warnx("%s", err);
 		server_free(m.server);
 		redis_managed_stop(m.redis);
 		for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)

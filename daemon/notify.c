@@ -110,33 +110,65 @@ notify_watchdog(void)
 	notify_send("WATCHDOG=1");
 }
 
+/*
+ * notify_listen_fds: the sockets systemd passed (sd_listen_fds(3)), read
+ * once and their variables unset.  The one named "http" (FileDescriptorName=)
+ * is the dashboard's; of the others, a listening Unix stream socket is the
+ * clients' and an Internet one the dashboard's (an unnamed socket as older
+ * units pass it).  Anything else is refused: jobd would otherwise start
+ * without the socket its unit promised.
+ */
 int
-notify_listen_fd(char *err, size_t errlen)
+notify_listen_fds(int *client_fd, int *http_fd, char *err, size_t errlen)
 {
+	*client_fd = *http_fd = -1;
 #ifdef HAVE_LIBSYSTEMD
-	int n = sd_listen_fds(1);
+	char **names = NULL;
+	int n = sd_listen_fds_with_names(1, &names), rc = 0;
 
-	if (n == 0)
-		return -1;
 	if (n < 0) {
 		snprintf(err, errlen, "socket activation: LISTEN_FDS: %s",
 		    strerror(-n));
-		return -2;
+		return -1;
 	}
-	if (n != 1) {
-		snprintf(err, errlen, "socket activation: %d sockets passed; "
-		    "jobd takes one (a single ListenStream= in jobd.socket)", n);
-		return -2;
+	for (int i = 0; i < n && rc == 0; i++) {
+		int fd = SD_LISTEN_FDS_START + i;
+		const char *name = names != NULL ? names[i] : "unknown";
+		int *slot = NULL;
+
+		if (strcmp(name, "http") == 0) {
+			if (sd_is_socket(fd, AF_UNSPEC, SOCK_STREAM, 1) > 0)
+				slot = http_fd;
+		} else if (sd_is_socket_unix(fd, SOCK_STREAM, 1, NULL, 0) > 0) {
+			slot = client_fd;
+		} else if (sd_is_socket_inet(fd, AF_UNSPEC, SOCK_STREAM, 1,
+		    0) > 0) {
+			slot = http_fd;
+		}
+		if (slot == NULL) {
+			snprintf(err, errlen, "socket activation: descriptor %d "
+			    "(%s) is not a listening Unix stream socket "
+			    "(jobd.socket needs ListenStream=/PATH) nor a "
+			    "listening one for the dashboard", fd, name);
+			rc = -1;
+		} else if (*slot != -1) {
+			snprintf(err, errlen, "socket activation: descriptors %d "
+			    "and %d are both for the %s; jobd takes one of each",
+			    *slot, fd, slot == client_fd ? "clients" :
+			    "dashboard");
+			rc = -1;
+		} else {
+			*slot = fd;
+		}
 	}
-	if (sd_is_socket_unix(SD_LISTEN_FDS_START, SOCK_STREAM, 1, NULL, 0) <= 0) {
-		snprintf(err, errlen, "socket activation: descriptor %d is not "
-		    "a listening Unix stream socket (jobd.socket needs "
-		    "ListenStream=/PATH)", SD_LISTEN_FDS_START);
-		return -2;
+	if (names != NULL) {
+		for (int i = 0; i < n; i++)
+			free(names[i]);
+		free(names);
 	}
-	return SD_LISTEN_FDS_START;
+	return rc;
 #else
 	(void)err; (void)errlen;
-	return -1;
+	return 0;
 #endif
 }

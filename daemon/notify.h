@@ -25,10 +25,11 @@ void notify_status(const char *text);
  * so that children do not see them. */
 uint64_t notify_watchdog_usec(void);
 void notify_watchdog(void);
-/* notify_listen_fd: the socket systemd passed (LISTEN_FDS, LISTEN_PID):
- * its descriptor, -1 when none was passed, or -2 with why in err (not
- * exactly one, or not a listening Unix stream socket).  The variables
- * are unset. */
-int notify_listen_fd(char *err, size_t errlen);
+/* notify_listen_fds: the sockets systemd passed (LISTEN_FDS, LISTEN_PID,
+ * LISTEN_FDNAMES): the clients' Unix socket and the dashboard's ("http"),
+ * each -1 when not passed; -1 with why in err for one jobd cannot use.
+ * The variables are unset.  Without libsystemd nothing is taken. */
+int notify_listen_fds(int *client_fd, int *http_fd, char *err,
+    size_t errlen);
 
 #endif

@@ -2,6 +2,7 @@
 the sd_notify messages (READY, STATUS, RELOADING, STOPPING, WATCHDOG) on a
 fake NOTIFY_SOCKET; socket activation with LISTEN_FDS/LISTEN_PID; hostile
 NOTIFY_SOCKET and LISTEN_FDS values."""
+import http.client
 import os
 import re
 import shutil
@@ -19,13 +20,18 @@ from jobd_itest import (JOBD, PYTHON3, SRCDIR, Jobd, RedisServer, config,
 UNITS = os.path.join(SRCDIR, "contrib", "systemd")
 
 # exec jobd (argv[1:]) as this very process, so that $LISTEN_PID and
-# $WATCHDOG_PID can name it; ACT_FD: the descriptor to pass as fd 3.
+# $WATCHDOG_PID can name it; ACT_FD: the descriptors to pass as fd 3, 4...
+# (a comma list).
 WRAP = r"""
-import os, sys
-fd = os.environ.pop("ACT_FD", None)
-if fd is not None:
-    os.dup2(int(fd), 3)
-    os.environ["LISTEN_FDS"] = "1"
+import fcntl, os, sys
+fds = os.environ.pop("ACT_FD", None)
+if fds is not None:
+    fds = [int(f) for f in fds.split(",")]
+    # above 3, 4...: none is overwritten by the dup2s below
+    moved = [fcntl.fcntl(f, fcntl.F_DUPFD, 100) for f in fds]
+    for i, f in enumerate(moved):
+        os.dup2(f, 3 + i)
+    os.environ["LISTEN_FDS"] = str(len(fds))
     os.environ["LISTEN_PID"] = str(os.getpid())
 if "WATCHDOG_USEC" in os.environ and "WATCHDOG_PID" not in os.environ:
     os.environ["WATCHDOG_PID"] = str(os.getpid())
@@ -235,21 +241,27 @@ def test_hostile_notify_socket_does_not_hurt(workdir, redis_server, path):
 
 # --- socket activation ----------------------------------------------------
 
-def start_activated(workdir, redis, fd_obj, name="act", env=None):
-    """start_activated: jobd given fd_obj as fd 3 with LISTEN_FDS=1 and
-    LISTEN_PID its own pid; (Popen, socket path, log path)."""
+def start_activated(workdir, redis, fd_obj, name="act", env=None, http=None):
+    """start_activated: jobd given fd_obj (or a list of them) as fd 3...
+    with LISTEN_FDS and LISTEN_PID its own pid; (Popen, socket path, log
+    path).  http: the [http] listen setting."""
     sockp = os.path.join(workdir, "%s.sock" % name)
     conf = os.path.join(workdir, "%s.conf" % name)
     log = os.path.join(workdir, "%s.log" % name)
+    sections = {"jobd": {"socket": sockp, "redis": redis.url,
+                         "workers": 1, "shutdown_grace": 5}}
+    if http is not None:
+        sections["http"] = {"listen": http}
     with open(conf, "w") as f:
-        f.write(config(jobd={"socket": sockp, "redis": redis.url,
-                             "workers": 1, "shutdown_grace": 5}))
-    e = dict(os.environ, ACT_FD=str(fd_obj.fileno()))
+        f.write(config(**sections))
+    objs = fd_obj if isinstance(fd_obj, list) else [fd_obj]
+    fds = [o.fileno() for o in objs]
+    e = dict(os.environ, ACT_FD=",".join(map(str, fds)))
     e.update(env or {})
     logf = open(log, "wb")
     p = subprocess.Popen([PYTHON3, "-c", WRAP, JOBD, "-f", "-c", conf],
                          stdin=subprocess.DEVNULL, stdout=logf, stderr=logf,
-                         env=e, pass_fds=[fd_obj.fileno()])
+                         env=e, pass_fds=fds)
     logf.close()
     return p, sockp, log
 
@@ -276,6 +288,65 @@ def test_socket_activation_uses_and_keeps_the_socket(workdir, redis_server):
         text = open(log).read()
         assert "listening on the socket systemd passed" in text, text
     finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+
+
+def test_socket_activation_of_clients_and_dashboard_sockets(workdir,
+                                                           redis_server):
+    """jobd.socket's Unix socket and the dashboard's TCP one ("http" in
+    LISTEN_FDNAMES), passed together: each goes to its server."""
+    need_libsystemd()
+    path = os.path.join(workdir, "act.sock")
+    ls = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    ls.bind(path)
+    ls.listen(16)
+    hs = socket.socket()
+    hs.bind(("127.0.0.1", 0))
+    hs.listen(16)
+    port = hs.getsockname()[1]
+    p, _, log = start_activated(workdir, redis_server, [ls, hs],
+                                env={"LISTEN_FDNAMES": "jobd:http"},
+                                http="127.0.0.1:1")
+    try:
+        ls.close()
+        hs.close()
+        c = proto.connect_when_ready(path, 20)
+        wait_until(lambda: c.call("stats").get("ok") is True, 20)
+        c.close()
+
+        def healthz():
+            try:
+                h = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+                h.request("GET", "/healthz")
+                return h.getresponse().status == 200
+            except OSError:
+                return False
+        wait_until(healthz, 20, msg="the dashboard on the passed socket")
+        p.send_signal(signal.SIGTERM)
+        assert p.wait(30) == 0
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+
+
+def test_two_client_sockets_are_refused(workdir, redis_server):
+    need_libsystemd()
+    socks = []
+    for n in ("a", "b"):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.bind(os.path.join(workdir, "%s.sock" % n))
+        s.listen(4)
+        socks.append(s)
+    p, _, log = start_activated(workdir, redis_server, socks)
+    try:
+        assert p.wait(30) == 1
+        assert "are both for the clients" in open(log).read()
+    finally:
+        for s in socks:
+            s.close()
         if p.poll() is None:
             p.kill()
             p.wait()
