@@ -209,41 +209,44 @@ config_dump(const struct config *cfg, FILE *fp)
 
 /* ---- the settings of jobd.conf(5) (jobd --dump-mdoc) ------------------------ */
 
-/* mdoc_line: text[0..n) as mdoc text lines of at most about 76 columns:
- * control bytes as blanks, words split at blanks, backslashes as \e, and
- * a . or ' that would start a line behind \& (else roff reads the line as
- * a request or a macro). */
+/* mdoc_line: text[0..n) as mdoc text lines of at most 76 bytes (a word
+ * longer stands alone): control bytes as blanks, words split at blanks,
+ * backslashes as \e, and a . or ' that would start a line behind \& (else
+ * roff reads the line as a request or a macro). */
 static void
 mdoc_line(FILE *fp, const char *text, size_t n)
 {
 	size_t i = 0, col = 0;
 
 	while (i < n) {
-		size_t w;
+		size_t w, out;
 
 		while (i < n && ((unsigned char)text[i] <= ' ' ||
 		    text[i] == 0x7f))
 			i++;
-		for (w = 0; i + w < n && (unsigned char)text[i + w] > ' ' &&
-		    text[i + w] != 0x7f; w++)
-			;
+		for (w = 0, out = 0; i + w < n &&
+		    (unsigned char)text[i + w] > ' ' && text[i + w] != 0x7f; w++)
+			out += text[i + w] == '\\' ? 2 : 1;
 		if (w == 0)
 			break;
-		if (col > 0 && col + 1 + w > 76) {
+		if (col > 0 && col + 1 + out > 76) {
 			fputc('\n', fp);
 			col = 0;
 		} else if (col > 0) {
 			fputc(' ', fp);
 			col++;
 		}
-		if (col == 0 && (text[i] == '.' || text[i] == '\''))
+		if (col == 0 && (text[i] == '.' || text[i] == '\'')) {
 			fputs("\\&", fp);
-		for (; w > 0; w--, i++, col++) {
+			col += 2;
+		}
+		for (; w > 0; w--, i++) {
 			if (text[i] == '\\')
 				fputs("\\e", fp);
 			else
 				fputc(text[i], fp);
 		}
+		col += out;
 	}
 	if (col > 0)
 		fputc('\n', fp);
