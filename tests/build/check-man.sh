@@ -23,9 +23,9 @@ fail() {
 }
 
 conf5=$JOBD_BUILDDIR/man/jobd.conf.5
-jobd8=$JOBD_SRCDIR/man/jobd.8
-jobctl1=$JOBD_SRCDIR/man/jobctl.1
-lib3=$JOBD_SRCDIR/man/libjobclient.3
+jobd8=$JOBD_BUILDDIR/man/jobd.8
+jobctl1=$JOBD_BUILDDIR/man/jobctl.1
+lib3=$JOBD_BUILDDIR/man/libjobclient.3
 for page in "$conf5" "$jobd8" "$jobctl1" "$lib3"; do
 	if [ ! -f "$page" ]; then
 		fail "$page is missing (not built?)"
