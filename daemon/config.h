@@ -234,6 +234,17 @@ void config_write_sample(FILE *fp);
  * Markdown table from the table. */
 void config_write_reference(FILE *fp);
 
+/* config_write_mdoc: the settings list of jobd.conf(5): one .Ss and .Bl
+ * -tag list per section (jobd --dump-mdoc; the build inserts it into
+ * man/jobd.conf.5.in). */
+void config_write_mdoc(FILE *fp);
+
+/* config_mdoc_text: text as mdoc text lines, one sentence a line, made
+ * inert: a leading . or ' escaped, backslashes as \e, control bytes as
+ * blanks.  config_mdoc_arg: text as one quoted macro argument. */
+void config_mdoc_text(FILE *fp, const char *text);
+void config_mdoc_arg(FILE *fp, const char *arg);
+
 /* config_new_default: a config holding every default (no types but the
  * builtins).  NULL on allocation failure. */
 struct config *config_new_default(void);

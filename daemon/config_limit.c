@@ -87,6 +87,16 @@ static const struct {
 #define NROWS (sizeof(limit_rows) / sizeof(limit_rows[0]))
 
 int
+config_limit_row(int i, const char **name, const char **doc)
+{
+	if (i < 0 || (size_t)i >= NROWS)
+		return -1;
+	*name = limit_rows[i].name;
+	*doc = limit_rows[i].doc;
+	return 0;
+}
+
+int
 config_limit_check_name(const char *name)
 {
 	return cv_valid_name(name, LIMIT_CHARS);

@@ -36,6 +36,10 @@ const struct job_limit *config_find_limit(const struct config *cfg,
  * ':', it separates the name from a limit_key in Redis).  1 if valid. */
 int config_limit_check_name(const char *name);
 
+/* config_limit_row: the name and doc line of setting i of a [limit:NAME]
+ * (borrowed, static); -1 past the last. */
+int config_limit_row(int i, const char **name, const char **doc);
+
 /* config_limits_dump: the limits as "[limit:NAME] key = value" lines. */
 void config_limits_dump(const struct config *cfg, FILE *fp);
 

@@ -158,7 +158,7 @@ int
 main(int argc, char **argv)
 {
 	enum { OPT_REDIS = 256, OPT_PIDFILE, OPT_LOGLEVEL, OPT_CHECK,
-	    OPT_SAMPLE, OPT_REFERENCE, OPT_HTTP };
+	    OPT_SAMPLE, OPT_REFERENCE, OPT_HTTP, OPT_MDOC };
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "socket", required_argument, NULL, 's' },
@@ -171,6 +171,8 @@ main(int argc, char **argv)
 		{ "check", no_argument, NULL, OPT_CHECK },
 		{ "dump-sample", no_argument, NULL, OPT_SAMPLE },
 		{ "dump-reference", no_argument, NULL, OPT_REFERENCE },
+		/* hidden: for the build of jobd.conf(5) */
+		{ "dump-mdoc", no_argument, NULL, OPT_MDOC },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -219,6 +221,9 @@ main(int argc, char **argv)
 			return 0;
 		case OPT_REFERENCE:
 			config_write_reference(stdout);
+			return 0;
+		case OPT_MDOC:
+			config_write_mdoc(stdout);
 			return 0;
 		case 'h':
 			usage(stdout);

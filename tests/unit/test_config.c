@@ -1648,6 +1648,105 @@ test_limit_sections(void **state)
 	    "limit = a b\n", "[type:t] limit", "bad limit name", NULL);
 }
 
+/* mdoc_of: what config_mdoc_text (arg 0) or config_mdoc_arg (1) writes. */
+static char *
+mdoc_of(const char *text, int arg)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *fp = open_memstream(&buf, &len);
+
+	assert_non_null(fp);
+	if (arg)
+		config_mdoc_arg(fp, text);
+	else
+		config_mdoc_text(fp, text);
+	fclose(fp);
+	return buf;
+}
+
+/* assert_inert: no line of mdoc text starts a request or macro, and every
+ * backslash is one of the escapes the writer makes (\e, \&, \(dq). */
+static void
+assert_inert(const char *out)
+{
+	for (const char *l = out; *l != '\0'; l = strchr(l, '\n') + 1) {
+		assert_non_null(strchr(l, '\n'));
+		assert_true(l[0] != '.' && l[0] != '\'' && l[0] != ' ');
+	}
+	for (const char *p = strchr(out, '\\'); p != NULL;
+	    p = strchr(p + 2, '\\'))
+		assert_true(p[1] == 'e' || p[1] == '&' ||
+		    strncmp(p, "\\(dq", 4) == 0);
+}
+
+static void
+expect_mdoc(const char *text, int arg, const char *want)
+{
+	char *got = mdoc_of(text, arg);
+
+	assert_string_equal(got, want);
+	if (!arg)
+		assert_inert(got);
+	free(got);
+}
+
+/* test_mdoc_text: doc strings become inert mdoc (jobd.conf(5)); the attack
+ * is a doc line that would be a roff request or macro, or a backslash. */
+static void
+test_mdoc_text(void **state)
+{
+	char long_text[2048], *out;
+	FILE *fp;
+	char *all = NULL;
+	size_t len = 0;
+
+	(void)state;
+	expect_mdoc("Plain text.", 0, "Plain text.\n");
+	expect_mdoc(".Sh EVIL", 0, "\\&.Sh EVIL\n");
+	expect_mdoc("'br", 0, "\\&'br\n");
+	expect_mdoc("a\\fBbold\\fR \\", 0, "a\\efBbold\\efR \\e\n");
+	/* a sentence ends a line: the next one must not start a macro */
+	expect_mdoc("One.  .Sh X.  'so /etc/passwd", 0,
+	    "One.\n\\&.Sh X.\n\\&'so /etc/passwd\n");
+	/* a newline or other control byte is a blank, not a new line */
+	expect_mdoc("x\n.Sh Y\r\t.", 0, "x .Sh Y .\n");
+	expect_mdoc("   lead and trail   ", 0, "lead and trail\n");
+	expect_mdoc("", 0, "");
+	expect_mdoc("No", 1, "\"\\&No\"");
+	expect_mdoc("a\"b\\c\nd", 1, "\"\\&a\\(dqb\\ec d\"");
+
+	/* wrapped lines: a word that starts with . or ' at a line's start */
+	long_text[0] = '\0';
+	for (int i = 0; i < 40; i++)
+		strcat(long_text, i % 3 == 0 ? ".dot " : i % 3 == 1 ?
+		    "'quote " : "word\\ ");
+	out = mdoc_of(long_text, 0);
+	assert_inert(out);
+	for (const char *l = out; *l != '\0'; l = strchr(l, '\n') + 1)
+		assert_true(strchr(l, '\n') - l <= 80);
+	free(out);
+
+	/* the whole list: its only macro lines are the writer's own */
+	fp = open_memstream(&all, &len);
+	assert_non_null(fp);
+	config_write_mdoc(fp);
+	fclose(fp);
+	for (const char *l = all; *l != '\0'; l = strchr(l, '\n') + 1) {
+		assert_true(l[0] != '\'');
+		if (l[0] == '.')
+			assert_true(strncmp(l, ".Ss ", 4) == 0 ||
+			    strncmp(l, ".Bl ", 4) == 0 ||
+			    strncmp(l, ".El\n", 4) == 0 ||
+			    strncmp(l, ".It Cm \"", 8) == 0 ||
+			    strncmp(l, ".Ql \"", 5) == 0 ||
+			    strncmp(l, ".\\\" ", 4) == 0);
+	}
+	assert_non_null(strstr(all, ".It Cm \"\\&socket\"\n"));
+	assert_non_null(strstr(all, ".Ss \\&[limit:NAME]\\&\n"));
+	free(all);
+}
+
 int
 main(void)
 {
@@ -1677,6 +1776,7 @@ main(void)
 		cmocka_unit_test(test_env_pass),
 		cmocka_unit_test(test_cron_sections),
 		cmocka_unit_test(test_limit_sections),
+		cmocka_unit_test(test_mdoc_text),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
