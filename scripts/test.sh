@@ -101,6 +101,9 @@ for flavour in $FLAVOURS; do
 	# and jobctl (a few minutes; the whole suite runs in the other two),
 	# then the libFuzzer harnesses (gcc builds only replay their corpus).
 	[ "$flavour" = clang ] && checks=(check-unit)
+	# ASan: the suites of the C code (the app's, the dashboard's and the
+	# package's run in the normal build): CI's time bound.
+	[ "$flavour" = asan ] && checks=(check-sanitize)
 	if make -C "$builddir" -j1 "${checks[@]}" &&
 	    { [ "$flavour" != clang ] ||
 	      { JOBD_BUILDDIR=$builddir JOBD_SRCDIR=$SRCDIR \

@@ -48,7 +48,6 @@ JOBD_PID=
 INSTALLED=no
 cleanup() {
 	[ -z "$JOBD_PID" ] || { kill -TERM "$JOBD_PID" 2>/dev/null; wait "$JOBD_PID" 2>/dev/null; }
-	[ -z "${REDIS_PID:-}" ] || kill -TERM "$REDIS_PID" 2>/dev/null
 	[ "$INSTALLED" = no ] || purge_packages
 	rm -rf "$T"
 }
@@ -132,22 +131,9 @@ case "$LDD" in *"$LIBDIR/"*) ok "jobctl uses the packaged libjobclient" ;;
 # --- a job through the packaged binaries ----------------------------------
 OPTS=(-o jobd.socket="$T/jobd.sock" -o jobd.socket_group= -o jobd.workers=1
 	-o jobd.pidfile="$T/jobd.pid")
-REDIS_OPTS=()
-if "$R/usr/sbin/jobd" --dump-sample | grep -q '^state_dir'; then
-	# The packaged default: jobd's own redis-server, its data in state_dir.
-	mkdir -p "$T/state"
-	OPTS+=(-o jobd.state_dir="$T/state")
-else
-	# A jobd from before managed Redis: a private redis-server, which
-	# the installed daemon below (user jobd) may reach too.
-	chmod 755 "$T"
-	redis-server --port 0 --unixsocket "$T/redis.sock" --unixsocketperm 777 \
-		--save '' --dir "$T" > "$T/redis.log" 2>&1 &
-	REDIS_PID=$!
-	REDIS_OPTS=(-o jobd.redis="unix://$T/redis.sock")
-	wait_for 10 test -S "$T/redis.sock" || fail "redis-server did not start"
-fi
-OPTS+=("${REDIS_OPTS[@]}")
+# The packaged default: jobd's own redis-server, its data in state_dir.
+mkdir -p "$T/state"
+OPTS+=(-o jobd.state_dir="$T/state")
 "$R/usr/sbin/jobd" -f -c "$R/etc/jobd/jobd.conf" "${OPTS[@]}" 2> "$T/jobd.log" &
 JOBD_PID=$!
 JOBCTL=("$R/usr/bin/jobctl" -s "$T/jobd.sock")
@@ -216,7 +202,7 @@ if [ "${JOBD_TEST_PACKAGE_INSTALL:-}" = 1 ]; then
 		# installed daemon, as jobd, with the installed configuration.
 		install -d -o jobd -g jobd -m 0755 /run/jobd
 		runuser -u jobd -- jobd -f -c /etc/jobd/jobd.conf -o jobd.workers=1 \
-			"${REDIS_OPTS[@]}" 2> "$T/jobd2.log" &
+			2> "$T/jobd2.log" &
 		JOBD_PID=$!
 		if wait_for 20 jobctl ping; then
 			if OUT=$(jobctl submit jobd.echo '{"from": "installed"}' --wait 2>&1) &&
