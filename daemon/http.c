@@ -41,6 +41,7 @@
 #include <event2/listener.h>
 #include <jansson.h>
 
+#include "clock.h"
 #include "frame.h"
 #include "http.h"
 #include "http_auth.h"
@@ -93,16 +94,6 @@ static struct {
 	int maybe_done;                /* in up_drop's callbacks: the calls
 	                                  may have reached the master */
 } h;
-
-static double
-since(const struct timespec *t)
-{
-	struct timespec now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (double)(now.tv_sec - t->tv_sec) +
-	    (double)(now.tv_nsec - t->tv_nsec) / 1e9;
-}
 
 /* up_drop: the connection is gone or stuck: every call fails with why;
  * a oneshot link is freed. */
@@ -309,7 +300,7 @@ up_stuck(struct uplink *l)
 {
 	struct up_call *c = TAILQ_FIRST(&l->calls);
 
-	if (c == NULL || since(&c->sent) <= l->timeout)
+	if (c == NULL || clock_since(&c->sent) <= l->timeout)
 		return;
 	if (!l->oneshot)
 		log_warnx("the jobd master did not answer in %.0f s",

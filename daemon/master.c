@@ -23,6 +23,7 @@
 
 #include <event2/event.h>
 
+#include "clock.h"
 #include "conn.h"
 #include "cron_run.h"
 #include "http.h"
@@ -118,16 +119,6 @@ tv_of(double seconds)
 	tv.tv_sec = (time_t)seconds;
 	tv.tv_usec = (suseconds_t)((seconds - (double)tv.tv_sec) * 1e6);
 	return tv;
-}
-
-static double
-elapsed_since(const struct timespec *t)
-{
-	struct timespec now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (double)(now.tv_sec - t->tv_sec) +
-	    (double)(now.tv_nsec - t->tv_nsec) / 1e9;
 }
 
 static int
@@ -248,7 +239,7 @@ static void
 slot_arm(struct slot *s)
 {
 	struct timeval tv = tv_of(s->job.timeout -
-	    elapsed_since(&s->job.started));
+	    clock_since(&s->job.started));
 
 	evtimer_add(s->ev_deadline, &tv);
 }
@@ -359,7 +350,7 @@ deadline_cb(evutil_socket_t fd, short what, void *arg)
 	if (!s->job.busy || !was_busy || s->job.serial != serial)
 		return;
 	if (!s->stop_sent) {
-		if (elapsed_since(&s->job.started) + 0.001 < s->job.timeout) {
+		if (clock_since(&s->job.started) + 0.001 < s->job.timeout) {
 			slot_arm(s);
 			return;
 		}
@@ -565,7 +556,7 @@ static void
 worker_died(struct slot *s, int status)
 {
 	char how[96], why[160];
-	int young = elapsed_since(&s->spawned_at) < 1.0;
+	int young = clock_since(&s->spawned_at) < 1.0;
 	/* What it published last; a record it died writing tells nothing. */
 	int known = slot_sync(s, 0) == 0;
 
@@ -678,7 +669,7 @@ http_died(int status)
 		return;
 	}
 	log_warnx("http: child %s; starting another", how);
-	if (elapsed_since(&m.http.spawned_at) < 1.0) {
+	if (clock_since(&m.http.spawned_at) < 1.0) {
 		m.http.respawn_delay = m.http.respawn_delay * 2 > 10 ? 10 :
 		    m.http.respawn_delay * 2;
 	} else {

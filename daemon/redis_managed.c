@@ -21,6 +21,7 @@
 
 #include <event2/event.h>
 
+#include "clock.h"
 #include "config.h"
 #include "log.h"
 #include "redis_managed.h"
@@ -111,16 +112,6 @@ redis_managed_lock_pid(void)
 }
 
 /* --- helpers --------------------------------------------------------------- */
-
-static double
-since(const struct timespec *t)
-{
-	struct timespec now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (double)(now.tv_sec - t->tv_sec) +
-	    (double)(now.tv_nsec - t->tv_nsec) / 1e9;
-}
 
 static void
 nap(void)
@@ -249,13 +240,13 @@ stop_stale(const struct redis_managed *rm)
 	    "runs; stopping it", rm->dir, (long)pid);
 	kill(pid, SIGTERM);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	while (alive(pid) && since(&t0) < STOP_WAIT)
+	while (alive(pid) && clock_since(&t0) < STOP_WAIT)
 		nap();
 	if (alive(pid)) {
 		log_warnx("redis-server %ld: still there %.0f s after SIGTERM; "
 		    "SIGKILL", (long)pid, STOP_WAIT);
 		kill(pid, SIGKILL);
-		while (alive(pid) && since(&t0) < 2 * STOP_WAIT)
+		while (alive(pid) && clock_since(&t0) < 2 * STOP_WAIT)
 			nap();
 	}
 }
@@ -403,7 +394,7 @@ static void
 died(struct redis_managed *rm, int status)
 {
 	char how[96], tail[TAIL_BYTES + 1];
-	double up = since(&rm->started);
+	double up = clock_since(&rm->started);
 
 	if (up < YOUNG)
 		rm->backoff = rm->backoff * 2 > BACKOFF_MAX ? BACKOFF_MAX :
@@ -461,7 +452,7 @@ redis_managed_start(struct event_base *base, const struct config *cfg,
 	/* A moment for its socket, so that the first connections find it;
 	 * the store reconnects anyway if it takes longer (a large AOF). */
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	while (since(&t0) < START_WAIT) {
+	while (clock_since(&t0) < START_WAIT) {
 		if (waitpid(rm->pid, &status, WNOHANG) == rm->pid) {
 			died(rm, status);
 			break;
@@ -510,7 +501,7 @@ redis_managed_stop(struct redis_managed *rm)
 		kill(rm->pid, SIGTERM);
 		clock_gettime(CLOCK_MONOTONIC, &t0);
 		while ((got = waitpid(rm->pid, &status, WNOHANG)) == 0 &&
-		    since(&t0) < STOP_WAIT)
+		    clock_since(&t0) < STOP_WAIT)
 			nap();
 		if (got == 0) {
 			log_warnx("managed redis-server %ld: still there %.0f s "

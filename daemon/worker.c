@@ -18,6 +18,7 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+#include "clock.h"
 #include "config.h"
 #include "handler.h"
 #include "ipc.h"
@@ -179,15 +180,12 @@ static void
 count_outcome(struct worker *w, const struct store_job *job)
 {
 	int o = metrics_outcome_of(store_sync_outcome(w->ss));
-	struct timespec now;
 
 	if (o < 0)
 		return;
-	clock_gettime(CLOCK_MONOTONIC, &now);
 	metrics_outcome(w->cfg, job->queue, job->type, o);
 	metrics_duration(w->cfg, job->queue, job->type,
-	    (double)(now.tv_sec - w->rec.started.tv_sec) +
-	    (double)(now.tv_nsec - w->rec.started.tv_nsec) / 1e9);
+	    clock_since(&w->rec.started));
 }
 
 /* publish_job: the job this worker runs from now on, for the master. */
