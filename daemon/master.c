@@ -23,6 +23,7 @@
 
 #include <event2/event.h>
 
+#include "child_status.h"
 #include "clock.h"
 #include "conn.h"
 #include "cron_run.h"
@@ -543,16 +544,6 @@ slot_release(struct slot *s)
 }
 
 static void
-describe_status(int status, char *buf, size_t len)
-{
-	if (WIFSIGNALED(status))
-		snprintf(buf, len, "killed by signal %d (%s)", WTERMSIG(status),
-		    strsignal(WTERMSIG(status)));
-	else
-		snprintf(buf, len, "exit status %d", WEXITSTATUS(status));
-}
-
-static void
 worker_died(struct slot *s, int status)
 {
 	char how[96], why[160];
@@ -560,7 +551,7 @@ worker_died(struct slot *s, int status)
 	/* What it published last; a record it died writing tells nothing. */
 	int known = slot_sync(s, 0) == 0;
 
-	describe_status(status, how, sizeof(how));
+	child_status_text(status, how, sizeof(how));
 	snprintf(why, sizeof(why), "worker died: %s", how);
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
 		log_info("worker %d exited (slot %d)", (int)s->pid, s->index);
@@ -661,7 +652,7 @@ http_died(int status)
 	char how[96];
 	struct timeval tv;
 
-	describe_status(status, how, sizeof(how));
+	child_status_text(status, how, sizeof(how));
 	m.http.pid = 0;
 	if (m.stopping) {
 		log_info("http: child %s", how);

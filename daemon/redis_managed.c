@@ -21,6 +21,7 @@
 
 #include <event2/event.h>
 
+#include "child_status.h"
 #include "clock.h"
 #include "config.h"
 #include "log.h"
@@ -119,16 +120,6 @@ nap(void)
 	struct timespec ts = { 0, 10 * 1000 * 1000 };
 
 	nanosleep(&ts, NULL);
-}
-
-static void
-describe(int status, char *buf, size_t len)
-{
-	if (WIFSIGNALED(status))
-		snprintf(buf, len, "killed by signal %d (%s)", WTERMSIG(status),
-		    strsignal(WTERMSIG(status)));
-	else
-		snprintf(buf, len, "exit status %d", WEXITSTATUS(status));
 }
 
 /* log_tail: the last lines of its log, on one line ("|" between them). */
@@ -401,7 +392,7 @@ died(struct redis_managed *rm, int status)
 		    rm->backoff * 2;
 	else
 		rm->backoff = BACKOFF_MIN;
-	describe(status, how, sizeof(how));
+	child_status_text(status, how, sizeof(how));
 	log_tail(rm, tail, sizeof(tail));
 	log_warnx("managed redis-server %ld %s after %.1f s; restarting in "
 	    "%.1f s; %s ends: %s", (long)rm->pid, how, up, rm->backoff,
@@ -509,7 +500,7 @@ redis_managed_stop(struct redis_managed *rm)
 			kill(rm->pid, SIGKILL);
 			got = waitpid(rm->pid, &status, 0);
 		}
-		describe(status, how, sizeof(how));
+		child_status_text(status, how, sizeof(how));
 		if (got == rm->pid)
 			log_info("managed redis-server %ld stopped (%s)",
 			    (long)rm->pid, how);
