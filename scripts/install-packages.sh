@@ -48,7 +48,9 @@ echo "install-packages: apt-get install ${debs[*]##*/}"
 "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
 	--no-install-recommends -o Dpkg::Options::=--force-confold "${debs[@]}"
 
-"${SUDO[@]}" jobd --check -c /etc/jobd/jobd.conf | head -n1
+# Its first line says whether the configuration is good (all of it
+# through sed: head would close the pipe under jobd, pipefail then fails).
+"${SUDO[@]}" jobd --check -c /etc/jobd/jobd.conf | sed -n 1p
 if [ -d /run/systemd/system ]; then
 	"${SUDO[@]}" systemctl enable --now jobd
 	"${SUDO[@]}" systemctl --no-pager status jobd | head -n 5 || true

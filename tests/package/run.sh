@@ -182,9 +182,10 @@ if [ "${JOBD_TEST_PACKAGE_INSTALL:-}" = 1 ]; then
 		fail "a jobd package is installed already; not touching it"
 	else
 		INSTALLED=yes
-		if DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-		    "${DEBS[@]}" > "$T/install.log" 2>&1; then
-			ok "apt-get install of the packages"
+		# The README's production path, as it is written.
+		if bash "$JOBD_SRCDIR/scripts/install-packages.sh" --no-build \
+		    --outdir "$T/debs" --dev > "$T/install.log" 2>&1; then
+			ok "scripts/install-packages.sh (apt-get install of the packages)"
 		else
 			fail "apt-get install:"; tail -n 30 "$T/install.log"
 		fi
