@@ -9,7 +9,7 @@ PACKAGES=(
 	libevent-dev libhiredis-dev libjansson-dev libcurl4-openssl-dev
 	libcmocka-dev libmsgpack-dev libcrypt-dev libssl-dev
 	libsystemd-dev systemd
-	redis-server tzdata mandoc
+	redis-server tzdata libinih-dev mandoc
 	python3 python3-flask python3-pytest python3-redis python3-rq python3-msgpack gunicorn
 	clang libclang-rt-14-dev valgrind curl
 	prometheus
