@@ -119,6 +119,8 @@ struct store {
 
 	char status[256];
 	char lasterr[200];
+	char node[300];         /* the server the links reach, or "" */
+	unsigned long failovers;/* moves to another server */
 
 	/* The namespace's epoch (see check_epoch): ours, to store when the
 	 * key is missing, and the one last read (empty: none yet). */
@@ -1237,6 +1239,11 @@ link_start(struct store *st)
 		link_fail(st, "%s", err);
 		return;
 	}
+	if (a.path[0])
+		snprintf(st->node, sizeof(st->node), "%s", a.path);
+	else
+		snprintf(st->node, sizeof(st->node), strchr(a.host, ':') ?
+		         "[%s]:%d" : "%s:%d", a.host, a.port);
 	if ((st->ac = open_one(st, &a, on_connect_ac)) == NULL)
 		return;
 	st->sub = open_one(st, &a, on_connect_sub);
@@ -1331,6 +1338,25 @@ store_free(struct store *st)
 	cmd_names_free(&st->n);
 	msgpack_sbuffer_destroy(&st->sb);
 	free(st);
+}
+
+const char *
+store_node(const struct store *st)
+{
+	return st->node;
+}
+
+const char *
+store_mode(const struct store *st)
+{
+	(void)st;
+	return "direct";
+}
+
+unsigned long
+store_failovers(const struct store *st)
+{
+	return st->failovers;
 }
 
 int

@@ -185,6 +185,16 @@ void store_release_owner(struct store *st, const char *owner,
                          const char *error, store_cb *cb, void *arg);
 /* store_host: this host's name as used in owners (borrowed). */
 const char *store_host(const struct store *st);
+/* store_node: the Redis server the store's links reach now, "HOST:PORT"
+ * or a socket path; "" while there is none (borrowed). */
+const char *store_node(const struct store *st);
+/* store_mode: how that server is found: "direct", "sentinel" (the master
+ * Sentinel names) or "cluster" (the primary owning the namespace's slot). */
+const char *store_mode(const struct store *st);
+/* store_failovers: how many times since store_new the links moved to
+ * another server (a Sentinel failover, a Cluster slot moved or its primary
+ * replaced). */
+unsigned long store_failovers(const struct store *st);
 
 /* --- blocking face (workers) ------------------------------------------ */
 
