@@ -87,8 +87,9 @@ cmd_health(struct jobctl *ctl, int argc, char **argv)
 	if (jstr(resp, "redis_mode") == NULL)
 		return finish(ctl, resp, "ok: jobd is up and reaches Redis");
 	mode = text_escape(jstr(resp, "redis_mode"));
-	node = text_escape(jstr(resp, "redis_node") ? jstr(resp,
-	    "redis_node") : "");
+	node = text_escape(jstr(resp, "redis_node") != NULL &&
+	    jstr(resp, "redis_node")[0] != '\0' ? jstr(resp, "redis_node") :
+	    "(none)");
 	snprintf(line, sizeof(line), "ok: jobd is up and reaches Redis at %s "
 	    "(%s)", node ? node : "?", mode ? mode : "?");
 	free(mode);
@@ -193,7 +194,9 @@ print_fleet(json_t *resp)
 	/* before its first heartbeat the daemon answering is not listed */
 	if (id != NULL && !me_seen) {
 		e = text_escape(id);
-		printf("\ndaemon %s (no heartbeat yet)\n", e ? e : "?");
+		printf("%sdaemon %s (no heartbeat yet)\n",
+		    json_array_size(json_object_get(resp, "daemons")) == 0 ?
+		    "\n" : "", e ? e : "?");
 		free(e);
 		print_redis(me);
 	}
