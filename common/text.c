@@ -1,4 +1,7 @@
 /* text.c: see text.h. */
+#include <stdlib.h>
+#include <string.h>
+
 #include "text.h"
 
 size_t
@@ -40,4 +43,30 @@ text_is_control(unsigned cp)
 {
 	return cp < 0x20 || (cp >= 0x7f && cp <= 0x9f) ||
 	    (cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069);
+}
+
+char *
+text_clean(const char *s, size_t n, size_t *len)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	char *out = malloc(n + 1);      /* '?' is never longer */
+	size_t i = 0, k = 0, l;
+	unsigned cp;
+
+	if (out == NULL)
+		return NULL;
+	while (i < n) {
+		l = text_utf8_len(u + i, n - i, &cp);
+		if (l == 0 || text_is_control(cp)) {
+			out[k++] = '?';
+			i += l ? l : 1;
+		} else {
+			memcpy(out + k, u + i, l);
+			k += l;
+			i += l;
+		}
+	}
+	out[k] = '\0';
+	*len = k;
+	return out;
 }

@@ -20,4 +20,10 @@ size_t text_utf8_len(const unsigned char *s, size_t n, unsigned *cp);
  * away from terminals and logs. */
 int text_is_control(unsigned cp);
 
+/* text_clean: a copy of the n bytes at s (malloc'd, NUL-terminated, its
+ * length in *len) with each stray byte and each control above made '?':
+ * well-formed UTF-8 a JSON string, a terminal and a log line can take.
+ * NULL when out of memory. */
+char *text_clean(const char *s, size_t n, size_t *len);
+
 #endif

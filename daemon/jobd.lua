@@ -48,6 +48,7 @@ local ERROR_MAX = 4096      -- bytes of one error text kept
 local SKIP_MAX = 16         -- stale queue entries skipped per queue
 local LIST_SCAN_MAX = 20000 -- ids examined by a list with a type filter
 local HOSTS_MAX = 1000      -- hosts reported by stats
+local REDIS_INFO_MAX = 1024 -- bytes of a daemon's redis: info kept or read
 local ACTIVE_MAX = 10000    -- running jobs examined by stats and list
 local PUSH_MAX = 1000       -- ids per RPUSH (unpack's stack limit)
 local SCORE_MAX = 2 ^ 53    -- the largest score list's merge bisects over
@@ -2116,8 +2117,8 @@ end
 
 -- stats: ARGV[4] nqueues, [5..] queues in priority order.  Returns
 -- {{queue, queued, scheduled, started, finished, failed, canceled,
--- paused, age}, ...}, {host worker JSON, ...}, {host, served types, ...},
--- {type, held jobs, ...}}; age: ms since the oldest job next in line
+-- paused, age}, ...}, {host worker JSON, ...}, {host, served types,
+-- redis info JSON or '', ...}, {type, held jobs, ...}}; age: ms since the oldest job next in line
 -- (its queue's or a holding list's head) was queued (0: none); the last,
 -- the jobs in holding lists whose type no live daemon serves (queued
 -- counts them too).
@@ -2174,8 +2175,15 @@ local function stats(keys, args)
 		-- held job, so it serves none of them.
 		local sv = redis.call('GET', c.K .. 'served:' .. h)
 		if sv then
+			-- How it reaches Redis (JSON, its heartbeat's): read bounded
+			-- and as '' when it is not a short string, so that a value
+			-- written there by anyone else cannot break stats.
+			local ri = redis.pcall('GETRANGE', c.K .. 'redis:' .. h, 0,
+			                       REDIS_INFO_MAX)
+			if type(ri) ~= 'string' or #ri > REDIS_INFO_MAX then ri = '' end
 			daemons[#daemons + 1] = h
 			daemons[#daemons + 1] = sv
+			daemons[#daemons + 1] = ri
 			if string.sub(sv, 1, 1) == '*' then any = true end
 			for t in pairs(held) do
 				if string.find(sv, ' ' .. t .. ' ', 1, true) then
@@ -2237,8 +2245,9 @@ end
 
 -- heartbeat: ARGV[4] host, [5] workers JSON, [6] host info TTL ms,
 -- [7] lease_ms, [8] served types (see serves), [9] n, then n pairs id
--- token.  Returns {lost,
--- cancel}.  The lease deadline lives in the active index only.
+-- token, then how the daemon reaches Redis (JSON, for stats; too long or
+-- absent: none kept).  Returns {lost, cancel}.  The lease deadline lives
+-- in the active index only.
 local function heartbeat(keys, args)
 	local c = context(keys, args)
 	local host, ttl = args[4], tonumber(args[6]) or 30000
@@ -2260,6 +2269,12 @@ local function heartbeat(keys, args)
 	if host ~= '' then
 		redis.call('SET', c.K .. 'host:' .. host, args[5], 'PX', ttl)
 		redis.call('SET', c.K .. 'served:' .. host, args[8], 'PX', ttl)
+		local ri = args[10 + 2 * n]
+		if ri and #ri > 0 and #ri <= REDIS_INFO_MAX then
+			redis.call('SET', c.K .. 'redis:' .. host, ri, 'PX', ttl)
+		else
+			redis.call('DEL', c.K .. 'redis:' .. host)
+		end
 		redis.call('ZADD', c.K .. 'hosts', c.now + ttl, host)
 		redis.call('ZREMRANGEBYSCORE', c.K .. 'hosts', '-inf', c.now_s)
 	end

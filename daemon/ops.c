@@ -320,32 +320,17 @@ op_list(struct reply *r)
 /* --- the Redis server this daemon uses (health, metrics, stats) -------- */
 
 /* node_json: store_node as a JSON string.  A socket path is the config's
- * bytes: what is not UTF-8, and the controls, become '?', so that the
- * JSON, a terminal and the Prometheus text stay well-formed. */
+ * bytes: cleaned (text_clean) so that the JSON, a terminal and the
+ * Prometheus text stay well-formed. */
 static json_t *
 node_json(void)
 {
-	const unsigned char *s = (const unsigned char *)store_node(ops.store);
-	size_t n = strlen((const char *)s), i = 0, k = 0, l;
-	char *out = malloc(n + 1);
-	json_t *j;
-	unsigned cp;
+	const char *node = store_node(ops.store);
+	size_t len;
+	char *s = text_clean(node, strlen(node), &len);
+	json_t *j = s ? json_stringn(s, len) : NULL;
 
-	if (out == NULL)
-		return NULL;
-	while (i < n) {
-		l = text_utf8_len(s + i, n - i, &cp);
-		if (l == 0 || text_is_control(cp)) {
-			out[k++] = '?';
-			i += l ? l : 1;
-		} else {
-			memcpy(out + k, s + i, l);
-			k += l;
-			i += l;
-		}
-	}
-	j = json_stringn(out, k);
-	free(out);
+	free(s);
 	return j;
 }
 
@@ -364,14 +349,13 @@ add_redis(json_t *o, int failovers)
 }
 
 /* stats_done: the shared figures, plus "this_daemon": the Redis server
- * of the daemon answering, under its "daemons" id (host:pid of this
- * master, as store.c heartbeats it: ops run in the master). */
+ * of the daemon answering now (its heartbeat's, in "daemons", may be up
+ * to a heartbeat old or not there yet), under its "daemons" id. */
 static void
 stats_done(void *arg, int err, const char *msg, json_t *reply)
 {
 	struct reply *r = arg;
 	json_t *o, *me;
-	char id[320];
 
 	if (err != PERR_OK || !json_is_object(reply)) {
 		fields_done(arg, err, msg, reply);
@@ -381,9 +365,7 @@ stats_done(void *arg, int err, const char *msg, json_t *reply)
 		reply_error(r, PERR_INTERNAL, "out of memory", NULL);
 		return;
 	}
-	snprintf(id, sizeof(id), "%s:%ld", store_host(ops.store),
-	    (long)getpid());
-	if ((me = json_pack("{s:s}", "daemon", id)) != NULL) {
+	if ((me = json_pack("{s:s}", "daemon", store_id(ops.store))) != NULL) {
 		add_redis(me, 1);
 		json_object_set_new(o, "this_daemon", me);
 	}

@@ -33,6 +33,7 @@
 #include "store_cmd.h"
 #include "store_library.h"
 #include "store_record.h"
+#include "text.h"
 
 #define CONNECT_TIMEOUT_MS  5000    /* hiredis 0.14 has no async one */
 #define BACKOFF_MIN_MS      100
@@ -1622,6 +1623,12 @@ store_host(const struct store *st)
 }
 
 const char *
+store_id(const struct store *st)
+{
+	return st->hb_id;
+}
+
+const char *
 store_status(const struct store *st)
 {
 	return st->status;
@@ -2032,13 +2039,33 @@ store_progress(struct store *st, const char *job_id, double percent,
 	submit_req(st, rq);
 }
 
+/* redis_info: how this daemon reaches Redis, as every daemon's stats
+ * shows it (store_record.c daemons_of reads it back); NULL when out of
+ * memory.  A socket path is the config's bytes: cleaned to UTF-8. */
+static char *
+redis_info(const struct store *st)
+{
+	size_t len;
+	char *node = text_clean(st->node, strlen(st->node), &len), *out;
+	json_t *o;
+
+	if (node == NULL)
+		return NULL;
+	o = json_pack("{s:s,s:s%,s:I}", "mode", store_mode(st), "node", node,
+	    len, "failovers", (json_int_t)st->failovers);
+	free(node);
+	out = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	json_decref(o);
+	return out;
+}
+
 void
 store_heartbeat(struct store *st, json_t *leases, json_t *workers,
                 store_cb *cb, void *arg)
 {
 	struct req *rq = new_req(st, REP_HEARTBEAT, "jobd_heartbeat", cb, arg);
 	json_t *ws, *w, *l;
-	char *text, *served;
+	char *text, *served, *info;
 	size_t i, n;
 	long long ttl = cmd_lease_ms(st->cfg);
 
@@ -2075,6 +2102,10 @@ store_heartbeat(struct store *st, json_t *leases, json_t *workers,
 		cmd_add(&rq->cmd, json_string_value(json_object_get(l, "job_id")));
 		cmd_add(&rq->cmd, json_string_value(json_object_get(l, "token")));
 	}
+	if ((info = redis_info(st)) == NULL)
+		rq->cmd.oom = 1;
+	cmd_add(&rq->cmd, info ? info : "");
+	free(info);
 	submit_req(st, rq);
 }
 

@@ -154,7 +154,9 @@ void store_progress(struct store *st, const char *job_id, double percent,
 /*
  * store_heartbeat: renew the leases this master's workers hold and publish
  * its workers for stats.  leases: array of {"job_id", "token"}; workers:
- * array of {"pid", "state", "job_id", "jobs_done"} (host is added).  Reply
+ * array of {"pid", "state", "job_id", "jobs_done"} (host is added).  It
+ * also publishes how this daemon reaches Redis (mode, node, failovers).
+ * Reply
  * {"lost": [ids whose lease is gone], "cancel": [ids flagged canceled]}.
  */
 void store_heartbeat(struct store *st, json_t *leases, json_t *workers,
@@ -185,6 +187,9 @@ void store_release_owner(struct store *st, const char *owner,
                          const char *error, store_cb *cb, void *arg);
 /* store_host: this host's name as used in owners (borrowed). */
 const char *store_host(const struct store *st);
+/* store_id: this master's id in stats' daemons, "host:pid" as its
+ * heartbeats publish it (borrowed). */
+const char *store_id(const struct store *st);
 /* store_node: the Redis server the store's links reach now, "HOST:PORT"
  * or a socket path; "" while there is none (borrowed). */
 const char *store_node(const struct store *st);

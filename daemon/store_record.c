@@ -15,6 +15,7 @@
 #include "proto.h"
 #include "store.h"
 #include "store_record.h"
+#include "text.h"
 
 
 int
@@ -523,17 +524,54 @@ conv_list(const redisReply *r)
 	                 (json_int_t)rep_ll(r->element[0]));
 }
 
-/* daemons_of: jobd_stats's {host, served types, ...} as [{"daemon",
- * "types", "any_type"}]; served types are " a b " or "* a b ". */
+/* clean_str: a string of JSON made safe for a terminal (text_clean);
+ * NULL when out of memory. */
+static json_t *
+clean_str(const json_t *v)
+{
+	size_t len;
+	char *s = text_clean(json_string_value(v), json_string_length(v), &len);
+	json_t *j = s ? json_stringn(s, len) : NULL;
+
+	free(s);
+	return j;
+}
+
+/* redis_of: d's "redis_mode", "redis_node" and "redis_failovers" from the
+ * JSON its heartbeat stored ({"mode", "node", "failovers"}).  Anyone can
+ * write that key: what is not such an object, or not of those types, is
+ * left out. */
+static void
+redis_of(json_t *d, const redisReply *ri)
+{
+	json_t *o, *v;
+
+	if (ri->type != REDIS_REPLY_STRING || ri->len == 0 ||
+	    (o = json_loadb(ri->str, ri->len, 0, NULL)) == NULL)
+		return;
+	if (json_is_object(o) && json_is_string(v = json_object_get(o, "mode"))) {
+		json_object_set_new(d, "redis_mode", clean_str(v));
+		if (json_is_string(v = json_object_get(o, "node")))
+			json_object_set_new(d, "redis_node", clean_str(v));
+		if (json_is_integer(v = json_object_get(o, "failovers")) &&
+		    json_integer_value(v) >= 0)
+			json_object_set(d, "redis_failovers", v);
+	}
+	json_decref(o);
+}
+
+/* daemons_of: jobd_stats's {host, served types, redis info, ...} as
+ * [{"daemon", "types", "any_type", and redis_of's}]; served types are
+ * " a b " or "* a b ". */
 static json_t *
 daemons_of(const redisReply *r)
 {
-	json_t *out = json_array();
+	json_t *out = json_array(), *d;
 	size_t i;
 
 	if (r->type != REDIS_REPLY_ARRAY)
 		return out;
-	for (i = 0; i + 1 < r->elements; i += 2) {
+	for (i = 0; i + 2 < r->elements; i += 3) {
 		const redisReply *h = r->element[i], *sv = r->element[i + 1];
 		json_t *types;
 		int any = 0;
@@ -552,8 +590,11 @@ daemons_of(const redisReply *r)
 				    json_stringn(sv->str + a, b - a));
 			a = b + 1;
 		}
-		json_array_append_new(out, json_pack("{s:s%,s:o,s:b}", "daemon",
-		    h->str, h->len, "types", types, "any_type", any));
+		d = json_pack("{s:s%,s:o,s:b}", "daemon", h->str, h->len,
+		    "types", types, "any_type", any);
+		if (d != NULL)
+			redis_of(d, r->element[i + 2]);
+		json_array_append_new(out, d);
 	}
 	return out;
 }

@@ -551,15 +551,22 @@ test_convert(void **state)
 	}
 
 	/* Mixed fleets: each live daemon's served types (" a b ", "*" first:
-	 * any type), and the held jobs of types none serves; an entry that is
-	 * not a string is skipped, an odd tail ignored. */
+	 * any type) and how it reaches Redis, and the held jobs of types none
+	 * serves; an entry that is not a string is skipped, an odd tail
+	 * ignored. */
 	r = mk_arr(4, mk_arr(0), mk_arr(0),
-	    mk_arr(7, mk_str("h1:10"), mk_str(" a b "), mk_str("h2:20"),
-	        mk_str("* c "), mk_int(3), mk_str(" x "), mk_str("h3:30")),
+	    mk_arr(11, mk_str("h1:10"), mk_str(" a b "),
+	        mk_str("{\"mode\":\"sentinel\",\"node\":\"10.0.0.5:6379\","
+	            "\"failovers\":2}"),
+	        mk_str("h2:20"), mk_str("* c "), mk_str(""),
+	        mk_int(3), mk_str(" x "), mk_str(""),
+	        mk_str("h3:30"), mk_str(" y ")),
 	    mk_arr(5, mk_str("z"), mk_int(12), mk_int(5), mk_int(1),
 	        mk_str("odd")));
 	assert_json(rep_convert(REP_STATS, r),
 	    "{\"daemons\":[{\"any_type\":false,\"daemon\":\"h1:10\","
+	    "\"redis_failovers\":2,\"redis_mode\":\"sentinel\","
+	    "\"redis_node\":\"10.0.0.5:6379\","
 	    "\"types\":[\"a\",\"b\"]},{\"any_type\":true,\"daemon\":"
 	    "\"h2:20\",\"types\":[\"c\"]}],\"limited\":{},\"queues\":{},"
 	    "\"totals\":"
@@ -578,6 +585,52 @@ test_convert(void **state)
 	assert_true(json_is_null(json_object_get(o, "payload")));
 	json_decref(o);
 	rfree(r);
+}
+
+/* stats_daemons: stats' "daemons" of one daemon h:1 serving a whose
+ * redis: key holds ri (a new reference; r released). */
+static json_t *
+stats_daemons(const char *ri)
+{
+	redisReply *r = mk_arr(4, mk_arr(0), mk_arr(0),
+	    mk_arr(3, mk_str("h:1"), mk_str(" a "), mk_str(ri)), mk_arr(0));
+	json_t *o = rep_convert(REP_STATS, r), *d;
+
+	assert_non_null(o);
+	d = json_incref(json_object_get(o, "daemons"));
+	json_decref(o);
+	rfree(r);
+	return d;
+}
+
+/* What a daemon's redis: key holds is anyone's to write: garbage, a
+ * wrong shape or type is left out, controls are cleaned, and the daemon
+ * is listed all the same. */
+static void
+test_stats_redis_hostile(void **state)
+{
+	static const char *const bad[] = {
+		"", "not json", "[1,2]", "\"direct\"", "{\"mode\":7}",
+		"{\"node\":\"x\"}", "{\"mode\":", "\xff\xfe",
+		"{\"mode\":\"direct\"}{", "{\"mode\":null,\"node\":\"n\"}",
+		"{\"mode\":\"\xff\"}",
+	};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_json(stats_daemons(bad[i]), "[{\"any_type\":false,"
+		    "\"daemon\":\"h:1\",\"types\":[\"a\"]}]");
+	/* Fields of the wrong type are dropped one by one; controls and a
+	 * bidirectional override become '?'. */
+	assert_json(stats_daemons("{\"mode\":\"di\\u001b[2Jrect\","
+	    "\"node\":[1],\"failovers\":-1}"), "[{\"any_type\":false,"
+	    "\"daemon\":\"h:1\",\"redis_mode\":\"di?[2Jrect\","
+	    "\"types\":[\"a\"]}]");
+	assert_json(stats_daemons("{\"mode\":\"direct\",\"node\":"
+	    "\"/s\\u202e.sock\",\"failovers\":1.5}"), "[{\"any_type\":false,"
+	    "\"daemon\":\"h:1\",\"redis_mode\":\"direct\",\"redis_node\":"
+	    "\"/s?.sock\",\"types\":[\"a\"]}]");
 }
 
 /* A reply of the wrong shape is NULL (PERR_INTERNAL), never a crash. */
@@ -612,6 +665,7 @@ main(void)
 		cmocka_unit_test(test_rep_error),
 		cmocka_unit_test(test_function_missing),
 		cmocka_unit_test(test_convert),
+		cmocka_unit_test(test_stats_redis_hostile),
 		cmocka_unit_test(test_convert_wrong_shape),
 	};
 

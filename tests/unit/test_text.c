@@ -4,6 +4,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "text.h"
@@ -57,12 +58,34 @@ test_controls(void **state)
 		assert_false(text_is_control(no[i]));
 }
 
+/* text_clean: stray bytes and controls become '?', one per sequence. */
+static void
+test_clean(void **state)
+{
+	static const char in[] = "/tmp/\xc3\xa9\x1b[2J\xff\xe2\x80\xaex\0y";
+	char *out;
+	size_t len = 99;
+
+	(void)state;
+	out = text_clean(in, sizeof(in) - 1, &len);
+	assert_non_null(out);
+	assert_int_equal(len, strlen("/tmp/\xc3\xa9?[2J??x?y"));
+	assert_memory_equal(out, "/tmp/\xc3\xa9?[2J??x?y", len + 1);
+	free(out);
+	out = text_clean("", 0, &len);
+	assert_non_null(out);
+	assert_int_equal(len, 0);
+	assert_string_equal(out, "");
+	free(out);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_utf8_len),
 		cmocka_unit_test(test_controls),
+		cmocka_unit_test(test_clean),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
