@@ -224,3 +224,86 @@ def test_reload_adding_type_takes_held_jobs(jobd, redis_server):
             assert job["status"] == "finished" and job["attempts"] == 1, job
         assert stats(a)["unserved"] == {}
     assert "no handler" not in a.log_text()
+
+
+def redis_of(s, d):
+    """redis_of: daemon d's entry in stats s ("daemons"), by pid."""
+    for x in s["daemons"]:
+        if x["daemon"].rsplit(":", 1)[1] == str(d.pid):
+            return x
+    return None
+
+
+def test_stats_shows_each_daemons_redis(jobd, redis_server):
+    """Every daemon's heartbeat carries how it reaches Redis (mode, node,
+    failovers): stats, asked of either daemon, shows it for both, and so
+    does jobctl stats."""
+    a = jobd(types={"alpha": ECHO}, workers=1, name="a")
+    b = jobd(types={"beta": ECHO}, workers=1, name="b")
+    want = {"redis_mode": "direct", "redis_node": redis_server.sock,
+            "redis_failovers": 0}
+
+    def both_known(d):
+        s = stats(d)
+        return all(redis_of(s, x) and
+                   {k: redis_of(s, x).get(k) for k in want} == want
+                   for x in (a, b))
+    for d in (a, b):
+        wait_until(lambda: both_known(d), 15,
+                   msg="both daemons' redis in %s's stats" % d.name)
+    s = stats(a)
+    assert s["this_daemon"]["daemon"] == redis_of(s, a)["daemon"], s
+    assert "beta" in redis_of(s, b)["types"], s
+    out = a.jobctl("stats").stdout
+    # b's line (not the one answering) comes from its heartbeat.
+    line = "  redis: direct %s, 0 failover(s)" % redis_server.sock
+    assert out.count(line) == 2, out
+    b_at = out.index("daemon %s serves:" % redis_of(s, b)["daemon"])
+    assert out[b_at:].split("\n")[1] == line, out
+
+
+def test_stats_hostile_redis_info(jobd, redis_server):
+    """Attack: whatever is written straight into a daemon's redis: key
+    (garbage, not JSON, too long, another type, controls) shows as no
+    Redis info for that daemon; stats and jobctl stats still work and show
+    the real daemon's."""
+    a = jobd(types={"alpha": ECHO}, workers=1, name="a")
+    r = redis_server.client()
+    K = "jobd:{main}:"
+    bad = {
+        "garbage:1": b"\x00\x01garbage\xff",
+        "notjson:2": "not json {",
+        "huge:3": '{"mode":"direct","node":"' + "x" * 200000 + '"}',
+        "array:4": "[1,2,3]",
+        "types:5": '{"mode":["direct"],"node":7,"failovers":"9"}',
+        "list:6": None,
+    }
+    until = int(time.time() * 1000) + 120000
+    for h, v in bad.items():
+        r.set(K + "served:" + h, " alpha ")
+        r.zadd(K + "hosts", {h: until})
+        if v is None:
+            r.rpush(K + "redis:" + h, "a", "list")
+        else:
+            r.set(K + "redis:" + h, v)
+    # Controls become '?' (the terminal is not driven by a stored value).
+    r.set(K + "served:ctl:7", " alpha ")
+    r.zadd(K + "hosts", {"ctl:7": until})
+    r.set(K + "redis:ctl:7",
+          '{"mode":"direct\\u001b[2J","node":"n\\u202e","failovers":1}')
+    wait_until(lambda: redis_of(stats(a), a) is not None and
+               "redis_mode" in redis_of(stats(a), a), 15,
+               msg="a's heartbeat in stats")
+    s = stats(a)
+    by = {x["daemon"]: x for x in s["daemons"]}
+    for h in bad:
+        assert h in by, s
+        assert not any(k.startswith("redis_") for k in by[h]), by[h]
+    assert by["ctl:7"]["redis_mode"] == "direct?[2J", by["ctl:7"]
+    assert by["ctl:7"]["redis_node"] == "n?", by["ctl:7"]
+    assert redis_of(s, a)["redis_node"] == redis_server.sock
+    p = a.jobctl("stats")
+    assert p.returncode == 0, p.stderr
+    assert "daemon huge:3 serves: alpha" in p.stdout, p.stdout
+    assert "\x1b" not in p.stdout and "x" * 100 not in p.stdout
+    assert p.stdout.count("  redis: ") == 2, p.stdout   # a's and ctl:7's

@@ -473,7 +473,31 @@ def test_heartbeat_renews_and_publishes_workers(lib):
     assert [json.loads(x) for x in w] == [json.loads(workers)]
     assert 0 < lib.r.pttl(PREFIX + "host:h") <= 5000
     assert 0 < lib.r.pttl(PREFIX + "served:h") <= 5000
-    assert lib.call("stats", 0)[2:4] == [["h", " t "], []]
+    # No Redis info passed (after the pairs): none kept, stats says ''.
+    assert lib.r.exists(PREFIX + "redis:h") == 0
+    assert lib.call("stats", 0)[2:4] == [["h", " t ", ""], []]
+
+
+def test_heartbeat_keeps_redis_info_bounded(lib):
+    """The daemon's Redis info (the argument after the pairs) is kept per
+    host with the host info's TTL and shown by stats; one over 1 KiB is
+    refused, and whatever else is found under the key (too long, not a
+    string) reads as '' without breaking stats."""
+    info = '{"mode":"direct","node":"/s.sock","failovers":0}'
+    lib.call("heartbeat", "h", "[]", 5000, 100, " t ", 0, info)
+    assert lib.r.get(PREFIX + "redis:h") == info
+    assert 0 < lib.r.pttl(PREFIX + "redis:h") <= 5000
+    assert lib.call("stats", 0)[2] == ["h", " t ", info]
+    lib.call("heartbeat", "h", "[]", 5000, 100, " t ", 0, "x" * 1025)
+    assert lib.r.exists(PREFIX + "redis:h") == 0
+    assert lib.call("stats", 0)[2] == ["h", " t ", ""]
+    lib.call("heartbeat", "h", "[]", 5000, 100, " t ", 0, "y" * 1024)
+    assert lib.call("stats", 0)[2] == ["h", " t ", "y" * 1024]
+    lib.r.set(PREFIX + "redis:h", "z" * 100000)
+    assert lib.call("stats", 0)[2] == ["h", " t ", ""]
+    lib.r.delete(PREFIX + "redis:h")
+    lib.r.rpush(PREFIX + "redis:h", "a list")
+    assert lib.call("stats", 0)[2] == ["h", " t ", ""]
 
 
 def test_take_hands_off_types_not_served(lib):
