@@ -2118,10 +2118,10 @@ end
 -- stats: ARGV[4] nqueues, [5..] queues in priority order.  Returns
 -- {{queue, queued, scheduled, started, finished, failed, canceled,
 -- paused, age}, ...}, {host worker JSON, ...}, {host, served types,
--- redis info JSON or '', ...}, {type, held jobs, ...}}; age: ms since the oldest job next in line
--- (its queue's or a holding list's head) was queued (0: none); the last,
--- the jobs in holding lists whose type no live daemon serves (queued
--- counts them too).
+-- redis info JSON or '', ...}, {type, held jobs, ...}}; age: ms since the
+-- oldest job next in line (its queue's or a holding list's head) was
+-- queued (0: none); the last, the jobs in holding lists whose type no
+-- live daemon serves (queued counts them too).
 local function stats(keys, args)
 	local c = context(keys, args)
 	local prio = {}

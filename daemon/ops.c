@@ -12,7 +12,6 @@
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "config_limit.h"
 #include "log.h"

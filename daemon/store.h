@@ -154,10 +154,10 @@ void store_progress(struct store *st, const char *job_id, double percent,
 /*
  * store_heartbeat: renew the leases this master's workers hold and publish
  * its workers for stats.  leases: array of {"job_id", "token"}; workers:
- * array of {"pid", "state", "job_id", "jobs_done"} (host is added).  It
- * also publishes how this daemon reaches Redis (mode, node, failovers).
- * Reply
- * {"lost": [ids whose lease is gone], "cancel": [ids flagged canceled]}.
+ * array of {"pid", "state", "job_id", "jobs_done"} (host is added); and
+ * how this daemon reaches Redis (mode, node, failovers: stats' daemons).
+ * Reply {"lost": [ids whose lease is gone], "cancel": [ids flagged
+ * canceled]}.
  */
 void store_heartbeat(struct store *st, json_t *leases, json_t *workers,
                      store_cb *cb, void *arg);
