@@ -1427,7 +1427,7 @@ def cluster_table(doc):
     if L:
         ci = doc.get("cluster") or {}
         L += ["", "Redis CPU: utime + stime of the redis-server processes "
-              "(the cluster's primaries%s) from /proc/PID/stat, over the "
+              "(on the cluster: its primaries%s) from /proc/PID/stat, over the "
               "drain (and over fill + drain), ÷ jobs; capacity = 1 ÷ "
               "that: the jobs/s one Redis core could take. One Redis: "
               "the Unix socket; the cluster: 127.0.0.1 TCP%s. Namespaces: "
