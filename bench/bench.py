@@ -149,7 +149,7 @@ class Redis:
             raise
         self.version = self.r.info("server")["redis_version"]
 
-    def pids(self):
+    def pids(self, names=None):
         """The servers that do the work (for Redis CPU per job)."""
         return [self.proc.pid]
 
@@ -201,7 +201,7 @@ class ReplicatedRedis:
         wait_for(lambda: self.replica.r.info("replication")[
             "slave_repl_offset"] >= want, 30, "the replica")
 
-    def pids(self):
+    def pids(self, names=None):
         return [self.primary.proc.pid]
 
     def stop(self):
@@ -248,6 +248,7 @@ class Cluster:
             raise
         self.version = self.nodes[0].version
         self.url = "cluster://" + ",".join(addrs)
+        self.sock = None   # jobd reaches it by URL
         self.replicas = replicas
 
     def primaries(self):
@@ -282,12 +283,11 @@ class Cluster:
         for n in self.primaries():
             n.r.flushall()
 
-    def pids(self):
+    def pids(self, names=None):
+        """The primaries serving these namespaces (all: every primary)."""
+        if names:
+            return sorted({self.owner(ns).proc.pid for ns in names})
         return [n.proc.pid for n in self.primaries()]
-
-    def replica_pids(self):
-        prim = set(self.pids())
-        return [n.proc.pid for n in self.nodes if n.proc.pid not in prim]
 
     def stop(self):
         for n in self.nodes:
@@ -825,7 +825,7 @@ class Suite:
 
     # ---- --cluster: namespaces on one Redis and on a cluster
 
-    def ns_drain(self, redis, names, url=None):
+    def ns_drain(self, redis, names, urls=None):
         """W2 in several namespaces at once, one daemon (2 workers) each:
         every daemon fills its share paused, all resume together; jobs/s
         of them all, and the CPU the Redis servers (the primaries) spent
@@ -838,8 +838,9 @@ class Suite:
         try:
             for i, ns in enumerate(names):
                 ds.append(Jobd(self.bindir, self.top, redis.sock, 2, i,
-                               url=url, extra="namespace = %s\n" % ns))
-            pids = redis.pids()
+                               url=urls[i] if urls else None,
+                               extra="namespace = %s\n" % ns))
+            pids = redis.pids(names)
             c0 = cpu_secs(pids)
             for d in ds:
                 procs.append(subprocess.Popen(
@@ -881,6 +882,13 @@ class Suite:
                 "capacity": 1 / drain if drain else 0.0,
                 "capacity_cycle": 1 / cycle if cycle else 0.0}
 
+    def cluster_url(self, cl, ns):
+        """cluster://, or with --cluster-direct redis:// of the primary
+        that owns the namespace's slot (no routing: the slots stay put)."""
+        if self.a.cluster_direct:
+            return "redis://127.0.0.1:%d" % cl.owner(ns).port
+        return cl.url
+
     NS_METRICS = [("jobs_per_s", "jobs/s"), ("redis_us_per_job", "µs"),
                   ("redis_us_per_job_cycle", "µs"), ("capacity", "jobs/s"),
                   ("capacity_cycle", "jobs/s")]
@@ -896,14 +904,16 @@ class Suite:
         if not self.a.no_cluster:
             cl = Cluster(self.top, 3, self.a.cluster_replicas)
             self.cluster_info = {"replicas": self.a.cluster_replicas,
-                                 "redis": cl.version}
+                                 "redis": cl.version,
+                                 "direct": self.a.cluster_direct}
         try:
             names = cl.spread(3) if cl else ["ns1", "ns2", "ns3"]
             for k in (1, 2, 3):
                 runs = {"one": lambda r, k=k: self.ns_drain(r, names[:k])}
                 if cl:
                     runs["cluster"] = lambda r, k=k: self.ns_drain(
-                        cl, names[:k], cl.url)
+                        cl, names[:k], [self.cluster_url(cl, ns)
+                                        for ns in names[:k]])
                 self.measure_modes("jobd", "NS%d" % k,
                                    lambda f: f(redis), self.NS_METRICS,
                                    self.N["NS"], runs)
@@ -1407,8 +1417,12 @@ def cluster_table(doc):
     """--cluster: W2 in 1-3 namespaces, on one Redis and on a cluster."""
     res = doc["results"]
     L = []
-    for mode, where in (("one", "one Redis"), ("cluster", "3-primary "
-                                               "cluster")):
+    direct = (doc.get("cluster") or {}).get("direct")
+    for mode, where in (("one", "one Redis"), ("cluster", "a 3-primary "
+                                               "cluster" + (
+                                                   " (redis:// to each "
+                                                   "primary)" if direct
+                                                   else ""))):
         for k in (1, 2, 3):
             g = lambda m: get(res, "jobd", mode, "NS%d" % k, m)  # noqa
             if not g("jobs_per_s"):
@@ -1427,7 +1441,8 @@ def cluster_table(doc):
     if L:
         ci = doc.get("cluster") or {}
         L += ["", "Redis CPU: utime + stime of the redis-server processes "
-              "(on the cluster: its primaries%s) from /proc/PID/stat, over the "
+              "(on the cluster: the primaries that own the namespaces' "
+              "slots%s) from /proc/PID/stat, over the "
               "drain (and over fill + drain), ÷ jobs; capacity = 1 ÷ "
               "that: the jobs/s one Redis core could take. One Redis: "
               "the Unix socket; the cluster: 127.0.0.1 TCP%s. Namespaces: "
@@ -1570,6 +1585,9 @@ def main():
                     "cluster")
     ap.add_argument("--cluster-replicas", type=int, default=0,
                     choices=(0, 1))
+    ap.add_argument("--cluster-direct", action="store_true",
+                    help="each daemon on its namespace's primary by "
+                    "redis:// instead of cluster://")
     ap.add_argument("--no-cluster", action="store_true",
                     help="--cluster's rows on one Redis only")
     ap.add_argument("--missing", action="append", default=[],

@@ -24,7 +24,8 @@
 #                     Redis and on a 3-primary Redis Cluster (loopback
 #                     ports): jobs/s, Redis CPU per job, capacity per
 #                     primary; --cluster-replicas 1: 6 nodes; --no-cluster:
-#                     the one-Redis rows only
+#                     the one-Redis rows only; --cluster-direct: each
+#                     daemon on its namespace's primary by redis://
 #                     (--only durable / --only cluster: that alone; both
 #                     are benchmark knobs, never run in CI)
 #   --builddir DIR    build jobd here (default bench/_build); --prebuilt DIR
@@ -61,14 +62,15 @@ while [ $# -gt 0 ]; do
 	--runs|--only) PASS+=("$1" "$2"); shift ;;
 	--no-peers) PEERS=no; INSTALL=no; PASS+=(--no-peers) ;;
 	--no-install) INSTALL=no ;;
-	--no-aof|--peers-aof|--scaling|--http|--durable|--cluster|--no-cluster)
+	--no-aof|--peers-aof|--scaling|--http|--durable|--cluster|--no-cluster|\
+	--cluster-direct)
 		PASS+=("$1") ;;
 	--cluster-replicas) PASS+=("$1" "$2"); shift ;;
 	--builddir) BUILD=$2; shift ;;
 	--prebuilt) PREBUILT=$2; shift ;;
 	--baseline) BASELINE=$2; shift ;;
 	--paging) PAGING=yes ;;
-	-h|--help) sed -n '2,42p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h|--help) sed -n '2,44p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "run.sh: unknown option $1 (try --help)" >&2; exit 2 ;;
 	esac
 	shift
