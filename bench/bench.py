@@ -809,17 +809,29 @@ class Suite:
             "durable = no / yes")
         try:
             for wl, fn, metrics, n in W:
-                def once(extra, fn=fn, wl=wl):
+                def once(extra, fn=fn, wl=wl, n=n):
                     rr.flush()
+                    rr.primary.r.config_resetstat()
                     d = Jobd(self.bindir, self.top, rr.sock, 2, extra=extra)
                     try:
                         if wl.startswith("W1"):
                             jobd_call(d.sock, {"op": "pause",
                                                "queue": "default"})
-                        return fn(d.sock)
+                        out = fn(d.sock)
                     finally:
                         d.stop()
-                self.measure_modes("jobd", wl, once, metrics, n, modes)
+                    # the WAITs the primary saw: proof that durable = yes
+                    # took effect (and how many per job)
+                    waits = rr.primary.r.info("commandstats").get(
+                        "cmdstat_wait", {}).get("calls", 0)
+                    if extra and not waits:
+                        raise RuntimeError("durable = yes, yet the primary "
+                                           "saw no WAIT")
+                    out["waits_per_job"] = waits / n
+                    return out
+                self.measure_modes("jobd", wl, once,
+                                   metrics + [("waits_per_job", "")], n,
+                                   modes)
         finally:
             rr.stop()
 
@@ -1387,6 +1399,9 @@ DURABLE_ROWS = [
     ("W2 drain noop, 2 workers (jobs/s)", "W2", "jobs_per_s", True),
     ("W3 submit+wait p50 (ms)", "W3", "p50_ms", False),
     ("W3 submit+wait p99 (ms)", "W3", "p99_ms", False),
+    ("WAITs per job in W1 (primary's commandstats)", "W1", "waits_per_job",
+     False),
+    ("WAITs per job in W1b", "W1b", "waits_per_job", False),
 ]
 
 
@@ -1404,7 +1419,8 @@ def durable_table(doc):
                  "| change |", "|---|---|---|---|"]
         L.append("| %s | %s | %s | %s |" % (
             label, fmt(a), fmt(b), "%+.1f%%" % (
-                100 * (b["median"] / a["median"] - 1)) if a and b else "—"))
+                100 * (b["median"] / a["median"] - 1))
+            if a and b and a["median"] else "—"))
     if L:
         L += ["", "jobd's link to the primary is its Unix socket; the "
               "replica follows it over 127.0.0.1 (`replicaof`). durable = "
