@@ -787,8 +787,11 @@ class Suite:
         W1b, W2 and W3 against a primary with one replica, with and
         without durable = yes, interleaved run by run."""
         N = self.N
-        rr = ReplicatedRedis(self.top)
-        self.durable_redis = rr.version
+        try:
+            rr = ReplicatedRedis(self.top)
+        except Exception as e:  # noqa: BLE001 (report, go on)
+            self.fail("jobd", "durable", "W1", "primary + replica: %s" % e)
+            return
         modes = {"repl": "", "durable": "durable = yes\n"}
         W = [
             ("W1", lambda s: self.jb("submit", "-s", s, "-n", N["D_W1"],
@@ -861,9 +864,11 @@ class Suite:
                     stderr=subprocess.PIPE, text=True))
 
             def filled():
-                if any(p.poll() is not None for p in procs):
-                    raise RuntimeError("a drain exited before its start: " +
-                                       procs[0].stderr.read()[-300:])
+                for p in procs:
+                    if p.poll() is not None:
+                        raise RuntimeError("a drain exited before its "
+                                           "start: " +
+                                           p.stderr.read()[-300:])
                 return sum(f.startswith("ready.")
                            for f in os.listdir(go)) == len(procs)
             wait_for(filled, 600, "the namespaces' fills")
@@ -914,7 +919,11 @@ class Suite:
                 self.N["NS"], self.a.cluster_replicas))
         cl = None
         if not self.a.no_cluster:
-            cl = Cluster(self.top, 3, self.a.cluster_replicas)
+            try:
+                cl = Cluster(self.top, 3, self.a.cluster_replicas)
+            except Exception as e:  # noqa: BLE001 (report, go on)
+                self.fail("jobd", "cluster", "NS1", "cluster: %s" % e)
+        if cl:
             self.cluster_info = {"replicas": self.a.cluster_replicas,
                                  "redis": cl.version,
                                  "direct": self.a.cluster_direct}
