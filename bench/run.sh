@@ -70,7 +70,7 @@ while [ $# -gt 0 ]; do
 	--prebuilt) PREBUILT=$2; shift ;;
 	--baseline) BASELINE=$2; shift ;;
 	--paging) PAGING=yes ;;
-	-h|--help) sed -n '2,44p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h|--help) sed -n '2,45p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "run.sh: unknown option $1 (try --help)" >&2; exit 2 ;;
 	esac
 	shift
