@@ -44,9 +44,13 @@ FULL = {
     "rq_MEM": 100000,
     "bull_W2x": 200, "bull_W2p1": 40, "bull_W3": 1000,
     "SCALE": 10000,
+    # --durable: W1/W1b/W2/W3 against a primary with one replica
+    "D_W1": 5000, "D_W1b": 20000, "D_W2": 20000, "D_W3": 2000,
+    # --cluster: jobs drained in all, split over the namespaces
+    "NS": 30000,
 }
 SMOKE = {k: 200 for k in FULL}
-SMOKE.update({"W2p1": 10, "MEM": 400, "MEM_AT": 40, "rq_fork": 10,
+SMOKE.update({"NS": 300, "W2p1": 10, "MEM": 400, "MEM_AT": 40, "rq_fork": 10,
               "rq_W2p1": 6, "bull_W2x": 20, "bull_W2p1": 6, "rq_W3": 50,
               "bull_W3": 50, "W3": 100, "W3a": 50})
 
@@ -84,23 +88,70 @@ def run_json(argv, timeout, env=None):
     return json.loads(lines[-1])
 
 
+def cpu_secs(pids):
+    """utime + stime of these processes (every thread), in seconds."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        with open("/proc/%d/stat" % pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])   # utime, stime
+    return total / tick
+
+
+def free_port(bus=False):
+    """A free loopback port (bus: PORT+10000 too, for a cluster node)."""
+    for _ in range(200):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        s.close()
+        if not bus:
+            return port
+        if port + 10000 > 65535:
+            continue
+        b = socket.socket()
+        try:
+            b.bind(("127.0.0.1", port + 10000))
+            return port
+        except OSError:
+            continue
+        finally:
+            b.close()
+    raise RuntimeError("no free port pair")
+
+
 class Redis:
-    def __init__(self, top, aof):
-        self.dir = os.path.join(top, "redis-aof" if aof else "redis")
+    """A private redis-server on a Unix socket; port: also on 127.0.0.1
+    (a replica's link, a cluster node); extra: more arguments."""
+
+    def __init__(self, top, aof, name=None, port=0, extra=()):
+        self.dir = os.path.join(top, name or ("redis-aof" if aof else
+                                              "redis"))
         os.makedirs(self.dir, exist_ok=True)
         self.sock = os.path.join(self.dir, "redis.sock")
-        argv = ["redis-server", "--port", "0", "--unixsocket", self.sock,
+        self.port = port
+        argv = ["redis-server", "--port", str(port), "--bind", "127.0.0.1",
+                "--unixsocket", self.sock,
                 "--unixsocketperm", "700", "--dir", self.dir, "--save", "",
                 "--maxmemory-policy", "noeviction",
                 "--logfile", os.path.join(self.dir, "redis.log")]
         argv += (["--appendonly", "yes", "--appendfsync", "everysec"] if aof
                  else ["--appendonly", "no"])
-        self.proc = subprocess.Popen(argv)
+        self.proc = subprocess.Popen(argv + list(extra))
         import redis
         self.r = redis.Redis(unix_socket_path=self.sock)
-        wait_for(lambda: os.path.exists(self.sock) and self.r.ping(), 10,
-                 "redis-server")
+        try:
+            wait_for(lambda: os.path.exists(self.sock) and self.r.ping(), 10,
+                     "redis-server")
+        except Exception:
+            self.stop()
+            raise
         self.version = self.r.info("server")["redis_version"]
+
+    def pids(self, names=None):
+        """The servers that do the work (for Redis CPU per job)."""
+        return [self.proc.pid]
 
     def flush(self):
         self.r.flushall()
@@ -123,6 +174,124 @@ class Redis:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+
+
+class ReplicatedRedis:
+    """--durable: a primary on a Unix socket (jobd's link) and 127.0.0.1,
+    and one replica of it (replicaof over loopback TCP)."""
+
+    def __init__(self, top):
+        self.primary = Redis(top, False, "redis-primary", free_port())
+        try:
+            self.replica = Redis(top, False, "redis-replica", free_port(),
+                                 ["--replicaof", "127.0.0.1",
+                                  str(self.primary.port)])
+        except Exception:
+            self.primary.stop()
+            raise
+        self.sock = self.primary.sock
+        self.version = self.primary.version
+        wait_for(lambda: self.replica.r.info("replication")[
+            "master_link_status"] == "up", 30, "the replica's link")
+
+    def flush(self):
+        self.primary.flush()
+        # the replica has caught up before the next run starts
+        want = self.primary.r.info("replication")["master_repl_offset"]
+        wait_for(lambda: self.replica.r.info("replication")[
+            "slave_repl_offset"] >= want, 30, "the replica")
+
+    def pids(self, names=None):
+        return [self.primary.proc.pid]
+
+    def stop(self):
+        self.replica.stop()
+        self.primary.stop()
+
+
+class Cluster:
+    """--cluster: PRIMARIES redis-server --cluster-enabled yes on 127.0.0.1
+    ports (with REPLICAS replicas each), joined by redis-cli --cluster
+    create.  url: jobd's cluster:// URL of every node."""
+
+    def __init__(self, top, primaries=3, replicas=0):
+        self.nodes = []
+        try:
+            for i in range(primaries * (1 + replicas)):
+                port = free_port(bus=True)
+                d = "cluster-%d" % port
+                self.nodes.append(Redis(top, False, d, port, [
+                    "--cluster-enabled", "yes",
+                    "--cluster-config-file",
+                    os.path.join(top, d, "nodes.conf"),
+                    "--cluster-node-timeout", "5000"]))
+            addrs = ["127.0.0.1:%d" % n.port for n in self.nodes]
+            p = subprocess.run(
+                ["redis-cli", "--cluster", "create"] + addrs +
+                ["--cluster-replicas", str(replicas), "--cluster-yes"],
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                timeout=60)
+            if p.returncode != 0:
+                raise RuntimeError("redis-cli --cluster create: " +
+                                   p.stdout[-600:])
+            for n in self.nodes:
+                wait_for(lambda n=n: n.r.execute_command(
+                    "CLUSTER", "INFO").decode().find("cluster_state:ok")
+                    >= 0, 30, "cluster_state:ok")
+            if replicas:   # every replica's link is up
+                for n in self.nodes:
+                    wait_for(lambda n=n: n.r.info("replication").get(
+                        "master_link_status", "up") == "up", 30,
+                        "the cluster's replicas")
+        except Exception:
+            self.stop()
+            raise
+        self.version = self.nodes[0].version
+        self.url = "cluster://" + ",".join(addrs)
+        self.sock = None   # jobd reaches it by URL
+        self.replicas = replicas
+
+    def primaries(self):
+        return [n for n in self.nodes
+                if n.r.execute_command("ROLE")[0] == b"master"]
+
+    def owner(self, name):
+        """The node whose primary serves hash tag {name}'s slot."""
+        slot = self.nodes[0].r.execute_command("CLUSTER", "KEYSLOT",
+                                               "{%s}" % name)
+        for rng in self.nodes[0].r.execute_command("CLUSTER", "SLOTS"):
+            if rng[0] <= slot <= rng[1]:
+                port = rng[2][1]
+                return next(n for n in self.nodes if n.port == port)
+        raise RuntimeError("no node owns slot %d" % slot)
+
+    def spread(self, k):
+        """k namespace names whose slots are on k different primaries."""
+        names, used = [], set()
+        for i in range(1, 1000):
+            name = "ns%d" % i
+            port = self.owner(name).port
+            if port not in used:
+                used.add(port)
+                names.append(name)
+                if len(names) == k:
+                    return names
+        raise RuntimeError("cannot place %d namespaces on %d primaries" %
+                           (k, len(used)))
+
+    def flush(self):
+        for n in self.primaries():
+            n.r.flushall()
+
+    def pids(self, names=None):
+        """The primaries serving these namespaces (all: every primary)."""
+        if names:
+            return sorted({self.owner(ns).proc.pid for ns in names})
+        return [n.proc.pid for n in self.primaries()]
+
+    def stop(self):
+        for n in self.nodes:
+            n.stop()
 
 
 def jobd_call(sock, req, timeout=10):
@@ -191,7 +360,7 @@ class Scraper:
 
 class Jobd:
     def __init__(self, bindir, top, redis_sock, workers, idx=0, http=False,
-                 limits=False):
+                 limits=False, url=None, extra=""):
         self.dir = os.path.join(top, "jobd%d" % idx)
         os.makedirs(self.dir, exist_ok=True)
         self.sock = os.path.join(self.dir, "jobd.sock")
@@ -201,12 +370,12 @@ class Jobd:
         with open(conf, "w") as f:
             f.write(f"""[jobd]
 socket = {self.sock}
-redis = unix://{redis_sock}
+redis = {url or "unix://" + redis_sock}
 workers = {workers}
 log_level = warning
 max_pending = 4096
 socket_mode = 0666
-
+{extra}
 [type:true]
 handler = exec
 command = /bin/true
@@ -611,6 +780,169 @@ class Suite:
             self.measure("jobd", "off", wl, once, [("jobs_per_s", "jobs/s")],
                          n)
 
+    # ---- --durable: the cost of WAIT 1 on submit
+
+    def durable(self):
+        """W1 (submit, 1 client: jobs/s and the submit's round trip),
+        W1b, W2 and W3 against a primary with one replica, with and
+        without durable = yes, interleaved run by run."""
+        N = self.N
+        try:
+            rr = ReplicatedRedis(self.top)
+        except Exception as e:  # noqa: BLE001 (report, go on)
+            self.fail("jobd", "durable", "W1", "primary + replica: %s" % e)
+            return
+        modes = {"repl": "", "durable": "durable = yes\n"}
+        W = [
+            ("W1", lambda s: self.jb("submit", "-s", s, "-n", N["D_W1"],
+                                     "-c", 1),
+             [("jobs_per_s", "jobs/s"), ("p50_ms", "ms"), ("p99_ms", "ms")],
+             N["D_W1"]),
+            ("W1b", lambda s: self.jb("batch", "-s", s, "-n", N["D_W1b"],
+                                      "-b", 100),
+             [("jobs_per_s", "jobs/s")], N["D_W1b"]),
+            ("W2", lambda s: self.jb("drain", "-s", s, "-n", N["D_W2"],
+                                     "-t", "jobd.noop"),
+             [("jobs_per_s", "jobs/s")], N["D_W2"]),
+            ("W3", lambda s: self.jb("latency", "-s", s, "-n", N["D_W3"]),
+             [("p50_ms", "ms"), ("p99_ms", "ms"), ("max_ms", "ms")],
+             N["D_W3"]),
+        ]
+        log("durable: W1/W1b/W2/W3 on a primary with one replica, "
+            "durable = no / yes")
+        try:
+            for wl, fn, metrics, n in W:
+                def once(extra, fn=fn, wl=wl, n=n):
+                    rr.flush()
+                    rr.primary.r.config_resetstat()
+                    d = Jobd(self.bindir, self.top, rr.sock, 2, extra=extra)
+                    try:
+                        if wl.startswith("W1"):
+                            jobd_call(d.sock, {"op": "pause",
+                                               "queue": "default"})
+                        out = fn(d.sock)
+                    finally:
+                        d.stop()
+                    # the WAITs the primary saw: proof that durable = yes
+                    # took effect (and how many per job)
+                    waits = rr.primary.r.info("commandstats").get(
+                        "cmdstat_wait", {}).get("calls", 0)
+                    if extra and not waits:
+                        raise RuntimeError("durable = yes, yet the primary "
+                                           "saw no WAIT")
+                    out["waits_per_job"] = waits / n
+                    return out
+                self.measure_modes("jobd", wl, once,
+                                   metrics + [("waits_per_job", "")], n,
+                                   modes)
+        finally:
+            rr.stop()
+
+    # ---- --cluster: namespaces on one Redis and on a cluster
+
+    def ns_drain(self, redis, names, urls=None):
+        """W2 in several namespaces at once, one daemon (2 workers) each:
+        every daemon fills its share paused, all resume together; jobs/s
+        of them all, and the CPU the Redis servers (the primaries) spent
+        per job while they drained (and over fill + drain)."""
+        total = self.N["NS"]
+        each = total // len(names)
+        redis.flush()
+        go = tempfile.mkdtemp(prefix="go-", dir=self.top)
+        ds, procs = [], []
+        try:
+            for i, ns in enumerate(names):
+                ds.append(Jobd(self.bindir, self.top, redis.sock, 2, i,
+                               url=urls[i] if urls else None,
+                               extra="namespace = %s\n" % ns))
+            pids = redis.pids(names)
+            c0 = cpu_secs(pids)
+            for d in ds:
+                procs.append(subprocess.Popen(
+                    [self.jobbench, "drain", "-s", d.sock, "-n", str(each),
+                     "-t", "jobd.noop", "-g", go], stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE, text=True))
+
+            def filled():
+                for p in procs:
+                    if p.poll() is not None:
+                        raise RuntimeError("a drain exited before its "
+                                           "start: " +
+                                           p.stderr.read()[-300:])
+                return sum(f.startswith("ready.")
+                           for f in os.listdir(go)) == len(procs)
+            wait_for(filled, 600, "the namespaces' fills")
+            c1 = cpu_secs(pids)
+            open(os.path.join(go, "go"), "w").close()
+            outs = []
+            for p in procs:
+                out, err = p.communicate(timeout=900)
+                if p.returncode != 0:
+                    raise RuntimeError("jobbench drain exited %d: %s" %
+                                       (p.returncode, err.strip()[-400:]))
+                outs.append(json.loads([x for x in out.splitlines()
+                                        if x.startswith("{")][-1]))
+            c2 = cpu_secs(pids)
+        finally:
+            for p in procs:
+                if p.poll() is None:
+                    p.kill()
+                    p.wait()
+            for d in ds:
+                d.stop()
+        n = each * len(names)
+        secs = max(o["t1"] for o in outs) - min(o["t0"] for o in outs)
+        drain, cycle = (c2 - c1) / n, (c2 - c0) / n
+        return {"jobs_per_s": n / secs,
+                "redis_us_per_job": drain * 1e6,
+                "redis_us_per_job_cycle": cycle * 1e6,
+                "capacity": 1 / drain if drain else 0.0,
+                "capacity_cycle": 1 / cycle if cycle else 0.0}
+
+    def cluster_url(self, cl, ns):
+        """cluster://, or with --cluster-direct redis:// of the primary
+        that owns the namespace's slot (no routing: the slots stay put)."""
+        if self.a.cluster_direct:
+            return "redis://127.0.0.1:%d" % cl.owner(ns).port
+        return cl.url
+
+    NS_METRICS = [("jobs_per_s", "jobs/s"), ("redis_us_per_job", "µs"),
+                  ("redis_us_per_job_cycle", "µs"), ("capacity", "jobs/s"),
+                  ("capacity_cycle", "jobs/s")]
+
+    def cluster(self, redis):
+        """W2 in 1 namespace on one Redis (redis, the suite's Unix-socket
+        server), 2 and 3 namespaces on that one Redis, and 1, 2 and 3
+        namespaces on a 3-primary cluster, each on its own primary."""
+        log("cluster: W2 (N=%d in all) in 1-3 namespaces, one Redis and "
+            "a 3-primary cluster (%d replica each)" % (
+                self.N["NS"], self.a.cluster_replicas))
+        cl = None
+        if not self.a.no_cluster:
+            try:
+                cl = Cluster(self.top, 3, self.a.cluster_replicas)
+            except Exception as e:  # noqa: BLE001 (report, go on)
+                self.fail("jobd", "cluster", "NS1", "cluster: %s" % e)
+        if cl:
+            self.cluster_info = {"replicas": self.a.cluster_replicas,
+                                 "redis": cl.version,
+                                 "direct": self.a.cluster_direct}
+        try:
+            names = cl.spread(3) if cl else ["ns1", "ns2", "ns3"]
+            for k in (1, 2, 3):
+                runs = {"one": lambda r, k=k: self.ns_drain(r, names[:k])}
+                if cl:
+                    runs["cluster"] = lambda r, k=k: self.ns_drain(
+                        cl, names[:k], [self.cluster_url(cl, ns)
+                                        for ns in names[:k]])
+                self.measure_modes("jobd", "NS%d" % k,
+                                   lambda f: f(redis), self.NS_METRICS,
+                                   self.N["NS"], runs)
+            self.ns_names = names
+        finally:
+            if cl:
+                cl.stop()
+
     # ---- raw Redis
 
     def raw_suite(self, redises):
@@ -766,6 +1098,9 @@ class Suite:
     def want(self, wl):
         return not self.a.only or wl in self.a.only.split(",")
 
+    def named(self, wl):
+        return wl in self.a.only.split(",")
+
     def peer_want(self, wl):
         """Smoke mode keeps the peers' scripts alive with W1 and W2 only."""
         if self.a.smoke and not self.a.only:
@@ -827,6 +1162,12 @@ class Suite:
                 self.section("gearmand/" + mode, self.gearman_suite, mode)
         if self.a.scaling and not self.a.smoke and not self.a.only:
             self.section("scaling", self.scaling, redises["off"])
+        # benchmark knobs, never in CI: --durable, --cluster (or --only
+        # durable / cluster)
+        if self.a.durable or self.named("durable"):
+            self.section("durable", self.durable)
+        if self.a.cluster or self.named("cluster"):
+            self.section("cluster", self.cluster, redises["off"])
 
 
 class PeerServer:
@@ -1059,6 +1400,85 @@ def baseline_table(doc):
     return L
 
 
+DURABLE_ROWS = [
+    ("W1 submit, 1 client (jobs/s)", "W1", "jobs_per_s", True),
+    ("W1 one submit's round trip p50 (ms)", "W1", "p50_ms", False),
+    ("W1 one submit's round trip p99 (ms)", "W1", "p99_ms", False),
+    ("W1b submit_many ×100 (jobs/s)", "W1b", "jobs_per_s", True),
+    ("W2 drain noop, 2 workers (jobs/s)", "W2", "jobs_per_s", True),
+    ("W3 submit+wait p50 (ms)", "W3", "p50_ms", False),
+    ("W3 submit+wait p99 (ms)", "W3", "p99_ms", False),
+    ("WAITs per job in W1 (primary's commandstats)", "W1", "waits_per_job",
+     False),
+    ("WAITs per job in W1b", "W1b", "waits_per_job", False),
+]
+
+
+def durable_table(doc):
+    """--durable: the same primary-with-a-replica, durable = no / yes."""
+    res = doc["results"]
+    L = []
+    for label, wl, metric, _ in DURABLE_ROWS:
+        a = get(res, "jobd", "repl", wl, metric)
+        b = get(res, "jobd", "durable", wl, metric)
+        if not (a or b):
+            continue
+        if not L:
+            L = ["| primary + 1 replica | durable = no | durable = yes "
+                 "| change |", "|---|---|---|---|"]
+        L.append("| %s | %s | %s | %s |" % (
+            label, fmt(a), fmt(b), "%+.1f%%" % (
+                100 * (b["median"] / a["median"] - 1))
+            if a and b and a["median"] else "—"))
+    if L:
+        L += ["", "jobd's link to the primary is its Unix socket; the "
+              "replica follows it over 127.0.0.1 (`replicaof`). durable = "
+              "yes: every submit waits for `WAIT 1` (durable_timeout 1 s).",
+              ""]
+    return L
+
+
+def cluster_table(doc):
+    """--cluster: W2 in 1-3 namespaces, on one Redis and on a cluster."""
+    res = doc["results"]
+    L = []
+    direct = (doc.get("cluster") or {}).get("direct")
+    for mode, where in (("one", "one Redis"), ("cluster", "a 3-primary "
+                                               "cluster" + (
+                                                   " (redis:// to each "
+                                                   "primary)" if direct
+                                                   else ""))):
+        for k in (1, 2, 3):
+            g = lambda m: get(res, "jobd", mode, "NS%d" % k, m)  # noqa
+            if not g("jobs_per_s"):
+                continue
+            if not L:
+                L = ["| W2, N in all, a daemon (2 workers) per namespace "
+                     "| jobs/s | Redis CPU per job drained (µs) | per job "
+                     "submitted + drained (µs) | capacity per Redis core, "
+                     "drain (jobs/s) | submit + drain (jobs/s) |",
+                     "|---|---|---|---|---|---|"]
+            L.append("| %d namespace%s on %s | %s | %s | %s | %s | %s |" % (
+                k, "s" if k > 1 else "", where, fmt(g("jobs_per_s")),
+                fmt(g("redis_us_per_job")),
+                fmt(g("redis_us_per_job_cycle")), fmt(g("capacity")),
+                fmt(g("capacity_cycle"))))
+    if L:
+        ci = doc.get("cluster") or {}
+        L += ["", "Redis CPU: utime + stime of the redis-server processes "
+              "(on the cluster: the primaries that own the namespaces' "
+              "slots%s) from /proc/PID/stat, over the "
+              "drain (and over fill + drain), ÷ jobs; capacity = 1 ÷ "
+              "that: the jobs/s one Redis core could take. One Redis: "
+              "the Unix socket; the cluster: 127.0.0.1 TCP%s. Namespaces: "
+              "%s." % (
+                  "; replicas not counted" if ci.get("replicas") else "",
+                  ", %d replica per primary" % ci["replicas"]
+                  if ci.get("replicas") else ", no replicas",
+                  ", ".join(doc.get("namespaces") or []) or "?"), ""]
+    return L
+
+
 def markdown(doc):
     res = doc["results"]
     L = []
@@ -1073,6 +1493,10 @@ def markdown(doc):
                  "the CPU count means other work shared the machine and "
                  "the figures are noisy)." % (la0[0], la1[0]))
     L.append("")
+    # --only durable,cluster: none of the main table's workloads ran
+    main = any(v["mode"] in ("off", "aof") or v["system"] != "jobd"
+               for v in res.values())
+    i0 = len(L)
     systems = [("rq", "RQ"), ("bullmq", "BullMQ"),
                ("beanstalkd", "beanstalkd"), ("gearmand", "gearmand")]
     head = ["workload", "jobd", "jobd, AOF everysec", "raw Redis"]
@@ -1138,14 +1562,19 @@ def markdown(doc):
             L.append("| %s daemon%s × %s workers | %s |" % (
                 d, "s" if d != "1" else "", w, fmt(v)))
         L.append("")
+    if not main:
+        del L[i0:]
+    L += durable_table(doc) + cluster_table(doc)
     if doc.get("baseline"):
         L += baseline_table(doc)
-    L.append("| target | measured | met |")
-    L.append("|---|---|---|")
-    for text, val, ok in doc["targets"]:
-        L.append("| %s | %s | %s |" % (text, val, "—" if ok is None else
-                                       ("yes" if ok else "**no**")))
-    L.append("")
+    if main:
+        L.append("| target | measured | met |")
+        L.append("|---|---|---|")
+        for text, val, ok in doc["targets"]:
+            L.append("| %s | %s | %s |" % (text, val, "—" if ok is None
+                                           else ("yes" if ok else
+                                                 "**no**")))
+        L.append("")
     L.append("N per workload: " + ", ".join(
         "%s=%d" % (k, v) for k, v in sorted(doc["n_by_system"].items())))
     L.append("")
@@ -1174,6 +1603,18 @@ def main():
     ap.add_argument("--no-aof", action="store_true")
     ap.add_argument("--peers-aof", action="store_true")
     ap.add_argument("--scaling", action="store_true")
+    ap.add_argument("--durable", action="store_true",
+                    help="W1/W1b/W2/W3 on a primary + replica, durable no/yes")
+    ap.add_argument("--cluster", action="store_true",
+                    help="W2 in 1-3 namespaces: one Redis, a 3-primary "
+                    "cluster")
+    ap.add_argument("--cluster-replicas", type=int, default=0,
+                    choices=(0, 1))
+    ap.add_argument("--cluster-direct", action="store_true",
+                    help="each daemon on its namespace's primary by "
+                    "redis:// instead of cluster://")
+    ap.add_argument("--no-cluster", action="store_true",
+                    help="--cluster's rows on one Redis only")
     ap.add_argument("--missing", action="append", default=[],
                     help="NAME=REASON: a peer the installer could not get")
     ap.add_argument("--out", default=os.path.join(HERE, "results"))
@@ -1231,6 +1672,10 @@ def main():
         "section_secs": s.section_secs,
         "results": s.results, "n_by_system": n_by,
     }
+    if getattr(s, "cluster_info", None):
+        doc["cluster"] = s.cluster_info
+    if getattr(s, "ns_names", None):
+        doc["namespaces"] = s.ns_names
     if a.baseline:
         doc["baseline"] = {"build": a.baseline,
                            "commit": a.baseline_commit or "?"}

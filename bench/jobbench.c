@@ -3,7 +3,8 @@
  * It speaks to jobd only through the public libjobclient API.
  *
  *   jobbench submit  -s SOCK -n N [-c CLIENTS] [-t TYPE] [-p BYTES]
- *       W1/W1p: CLIENTS threads (one handle each), one jc_submit at a time.
+ *       W1/W1p: CLIENTS threads (one handle each), one jc_submit at a time;
+ *       also p50/p99 of one submit's round trip.
  *   jobbench batch   -s SOCK -n N [-b BATCH] [-t TYPE] [-p BYTES]
  *       W1b: jc_submit_many with BATCH jobs per call.
  *   jobbench fill    -s SOCK -n N [-t TYPE] [-p BYTES]
@@ -13,6 +14,10 @@
  *       (wait on the last id, then stats until every job is terminal).
  *       -L LEN: the N jobs are chains of LEN, each job after the first of
  *       its chain submitted with depends_on its predecessor (W2c).
+ *       -g DIR: several drains at once (one per namespace): after the fill
+ *       create DIR/ready.PID, resume only once DIR/go exists, and print the
+ *       start and end on CLOCK_MONOTONIC (t0, t1) so that the caller can
+ *       time all of them together.
  *   jobbench latency -s SOCK -n N [-t TYPE] [-p BYTES]
  *       W3: submit one job and wait for it, N times; p50/p99/max.
  *
@@ -30,6 +35,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sys/stat.h>
+
 #include <jansson.h>
 
 #include "jobclient.h"
@@ -44,6 +51,7 @@ static int opt_payload = 200;
 static const char *opt_queue = "default";
 static double opt_timeout = 600;
 static int opt_chain = 1;     /* drain -L: jobs per dependency chain */
+static const char *opt_go;    /* drain -g: the start line's directory */
 static char *payload_json;  /* opt_payload bytes of JSON */
 
 static void
@@ -98,6 +106,7 @@ connect_or_die(void)
 struct submitter {
 	pthread_t th;
 	long n;
+	double *lat;   /* n round trips, seconds */
 	int err;
 	char msg[256];
 	pthread_barrier_t *bar;
@@ -124,8 +133,10 @@ submit_thread(void *arg)
 	}
 	for (i = 0; i < s->n; i++) {
 		char *id = NULL;
+		double t0 = now();
 
 		err = jc_submit(c, opt_type, payload_json, NULL, &id);
+		s->lat[i] = now() - t0;
 		if (err != JC_OK) {
 			s->err = err;
 			snprintf(s->msg, sizeof s->msg, "submit %ld: %s: %s", i,
@@ -138,19 +149,25 @@ submit_thread(void *arg)
 	return NULL;
 }
 
+static int cmp_double(const void *a, const void *b);
+
 static int
 cmd_submit(void)
 {
 	struct submitter *s = calloc(opt_clients, sizeof *s);
+	double *lat = malloc(sizeof(double) * opt_n);
 	pthread_barrier_t bar;
 	double t0, t1;
+	long off = 0;
 	int i, failed = 0;
 
-	if (s == NULL)
+	if (s == NULL || lat == NULL)
 		die("out of memory");
 	pthread_barrier_init(&bar, NULL, opt_clients + 1);
 	for (i = 0; i < opt_clients; i++) {
 		s[i].n = opt_n / opt_clients + (i < opt_n % opt_clients);
+		s[i].lat = lat + off;   /* each thread its own slice */
+		off += s[i].n;
 		s[i].bar = &bar;
 		if (pthread_create(&s[i].th, NULL, submit_thread, &s[i]) != 0)
 			die("pthread_create");
@@ -167,9 +184,13 @@ cmd_submit(void)
 		}
 	if (failed)
 		return 1;
+	qsort(lat, opt_n, sizeof(double), cmp_double);
 	printf("{\"n\": %ld, \"clients\": %d, \"secs\": %.6f, "
-	    "\"jobs_per_s\": %.1f}\n", opt_n, opt_clients, t1 - t0,
-	    opt_n / (t1 - t0));
+	    "\"jobs_per_s\": %.1f, \"p50_ms\": %.4f, \"p99_ms\": %.4f}\n",
+	    opt_n, opt_clients, t1 - t0, opt_n / (t1 - t0),
+	    lat[(opt_n - 1) / 2] * 1e3, lat[(long)((opt_n - 1) * 0.99)] * 1e3);
+	free(lat);
+	free(s);
 	return 0;
 }
 
@@ -279,6 +300,27 @@ stats_counts(jc_client *c, long *finished, long *failed, long *canceled)
 	jc_free(resp);
 }
 
+/* wait_go: drain -g: say the fill is done (DIR/ready.PID), then wait for
+ * DIR/go, so that several drains resume together. */
+static void
+wait_go(void)
+{
+	char path[4096];
+	struct stat sb;
+	double deadline = now() + opt_timeout;
+	FILE *f;
+
+	snprintf(path, sizeof path, "%s/ready.%ld", opt_go, (long)getpid());
+	if ((f = fopen(path, "w")) == NULL || fclose(f) != 0)
+		die("-g: cannot create %s", path);
+	snprintf(path, sizeof path, "%s/go", opt_go);
+	while (stat(path, &sb) != 0) {
+		if (now() > deadline)
+			die("-g: no %s within %.0f s", path, opt_timeout);
+		usleep(500);
+	}
+}
+
 static int
 cmd_drain(void)
 {
@@ -292,6 +334,8 @@ cmd_drain(void)
 	if ((err = jc_pause(c, opt_queue)) != JC_OK)
 		die("pause %s: %s", opt_queue, jc_errmsg(c));
 	tfill = submit_batches(c, opt_n, 100, &last);
+	if (opt_go != NULL)
+		wait_go();
 	if ((err = jc_resume(c, opt_queue)) != JC_OK)
 		die("resume %s: %s", opt_queue, jc_errmsg(c));
 	t0 = now();
@@ -318,8 +362,9 @@ cmd_drain(void)
 	jc_close(c);
 	printf("{\"n\": %ld, \"type\": \"%s\", \"secs\": %.6f, "
 	    "\"jobs_per_s\": %.1f, \"fill_secs\": %.6f, \"finished\": %ld, "
-	    "\"failed\": %ld, \"stats_polls\": %d}\n", opt_n, opt_type, t1 - t0,
-	    opt_n / (t1 - t0), tfill, fin - fin0, fail - fail0, polls);
+	    "\"failed\": %ld, \"stats_polls\": %d, \"t0\": %.6f, "
+	    "\"t1\": %.6f}\n", opt_n, opt_type, t1 - t0, opt_n / (t1 - t0), tfill,
+	    fin - fin0, fail - fail0, polls, t0, t1);
 	free(last);
 	if (fail - fail0 != 0 || can - can0 != 0) {
 		fprintf(stderr, "jobbench: drain: %ld jobs failed, %ld canceled\n",
@@ -385,12 +430,12 @@ main(int argc, char **argv)
 	if (argc < 2) {
 		fprintf(stderr, "usage: jobbench submit|batch|fill|drain|latency "
 		    "-s SOCK -n N [-c CLIENTS] [-b BATCH] [-t TYPE] [-p BYTES] "
-		    "[-q QUEUE] [-T SECS] [-L LEN]\n");
+		    "[-q QUEUE] [-T SECS] [-L LEN] [-g DIR]\n");
 		return 2;
 	}
 	cmd = argv[1];
 	optind = 2;
-	while ((ch = getopt(argc, argv, "s:n:c:b:t:p:q:T:L:")) != -1) {
+	while ((ch = getopt(argc, argv, "s:n:c:b:t:p:q:T:L:g:")) != -1) {
 		switch (ch) {
 		case 's': opt_sock = optarg; break;
 		case 'n': opt_n = atol(optarg); break;
@@ -401,6 +446,7 @@ main(int argc, char **argv)
 		case 'q': opt_queue = optarg; break;
 		case 'T': opt_timeout = atof(optarg); break;
 		case 'L': opt_chain = atoi(optarg); break;
+		case 'g': opt_go = optarg; break;
 		default: return 2;
 		}
 	}

@@ -18,6 +18,16 @@
 #   --no-aof          skip the appendonly/everysec pass
 #   --peers-aof       run the peers in the AOF pass too
 #   --scaling         also W2 with 1/2/4/8 workers and 2/4 daemons
+#   --durable         also W1/W1b/W2/W3 against a primary with one replica,
+#                     with durable = no and yes (the cost of WAIT 1)
+#   --cluster         also W2 in 1, 2, 3 namespaces (a daemon each) on one
+#                     Redis and on a 3-primary Redis Cluster (loopback
+#                     ports): jobs/s, Redis CPU per job, capacity per
+#                     primary; --cluster-replicas 1: 6 nodes; --no-cluster:
+#                     the one-Redis rows only; --cluster-direct: each
+#                     daemon on its namespace's primary by redis://
+#                     (--only durable / --only cluster: that alone; both
+#                     are benchmark knobs, never run in CI)
 #   --builddir DIR    build jobd here (default bench/_build); --prebuilt DIR
 #                     uses an existing build as is
 #   --baseline REV|DIR  also measure an earlier jobd in the same rounds
@@ -52,12 +62,15 @@ while [ $# -gt 0 ]; do
 	--runs|--only) PASS+=("$1" "$2"); shift ;;
 	--no-peers) PEERS=no; INSTALL=no; PASS+=(--no-peers) ;;
 	--no-install) INSTALL=no ;;
-	--no-aof|--peers-aof|--scaling|--http) PASS+=("$1") ;;
+	--no-aof|--peers-aof|--scaling|--http|--durable|--cluster|--no-cluster|\
+	--cluster-direct)
+		PASS+=("$1") ;;
+	--cluster-replicas) PASS+=("$1" "$2"); shift ;;
 	--builddir) BUILD=$2; shift ;;
 	--prebuilt) PREBUILT=$2; shift ;;
 	--baseline) BASELINE=$2; shift ;;
 	--paging) PAGING=yes ;;
-	-h|--help) sed -n '2,33p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h|--help) sed -n '2,45p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "run.sh: unknown option $1 (try --help)" >&2; exit 2 ;;
 	esac
 	shift
