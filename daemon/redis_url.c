@@ -122,11 +122,13 @@ parse_uint(const char *s, const char *end, long lo, long hi, int *out)
 	return 0;
 }
 
-/* parse_host: HOST[:PORT][/DB], from p to end (no credentials). */
+/* parse_node: HOST[:PORT] at *pp, which is left on the first character
+ * after it: one of stop, or another, which the caller refuses. */
 static int
-parse_host(const char *p, struct redis_url *u, char *err, size_t errlen)
+parse_node(const char **pp, const char *stop, char *host, int *port,
+           char *err, size_t errlen)
 {
-	const char *e;
+	const char *p = *pp, *e;
 	size_t n;
 
 	if (*p == '[') {
@@ -135,26 +137,38 @@ parse_host(const char *p, struct redis_url *u, char *err, size_t errlen)
 		n = (size_t)(e - p - 1);
 		if (n < 2 || n >= 46 || strspn(p + 1, IPV6_CHARS) != n)
 			return fail(err, errlen, "bad IPv6 address");
-		memcpy(u->host, p + 1, n);
+		memcpy(host, p + 1, n);
 		p = e + 1;
 	} else {
 		n = strspn(p, HOST_CHARS);
 		if (n == 0)
-			return fail(err, errlen, p[0] == '\0' || strchr(":/", p[0]) ?
+			return fail(err, errlen, p[0] == '\0' || strchr(":/,", p[0]) ?
 			            "missing host" : "bad character in the host name");
-		if (n >= sizeof(u->host))
+		if (n >= sizeof(((struct redis_node *)0)->host))
 			return fail(err, errlen, "host name too long (max 255)");
-		memcpy(u->host, p, n);
+		memcpy(host, p, n);
 		p += n;
 	}
-	u->host[n] = '\0';
+	host[n] = '\0';
 	if (*p == ':') {
-		e = p + 1 + strcspn(p + 1, "/");
-		if (parse_uint(p + 1, e, 1, 65535, &u->port) < 0)
+		e = p + 1 + strcspn(p + 1, stop);
+		if (parse_uint(p + 1, e, 1, 65535, port) < 0)
 			return fail(err, errlen, e == p + 1 ? "missing port after ':'" :
 			            "bad port (1..65535)");
 		p = e;
 	}
+	*pp = p;
+	return 0;
+}
+
+/* parse_host: HOST[:PORT][/DB], from p to end (no credentials). */
+static int
+parse_host(const char *p, struct redis_url *u, char *err, size_t errlen)
+{
+	const char *e;
+
+	if (parse_node(&p, "/", u->host, &u->port, err, errlen) < 0)
+		return -1;
 	if (*p == '/') {
 		e = p + 1 + strlen(p + 1);
 		if (e > p + 1 && parse_uint(p + 1, e, 0, INT_MAX, &u->db) < 0)
@@ -166,8 +180,11 @@ parse_host(const char *p, struct redis_url *u, char *err, size_t errlen)
 	return 0;
 }
 
+/* split_cred: the credentials before the last '@' of the authority (up to
+ * the first '/'), if any; *rest is what follows them. */
 static int
-parse_redis(const char *s, struct redis_url *u, char *err, size_t errlen)
+split_cred(const char *s, struct redis_url *u, const char **rest, char *err,
+           size_t errlen)
 {
 	size_t alen = strcspn(s, "/");
 	const char *at = NULL, *p;
@@ -178,12 +195,124 @@ parse_redis(const char *s, struct redis_url *u, char *err, size_t errlen)
 	if (at == NULL && strchr(s + alen, '@') != NULL)
 		return fail(err, errlen, "'/' must be percent-encoded in a user "
 		            "name or password");
+	*rest = s;
 	if (at != NULL) {
 		if (parse_cred(s, (size_t)(at - s), u, err, errlen) < 0)
 			return -1;
-		s = at + 1;
+		*rest = at + 1;
 	}
+	return 0;
+}
+
+static int
+parse_redis(const char *s, struct redis_url *u, char *err, size_t errlen)
+{
+	if (split_cred(s, u, &s, err, errlen) < 0)
+		return -1;
 	return parse_host(s, u, err, errlen);
+}
+
+/* parse_nodes: NODES up to the first '/' or '?' (see redis_url.h). */
+static int
+parse_nodes(const char **pp, int port, struct redis_url *u, char *err,
+            size_t errlen)
+{
+	struct redis_node *nd;
+
+	for (;;) {
+		if (u->nnodes == REDIS_URL_NODES_MAX)
+			return fail(err, errlen, "too many hosts (max 16)");
+		nd = &u->nodes[u->nnodes++];
+		nd->port = port;
+		if (parse_node(pp, "/,?", nd->host, &nd->port, err, errlen) < 0)
+			return -1;
+		if (**pp != ',')
+			break;
+		(*pp)++;
+	}
+	if (**pp != '\0' && **pp != '/' && **pp != '?')
+		return fail(err, errlen, "unexpected characters after a host");
+	return 0;
+}
+
+/* parse_param: one NAME=VALUE of a sentinel:// query, n bytes. */
+static int
+parse_param(const char *s, size_t n, struct redis_url *u, int *seen,
+            char *err, size_t errlen)
+{
+	static const char *const names[] = { "db", "sentinel_user",
+	                                     "sentinel_password" };
+	const char *eq = memchr(s, '=', n);
+	size_t k, nl = eq ? (size_t)(eq - s) : n;
+	char *out;
+
+	for (k = 0; k < 3; k++)
+		if (strlen(names[k]) == nl && strncmp(s, names[k], nl) == 0)
+			break;
+	if (k == 3 || eq == NULL)
+		return fail(err, errlen, "unknown parameter (db=N, "
+		            "sentinel_user=U, sentinel_password=P)");
+	if (*seen & (1 << k)) {
+		snprintf(err, errlen, "parameter %s given twice", names[k]);
+		return -1;
+	}
+	*seen |= 1 << k;
+	if (k == 0) {
+		if (parse_uint(eq + 1, s + n, 0, INT_MAX, &u->db) < 0)
+			return fail(err, errlen, "bad database number "
+			            "(0..2147483647)");
+		return 0;
+	}
+	out = k == 1 ? u->sentinel_user : u->sentinel_password;
+	if (eq + 1 == s + n)
+		return fail(err, errlen, k == 1 ? "empty sentinel_user" :
+		            "empty sentinel_password");
+	return decode(eq + 1, (size_t)(s + n - eq - 1), out, names[k], err,
+	              errlen);
+}
+
+static int
+parse_sentinel(const char *s, struct redis_url *u, char *err, size_t errlen)
+{
+	const char *p, *q;
+	size_t n;
+	int seen = 0;
+
+	if (split_cred(s, u, &p, err, errlen) < 0 ||
+	    parse_nodes(&p, 26379, u, err, errlen) < 0)
+		return -1;
+	if (*p != '/' || (n = strcspn(p + 1, "?")) == 0)
+		return fail(err, errlen, "missing master name "
+		            "(sentinel://HOST[:PORT][,...]/MASTER-NAME)");
+	if (n > REDIS_URL_NAME_MAX)
+		return fail(err, errlen, "master name too long (max 127)");
+	if (strspn(p + 1, HOST_CHARS) < n)
+		return fail(err, errlen, "bad character in the master name "
+		            "(A-Z a-z 0-9 . - _)");
+	memcpy(u->master, p + 1, n);
+	u->master[n] = '\0';
+	for (p += 1 + n; *p != '\0'; p = q) {
+		p++;    /* '?' or '&' */
+		q = p + strcspn(p, "&");
+		if (parse_param(p, (size_t)(q - p), u, &seen, err, errlen) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int
+parse_cluster(const char *s, struct redis_url *u, char *err, size_t errlen)
+{
+	const char *p;
+
+	if (split_cred(s, u, &p, err, errlen) < 0 ||
+	    parse_nodes(&p, 6379, u, err, errlen) < 0)
+		return -1;
+	if (*p == '?')
+		return fail(err, errlen, "cluster:// takes no parameters");
+	if (*p == '/' && p[1] != '\0' && strcmp(p, "/0") != 0)
+		return fail(err, errlen, "a Redis Cluster has database 0 only");
+	return 0;
 }
 
 static int
@@ -239,9 +368,21 @@ redis_url_parse(const char *url, struct redis_url *u, char *err,
 		rc = parse_redis(url + 8, u, err, errlen);
 	else if (strncmp(url, "unix://", 7) == 0)
 		rc = parse_unix(url + 7, u, err, errlen);
-	else
+	else if (strncmp(url, "sentinel://", 11) == 0) {
+		u->kind = REDIS_URL_SENTINEL;
+		rc = parse_sentinel(url + 11, u, err, errlen);
+	} else if (strncmp(url, "cluster://", 10) == 0) {
+		u->kind = REDIS_URL_CLUSTER;
+		rc = parse_cluster(url + 10, u, err, errlen);
+	} else
 		rc = fail(err, errlen, "expected redis://[USER:PASSWORD@]HOST"
-		          "[:PORT][/DB] or unix://[USER:PASSWORD@]/PATH[?db=N]");
+		          "[:PORT][/DB], unix://[USER:PASSWORD@]/PATH[?db=N], "
+		          "sentinel://[USER:PASSWORD@]HOST[:PORT][,...]/MASTER or "
+		          "cluster://[USER:PASSWORD@]HOST[:PORT][,...]");
+	if (rc == 0 && u->kind != REDIS_URL_DIRECT) {
+		u->host[0] = '\0';     /* found at run time */
+		u->port = 0;
+	}
 	if (rc < 0)
 		redis_url_clear(u);
 	return rc;
@@ -252,6 +393,8 @@ redis_url_clear(struct redis_url *u)
 {
 	wipe(u->user, 0, sizeof(u->user));
 	wipe(u->password, 0, sizeof(u->password));
+	wipe(u->sentinel_user, 0, sizeof(u->sentinel_user));
+	wipe(u->sentinel_password, 0, sizeof(u->sentinel_password));
 }
 
 const char *
@@ -260,25 +403,40 @@ redis_url_redact(const char *url, char *out, size_t outlen)
 	struct redis_url u;
 	char err[160];
 	const char *s, *at, *colon;
-	int has_password;
+	char *q, *v;
+	int has_password, has_spw;
+	size_t o, rest;
 
 	if (redis_url_parse(url, &u, err, sizeof(err)) < 0) {
 		snprintf(out, outlen, "(not shown)");
 		return out;
 	}
 	has_password = u.password[0] != '\0';
+	has_spw = u.sentinel_password[0] != '\0';
 	redis_url_clear(&u);
 	if (url == NULL || *url == '\0')
 		url = DEFAULT_URL;
-	if (!has_password) {
+	if (has_password) {
+		/* Parsed: the credentials are "USER:PASSWORD@" right after
+		 * the scheme, with no raw ':' in USER nor '@' in either; the
+		 * '@' is the last one before the first '/'. */
+		s = strstr(url, "://") + 3;
+		colon = strchr(s, ':');
+		for (at = s + strcspn(s, "/"); *at != '@'; at--)
+			;
+		snprintf(out, outlen, "%.*s:***%s", (int)(colon - url), url, at);
+	} else
 		snprintf(out, outlen, "%s", url);
-		return out;
+	/* sentinel_password=P in the query: P hidden as well */
+	for (q = has_spw ? strchr(out, '?') : NULL; q != NULL &&
+	     (v = strstr(q, "sentinel_password=")) != NULL; q = v + 3) {
+		v += 18;
+		rest = strcspn(v, "&");
+		o = strlen(v + rest) + 1;
+		if ((size_t)(v - out) + 3 + o > outlen)
+			break;
+		memmove(v + 3, v + rest, o);
+		memcpy(v, "***", 3);
 	}
-	/* Parsed: the credentials are "USER:PASSWORD@" right after the
-	 * scheme, with no raw ':' in USER nor '@' in either. */
-	s = strstr(url, "://") + 3;
-	colon = strchr(s, ':');
-	at = strchr(s, '@');
-	snprintf(out, outlen, "%.*s:***%s", (int)(colon - url), url, at);
 	return out;
 }

@@ -120,6 +120,32 @@ test_invalid(void **state)
 		{ "unix:///tmp/s\x7f", "control character" },
 		{ "unix://u:hunter2%zz@/tmp/s", "percent-encoding" },
 		{ "redis://u%zz@h", "percent-encoding in the user name" },
+		{ "sentinel://h", "missing master name" },
+		{ "sentinel://h/", "missing master name" },
+		{ "sentinel://h?db=1", "missing master name" },
+		{ "sentinel://:hunter2@h:26379,/m", "missing host" },
+		{ "sentinel://h,,h2/m", "missing host" },
+		{ "sentinel://h:0/m", "bad port" },
+		{ "sentinel://h:1x,h2/m", "bad port" },
+		{ "sentinel://h/m y", "bad character in the master name" },
+		{ "sentinel://h/m/1", "bad character in the master name" },
+		{ "sentinel://h/m?x=1", "unknown parameter" },
+		{ "sentinel://h/m?db", "unknown parameter" },
+		{ "sentinel://h/m?db=1&db=2", "given twice" },
+		{ "sentinel://h/m?db=x", "bad database number" },
+		{ "sentinel://h/m?sentinel_password=", "empty sentinel_password" },
+		{ "sentinel://h/m?sentinel_user=", "empty sentinel_user" },
+		{ "sentinel://h/m?sentinel_password=hun%2ter2",
+		  "percent-encoding in the sentinel_password" },
+		{ "sentinel://h/m?sentinel_password=hunter2#",
+		  "not percent-encoded" },
+		{ "sentinel://h x/m", "unexpected characters after a host" },
+		{ "cluster://", "missing host" },
+		{ "cluster://h/1", "database 0 only" },
+		{ "cluster://h?x=1", "no parameters" },
+		{ "cluster://h:7000;h2", "bad port" },
+		{ "cluster://u:hunter2@h1,h2,h3,h4,h5,h6,h7,h8,h9,h10,h11,h12,"
+		  "h13,h14,h15,h16,h17", "too many hosts (max 16)" },
 	};
 	struct redis_url u;
 	char err[256];
@@ -189,6 +215,51 @@ test_overlong(void **state)
 	free(s);
 }
 
+/* sentinel:// and cluster://: the nodes, the master's name, both pairs of
+ * credentials; host and port are found at run time. */
+static void
+test_topologies(void **state)
+{
+	struct redis_url u;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(redis_url_parse("sentinel://app:p%40ss@s1,[::1]:26380,"
+	    "10.0.0.3:7/my-master.1?db=3&sentinel_password=s%26p"
+	    "&sentinel_user=sen", &u, err, sizeof(err)), 0);
+	assert_int_equal(u.kind, REDIS_URL_SENTINEL);
+	assert_int_equal(u.nnodes, 3);
+	assert_string_equal(u.nodes[0].host, "s1");
+	assert_int_equal(u.nodes[0].port, 26379);
+	assert_string_equal(u.nodes[1].host, "::1");
+	assert_int_equal(u.nodes[1].port, 26380);
+	assert_string_equal(u.nodes[2].host, "10.0.0.3");
+	assert_int_equal(u.nodes[2].port, 7);
+	assert_string_equal(u.master, "my-master.1");
+	assert_int_equal(u.db, 3);
+	assert_string_equal(u.user, "app");
+	assert_string_equal(u.password, "p@ss");
+	assert_string_equal(u.sentinel_user, "sen");
+	assert_string_equal(u.sentinel_password, "s&p");
+	assert_string_equal(u.host, "");
+	assert_int_equal(u.port, 0);
+	redis_url_clear(&u);
+	assert_string_equal(u.sentinel_password, "");
+
+	assert_int_equal(redis_url_parse("cluster://127.0.0.1:7000,h2", &u, err,
+	    sizeof(err)), 0);
+	assert_int_equal(u.kind, REDIS_URL_CLUSTER);
+	assert_int_equal(u.nnodes, 2);
+	assert_int_equal(u.nodes[0].port, 7000);
+	assert_string_equal(u.nodes[1].host, "h2");
+	assert_int_equal(u.nodes[1].port, 6379);
+	assert_int_equal(redis_url_parse("cluster://h/0", &u, err, sizeof(err)),
+	    0);
+	assert_int_equal(redis_url_parse("redis://h", &u, err, sizeof(err)), 0);
+	assert_int_equal(u.kind, REDIS_URL_DIRECT);
+	assert_int_equal(u.nnodes, 0);
+}
+
 static void
 test_redact(void **state)
 {
@@ -199,6 +270,12 @@ test_redact(void **state)
 		{ "unix://bob:hunter2@/tmp/s?db=1", "unix://bob:***@/tmp/s?db=1" },
 		{ "redis://bob:hunter2/x@h", "(not shown)" },
 		{ "", "redis://127.0.0.1:6379/0" },
+		{ "sentinel://:hunter2@h1,h2/m?sentinel_password=hunter3&db=1",
+		  "sentinel://:***@h1,h2/m?sentinel_password=***&db=1" },
+		{ "sentinel://h1/m?sentinel_user=u&sentinel_password=hunter3",
+		  "sentinel://h1/m?sentinel_user=u&sentinel_password=***" },
+		{ "cluster://u:hunter2@h1:7000,h2:7001",
+		  "cluster://u:***@h1:7000,h2:7001" },
 	};
 	char out[256];
 	size_t i;
@@ -221,6 +298,7 @@ main(void)
 		cmocka_unit_test(test_valid),
 		cmocka_unit_test(test_invalid),
 		cmocka_unit_test(test_overlong),
+		cmocka_unit_test(test_topologies),
 		cmocka_unit_test(test_redact),
 	};
 
