@@ -220,7 +220,8 @@ def _cred(user, password):
 # --- Sentinel -------------------------------------------------------------
 
 class SentinelTopology:
-    """SentinelTopology: a master and a replica (replicaof) watched by three
+    """SentinelTopology: a master and a replica (replicaof; replicas=N for
+    more) watched by three
     sentinels (`sentinel monitor NAME 127.0.0.1 PORT 2`, down-after 1 s),
     under root.  password: requirepass/masterauth of the data nodes (and
     the sentinels' auth-pass); sentinel_password: the sentinels' own
@@ -228,7 +229,8 @@ class SentinelTopology:
     each other) when the constructor returns; stop() always."""
 
     def __init__(self, root, name="jobdmaster", password=None,
-                 sentinel_password=None, sentinels=3, down_after_ms=1000):
+                 sentinel_password=None, sentinels=3, replicas=1,
+                 down_after_ms=1000):
         self.root = str(root)
         self.name = name
         self.password = password
@@ -236,21 +238,22 @@ class SentinelTopology:
         self.data = []
         self.sentinels = []
         try:
-            self._start(sentinels, down_after_ms)
+            self._start(sentinels, replicas, down_after_ms)
         except BaseException:
             self.stop()
             raise
 
-    def _start(self, count, down_after_ms):
+    def _start(self, count, replicas, down_after_ms):
         master = Node(self.root, "data0", password=self.password).start()
         self.data.append(master)
         master.wait_ready()
-        replica = Node(self.root, "data1", password=self.password,
-                       args=["--replicaof", HOST, str(master.port)]).start()
-        self.data.append(replica)
-        replica.wait_ready()
-        wait_until(lambda: replica.info("replication").get("master_link_status") == "up",
-                   15, msg="the replica to sync")
+        for i in range(1, replicas + 1):
+            self.data.append(Node(self.root, "data%d" % i, password=self.password,
+                                  args=["--replicaof", HOST, str(master.port)]).start())
+        for r in self.data[1:]:
+            r.wait_ready()
+            wait_until(lambda: r.info("replication").get("master_link_status") == "up",
+                       15, msg="the replica %s to sync" % r.name)
         conf = ("sentinel monitor {n} {h} {p} 2\n"
                 "sentinel down-after-milliseconds {n} {d}\n"
                 "sentinel failover-timeout {n} 4000\n"
@@ -270,7 +273,7 @@ class SentinelTopology:
         def all_know_everything():
             for s in self.sentinels:
                 m = dict(_pairs(s.cmd("SENTINEL", "MASTER", self.name)))
-                if int(m.get("num-slaves", 0)) < 1 or \
+                if int(m.get("num-slaves", 0)) < replicas or \
                         int(m.get("num-other-sentinels", 0)) < count - 1:
                     return False
             return True
