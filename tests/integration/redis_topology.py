@@ -30,7 +30,8 @@ import time
 import urllib.parse
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from pyfixtures import REDIS_SERVER, free_port, proto, wait_until  # noqa: E402
+from pyfixtures import (JOBD, REDIS_SERVER, free_port, proto,  # noqa: E402
+                        render_config, wait_until)
 
 REDIS_CLI = os.path.join(os.path.dirname(REDIS_SERVER), "redis-cli")
 HOST = "127.0.0.1"
@@ -531,6 +532,13 @@ class ClusterTopology:
         self.wait_ok(timeout)
         return replica
 
+    def rejoin(self, node, timeout=30.0):
+        """rejoin: restart a killed node (its nodes.conf kept): it comes
+        back as a replica of whoever took its slots; wait until in sync."""
+        node.start().wait_ready()
+        wait_until(lambda: node.info("replication").get("master_link_status") == "up",
+                   timeout, interval=0.05, msg="%s to rejoin as a replica" % node.name)
+
     def stop(self):
         _stop_all(self.nodes)
 
@@ -646,6 +654,66 @@ def final_states(sock, ids, timeout=30.0):
                     break
                 time.sleep(0.05)
     return out
+
+
+# --- what a jobd facing a bad topology does --------------------------------
+
+DOUBT = {"unavailable", "in_doubt"}   # the only errors a switch may cause
+
+
+def check_refused(workdir, url, words, secret=None):
+    """check_refused: `jobd --check` with redis = url fails, its output
+    holds every one of words and never secret."""
+    conf = os.path.join(str(workdir), "bad.conf")
+    with open(conf, "w") as f:
+        f.write(render_config({"socket": os.path.join(str(workdir), "b.sock"),
+                               "redis": url}, {}))
+    r = subprocess.run([JOBD, "--check", "-c", conf], capture_output=True,
+                       text=True, timeout=20, stdin=subprocess.DEVNULL)
+    out = r.stdout + r.stderr
+    assert r.returncode != 0, out
+    for w in words:
+        assert w in out, out
+    if secret:
+        assert secret not in out, out
+    return out
+
+
+def settle(d, want, timeout=15.0):
+    """settle: a jobd (started with wait=False) facing a topology it cannot
+    use either gives up at start (exit 1) or stays up answering health
+    `unavailable`; wait until it did one of them with a text (its log, or
+    health's message) for which want(text.lower()) holds; that text.  A
+    crash, or an exit other than 1, fails."""
+    last = []
+
+    def done():
+        if d.proc.poll() is not None:
+            d.expect_exit = d.proc.returncode
+            text = d.log_text()
+            assert d.proc.returncode == 1, "jobd died (%s):\n%s" % (
+                d.proc.returncode, d.log_tail(30))
+            assert want(text.lower()), text
+            return text
+        try:
+            with proto.Client(d.sock, timeout=5) as c:
+                r = c.call("health")
+        except (OSError, proto.ProtocolError):
+            return None
+        last[:] = [r]
+        assert not r.get("ok"), "health ok: %r" % r
+        err = r["error"]
+        return err["message"] if err["code"] == "unavailable" and \
+            want(err["message"].lower()) else None
+    try:
+        text = wait_until(done, timeout, interval=0.1)
+    except AssertionError as e:
+        raise AssertionError("%s; last health %r; log:\n%s"
+                             % (e, last, d.log_tail(20))) from None
+    if d.proc.poll() is None:
+        time.sleep(1.0)
+        assert d.alive(), d.log_tail(30)
+    return text
 
 
 # --- the harness checked alone ---------------------------------------------
