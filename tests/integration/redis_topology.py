@@ -384,6 +384,8 @@ class ClusterTopology:
             n = Node(self.root, "node%d" % i, password=self.password, args=[
                 "--cluster-enabled", "yes",
                 "--cluster-config-file", os.path.join(d, "nodes.conf"),
+                # the bus on a free port of its own (not PORT+10000)
+                "--cluster-port", str(free_port()),
                 "--cluster-node-timeout", str(node_timeout_ms)]).start()
             self.nodes.append(n)
         for n in self.nodes:
