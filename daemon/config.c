@@ -857,7 +857,11 @@ const struct row config_main_rows[] = {
 	  "Redis: managed (jobd starts and supervises its own redis-server "
 	  "on a Unix socket in state_dir, with AOF), or an external one: "
 	  "redis://[USER:PASSWORD@]host[:port][/db] (a host name, IPv4 "
-	  "or [IPv6]) or unix://[USER:PASSWORD@]/absolute/path[?db=N]; USER "
+	  "or [IPv6]) or unix://[USER:PASSWORD@]/absolute/path[?db=N]; "
+	  "behind Sentinels sentinel://[USER:PASSWORD@]host[:port][,...]"
+	  "/MASTER[?db=N&sentinel_user=U&sentinel_password=P], or a Redis "
+	  "Cluster cluster://[USER:PASSWORD@]host[:port][,...] "
+	  "(docs/scaling.md).  USER "
 	  "and PASSWORD percent-encoded (@ / ? # % and : in USER must be); "
 	  "with a password every connection sends AUTH.  Messages show the "
 	  "password as ***.  With redis_password_file, USER@ or no "
@@ -985,6 +989,16 @@ const struct row config_main_rows[] = {
 	  "then, unless it answers a PING on another connection (busy, not "
 	  "dead), the link is dropped, requests in flight fail and jobd "
 	  "reconnects." },
+	{ "durable", SCOPE_JOBD, R_BOOL, C(durable), 0, 1, 0, NULL, NULL, 0,
+	  "no", NULL,
+	  "Answer a submit only once a replica of Redis has its jobs (WAIT 1 "
+	  "durable_timeout), so that a failover cannot lose an acknowledged "
+	  "job; not confirmed in time, the submit is answered in_doubt "
+	  "(docs/scaling.md)." },
+	{ "durable_timeout", SCOPE_JOBD, R_DURATION, C(durable_timeout), 0, 60,
+	  F_OPEN, NULL, NULL, 0, "1", NULL,
+	  "How long a durable submit waits for a replica to confirm; shorter "
+	  "than redis_timeout.  Other requests of the daemon wait behind it." },
 	{ "max_result", SCOPE_JOBD, R_SIZE, C(max_result), 1, 512 * MiB, 0,
 	  NULL, NULL, 0, "1M", NULL,
 	  "Bytes of a job's result kept." },
@@ -2267,6 +2281,12 @@ config_finish(struct config *cfg, char *err, size_t errlen)
 	if (managed_finish(cfg, err, errlen) == -1 ||
 	    redis_credentials(cfg, err, errlen) == -1)
 		return -1;
+	if (cfg->durable && cfg->durable_timeout >= cfg->redis_timeout) {
+		snprintf(err, errlen, "durable_timeout (%g s) must be shorter "
+		    "than redis_timeout (%g s)", cfg->durable_timeout,
+		    cfg->redis_timeout);
+		return -1;
+	}
 	if (cfg->builtins && add_builtins(cfg, err, errlen) == -1)
 		return -1;
 	if (http_finish(cfg, err, errlen) == -1)

@@ -156,6 +156,8 @@ struct config {
 	int foreground;
 	double max_wait;         /* seconds, cap of a wait request */
 	double redis_timeout;    /* seconds without a reply: busy or dead */
+	int durable;             /* submits wait for a replica (WAIT) */
+	double durable_timeout;  /* seconds, WAIT's */
 	long long max_result;    /* bytes of a result kept */
 
 	/* [access]; root and jobd's own uid are always admins */

@@ -512,7 +512,10 @@ health_done(struct hreq *hr)
 	json_t *resp = hr->parts[0];
 
 	if (resp_ok(resp)) {
-		http_send_json(hr->req, 200, json_pack("{s:s}", "status", "ok"));
+		http_send_json(hr->req, 200, json_pack("{s:s,s:O*,s:O*}",
+		    "status", "ok", "redis_mode", json_object_get(resp,
+		    "redis_mode"), "redis_node", json_object_get(resp,
+		    "redis_node")));
 		return;
 	}
 	http_send_json(hr->req, 503, json_pack("{s:s,s:s}", "status", "unavailable",

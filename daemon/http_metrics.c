@@ -6,7 +6,8 @@
  * gauges from the stats op (counts Redis keeps: no scan per scrape).
  * Label values are queue and type names, which the config bounds and which
  * are 1..64 of A-Z a-z 0-9 _ . : -, so they need no escaping; states and
- * statuses are fixed words.
+ * statuses are fixed words.  The Redis node is the config's text (a
+ * socket path may hold anything): it is escaped.
  */
 
 #include <stdio.h>
@@ -27,6 +28,21 @@ head(struct evbuffer *b, const char *name, const char *type,
 {
 	evbuffer_add_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help,
 	    name, type);
+}
+
+/* label: v as a label value: backslash, double quote and newline
+ * escaped, as the text format wants. */
+static void
+label(struct evbuffer *b, const char *v)
+{
+	for (; v != NULL && *v != '\0'; v++) {
+		if (*v == '\\' || *v == '"')
+			evbuffer_add_printf(b, "\\%c", *v);
+		else if (*v == '\n')
+			evbuffer_add(b, "\\n", 2);
+		else
+			evbuffer_add(b, v, 1);
+	}
 }
 
 static long long
@@ -90,6 +106,19 @@ http_metrics_render(json_t *m, json_t *stats)
 	    "1 when the daemon reaches Redis, else 0.");
 	evbuffer_add_printf(b, "jobd_redis_up %d\n",
 	    json_is_true(json_object_get(m, "redis_up")) ? 1 : 0);
+	head(b, "jobd_redis_info", "gauge", "The Redis server this daemon "
+	    "uses now (mode: direct, sentinel or cluster; node: HOST:PORT or "
+	    "socket path, empty while none); always 1.");
+	evbuffer_add_printf(b, "jobd_redis_info{mode=\"");
+	label(b, json_string_value(json_object_get(m, "redis_mode")));
+	evbuffer_add_printf(b, "\",node=\"");
+	label(b, json_string_value(json_object_get(m, "redis_node")));
+	evbuffer_add_printf(b, "\"} 1\n");
+	head(b, "jobd_redis_failovers_total", "counter",
+	    "Times this daemon's links moved to another Redis server (a "
+	    "Sentinel failover, a Cluster slot moved) since it started.");
+	evbuffer_add_printf(b, "jobd_redis_failovers_total %lld\n",
+	    ll(m, "redis_failovers"));
 	head(b, "jobd_client_connections", "gauge",
 	    "Protocol clients connected to the daemon.");
 	evbuffer_add_printf(b, "jobd_client_connections %lld\n",

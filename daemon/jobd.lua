@@ -1,4 +1,4 @@
-#!lua name=jobd_v6
+#!lua name=jobd_v7
 --
 -- jobd.lua: the Redis function library of jobd.  Every job state change is
 -- one FCALL of one of these functions, so it is atomic across any number of
@@ -39,7 +39,7 @@
 --
 -- All times are Unix milliseconds of the Redis clock (TIME).
 
-local LIBRARY = 'jobd_v6'   -- the name on the first line
+local LIBRARY = 'jobd_v7'   -- the name on the first line
 local SCHEMA = 1            -- the key schema this library reads and writes
 
 local PROMOTE_MAX = 100     -- due scheduled jobs moved per call
@@ -424,9 +424,15 @@ end
 
 -- Publish on one of the namespace's channels: 'events' (cancel requests,
 -- every master listens) or 'ends' (the end of a job a client waits for:
--- see watch).
+-- see watch).  In a Redis Cluster the daemons set meta's pubsub to
+-- 'shard': sharded pub/sub stays on the namespace's slot instead of
+-- crossing the whole cluster bus.
 local function publish(c, channel, msg)
-	redis.call('PUBLISH', c.K .. channel, msg)
+	if redis.call('HGET', c.meta, 'pubsub') == 'shard' then
+		redis.call('SPUBLISH', c.K .. channel, msg)
+	else
+		redis.call('PUBLISH', c.K .. channel, msg)
+	end
 end
 
 -- Put ids (saved as queued) at the back, or the front, of queue q.

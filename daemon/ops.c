@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "config_limit.h"
 #include "log.h"
@@ -19,6 +20,7 @@
 #include "ops.h"
 #include "proto.h"
 #include "reply.h"
+#include "text.h"
 #include "waiters.h"
 
 static struct {
@@ -315,10 +317,83 @@ op_list(struct reply *r)
 	    req->offset, req->limit, fields_done, r);
 }
 
+/* --- the Redis server this daemon uses (health, metrics, stats) -------- */
+
+/* node_json: store_node as a JSON string.  A socket path is the config's
+ * bytes: what is not UTF-8, and the controls, become '?', so that the
+ * JSON, a terminal and the Prometheus text stay well-formed. */
+static json_t *
+node_json(void)
+{
+	const unsigned char *s = (const unsigned char *)store_node(ops.store);
+	size_t n = strlen((const char *)s), i = 0, k = 0, l;
+	char *out = malloc(n + 1);
+	json_t *j;
+	unsigned cp;
+
+	if (out == NULL)
+		return NULL;
+	while (i < n) {
+		l = text_utf8_len(s + i, n - i, &cp);
+		if (l == 0 || text_is_control(cp)) {
+			out[k++] = '?';
+			i += l ? l : 1;
+		} else {
+			memcpy(out + k, s + i, l);
+			k += l;
+			i += l;
+		}
+	}
+	j = json_stringn(out, k);
+	free(out);
+	return j;
+}
+
+/* add_redis: o's "redis_mode" and "redis_node" (and "redis_failovers"
+ * when failovers): how this daemon finds its Redis and which server its
+ * links reach now (docs/protocol.md, health, metrics and stats). */
+static void
+add_redis(json_t *o, int failovers)
+{
+	json_object_set_new(o, "redis_mode",
+	    json_string(store_mode(ops.store)));
+	json_object_set_new(o, "redis_node", node_json());
+	if (failovers)
+		json_object_set_new(o, "redis_failovers",
+		    json_integer((json_int_t)store_failovers(ops.store)));
+}
+
+/* stats_done: the shared figures, plus "this_daemon": the Redis server
+ * of the daemon answering, under its "daemons" id (host:pid of this
+ * master, as store.c heartbeats it: ops run in the master). */
+static void
+stats_done(void *arg, int err, const char *msg, json_t *reply)
+{
+	struct reply *r = arg;
+	json_t *o, *me;
+	char id[320];
+
+	if (err != PERR_OK || !json_is_object(reply)) {
+		fields_done(arg, err, msg, reply);
+		return;
+	}
+	if ((o = json_copy(reply)) == NULL) {
+		reply_error(r, PERR_INTERNAL, "out of memory", NULL);
+		return;
+	}
+	snprintf(id, sizeof(id), "%s:%ld", store_host(ops.store),
+	    (long)getpid());
+	if ((me = json_pack("{s:s}", "daemon", id)) != NULL) {
+		add_redis(me, 1);
+		json_object_set_new(o, "this_daemon", me);
+	}
+	reply_ok(r, o);
+}
+
 static void
 op_stats(struct reply *r)
 {
-	store_stats(ops.store, fields_done, r);
+	store_stats(ops.store, stats_done, r);
 }
 
 /* cron_list: the configured schedules with their next tick, and from
@@ -498,15 +573,19 @@ op_reload(struct reply *r)
 	ops.reload(reload_done, r);
 }
 
-/* op_health: whether this daemon reaches Redis now (jobctl health,
- * GET /healthz); no Redis call, so that checks every second cost nothing. */
+/* op_health: whether this daemon reaches Redis now, and which server
+ * (jobctl health, GET /healthz); no Redis call, so that checks every
+ * second cost nothing. */
 static void
 op_health(struct reply *r)
 {
 	char msg[300];
+	json_t *o;
 
 	if (store_available(ops.store)) {
-		reply_ok(r, json_pack("{s:s}", "redis", "ok"));
+		if ((o = json_pack("{s:s}", "redis", "ok")) != NULL)
+			add_redis(o, 0);
+		reply_ok(r, o);
 		return;
 	}
 	snprintf(msg, sizeof(msg), "%s", store_status(ops.store));
@@ -532,6 +611,7 @@ op_metrics(struct reply *r)
 	json_object_set_new(o, "version", json_string(PACKAGE_VERSION));
 	json_object_set_new(o, "redis_up",
 	    json_boolean(store_available(ops.store)));
+	add_redis(o, 1);
 	reply_ok(r, o);
 }
 

@@ -25,7 +25,9 @@
 #include "config.h"
 #include "log.h"
 #include "proto.h"
+#include "redis_find.h"
 #include "redis_loop.h"
+#include "redis_route.h"
 #include "redis_url.h"
 #include "store.h"
 #include "store_cmd.h"
@@ -55,6 +57,11 @@ struct req {
 	void *arg;
 	struct cmd cmd;         /* kept for one retry after a reload */
 	int retried;
+	/* durable = yes (submits): the FCALL's answer, held until the WAIT
+	 * that follows it says a replica has the jobs (see on_durable). */
+	int durable;
+	int held_err;
+	json_t *held;
 	/* Where its command ends in the link's output (st->out_bytes once it
 	 * was queued): a link lost after that many bytes were written leaves
 	 * the request in doubt (see lost_reply). */
@@ -121,6 +128,12 @@ struct store {
 	char lasterr[200];
 	char node[300];         /* the server the links reach, or "" */
 	unsigned long failovers;/* moves to another server */
+	/* sentinel:// and cluster:// (redis_route.h): the server is found
+	 * before each link, and Sentinel announces failovers. */
+	enum redis_url_kind kind;
+	struct redis_find *find;
+	struct redis_watch *watch;
+	int sharded;            /* SSUBSCRIBE as well (cluster) */
 
 	/* The namespace's epoch (see check_epoch): ours, to store when the
 	 * key is missing, and the one last read (empty: none yet). */
@@ -136,6 +149,7 @@ static void link_start(struct store *st);
 static void
 req_free(struct req *rq)
 {
+	json_decref(rq->held);
 	cmd_free(&rq->cmd);
 	free(rq);
 }
@@ -255,6 +269,8 @@ teardown(struct store *st)
 	redisAsyncContext *ac = st->ac, *sub = st->sub;
 
 	probe_stop(st);
+	redis_find_free(st->find);
+	st->find = NULL;
 	st->ac = st->sub = NULL;
 	st->ac_ready = st->sub_ready = 0;
 	st->ends = ENDS_OFF;
@@ -459,7 +475,7 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 
 	if (st->down || st->failing)
 		return;
-	if ((!st->ac_ready || !st->sub_ready) &&
+	if (st->find == NULL && (!st->ac_ready || !st->sub_ready) &&
 	    now - st->link_started > CONNECT_TIMEOUT_MS)
 		link_fail(st, "connect timed out");
 	else
@@ -668,6 +684,10 @@ on_epoch(redisAsyncContext *ac, void *r_, void *priv)
 		now = st->epoch_mine;   /* we just wrote it */
 	else if (r->type == REDIS_REPLY_ERROR && oom_error(r->str))
 		return;                 /* full (noted elsewhere): next pass */
+	else if (r->type == REDIS_REPLY_ERROR && redis_route_moved(r->str)) {
+		link_fail(st, "%.150s", r->str);
+		return;
+	}
 	else {
 		log_warnx("redis: epoch check: unexpected reply (type %d)%s%s",
 		          r->type, r->type == REDIS_REPLY_ERROR ? ": " : "",
@@ -728,6 +748,81 @@ stats_seen(struct store *st, json_t *reply)
 		                    json_integer(st->data_lost_at));
 }
 
+/*
+ * on_durable: the WAIT sent after a durable request's FCALL answered: the
+ * held answer goes out once a replica confirms.  Unconfirmed (timeout, no
+ * replica, the link lost) the jobs are on the primary only, and a
+ * failover now would lose them: in_doubt, not done.
+ */
+static void
+on_durable(redisAsyncContext *ac, void *r_, void *priv)
+{
+	struct req *rq = priv;
+	struct store *st = rq->st;
+	redisReply *r = r_;
+	char msg[300];
+
+	if (!got_reply(st, ac, r))
+		snprintf(msg, sizeof(msg), "stored on the redis primary, but the "
+		         "link was lost before a replica confirmed it (durable = "
+		         "yes): a failover may lose it");
+	else if (r->type == REDIS_REPLY_INTEGER && r->integer >= 1) {
+		rq->cb(rq->arg, PERR_OK, NULL, rq->held);
+		req_free(rq);
+		return;
+	} else if (r->type == REDIS_REPLY_INTEGER)
+		snprintf(msg, sizeof(msg), "stored on the redis primary, but no "
+		         "replica confirmed it within %g s (durable = yes): a "
+		         "failover now would lose it", st->cfg->durable_timeout);
+	else
+		snprintf(msg, sizeof(msg), "stored on the redis primary, but WAIT "
+		         "failed (%.150s): a failover may lose it",
+		         r->type == REDIS_REPLY_ERROR ? r->str : "no number");
+	rq->cb(rq->arg, PERR_IN_DOUBT, msg, NULL);
+	req_free(rq);
+}
+
+/* send_durable: hold rq's answer (reply, owned) until a replica confirms
+ * its writes; 0, or -1 if WAIT cannot be sent. */
+static int
+send_durable(struct store *st, struct req *rq, json_t *reply)
+{
+	struct cmd c;
+	int rc = -1;
+
+	cmd_init(&c);
+	cmd_add(&c, "WAIT");
+	cmd_add(&c, "1");
+	cmd_addll(&c, (long long)(st->cfg->durable_timeout * 1000 + 0.5));
+	if (cmd_finish(&c) == 0 && send_cmd(st, on_durable, rq, &c) == 0) {
+		rq->held = reply;
+		rc = 0;
+	}
+	cmd_free(&c);
+	return rc;
+}
+
+/*
+ * moved_err: r says this server does not (or no longer) serve the
+ * namespace (redis_route_moved): find it again.  The request did not run,
+ * but for a script stopped halfway by a slot migration, which may have
+ * written part of its work.
+ */
+static int
+moved_err(struct store *st, const struct req *rq, const redisReply *r,
+          char *msg, size_t len)
+{
+	link_fail(st, "%.150s", r->str);
+	if (redis_route_undone(r->str) || kind_reads[rq->kind]) {
+		snprintf(msg, len, "redis: this server no longer serves the "
+		         "namespace (%.150s); finding it again", r->str);
+		return PERR_UNAVAILABLE;
+	}
+	snprintf(msg, len, "redis stopped the request halfway (%.150s): part "
+	         "of it may have been done", r->str);
+	return PERR_IN_DOUBT;
+}
+
 static void
 on_reply(redisAsyncContext *ac, void *r_, void *priv)
 {
@@ -759,7 +854,9 @@ on_reply(redisAsyncContext *ac, void *r_, void *priv)
 		req_free(rq);
 		return;
 	}
-	if (r->type == REDIS_REPLY_ERROR) {
+	if (r->type == REDIS_REPLY_ERROR && redis_route_moved(r->str)) {
+		err = moved_err(st, rq, r, msg, sizeof(msg));
+	} else if (r->type == REDIS_REPLY_ERROR) {
 		/* An error reply, the link fine: the request's answer. */
 		err = rep_error(r, msg, sizeof(msg), &reply);
 		if (err == PERR_INTERNAL)
@@ -777,6 +874,15 @@ on_reply(redisAsyncContext *ac, void *r_, void *priv)
 			         "(type %d)", r->type);
 		} else if (rq->kind == REP_STATS)
 			stats_seen(st, reply);
+	}
+	if (err == PERR_OK && rq->durable) {
+		if (send_durable(st, rq, reply) == 0)
+			return;
+		json_decref(reply);
+		reply = NULL;
+		err = PERR_IN_DOUBT;
+		snprintf(msg, sizeof(msg), "stored on the redis primary, but "
+		         "WAIT could not be sent (durable = yes)");
 	}
 	rq->cb(rq->arg, err, err ? msg : NULL, reply);
 	json_decref(reply);
@@ -844,12 +950,16 @@ ends_sync(struct store *st)
 		return;
 	if (st->want_ends && st->ends == ENDS_OFF) {
 		if (redisAsyncCommand(st->sub, on_message, st, "SUBSCRIBE %s",
-		                      st->n.ends) != REDIS_OK)
+		                      st->n.ends) != REDIS_OK ||
+		    (st->sharded && redisAsyncCommand(st->sub, on_message, st,
+		    "SSUBSCRIBE %s", st->n.ends) != REDIS_OK))
 			link_fail(st, "cannot SUBSCRIBE");
 		else
 			st->ends = ENDS_SUBSCRIBING;
 	} else if (!st->want_ends && st->ends == ENDS_ON) {
-		if (redisAsyncCommand(st->sub, NULL, NULL, "UNSUBSCRIBE %s",
+		if ((st->sharded && redisAsyncCommand(st->sub, on_message, st,
+		    "SUNSUBSCRIBE %s", st->n.ends) != REDIS_OK) ||
+		    redisAsyncCommand(st->sub, NULL, NULL, "UNSUBSCRIBE %s",
 		                      st->n.ends) != REDIS_OK)
 			link_fail(st, "cannot UNSUBSCRIBE");
 		else
@@ -886,6 +996,15 @@ on_message(redisAsyncContext *ac, void *r_, void *priv)
 		return;
 	kind = r->element[0];
 	data = r->element[2];
+	if (rep_is(kind, "ssubscribe"))
+		return;         /* the SUBSCRIBE of the same channel counts */
+	if (rep_is(kind, "sunsubscribe")) {
+		/* Redis drops a shard channel whose slot left the node. */
+		if (!rep_is(r->element[1], st->n.ends) ||
+		    st->ends != ENDS_UNSUBSCRIBING)
+			link_fail(st, "the namespace's hash slot moved");
+		return;
+	}
 	if (rep_is(kind, "subscribe") || rep_is(kind, "unsubscribe")) {
 		if (!rep_is(r->element[1], st->n.ends)) {
 			if (rep_is(kind, "subscribe")) {
@@ -900,8 +1019,8 @@ on_message(redisAsyncContext *ac, void *r_, void *priv)
 		ends_sync(st);
 		return;
 	}
-	if (!rep_is(kind, "message") || data->type != REDIS_REPLY_STRING ||
-	    data->len >= sizeof(buf))
+	if ((!rep_is(kind, "message") && !rep_is(kind, "smessage")) ||
+	    data->type != REDIS_REPLY_STRING || data->len >= sizeof(buf))
 		return;
 	memcpy(buf, data->str, data->len);
 	buf[data->len] = '\0';
@@ -1016,6 +1135,8 @@ send_link_id(struct store *st)
 	cmd_free(&c);
 }
 
+/* on_select: the reply to a set-up command (SELECT, HSET pubsub) whose
+ * error fails the link. */
 static void
 on_select(redisAsyncContext *ac, void *r_, void *priv)
 {
@@ -1023,7 +1144,7 @@ on_select(redisAsyncContext *ac, void *r_, void *priv)
 	redisReply *r = r_;
 
 	if (got_reply(st, ac, r) && r->type == REDIS_REPLY_ERROR)
-		link_fail(st, "SELECT: %s", r->str);
+		link_fail(st, "setting up the link: %s", r->str);
 }
 
 static void
@@ -1041,6 +1162,10 @@ on_loaded(redisAsyncContext *ac, void *r_, void *priv)
 		/* The library may be loaded already (by this daemon before, or
 		 * another): the schema check that follows tells (on_schema). */
 		note_oom(st, 1);
+		return;
+	}
+	if (r->type == REDIS_REPLY_ERROR && redis_route_moved(r->str)) {
+		link_fail(st, "%.150s", r->str);
 		return;
 	}
 	if (r->type == REDIS_REPLY_ERROR) {
@@ -1092,11 +1217,45 @@ on_info(redisAsyncContext *ac, void *r_, void *priv)
 	send_fence(st, st->link_run);
 	info_field(r->str, "redis_version:", ver, sizeof(ver));
 	info_field(r->str, "maxmemory_policy:", policy, sizeof(policy));
-	snprintf(st->status, sizeof(st->status), "redis %s, maxmemory-policy %s",
-	         ver, policy);
+	snprintf(st->status, sizeof(st->status), "redis %s at %.150s%s%s, "
+	         "maxmemory-policy %s", ver, st->node, st->kind ==
+	         REDIS_URL_DIRECT ? "" : " ", st->kind == REDIS_URL_SENTINEL ?
+	         "(the Sentinels' master)" : st->kind == REDIS_URL_CLUSTER ?
+	         "(the cluster primary of the namespace)" : "", policy);
 	if (strcmp(policy, "noeviction") != 0)
 		log_warnx("redis maxmemory-policy is %s, not noeviction: Redis may "
 		          "evict job records", policy);
+}
+
+/* on_role: the server Sentinel named must still be the master (it may
+ * have been demoted since: the Sentinel clients guidelines). */
+static void
+on_role(redisAsyncContext *ac, void *r_, void *priv)
+{
+	struct store *st = priv;
+	char why[200];
+
+	if (!got_reply(st, ac, r_) || auth_refused(st, r_, 0))
+		return;
+	if (redis_route_role_reply(r_, why, sizeof(why)) < 0)
+		link_fail(st, "%s", why);
+}
+
+/* send_sharded: in a Cluster the namespace's notifications go by sharded
+ * pub/sub, which follows its slot (jobd.lua's publish reads this). */
+static void
+send_sharded(struct store *st)
+{
+	struct cmd c;
+
+	cmd_init(&c);
+	cmd_add(&c, "HSET");
+	cmd_add(&c, st->n.meta);
+	cmd_add(&c, "pubsub");
+	cmd_add(&c, "shard");
+	if (cmd_finish(&c) == 0)
+		send_cmd(st, on_select, st, &c);
+	cmd_free(&c);
 }
 
 static void
@@ -1112,7 +1271,7 @@ on_connect_ac(const redisAsyncContext *cac, int status)
 		return;
 	if (status != REDIS_OK) {
 		st->ac = NULL;          /* hiredis frees it */
-		link_fail(st, "%s", ac->errstr);
+		link_fail(st, "%s: %s", st->node, ac->errstr);
 		return;
 	}
 	/* Pipelined: a refused AUTH fails the link before the rest is read. */
@@ -1137,6 +1296,13 @@ on_connect_ac(const redisAsyncContext *cac, int status)
 		}
 		redis_url_clear(&a);
 	}
+	if (st->kind == REDIS_URL_SENTINEL) {
+		cmd_init(&c);
+		cmd_add(&c, "ROLE");
+		if (cmd_finish(&c) == 0)
+			send_cmd(st, on_role, st, &c);
+		cmd_free(&c);
+	}
 	send_link_id(st);
 	cmd_init(&c);
 	cmd_add(&c, "INFO");
@@ -1146,6 +1312,8 @@ on_connect_ac(const redisAsyncContext *cac, int status)
 		send_cmd(st, on_info, st, &c);
 	cmd_free(&c);
 	send_library(st, on_loaded);
+	if (st->sharded)
+		send_sharded(st);
 }
 
 static void
@@ -1172,8 +1340,13 @@ on_connect_sub(const redisAsyncContext *cac, int status)
 			link_fail(st, "cannot send AUTH");
 	}
 	redis_url_clear(&a);
+	/* Sharded: SSUBSCRIBE after SUBSCRIBE of the same channel, whose
+	 * callback hiredis 0.14 (which knows no sharded pub/sub) then finds
+	 * for the smessage replies. */
 	if (redisAsyncCommand(ac, on_message, st, "SUBSCRIBE %s",
-	                      st->n.events) != REDIS_OK)
+	                      st->n.events) != REDIS_OK ||
+	    (st->sharded && redisAsyncCommand(ac, on_message, st,
+	    "SSUBSCRIBE %s", st->n.events) != REDIS_OK))
 		link_fail(st, "cannot SUBSCRIBE");
 	else
 		ends_sync(st);
@@ -1224,6 +1397,75 @@ open_one(struct store *st, const struct redis_url *a,
 	return ac;
 }
 
+/* open_links: the command and subscriber links to the server a. */
+static void
+open_links(struct store *st, const struct redis_url *a)
+{
+	char node[sizeof(st->node)];
+
+	if (a->path[0])
+		snprintf(node, sizeof(node), "%s", a->path);
+	else
+		snprintf(node, sizeof(node), strchr(a->host, ':') ? "[%s]:%d" :
+		         "%s:%d", a->host, a->port);
+	if (st->node[0] != '\0' && strcmp(node, st->node) != 0) {
+		st->failovers++;
+		log_warnx("redis: the namespace is now served by %s (was %s)",
+		          node, st->node);
+	}
+	memcpy(st->node, node, sizeof(node));
+	st->link_started = now_ms();
+	if ((st->ac = open_one(st, a, on_connect_ac)) == NULL)
+		return;
+	st->sub = open_one(st, a, on_connect_sub);
+}
+
+/* on_found: the Sentinels or the Cluster named the namespace's server. */
+static void
+on_found(void *arg, const char *host, int port, const char *err)
+{
+	struct store *st = arg;
+	struct redis_url a;
+	char why[256];
+
+	redis_find_free(st->find);
+	st->find = NULL;
+	if (host == NULL) {
+		link_fail(st, "%s", err);
+		return;
+	}
+	if (config_redis_url(st->cfg, &a, why, sizeof(why)) < 0) {
+		link_fail(st, "%s", why);
+		return;
+	}
+	snprintf(a.host, sizeof(a.host), "%s", host);
+	a.port = port;
+	open_links(st, &a);
+	redis_url_clear(&a);
+}
+
+/* on_switch: a Sentinel announced a failover of our master. */
+static void
+on_switch(void *arg, const char *host, int port)
+{
+	struct store *st = arg;
+	char node[sizeof(st->node)];
+
+	snprintf(node, sizeof(node), strchr(host, ':') ? "[%s]:%d" : "%s:%d",
+	         host, port);
+	if (strcmp(node, st->node) == 0 && !st->down)
+		return;
+	log_warnx("redis: Sentinel reports a failover: master now %s", node);
+	st->backoff_ms = BACKOFF_MIN_MS;
+	if (st->down) {
+		/* waiting to retry the old master: go to the new one now */
+		evtimer_del(st->ev_retry);
+		event_active(st->ev_retry, EV_TIMEOUT, 0);
+		return;
+	}
+	link_fail(st, "failover: the master moved to %s", node);
+}
+
 static void
 link_start(struct store *st)
 {
@@ -1239,14 +1481,17 @@ link_start(struct store *st)
 		link_fail(st, "%s", err);
 		return;
 	}
-	if (a.path[0])
-		snprintf(st->node, sizeof(st->node), "%s", a.path);
-	else
-		snprintf(st->node, sizeof(st->node), strchr(a.host, ':') ?
-		         "[%s]:%d" : "%s:%d", a.host, a.port);
-	if ((st->ac = open_one(st, &a, on_connect_ac)) == NULL)
-		return;
-	st->sub = open_one(st, &a, on_connect_sub);
+	st->kind = a.kind;
+	st->sharded = a.kind == REDIS_URL_CLUSTER;
+	if (a.kind == REDIS_URL_SENTINEL && st->watch == NULL)
+		st->watch = redis_watch_start(st->base, &a, on_switch, st);
+	if (a.kind == REDIS_URL_DIRECT)
+		open_links(st, &a);
+	else if ((st->find = redis_find_start(st->base, &a,
+	    redis_route_slot(st->n.meta, strlen(st->n.meta)), on_found,
+	    st)) == NULL)
+		link_fail(st, "out of memory");
+	redis_url_clear(&a);
 }
 
 struct store *
@@ -1317,8 +1562,12 @@ store_set_config(struct store *st, const struct config *cfg)
 		cmd_names_free(&st->n);
 		st->n = n;
 	}
-	if (relink)
+	if (relink) {
+		st->node[0] = '\0';    /* not a failover */
+		redis_watch_free(st->watch);    /* the new URL's, at relink */
+		st->watch = NULL;
 		link_fail(st, "configuration changed");
+	}
 }
 
 void
@@ -1329,6 +1578,7 @@ store_free(struct store *st)
 	st->down = 1;           /* no reconnect from here on */
 	snprintf(st->lasterr, sizeof(st->lasterr), "shutting down");
 	teardown(st);
+	redis_watch_free(st->watch);
 	group_flush(st);        /* fails it: the link is down */
 	flush_deferred(st);
 	event_free(st->ev_defer);
@@ -1349,8 +1599,8 @@ store_node(const struct store *st)
 const char *
 store_mode(const struct store *st)
 {
-	(void)st;
-	return "direct";
+	return st->kind == REDIS_URL_SENTINEL ? "sentinel" :
+	       st->kind == REDIS_URL_CLUSTER ? "cluster" : "direct";
 }
 
 unsigned long
@@ -1506,6 +1756,7 @@ group_join(struct store *st, size_t njobs, store_cb *cb, void *arg)
 		if ((st->group = new_req(st, REP_SUBMIT, "jobd_submit",
 		    group_done, g)) == NULL)
 			return NULL;    /* group_done freed g */
+		st->group->durable = st->cfg->durable;
 		event_active(st->ev_group, EV_TIMEOUT, 0);
 	}
 	g = st->group->arg;

@@ -15,6 +15,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "redis_route.h"
 #include "redis_url.h"
 #include "store.h"
 #include "store_cmd.h"
@@ -90,6 +91,23 @@ sync_setup(struct store_sync *ss, const struct redis_url *a)
 	return 0;
 }
 
+/* sync_role: the server Sentinel named is still the master (the Sentinel
+ * clients guidelines: it may have been demoted since). */
+static int
+sync_role(struct store_sync *ss)
+{
+	const char *argv[1] = { "ROLE" };
+	redisReply *r = redisCommandArgv(ss->c, 1, argv, NULL);
+	char why[200];
+	int rc = redis_route_role_reply(r, why, sizeof(why));
+
+	if (rc < 0)
+		snprintf(ss->err, sizeof(ss->err), "redis: %s", r ? why :
+		         ss->c->errstr);
+	freeReplyObject(r);
+	return rc;
+}
+
 static int
 sync_open(struct store_sync *ss)
 {
@@ -102,6 +120,11 @@ sync_open(struct store_sync *ss)
 		return 0;
 	if (config_redis_url(ss->cfg, &a, ss->err, sizeof(ss->err)) < 0)
 		return -1;
+	if (redis_route_find(&a, ss->n.meta, &ct, ss->err,
+	                     sizeof(ss->err)) < 0) {
+		redis_url_clear(&a);
+		return -1;
+	}
 	if (a.path[0])
 		ss->c = redisConnectUnixWithTimeout(a.path, ct);
 	else
@@ -113,6 +136,8 @@ sync_open(struct store_sync *ss)
 	} else {
 		redisSetTimeout(ss->c, st);
 		rc = sync_setup(ss, &a);
+		if (rc == 0 && a.kind == REDIS_URL_SENTINEL)
+			rc = sync_role(ss);
 	}
 	if (rc < 0)
 		sync_drop(ss);
@@ -256,6 +281,17 @@ sync_call(struct store_sync *ss, struct cmd *c)
 			return NULL;
 		}
 		r = rv;
+		if (r->type == REDIS_REPLY_ERROR && redis_route_moved(r->str)) {
+			/* Not (or no longer) the namespace's server: find it
+			 * again.  A command refused that way did not run, but
+			 * for a script stopped halfway (redis_route.h). */
+			sync_drop(ss);
+			if (tries > 0 || !redis_route_undone(r->str))
+				return r;
+			freeReplyObject(r);
+			r = NULL;
+			continue;
+		}
 		if (!rep_function_missing(r) || tries > 0)
 			return r;
 		freeReplyObject(r);

@@ -72,12 +72,29 @@ cmd_ping(struct jobctl *ctl, int argc, char **argv)
 }
 
 /* cmd_health: exit 0 when the daemon answers and reaches Redis, else 1
- * with the reason (for scripts and container health checks). */
+ * with the reason (for scripts and container health checks); says which
+ * Redis server it reaches. */
 int
 cmd_health(struct jobctl *ctl, int argc, char **argv)
 {
-	return plain_verb(ctl, argc, argv, "health", "ok: jobd is up and "
-	    "reaches Redis");
+	json_t *resp;
+	char *mode, *node, line[1024];
+	int rc;
+
+	if ((rc = simple(ctl, argc, argv, "health", 0, &resp)) != 0 ||
+	    resp == NULL)
+		return rc;
+	if (jstr(resp, "redis_mode") == NULL)
+		return finish(ctl, resp, "ok: jobd is up and reaches Redis");
+	mode = text_escape(jstr(resp, "redis_mode"));
+	node = text_escape(jstr(resp, "redis_node") != NULL &&
+	    jstr(resp, "redis_node")[0] != '\0' ? jstr(resp, "redis_node") :
+	    "(none)");
+	snprintf(line, sizeof(line), "ok: jobd is up and reaches Redis at %s "
+	    "(%s)", node ? node : "?", mode ? mode : "?");
+	free(mode);
+	free(node);
+	return finish(ctl, resp, line);
 }
 
 static void
@@ -125,17 +142,40 @@ print_workers(json_t *resp)
 	table_free(t);
 }
 
-/* print_fleet: the types each live daemon serves; the queued jobs whose
- * type none serves. */
+/* print_redis: "  redis: MODE NODE, N failover(s)" of a daemon whose
+ * record says (its heartbeat, or stats' this_daemon). */
+static void
+print_redis(json_t *d)
+{
+	const char *node = jstr(d, "redis_node");
+	char *m, *e;
+
+	if (jstr(d, "redis_mode") == NULL)
+		return;
+	m = text_escape(jstr(d, "redis_mode"));
+	e = text_escape(node != NULL && node[0] != '\0' ? node : "(none)");
+	printf("  redis: %s %s, %lld failover(s)\n", m ? m : "?", e ? e : "?",
+	    (long long)json_integer_value(json_object_get(d,
+	    "redis_failovers")));
+	free(m);
+	free(e);
+}
+
+/* print_fleet: the types each live daemon serves and the Redis server it
+ * uses (when known); the queued jobs whose type none serves. */
 static void
 print_fleet(json_t *resp)
 {
-	json_t *d, *t, *n;
-	const char *type;
+	json_t *d, *t, *n, *me = json_object_get(resp, "this_daemon");
+	const char *type, *id = jstr(me, "daemon");
+	int me_seen = 0;
 	char *e;
 	size_t i, k;
 
 	json_array_foreach(json_object_get(resp, "daemons"), i, d) {
+		int mine = id != NULL && jstr(d, "daemon") != NULL &&
+		    strcmp(id, jstr(d, "daemon")) == 0;
+
 		e = text_escape(jstr(d, "daemon") ? jstr(d, "daemon") : "-");
 		printf("%sdaemon %s serves:%s", i == 0 ? "\n" : "",
 		    e ? e : "?", json_is_true(json_object_get(d, "any_type")) ?
@@ -148,6 +188,17 @@ print_fleet(json_t *resp)
 			free(e);
 		}
 		putchar('\n');
+		me_seen |= mine;
+		print_redis(mine ? me : d);
+	}
+	/* before its first heartbeat the daemon answering is not listed */
+	if (id != NULL && !me_seen) {
+		e = text_escape(id);
+		printf("%sdaemon %s (no heartbeat yet)\n",
+		    json_array_size(json_object_get(resp, "daemons")) == 0 ?
+		    "\n" : "", e ? e : "?");
+		free(e);
+		print_redis(me);
 	}
 	json_object_foreach(json_object_get(resp, "unserved"), type, n) {
 		e = text_escape(type);

@@ -2,11 +2,12 @@
  * dashboard.js: the jobd dashboard (docs/monitoring.md).
  *
  * Three views chosen by the URL's fragment: the overview (#/?status=&queue=
- * &type=&offset=&limit=: totals, queues, workers, a page of jobs), the
- * failed registry (#/failed?...) and a job's page (#/job/<id>).  Data comes
- * from the JSON API; live figures from one EventSource on /events, whose
- * "stats" events carry what /api/stats answers: when the counts change,
- * the visible list or job is fetched again (no polling).
+ * &type=&offset=&limit=: totals, queues, workers, daemons, a page of
+ * jobs), the failed registry (#/failed?...) and a job's page
+ * (#/job/<id>).  Data comes from the JSON API; live figures from one
+ * EventSource on /events, whose "stats" events carry what /api/stats
+ * answers: when the counts change, the visible list or job is fetched
+ * again (no polling).
  *
  * Everything the server sends is untrusted (job ids, payloads, errors,
  * queue and type names): it enters the page as text nodes or attribute
@@ -295,6 +296,7 @@
       renderTotals(s);
       renderQueues(s);
       renderWorkers(s);
+      renderDaemons(s);
     }
     if (state.view === 'overview' || state.view === 'failed') {
       fillFilterOptions(s);
@@ -403,6 +405,41 @@
     box.append(el('div', { class: 'scroll' }, el('table', {},
       el('thead', {}, el('tr', {}, el('th', {}, 'Host'), el('th', { class: 'num' }, 'PID'), el('th', {}, 'State'),
         el('th', {}, 'Current job'), el('th', { class: 'num' }, 'Jobs done'))), body)));
+  }
+
+  /* renderDaemons: the live daemons sharing the Redis, the types each
+   * serves and the Redis server it uses (mode, node, failovers: known for
+   * this daemon, stats' this_daemon, and for those whose heartbeat says). */
+  function renderDaemons(s) {
+    const box = $('#daemons');
+    if (!box) return;
+    clear(box);
+    const me = s.this_daemon && typeof s.this_daemon === 'object' ? s.this_daemon : null;
+    const ds = (Array.isArray(s.daemons) ? s.daemons : []).filter((d) => d && typeof d === 'object');
+    if (me && !ds.some((d) => d.daemon === me.daemon)) ds.unshift({ daemon: me.daemon });
+    if (ds.length === 0) {
+      box.append(el('p', { class: 'empty' }, 'No live daemons.'));
+      return;
+    }
+    const body = el('tbody');
+    for (const d of ds) {
+      const mine = me !== null && d.daemon === me.daemon;
+      const r = mine ? me : d;
+      const types = Array.isArray(d.types) ? d.types.map(String) : null;
+      const serves = types === null ? '-' : (d.any_type === true ? ['any type'] : []).concat(types).join(', ') || '-';
+      const node = typeof r.redis_node === 'string' ? r.redis_node : null;
+      body.append(el('tr', { dataset: { daemon: String(d.daemon) } },
+        el('td', {}, String(d.daemon), mine ? el('span', { class: 'muted' }, ' (this one)') : null),
+        el('td', { dataset: { col: 'serves' } }, serves),
+        el('td', { dataset: { col: 'redis-mode' } }, typeof r.redis_mode === 'string' ? r.redis_mode : '-'),
+        el('td', { dataset: { col: 'redis-node' } }, node ? el('code', {}, node) :
+          el('span', { class: 'muted' }, node === '' ? 'none' : '-')),
+        el('td', { class: 'num', dataset: { col: 'failovers' } },
+          typeof r.redis_failovers === 'number' ? fmtNum(r.redis_failovers) : '-')));
+    }
+    box.append(el('div', { class: 'scroll' }, el('table', {},
+      el('thead', {}, el('tr', {}, el('th', {}, 'Daemon'), el('th', {}, 'Serves'), el('th', {}, 'Redis'),
+        el('th', {}, 'Node'), el('th', { class: 'num' }, 'Failovers'))), body)));
   }
 
   function renderFailedQueues(s) {
@@ -853,6 +890,7 @@
           el('section', { class: 'panel' }, el('header', {}, el('h2', {}, 'Queues')), el('div', { id: 'queues' })),
           el('section', { class: 'panel' }, el('header', {}, el('h2', {}, 'Workers'),
             el('span', { class: 'muted', id: 'workers-summary' })), el('div', { id: 'workers' })),
+          el('section', { class: 'panel' }, el('header', {}, el('h2', {}, 'Daemons')), el('div', { id: 'daemons' })),
           listSection(false));
       } else {
         main.append(listSection(true));

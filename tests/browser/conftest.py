@@ -214,12 +214,14 @@ class Dash:
 def dash(jobd, browser):
     made = []
 
-    def start(types=None, workers=2, http=None, settings=None, extra=()):
+    def start(types=None, workers=2, http=None, settings=None, extra=(),
+              redis=None):
         port = free_port()
         args = ["--http", "127.0.0.1:%d" % port] + list(extra)
         for k, v in (http or {}).items():
             args += ["-o", "http.%s=%s" % (k, v)]
-        d = jobd(types=types, workers=workers, args=args, settings=settings)
+        d = jobd(types=types, workers=workers, args=args, settings=settings,
+                 redis=redis)
         w = Dash(d, port)
         made.append(w)
 

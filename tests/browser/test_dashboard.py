@@ -8,12 +8,14 @@ import base64
 import json
 import os
 import signal
+import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from pyfixtures import PYTHON3, run_jobctl, wait_until, write_script
+from pyfixtures import (PYTHON3, RedisServer, run_jobctl, wait_until,
+                        write_script)
 
 # An exec handler that fails its first run and succeeds once requeued: it
 # leaves a marker file beside itself the first time.
@@ -113,6 +115,14 @@ def test_shows_the_counts_of_real_jobs(dash, browser):
     assert len(rows) == 2
     pids = sorted(int(r.get_attribute("data-pid")) for r in rows)
     assert pids == sorted(p for p in w.d.workers() if p != w.http_pid())
+    # The daemons: this one, the types it serves and the Redis it uses.
+    me = '#daemons tr[data-daemon="%s:%d"]' % (socket.gethostname(), w.d.pid)
+    browser.wait(lambda: browser.finds(me), msg="this daemon's row")
+    assert "(this one)" in browser.text(me)
+    assert "jobd.echo" in browser.text(me + ' [data-col="serves"]')
+    assert browser.text(me + ' [data-col="redis-mode"]') == "direct"
+    assert browser.text(me + ' [data-col="redis-node"]') == w.d.redis.sock
+    assert browser.text(me + ' [data-col="failovers"]') == "0"
     # The list: every job, newest activity first, a row per job.
     browser.wait_text("#total", "11")
     ids = [r.get_attribute("data-job") for r in browser.finds("#job-list tr[data-job]")]
@@ -328,6 +338,24 @@ sys.exit(3)
     assert HOSTILE in browser.text("#job-errors")
     assert browser.finds("main img, main script") == []
     assert browser.js("return window.__pwned;") is None
+
+
+def test_hostile_redis_node_is_shown_as_text(dash, workdir, browser):
+    # A socket path is the config's text: a directory named like markup.
+    d = os.path.join(str(workdir), '<img src=x onerror="window.__pwned=3">')
+    os.mkdir(d)
+    red = RedisServer(d).start()
+    try:
+        w = dash(redis=red)
+        browser.get(w.url + "/")
+        browser.live()
+        node = '#daemons tr[data-daemon="%s:%d"] [data-col="redis-node"]' % (
+            socket.gethostname(), w.d.pid)
+        browser.wait_text(node, red.sock)
+        assert browser.finds("main img, main script") == []
+        assert browser.js("return window.__pwned;") is None
+    finally:
+        red.stop()
 
 
 def test_progress_shows_on_the_job_page(dash, workdir, browser):

@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from jobd_itest import free_port, run_jobctl, wait_until
+from jobd_itest import RedisServer, free_port, run_jobctl, wait_until
 
 PROMTOOL = shutil.which("promtool")
 
@@ -121,8 +121,12 @@ def outcomes(text, queue, type_):
 def test_healthz_and_jobctl_health_follow_redis(jobd, workdir, redis_server):
     w = Web(jobd, workdir)
     st, body = w.json("/healthz")
-    assert (st, body) == (200, {"status": "ok"})
-    assert w.d.jobctl("health").returncode == 0
+    assert (st, body) == (200, {"status": "ok", "redis_mode": "direct",
+                                "redis_node": redis_server.sock})
+    r = w.d.jobctl("health")
+    assert r.returncode == 0, r
+    assert r.stdout.strip() == "ok: jobd is up and reaches Redis at %s " \
+        "(direct)" % redis_server.sock, r
     redis_server.stop()
     wait_until(lambda: w.try_get("/healthz") == 503, 15,
                msg="/healthz 503 once Redis is gone")
@@ -207,6 +211,10 @@ def test_metrics_count_every_outcome(jobd, workdir):
     assert value(text, "jobd_workers", state="idle") + \
         value(text, "jobd_workers", state="busy") == 2
     assert value(text, "jobd_redis_up") == 1
+    # which Redis this daemon uses, and its failovers (none: one server)
+    assert value(text, "jobd_redis_info", mode="direct",
+                 node=w.d.redis.sock) == 1
+    assert value(text, "jobd_redis_failovers_total") == 0
     assert value(text, "jobd_build_info", version=re.search(
         r'jobd_build_info\{version="([^"]+)"', text).group(1)) == 1
     # no job ids, payloads or pids in labels
@@ -233,6 +241,59 @@ def test_counters_survive_worker_respawns(jobd, workdir):
     for j in [c.submit("jobd.noop") for _ in range(2)]:
         c.wait(j)
     assert outcomes(scrape(w), "default", "jobd.noop")["finished"] == 8
+    c.close()
+
+
+# A socket path is the config's text: a hostile one is a label value
+# escaped as the text format wants, JSON text in the API, and terminal-safe
+# text from jobctl.
+NODE_DIR = '<img src=x onerror="alert(1)"> \u00e9\\q}{,x="y'
+
+
+@pytest.mark.skipif(PROMTOOL is None, reason="promtool (Debian prometheus)")
+def test_a_hostile_redis_node_is_escaped(jobd, workdir):
+    d = os.path.join(str(workdir), NODE_DIR)
+    os.mkdir(d)
+    red = RedisServer(d).start()
+    try:
+        w = Web(jobd, workdir, redis=red)
+        text = scrape(w)
+        promtool_ok(text)
+        esc = red.sock.replace("\\", "\\\\").replace('"', '\\"')
+        line = 'jobd_redis_info{mode="direct",node="%s"} 1' % esc
+        assert line in text.splitlines(), text
+        st, body = w.json("/healthz")
+        assert st == 200 and body["redis_node"] == red.sock, body
+        c = w.d.client()
+        assert c.ok("metrics")["redis_node"] == red.sock
+        me = c.ok("stats")["this_daemon"]
+        assert me["redis_node"] == red.sock and me["redis_failovers"] == 0
+        c.close()
+        r = w.d.jobctl("stats")
+        assert r.returncode == 0 and "  redis: direct %s, 0 failover(s)" % \
+            red.sock in r.stdout, r
+    finally:
+        red.stop()
+
+
+def test_stats_name_this_daemon_and_its_redis(jobd, workdir, redis_server):
+    w = Web(jobd, workdir)
+    c = w.d.client()
+    me = c.ok("stats")["this_daemon"]
+    assert me == {"daemon": "%s:%d" % (socket.gethostname(), w.d.pid),
+                  "redis_mode": "direct", "redis_node": redis_server.sock,
+                  "redis_failovers": 0}, me
+    # the daemons list (heartbeats) names the same id
+    wait_until(lambda: me["daemon"] in [d["daemon"] for d in
+               c.ok("stats")["daemons"]], 15, msg="this daemon's heartbeat")
+    m = c.ok("metrics")
+    assert (m["redis_mode"], m["redis_node"], m["redis_failovers"]) == \
+        ("direct", redis_server.sock, 0)
+    st, body = w.json("/api/stats")
+    assert st == 200 and body["this_daemon"] == me, body
+    r = w.d.jobctl("stats")
+    assert "  redis: direct %s, 0 failover(s)" % redis_server.sock \
+        in r.stdout, r
     c.close()
 
 
