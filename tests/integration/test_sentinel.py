@@ -177,7 +177,8 @@ def shared_sentinels():
 def test_unknown_master_name_is_named(jobd, shared_sentinels):
     d = jobd(settings={"redis": shared_sentinels.url(name="nosuchmaster")},
              workers=1, wait=False)
-    settle(d, lambda text: "nosuchmaster" in text)
+    settle(d, lambda text: "nosuchmaster" in text
+           and "does not know that master name" in text)
     assert DATA_PW not in d.log_text() and SENTINEL_PW not in d.log_text()
 
 
