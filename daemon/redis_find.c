@@ -69,8 +69,9 @@ struct redis_find {
 	struct event *ev_timeout;
 	char host[256];
 	int port;
-	char why[1024];         /* what each node said */
+	char why[1024];         /* which server was sought, what each node said */
 	size_t whylen;
+	int nwhy;               /* nodes in why */
 };
 
 /* find_done: node n.next - 1 answered (state 1) or failed (-1, what
@@ -86,7 +87,7 @@ find_done(struct redis_find *f, int state, const char *what)
 	if (state < 0 && f->whylen < sizeof(f->why))
 		f->whylen += (size_t)snprintf(f->why + f->whylen,
 		    sizeof(f->why) - f->whylen, "%s %s:%d: %s",
-		    f->whylen ? ";" : "", nd->host, nd->port, what);
+		    f->nwhy++ ? ";" : "", nd->host, nd->port, what);
 	event_active(f->ev_step, EV_TIMEOUT, 0);
 }
 
@@ -224,6 +225,13 @@ redis_find_start(struct event_base *base, const struct redis_url *u,
 	f->slot = slot;
 	f->cb = cb;
 	f->arg = arg;
+	/* as redis_route_find words it: what was sought, then each node */
+	if (u->kind == REDIS_URL_SENTINEL)
+		f->whylen = (size_t)snprintf(f->why, sizeof(f->why),
+		    "no sentinel names master %s:", u->master);
+	else
+		f->whylen = (size_t)snprintf(f->why, sizeof(f->why),
+		    "no seed node names the primary of hash slot %u:", slot);
 	f->ev_step = event_new(base, -1, 0, find_step, f);
 	f->ev_timeout = evtimer_new(base, find_timeout, f);
 	if (f->ev_step == NULL || f->ev_timeout == NULL) {

@@ -124,6 +124,14 @@ waiter_got(void *arg, int err, const char *msg, json_t *record)
 
 	w->checking = 0;
 	reply_answered(w->reply);   /* a wait holds no share of Redis */
+	if ((err == PERR_UNAVAILABLE || err == PERR_IN_DOUBT) &&
+	    !w->timed_out && !w->shutting_down) {
+		/* Redis out of reach (a failover, a restart): keep waiting;
+		 * the store's next STORE_EV_UP or STORE_EV_WATCHING looks
+		 * again (waiters_recheck), and the timer still bounds it. */
+		w->recheck = 0;
+		return;
+	}
 	if (err != PERR_OK) {
 		waiter_finish(w, err, msg, NULL);
 		return;
