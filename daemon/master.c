@@ -95,6 +95,8 @@ static struct {
 	long long queued;                /* from the last status count, or -1 */
 	int heartbeat_busy;
 	int reap_busy;
+	int store_ups;          /* STORE_EV_UP events seen */
+	struct timespec reap_held; /* no reaping for a lease after a re-up */
 	int refused;             /* STORE_EV_REFUSED: exit status 1 */
 	/* the HTTP child ([http] listen), supervised as a worker */
 	struct {
@@ -808,6 +810,12 @@ reap_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd; (void)what; (void)arg;
 	if (m.reap_busy || !store_available(m.store))
 		return;
+	/* Back from an outage (a failover, a restart), leases went unrenewed
+	 * meanwhile: reaping now would take jobs from live workers of the
+	 * daemons that reconnect a little later than this one.  Each renews
+	 * on reconnecting; give them a lease to do so. */
+	if (m.store_ups > 1 && clock_since(&m.reap_held) < m.cfg->lease)
+		return;
 	m.reap_busy = 1;
 	store_reap(m.store, reap_done, NULL);
 }
@@ -891,6 +899,8 @@ store_event(void *arg, enum store_event ev, const char *job_id,
 		master_stop_job(job_id, STOP_CANCEL);
 		break;
 	case STORE_EV_UP:
+		if (m.store_ups++ > 0)
+			clock_gettime(CLOCK_MONOTONIC, &m.reap_held);
 		server_accept(m.server);
 		waiters_recheck();
 		heartbeat();

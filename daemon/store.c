@@ -38,6 +38,7 @@
 #define CONNECT_TIMEOUT_MS  5000    /* hiredis 0.14 has no async one */
 #define BACKOFF_MIN_MS      100
 #define BACKOFF_MAX_MS      5000
+#define BACKOFF_FIND_MAX_MS 1000    /* sentinel:// and cluster:// */
 #define REAP_BATCH          100
 #define MAX_LOST            3       /* lease losses before "abandoned" */
 #define REQUEUE_BATCH       10000
@@ -342,8 +343,12 @@ on_defer(evutil_socket_t fd, short what, void *arg)
 		tv.tv_usec = (st->backoff_ms % 1000) * 1000;
 		evtimer_add(st->ev_retry, &tv);
 		st->backoff_ms *= 2;
-		if (st->backoff_ms > BACKOFF_MAX_MS)
-			st->backoff_ms = BACKOFF_MAX_MS;
+		/* finding the server again is cheap, and Sentinels or the
+		 * cluster may name a new one any moment */
+		if (st->backoff_ms > (st->kind == REDIS_URL_DIRECT ?
+		    BACKOFF_MAX_MS : BACKOFF_FIND_MAX_MS))
+			st->backoff_ms = st->kind == REDIS_URL_DIRECT ?
+			    BACKOFF_MAX_MS : BACKOFF_FIND_MAX_MS;
 	}
 	flush_deferred(st);
 }
