@@ -55,6 +55,18 @@ open_node(struct event_base *base, const struct redis_url *u, int i,
 	return ac;
 }
 
+/* drop: free *acp's link, set to NULL first: its callbacks, called with
+ * NULL replies while it is freed, see that it is no longer theirs. */
+static void
+drop(redisAsyncContext **acp)
+{
+	redisAsyncContext *ac = *acp;
+
+	*acp = NULL;
+	if (ac != NULL)
+		redisAsyncFree(ac);
+}
+
 /* --- discovery ----------------------------------------------------------- */
 
 struct redis_find {
@@ -188,14 +200,11 @@ static void
 find_step(evutil_socket_t fd, short what, void *arg)
 {
 	struct redis_find *f = arg;
-	redisAsyncContext *ac = f->ac;
 
 	(void)fd;
 	(void)what;
 	evtimer_del(f->ev_timeout);
-	f->ac = NULL;
-	if (ac != NULL)
-		redisAsyncFree(ac);     /* its callbacks see ac != f->ac */
+	drop(&f->ac);
 	if (f->state == 1) {
 		redis_url_clear(&f->n.u);
 		f->cb(f->arg, f->host, f->port, NULL);
@@ -226,12 +235,8 @@ redis_find_start(struct event_base *base, const struct redis_url *u,
 	f->cb = cb;
 	f->arg = arg;
 	/* as redis_route_find words it: what was sought, then each node */
-	if (u->kind == REDIS_URL_SENTINEL)
-		f->whylen = (size_t)snprintf(f->why, sizeof(f->why),
-		    "no sentinel names master %s:", u->master);
-	else
-		f->whylen = (size_t)snprintf(f->why, sizeof(f->why),
-		    "no seed node names the primary of hash slot %u:", slot);
+	f->whylen = (size_t)redis_route_sought(u, slot, f->why,
+	                                       sizeof(f->why));
 	f->ev_step = event_new(base, -1, 0, find_step, f);
 	f->ev_timeout = evtimer_new(base, find_timeout, f);
 	if (f->ev_step == NULL || f->ev_timeout == NULL) {
@@ -247,14 +252,9 @@ redis_find_start(struct event_base *base, const struct redis_url *u,
 void
 redis_find_free(struct redis_find *f)
 {
-	redisAsyncContext *ac;
-
 	if (f == NULL)
 		return;
-	ac = f->ac;
-	f->ac = NULL;
-	if (ac != NULL)
-		redisAsyncFree(ac);
+	drop(&f->ac);
 	if (f->ev_step)
 		event_free(f->ev_step);
 	if (f->ev_timeout)
@@ -344,14 +344,11 @@ static void
 watch_retry(evutil_socket_t fd, short what, void *arg)
 {
 	struct redis_watch *w = arg;
-	redisAsyncContext *ac = w->ac;
 	int i;
 
 	(void)fd;
 	(void)what;
-	w->ac = NULL;
-	if (ac != NULL)
-		redisAsyncFree(ac);
+	drop(&w->ac);
 	i = w->n.next++ % w->n.u.nnodes;
 	w->ac = open_node(w->base, &w->n.u, i, w, watch_auth, watch_connected,
 	                  watch_disconnected);
@@ -383,14 +380,9 @@ redis_watch_start(struct event_base *base, const struct redis_url *u,
 void
 redis_watch_free(struct redis_watch *w)
 {
-	redisAsyncContext *ac;
-
 	if (w == NULL)
 		return;
-	ac = w->ac;
-	w->ac = NULL;
-	if (ac != NULL)
-		redisAsyncFree(ac);
+	drop(&w->ac);
 	if (w->ev_retry)
 		event_free(w->ev_retry);
 	redis_url_clear(&w->n.u);

@@ -208,6 +208,17 @@ redis_route_moved(const char *text)
 	       strstr(text, "do not hash to the same slot") != NULL;
 }
 
+int
+redis_route_sought(const struct redis_url *u, unsigned slot, char *out,
+                   size_t outlen)
+{
+	if (u->kind == REDIS_URL_SENTINEL)
+		return snprintf(out, outlen, "no sentinel names master %s:",
+		                u->master);
+	return snprintf(out, outlen, "no seed node names the primary of hash "
+	                "slot %u:", slot);
+}
+
 /* --- blocking discovery (workers) ---------------------------------------- */
 
 /* ask: one command of argc args on a fresh connection to node, after AUTH
@@ -262,12 +273,7 @@ redis_route_find(struct redis_url *u, const char *key,
 
 	if (u->kind == REDIS_URL_DIRECT)
 		return 0;
-	if (u->kind == REDIS_URL_SENTINEL)
-		o = (size_t)snprintf(err, errlen, "no sentinel names master %s:",
-		                     u->master);
-	else
-		o = (size_t)snprintf(err, errlen, "no seed node names the "
-		                     "primary of hash slot %u:", slot);
+	o = (size_t)redis_route_sought(u, slot, err, errlen);
 	for (i = 0; i < u->nnodes; i++) {
 		const struct redis_node *nd = &u->nodes[i];
 

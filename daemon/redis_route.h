@@ -57,6 +57,12 @@ int redis_route_moved(const char *text);
  * (all but the script stopped halfway, which may have written some). */
 int redis_route_undone(const char *text);
 
+/* redis_route_sought: "no sentinel names master NAME:" or "no seed node
+ * names the primary of hash slot N:", the head of a failed search's
+ * message; the length written (as snprintf). */
+int redis_route_sought(const struct redis_url *u, unsigned slot, char *out,
+                       size_t outlen);
+
 /* redis_route_find: blocking; sets u->host and u->port to the server that
  * serves key (u a sentinel:// or cluster:// address; a direct one is left
  * as it is), waiting at most timeout for each node.  -1 with what every

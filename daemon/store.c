@@ -1403,17 +1403,26 @@ open_one(struct store *st, const struct redis_url *a,
 	return ac;
 }
 
+/* node_name: "HOST:PORT", "[IPV6]:PORT", or a socket path (port 0), as
+ * store_node shows it. */
+static void
+node_name(char *out, size_t len, const char *host, int port)
+{
+	if (port == 0)
+		snprintf(out, len, "%s", host);
+	else
+		snprintf(out, len, strchr(host, ':') ? "[%s]:%d" : "%s:%d", host,
+		         port);
+}
+
 /* open_links: the command and subscriber links to the server a. */
 static void
 open_links(struct store *st, const struct redis_url *a)
 {
 	char node[sizeof(st->node)];
 
-	if (a->path[0])
-		snprintf(node, sizeof(node), "%s", a->path);
-	else
-		snprintf(node, sizeof(node), strchr(a->host, ':') ? "[%s]:%d" :
-		         "%s:%d", a->host, a->port);
+	node_name(node, sizeof(node), a->path[0] ? a->path : a->host,
+	          a->path[0] ? 0 : a->port);
 	if (st->node[0] != '\0' && strcmp(node, st->node) != 0) {
 		st->failovers++;
 		log_warnx("redis: the namespace is now served by %s (was %s)",
@@ -1457,8 +1466,7 @@ on_switch(void *arg, const char *host, int port)
 	struct store *st = arg;
 	char node[sizeof(st->node)];
 
-	snprintf(node, sizeof(node), strchr(host, ':') ? "[%s]:%d" : "%s:%d",
-	         host, port);
+	node_name(node, sizeof(node), host, port);
 	if (strcmp(node, st->node) == 0 && !st->down)
 		return;
 	log_warnx("redis: Sentinel reports a failover: master now %s", node);
