@@ -1747,6 +1747,34 @@ test_mdoc_text(void **state)
 	free(all);
 }
 
+/* durable: its WAIT must end before the store's watchdog gives up on
+ * Redis; and the topology URLs load. */
+static void
+test_durable(void **state)
+{
+	struct config *cfg;
+
+	(void)state;
+	cfg = load_ok("[jobd]\nredis = sentinel://h1,h2:26380/m\n"
+	              "durable = yes\ndurable_timeout = 0.5\n");
+	assert_int_equal(cfg->durable, 1);
+	assert_true(cfg->durable_timeout == 0.5);
+	config_free(cfg);
+	cfg = load_ok("[jobd]\nredis = cluster://h1:7000\n");
+	assert_int_equal(cfg->durable, 0);
+	assert_true(cfg->durable_timeout == 1.0);
+	config_free(cfg);
+	load_bad("[jobd]\nredis = redis://h\ndurable = yes\n"
+	         "durable_timeout = 10\n", "durable_timeout (10 s) must be "
+	         "shorter than redis_timeout (10 s)", NULL, NULL);
+	load_bad("[jobd]\nredis = redis://h\ndurable_timeout = 0\n",
+	         "durable_timeout", NULL, NULL);
+	load_bad("[jobd]\nredis = redis://h\ndurable = maybe\n", "durable",
+	         NULL, NULL);
+	load_bad("[jobd]\nredis = cluster://h/3\n", "database 0 only", NULL,
+	         NULL);
+}
+
 int
 main(void)
 {
@@ -1777,6 +1805,7 @@ main(void)
 		cmocka_unit_test(test_cron_sections),
 		cmocka_unit_test(test_limit_sections),
 		cmocka_unit_test(test_mdoc_text),
+		cmocka_unit_test(test_durable),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
