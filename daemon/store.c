@@ -1443,20 +1443,19 @@ on_found(void *arg, const char *host, int port, const char *err)
 	struct redis_url a;
 	char why[256];
 
-	redis_find_free(st->find);
-	st->find = NULL;
 	if (host == NULL) {
 		link_fail(st, "%s", err);
-		return;
-	}
-	if (config_redis_url(st->cfg, &a, why, sizeof(why)) < 0) {
+	} else if (config_redis_url(st->cfg, &a, why, sizeof(why)) < 0) {
 		link_fail(st, "%s", why);
-		return;
+	} else {
+		snprintf(a.host, sizeof(a.host), "%s", host);
+		a.port = port;
+		open_links(st, &a);
+		redis_url_clear(&a);
 	}
-	snprintf(a.host, sizeof(a.host), "%s", host);
-	a.port = port;
-	open_links(st, &a);
-	redis_url_clear(&a);
+	/* host and err are the search's own: freed last */
+	redis_find_free(st->find);
+	st->find = NULL;
 }
 
 /* on_switch: a Sentinel announced a failover of our master. */
